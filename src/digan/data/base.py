@@ -1,0 +1,41 @@
+"""The dataset interface: a collection of videos read frame by frame.
+
+Every dataset, built-in or on disk, is a `VideoSource`. Training never decodes
+a whole clip: it asks for the two frames of a pair (DIGAN Sec. 3.2, the motion
+discriminator sees two frames and their time gap), so `read` takes explicit
+frame indices.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Sequence
+
+import numpy as np
+
+
+class DataError(ValueError):
+    """A user's data cannot be used; the message is one line meant for the user."""
+
+
+class VideoSource(abc.ABC):
+    """Videos with square uint8 RGB frames at one resolution.
+
+    `read(i, ids)` returns `uint8 [len(ids), R, R, 3]` for video `i`; indices
+    may repeat and need not be sorted.
+    """
+
+    name: str = "videos"
+    resolution: int
+
+    @abc.abstractmethod
+    def __len__(self) -> int: ...
+
+    @abc.abstractmethod
+    def num_frames(self, index: int) -> int: ...
+
+    @abc.abstractmethod
+    def read(self, index: int, frame_ids: Sequence[int]) -> np.ndarray: ...
+
+    def describe(self) -> str:
+        return f"{self.name}: {len(self)} videos at {self.resolution}x{self.resolution}"
