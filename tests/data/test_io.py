@@ -1,0 +1,123 @@
+
+import numpy as np
+import pytest
+
+from digan.data import DataError, list_videos, make_grid, natural_key, read_video, write_video
+
+
+def moving_bar(t=8, h=24, w=32, seed=0):
+    """A white bar moving right over a smooth background: distinct frames that survive lossy codecs."""
+    rng = np.random.default_rng(seed)
+    base = np.linspace(40, 200, w, dtype=np.float32)[None, :, None] * np.ones((h, 1, 3), np.float32)
+    base = base * rng.uniform(0.5, 1.0, 3)
+    v = np.repeat(base[None], t, axis=0)
+    for k in range(t):
+        x = (2 * k) % w
+        v[k, :, x:x + 4] = 255
+    return v.astype(np.uint8)
+
+
+def test_natural_key_orders_numbers_by_value():
+    names = ["frame10.png", "frame2.png", "frame1.png", "Frame3.png", "frame002.png"]
+    assert sorted(names, key=natural_key) == ["frame1.png", "frame002.png", "frame2.png", "Frame3.png", "frame10.png"]
+
+
+@pytest.mark.parametrize("suffix", [".mp4", ".gif", ""])
+def test_write_read_round_trip(tmp_path, suffix):
+    v = moving_bar()
+    path = write_video(tmp_path / f"clip{suffix}", v, fps=8)
+    back = read_video(path)
+    assert back.dtype == np.uint8 and back.shape == v.shape
+    err = np.abs(back.astype(int) - v).mean()
+    assert err < {".mp4": 6, ".gif": 6, "": 0.01}[suffix]
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]  # no temp file left behind
+
+
+def test_mp4_pads_odd_sizes_and_is_h264_yuv420p(tmp_path):
+    import av
+
+    path = write_video(tmp_path / "odd.mp4", moving_bar(h=23, w=31))
+    with av.open(str(path)) as c:
+        s = c.streams.video[0]
+        assert s.codec_context.name == "h264" and s.codec_context.pix_fmt == "yuv420p"
+        assert (s.codec_context.width, s.codec_context.height) == (32, 24)
+
+
+def test_read_max_frames(tmp_path):
+    path = write_video(tmp_path / "v.mp4", moving_bar(t=12))
+    assert read_video(path, max_frames=5).shape[0] == 5
+    assert read_video(write_video(tmp_path / "f/", moving_bar(t=12)), max_frames=3).shape[0] == 3
+
+
+def test_atomic_write_failure_leaves_nothing(tmp_path):
+    with pytest.raises(ValueError):
+        write_video(tmp_path / "x.mp4", np.zeros((0, 8, 8, 3), np.uint8))
+    bad = moving_bar().astype(np.float32)
+    with pytest.raises(ValueError):
+        write_video(tmp_path / "x.gif", bad)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_frame_folder_converts_gray_and_rgba(tmp_path):
+    from PIL import Image
+
+    d = tmp_path / "vid"
+    d.mkdir()
+    Image.fromarray(np.full((8, 8), 100, np.uint8), "L").save(d / "frame1.png")
+    rgba = np.zeros((8, 8, 4), np.uint8)
+    rgba[..., 0], rgba[..., 3] = 200, 255
+    Image.fromarray(rgba, "RGBA").save(d / "frame2.png")
+    Image.fromarray(np.full((8, 8, 3), 50, np.uint8)).save(d / "frame10.jpg")
+    v = read_video(d)
+    assert v.shape == (3, 8, 8, 3)
+    assert (v[0] == 100).all() and (v[1, ..., 0] == 200).all() and (v[1, ..., 1] == 0).all()
+    assert abs(int(v[2].mean()) - 50) <= 2  # frame10 comes last
+
+
+def test_list_videos_finds_files_and_frame_folders(tmp_path):
+    write_video(tmp_path / "a" / "clip10.mp4", moving_bar())
+    write_video(tmp_path / "a" / "clip2.gif", moving_bar())
+    write_video(tmp_path / "frames" / "v1/", moving_bar(t=2))
+    (tmp_path / "notes.txt").write_text("x")
+    found = [p.relative_to(tmp_path).as_posix() for p in list_videos(tmp_path)]
+    assert found == ["a/clip2.gif", "a/clip10.mp4", "frames/v1"]
+
+
+@pytest.mark.parametrize("content", [b"", b"this is not a video at all" * 10])
+def test_read_bad_files_raise_data_error(tmp_path, content):
+    p = tmp_path / "bad.mp4"
+    p.write_bytes(content)
+    with pytest.raises(DataError, match="bad.mp4"):
+        read_video(p)
+
+
+def test_read_truncated_video_raises_or_keeps_head(tmp_path):
+    p = write_video(tmp_path / "v.mp4", moving_bar(t=16))
+    data = p.read_bytes()
+    p.write_bytes(data[: len(data) // 2])
+    try:
+        v = read_video(p)
+    except DataError as e:
+        assert "v.mp4" in str(e) and "\n" not in str(e)
+    else:
+        assert 1 <= len(v) <= 16
+
+
+def test_read_differing_frame_sizes_is_a_data_error(tmp_path):
+    from PIL import Image
+
+    d = tmp_path / "v"
+    d.mkdir()
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(d / "0.png")
+    Image.fromarray(np.zeros((9, 8, 3), np.uint8)).save(d / "1.png")
+    with pytest.raises(DataError, match="frame 1"):
+        read_video(d)
+
+
+def test_make_grid_layout():
+    vids = np.stack([np.full((2, 4, 5, 3), 10 * (k + 1), np.uint8) for k in range(5)])
+    g = make_grid(vids, cols=3, pad=1)
+    assert g.shape == (2, 2 * 4 + 3, 3 * 5 + 4, 3)
+    assert (g[:, 1:5, 1:6] == 10).all() and (g[:, 6:10, 7:12] == 50).all()
+    assert (g[:, 6:10, 13:18] == 0).all() and (g[:, 0] == 0).all()
+    assert make_grid(vids).shape[1:3] == (2 * 4 + 3 * 2, 3 * 5 + 4 * 2)
