@@ -37,5 +37,9 @@ class VideoSource(abc.ABC):
     @abc.abstractmethod
     def read(self, index: int, frame_ids: Sequence[int]) -> np.ndarray: ...
 
+    def video_name(self, index: int) -> str:
+        """A name for video `index` in warnings: its path for data on disk."""
+        return f"{self.name}[{index}]"
+
     def describe(self) -> str:
         return f"{self.name}: {len(self)} videos at {self.resolution}x{self.resolution}"

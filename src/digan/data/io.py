@@ -124,15 +124,23 @@ def iter_frames(path: str | os.PathLike, max_frames: int | None = None) -> Itera
 
 
 def _decode(path: Path, max_frames: int | None) -> Iterator[np.ndarray]:
+    try:
+        yield from _decode_stream(str(path), max_frames)
+    except DataError as e:
+        raise DataError(f"{path}: {e}") from None
+
+
+def _decode_stream(source, max_frames: int | None = None) -> Iterator[np.ndarray]:
+    """Decode frames from a path or binary file object; DataError (reason only) if none decode."""
     import av
 
     try:
-        container = av.open(str(path), metadata_errors="ignore")
+        container = av.open(source, metadata_errors="ignore")
     except Exception as e:  # PyAV raises many error types for unreadable input
-        raise DataError(f"{path}: not a readable video ({_reason(e)})") from None
+        raise DataError(f"not a readable video ({_reason(e)})") from None
     with container:
         if not container.streams.video:
-            raise DataError(f"{path}: no video stream")
+            raise DataError("no video stream")
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
         count = 0
@@ -142,14 +150,12 @@ def _decode(path: Path, max_frames: int | None) -> Iterator[np.ndarray]:
                 count += 1
                 if max_frames is not None and count >= max_frames:
                     return
-        except DataError:
-            raise
         except Exception as e:
             if count == 0:
-                raise DataError(f"{path}: cannot decode video ({_reason(e)})") from None
+                raise DataError(f"cannot decode video ({_reason(e)})") from None
             return
         if count == 0:
-            raise DataError(f"{path}: video holds no frames")
+            raise DataError("video holds no frames")
 
 
 def video_fps(path: str | os.PathLike) -> float | None:

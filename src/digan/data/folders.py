@@ -1,0 +1,463 @@
+"""Videos users hold: folders (or .zip archives) of video files or frame folders, and UCF-101.
+
+Opening a folder probes every video once (header and first frame), skips the
+unusable ones with one warning line each, and prints a summary. Reading
+resizes each frame on its own (short side to R with antialiasing, centre crop),
+so frames of differing sizes are fine. `digan prepare` decodes through the
+same functions, which is why a prepared store and its raw folder give the same clips.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import sys
+import threading
+import zipfile
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+import numpy as np
+
+from .base import DataError, VideoSource
+from .io import FRAME_SUFFIXES, VIDEO_SUFFIXES, _decode_stream, _reason, _rgb, list_videos, natural_key
+
+MAX_WARNINGS = 20  # per report; the rest are counted in the summary
+
+
+class Report:
+    """One warning line per skipped video (the first MAX_WARNINGS), then a summary line."""
+
+    def __init__(self, label: str, stream=None):
+        self.label, self.stream = label, stream
+        self.skipped: list[tuple[str, str]] = []
+
+    def skip(self, name: str, reason: str) -> None:
+        self.skipped.append((name, reason))
+        if len(self.skipped) <= MAX_WARNINGS:
+            warn(f"skipping {name}: {reason}", self.stream)
+
+    def summary(self, used: int) -> str:
+        more = len(self.skipped) - MAX_WARNINGS
+        extra = f" ({more} more warnings not shown)" if more > 0 else ""
+        return f"{self.label}: {used} videos used, {len(self.skipped)} skipped{extra}"
+
+
+def warn(message: str, stream=None) -> None:
+    """A one-line warning on stderr that does not break a progress bar."""
+    from tqdm import tqdm
+
+    tqdm.write(f"warning: {message}", file=stream or sys.stderr)
+
+
+def note(message: str, stream=None) -> None:
+    from tqdm import tqdm
+
+    tqdm.write(message, file=stream or sys.stderr)
+
+
+# ----------------------------------------------------------------------------------------------
+# Entries: one video, in a folder or a zip archive.
+
+_zips: dict[tuple[str, int, int], zipfile.ZipFile] = {}
+_zip_lock = threading.Lock()
+
+
+def _zip(path: str) -> zipfile.ZipFile:
+    """One open ZipFile per (archive, process, thread): ZipFile objects are not shared safely."""
+    key = (path, os.getpid(), threading.get_ident())
+    with _zip_lock:
+        if key not in _zips:
+            _zips[key] = zipfile.ZipFile(path)
+        return _zips[key]
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One video: a video file or a frame folder, on disk or inside a zip archive."""
+
+    name: str  # path relative to the dataset root, '/'-separated: used in warnings and store indexes
+    kind: str  # "file" or "frames"
+    path: str  # file or folder on disk, or the archive for zip members
+    members: tuple[str, ...] = ()  # zip: the file member, or the frame members in order
+    frames_on_disk: tuple[str, ...] = field(default=(), compare=False)  # folder: frame file names in order
+
+    @property
+    def in_zip(self) -> bool:
+        return bool(self.members)
+
+    def open_file(self):
+        if self.in_zip:
+            return io.BytesIO(_zip(self.path).read(self.members[0]))
+        return open(self.path, "rb")
+
+    def frame_count(self) -> int:
+        return len(self.members) if self.in_zip else len(self.frames_on_disk)
+
+    def read_frame(self, k: int) -> np.ndarray:
+        """Frame k of a frame folder as uint8 `[H, W, 3]`; DataError if unreadable."""
+        from PIL import Image, UnidentifiedImageError
+
+        label = self.members[k] if self.in_zip else os.path.join(self.path, self.frames_on_disk[k])
+        try:
+            if self.in_zip:
+                f = io.BytesIO(_zip(self.path).read(self.members[k]))
+            else:
+                f = open(label, "rb")
+            with f, Image.open(f) as image:
+                image.load()
+                return _rgb(image)
+        except (OSError, UnidentifiedImageError, ValueError, SyntaxError, zipfile.BadZipFile) as e:
+            raise DataError(f"unreadable frame {PurePosixPath(label).name} ({_reason(e)})") from None
+
+
+def folder_entries(root: Path) -> list[Entry]:
+    entries = []
+    for p in list_videos(root):
+        name = p.relative_to(root).as_posix() if p != root else p.name
+        if p.is_dir():
+            frames = sorted((n for n in os.listdir(p) if Path(n).suffix.lower() in FRAME_SUFFIXES
+                             and not n.startswith(".")), key=natural_key)
+            entries.append(Entry(name, "frames", str(p), frames_on_disk=tuple(frames)))
+        else:
+            entries.append(Entry(name, "file", str(p)))
+    return entries
+
+
+def zip_entries(path: Path) -> list[Entry]:
+    try:
+        names = [i.filename for i in zipfile.ZipFile(path).infolist() if not i.is_dir()]
+    except (OSError, zipfile.BadZipFile) as e:
+        raise DataError(f"{path}: not a readable zip archive ({_reason(e)})") from None
+    names = [n for n in names if not n.startswith("__MACOSX/") and not PurePosixPath(n).name.startswith(".")]
+    entries, folders = [], {}
+    for n in names:
+        p = PurePosixPath(n)
+        if p.suffix.lower() in VIDEO_SUFFIXES:
+            entries.append(Entry(n, "file", str(path), members=(n,)))
+        elif p.suffix.lower() in FRAME_SUFFIXES:
+            folders.setdefault(str(p.parent), []).append(n)
+    for d, members in folders.items():
+        entries.append(Entry(d, "frames", str(path), members=tuple(sorted(members, key=natural_key))))
+    return sorted(entries, key=lambda e: natural_key(e.name))
+
+
+def zip_text(path: str, member: str) -> str:
+    return _zip(path).read(member).decode("utf-8", errors="replace")
+
+
+# ----------------------------------------------------------------------------------------------
+# Frames: resize, probe, decode.
+
+def resize_crop(frame: np.ndarray, resolution: int) -> np.ndarray:
+    """uint8 `[H, W, 3]` -> `[R, R, 3]`: centre square, resized with antialiasing (bicubic, Pillow).
+
+    Cropping the centre square and resizing it equals resizing the short side to R
+    and cropping the centre: Pillow resizes the float box directly, no rounding in between.
+    """
+    from PIL import Image
+
+    h, w = frame.shape[:2]
+    if h == w == resolution:
+        return np.ascontiguousarray(frame)
+    s = min(h, w)
+    box = ((w - s) / 2, (h - s) / 2, (w + s) / 2, (h + s) / 2)
+    image = Image.fromarray(np.ascontiguousarray(frame))
+    return np.asarray(image.resize((resolution, resolution), Image.Resampling.BICUBIC, box=box))
+
+
+@dataclass(frozen=True)
+class Probe:
+    frames: int  # frames the video holds at its own rate
+    fps: float | None  # its frame rate; None for frame folders
+
+
+def probe(entry: Entry) -> Probe:
+    """Frame count and rate of a video, decoding only its first frame; DataError if unusable."""
+    if entry.kind == "frames":
+        n = entry.frame_count()
+        if n == 0:
+            raise DataError("folder holds no frames")
+        entry.read_frame(0)
+        return Probe(n, None)
+    import av
+
+    try:
+        with entry.open_file() as f:
+            if f.seek(0, 2) == 0:
+                raise DataError("empty file")
+            f.seek(0)
+            with av.open(f, metadata_errors="ignore") as container:
+                if not container.streams.video:
+                    raise DataError("no video stream")
+                stream = container.streams.video[0]
+                rate = stream.average_rate or stream.guessed_rate
+                packets = sum(1 for p in container.demux(stream) if p.size)
+            with entry.open_file() as f2:
+                next(iter(_decode_stream(f2, 1)))
+    except DataError:
+        raise
+    except Exception as e:
+        raise DataError(f"not a readable video ({_reason(e)})") from None
+    if packets == 0:
+        raise DataError("video holds no frames")
+    return Probe(packets, float(rate) if rate else None)
+
+
+def resample_ids(frames: int, fps: float | None, target_fps: float | None) -> np.ndarray:
+    """Source frame of each output frame when resampling `frames` frames at `fps` to `target_fps`.
+
+    Output frame k shows the source frame nearest in time to k / target_fps.
+    """
+    if not target_fps or not fps or abs(fps - target_fps) < 1e-6:
+        return np.arange(frames)
+    n = int(np.floor((frames - 1) * target_fps / fps + 1e-9)) + 1
+    return np.minimum(np.rint(np.arange(n) * fps / target_fps).astype(np.int64), frames - 1)
+
+
+def decode_video(entry: Entry, resolution: int, source_ids: np.ndarray | None = None) -> np.ndarray:
+    """Frames `source_ids` (sorted, default all) of a video, resized: uint8 `[len(ids), R, R, 3]`.
+
+    A video file that ends early (truncated) repeats its last decoded frame;
+    raises DataError only when nothing decodes.
+    """
+    if entry.kind == "frames":
+        ids = np.arange(entry.frame_count()) if source_ids is None else np.asarray(source_ids)
+        return np.stack([resize_crop(entry.read_frame(int(k)), resolution) for k in ids])
+    wanted = None if source_ids is None else np.asarray(source_ids)
+    last = None if wanted is None else int(wanted.max()) + 1
+    with entry.open_file() as f:
+        frames = [resize_crop(x, resolution) for x in _decode_stream(f, last)]
+    if wanted is None:
+        return np.stack(frames)
+    return np.stack([frames[min(int(k), len(frames) - 1)] for k in wanted])
+
+
+# ----------------------------------------------------------------------------------------------
+# The raw source.
+
+@dataclass(frozen=True)
+class Video:
+    entry: Entry
+    source_ids: np.ndarray  # source frame of each frame this dataset exposes (frame-rate resampling)
+
+
+class RawVideos(VideoSource):
+    """Videos decoded on demand from a folder or zip. Slower than a prepared store; same frames.
+
+    Video files are decoded whole, resized, and kept in a small LRU cache
+    (`cache_mb`), so consecutive pairs from one video decode it once; frame
+    folders read only the requested frames.
+    """
+
+    def __init__(self, videos: list[Video], resolution: int, name: str = "videos", cache_mb: float = 512):
+        self.videos, self.resolution, self.name = videos, int(resolution), name
+        self.cache_bytes = int(cache_mb * 2 ** 20)
+        self._cache: OrderedDict[int, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self.videos)
+
+    def num_frames(self, index: int) -> int:
+        return len(self.videos[index].source_ids)
+
+    def video_name(self, index: int) -> str:
+        return self.videos[index].entry.name
+
+    def read(self, index: int, frame_ids: Sequence[int]) -> np.ndarray:
+        video = self.videos[index]
+        ids = np.asarray(frame_ids, dtype=np.int64).reshape(-1)
+        if video.entry.kind == "frames":
+            src = video.source_ids[ids]
+            return np.stack([self._frame(video.entry, int(k)) for k in src]) if len(ids) else self._empty()
+        return self._whole(index)[ids]
+
+    def _empty(self) -> np.ndarray:
+        return np.zeros((0, self.resolution, self.resolution, 3), np.uint8)
+
+    def _frame(self, entry: Entry, k: int) -> np.ndarray:
+        try:
+            return resize_crop(entry.read_frame(k), self.resolution)
+        except DataError as e:
+            # Found only now (the probe reads frame 0): show a black frame rather than stop training.
+            warn(f"{entry.name}: {e}; using a black frame (run `digan prepare` to skip such videos)")
+            return np.zeros((self.resolution, self.resolution, 3), np.uint8)
+
+    def _whole(self, index: int) -> np.ndarray:
+        with self._lock:
+            if index in self._cache:
+                self._cache.move_to_end(index)
+                return self._cache[index]
+        video = self.videos[index]
+        try:
+            frames = decode_video(video.entry, self.resolution, video.source_ids)
+        except DataError as e:
+            warn(f"{video.entry.name}: {e}; using black frames (run `digan prepare` to skip such videos)")
+            frames = np.zeros((len(video.source_ids), self.resolution, self.resolution, 3), np.uint8)
+        with self._lock:
+            self._cache[index] = frames
+            while sum(v.nbytes for v in self._cache.values()) > self.cache_bytes and len(self._cache) > 1:
+                self._cache.popitem(last=False)
+        return frames
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state["_cache"], state["_lock"] = OrderedDict(), None
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
+
+class Chunked(VideoSource):
+    """Each video of `source` cut into non-overlapping chunks of `length` frames; tails dropped.
+
+    The Sky Time-lapse and Kinetics protocol of the paper (16-frame chunks).
+    """
+
+    def __init__(self, source: VideoSource, length: int):
+        if length < 1:
+            raise DataError(f"chunk length must be >= 1, got {length}")
+        self.source, self.length = source, int(length)
+        self.resolution, self.name = source.resolution, source.name
+        self.chunks = [(i, c * length) for i in range(len(source)) for c in range(source.num_frames(i) // length)]
+
+    def __len__(self) -> int:
+        return len(self.chunks)
+
+    def num_frames(self, index: int) -> int:
+        return self.length
+
+    def video_name(self, index: int) -> str:
+        i, start = self.chunks[index]
+        return f"{self.source.video_name(i)}@{start}"
+
+    def read(self, index: int, frame_ids: Sequence[int]) -> np.ndarray:
+        i, start = self.chunks[index]
+        ids = np.asarray(frame_ids, dtype=np.int64)
+        if len(ids) and (ids.min() < 0 or ids.max() >= self.length):
+            raise IndexError(f"frame ids must lie in [0, {self.length})")
+        return self.source.read(i, start + ids)
+
+
+# ----------------------------------------------------------------------------------------------
+# Finding the videos of a dataset: plain folders, zips, UCF-101 splits.
+
+SPLITS = ("train", "test", "train+test")
+
+
+def ucf_lists(root: Path, fold: int) -> tuple[str | None, dict[str, str]]:
+    """The UCF-101 split files of `fold` under root (or in a zip): {'train': text, 'test': text}."""
+    want = {f"trainlist{fold:02d}.txt": "train", f"testlist{fold:02d}.txt": "test"}
+    found: dict[str, str] = {}
+    if root.is_file():
+        for n in zipfile.ZipFile(root).namelist():
+            key = want.get(PurePosixPath(n).name.lower())
+            if key and key not in found:
+                found[key] = zip_text(str(root), n)
+    else:
+        for p in sorted(root.rglob("*list*.txt")):
+            key = want.get(p.name.lower())
+            if key and key not in found:
+                found[key] = p.read_text(errors="replace")
+    return ("ucf101" if found else None), found
+
+
+def select_ucf(entries: list[Entry], lists: dict[str, str], split: str, report: Report) -> list[Entry]:
+    """Entries named in the split lists, matched by file name (UCF's class folders differ in case)."""
+    if split not in SPLITS:
+        raise DataError(f"unknown split '{split}': expected one of {', '.join(SPLITS)}")
+    parts = split.split("+")
+    missing = [p for p in parts if p not in lists]
+    if missing:
+        raise DataError(f"UCF-101 split '{split}' needs {' and '.join(m + 'list' for m in missing)} files, not found")
+    listed: list[str] = []
+    for p in parts:
+        for line in lists[p].splitlines():
+            if line.strip():
+                listed.append(PurePosixPath(line.split()[0].replace("\\", "/")).name.lower())
+    by_name = {PurePosixPath(e.name).name.lower(): e for e in entries}
+    chosen, seen = [], set()
+    for n in listed:
+        if n in seen:
+            continue
+        seen.add(n)
+        if n in by_name:
+            chosen.append(by_name[n])
+        else:
+            report.skip(n, f"listed in the {split} split but not found")
+    return sorted(chosen, key=lambda e: natural_key(e.name))
+
+
+def find_entries(path: Path, split: str, fold: int, report: Report) -> tuple[list[Entry], str]:
+    """The videos of a folder or zip (UCF-101 split applied when its split files are present), and a name."""
+    if path.is_file() and path.suffix.lower() == ".zip":
+        entries = zip_entries(path)
+    elif path.is_file() and path.suffix.lower() in VIDEO_SUFFIXES:
+        entries = [Entry(path.name, "file", str(path))]
+    elif path.is_dir():
+        entries = folder_entries(path)
+    else:
+        raise DataError(f"{path}: not a folder, a .zip or a video file")
+    kind, lists = ucf_lists(path, fold) if (path.is_dir() or path.suffix.lower() == ".zip") else (None, {})
+    if kind:
+        entries = select_ucf(entries, lists, split, report)
+    return entries, kind or (path.stem if path.is_file() else path.name)
+
+
+def probe_all(entries: list[Entry], report: Report, workers: int = 0,
+              progress: Callable[[Iterator], Iterator] | None = None) -> list[tuple[Entry, Probe]]:
+    """Probe entries (in threads: PyAV releases the GIL), skipping unusable ones with a warning."""
+    def one(e: Entry):
+        try:
+            return e, probe(e), None
+        except DataError as err:
+            return e, None, str(err)
+
+    if workers > 1:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(workers) as pool:
+            results = pool.map(one, entries)
+            results = list(progress(results) if progress else results)
+    else:
+        results = [one(e) for e in (progress(entries) if progress else entries)]
+    good = []
+    for e, p, err in results:
+        if err is None:
+            good.append((e, p))
+        else:
+            report.skip(e.name, err)
+    return good
+
+
+def raw_videos(entries: list[Entry], resolution: int, *, name: str, report: Report, fps: float | None = None,
+               workers: int | None = None, quiet: bool = False, cache_mb: float = 512) -> RawVideos:
+    """Probe `entries` (skipping the unusable with a warning each) into a `RawVideos` source."""
+    probed = probe_all(entries, report, workers if workers is not None else min(8, os.cpu_count() or 1))
+    videos = []
+    for e, p in probed:
+        if fps and p.fps is None and not any(v.entry.kind == "frames" for v in videos):
+            warn(f"{e.name}: frame folders carry no frame rate; fps={fps:g} leaves them as they are", report.stream)
+        videos.append(Video(e, resample_ids(p.frames, p.fps, fps)))
+    if not quiet:
+        note(report.summary(len(videos)))
+    if not videos:
+        raise DataError(f"{report.label}: none of the {len(entries)} videos found can be read")
+    return RawVideos(videos, resolution, name=name, cache_mb=cache_mb)
+
+
+def open_raw(path: str | os.PathLike, resolution: int, *, fps: float | None = None, split: str = "train+test",
+             fold: int = 1, workers: int | None = None, quiet: bool = False, cache_mb: float = 512) -> RawVideos:
+    """A raw folder, zip, video file or UCF-101 tree as a `VideoSource` (frames decoded on demand)."""
+    path = Path(path)
+    report = Report(path.name, stream=open(os.devnull, "w") if quiet else None)
+    entries, name = find_entries(path, split, fold, report)
+    if not entries:
+        raise DataError(f"{path}: no videos found (looked for {', '.join(VIDEO_SUFFIXES)} files and frame folders)")
+    return raw_videos(entries, resolution, name=name, report=report, fps=fps, workers=workers, quiet=quiet,
+                      cache_mb=cache_mb)

@@ -1,0 +1,262 @@
+"""Prepared stores: videos decoded once, resized to R x R, kept as raw uint8 frames.
+
+Layout of a store directory:
+
+    settings.json        what was asked (source, resolution, fps, split): written first
+    shard-00000.bin      uint8 frames [n, R, R, 3], C order, videos back to back
+    shard-00000.json     the shard's inputs, its videos (name, offset, frames) and skips
+    ...
+    index.json           all videos and skips: written last; a store without it is unfinished
+
+Training memory-maps the shards and copies only the frames a batch asks for,
+so a store larger than memory works and a frame pair costs two small reads.
+Each shard is written under a temporary name and renamed when complete, its
+JSON after its frames; `prepare` run again keeps every finished shard whose
+inputs are unchanged and redoes the rest.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from .base import DataError, VideoSource
+from .folders import Entry, Report, decode_video, find_entries, note, probe, resample_ids
+
+FORMAT, VERSION = "digan-store", 1
+
+
+def is_store(path: Path) -> bool:
+    """Whether `path` is a store directory, finished or not."""
+    return path.is_dir() and ((path / "index.json").is_file() or (path / "settings.json").is_file())
+
+
+def _write_json(path: Path, data) -> None:
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        tmp.write_text(json.dumps(data, indent=1))
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise DataError(f"{path}: unreadable ({e})") from None
+
+
+class StoreSource(VideoSource):
+    """A prepared store as a `VideoSource`: frames read from memory-mapped shards."""
+
+    def __init__(self, path: Path, index: dict):
+        self.path, self.resolution = path, int(index["resolution"])
+        self.name = index.get("name", path.name)
+        self.fps = index.get("fps")
+        self.shards = index["shards"]  # [{"file", "frames"}]
+        v = index["videos"]
+        self.names = [x["name"] for x in v]
+        self.shard = np.array([x["shard"] for x in v], np.int64)
+        self.offset = np.array([x["offset"] for x in v], np.int64)
+        self.frames = np.array([x["frames"] for x in v], np.int64)
+        self._maps: dict[int, np.memmap] = {}
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def num_frames(self, index: int) -> int:
+        return int(self.frames[index])
+
+    def video_name(self, index: int) -> str:
+        return self.names[index]
+
+    def _map(self, k: int) -> np.memmap:
+        if k not in self._maps:
+            r, n = self.resolution, self.shards[k]["frames"]
+            self._maps[k] = np.memmap(self.path / self.shards[k]["file"], np.uint8, "r", shape=(n, r, r, 3))
+        return self._maps[k]
+
+    def read(self, index: int, frame_ids: Sequence[int]) -> np.ndarray:
+        ids = np.asarray(frame_ids, dtype=np.int64).reshape(-1)
+        n = self.frames[index]
+        if len(ids) and (ids.min() < 0 or ids.max() >= n):
+            raise IndexError(f"{self.names[index]}: frame ids must lie in [0, {n})")
+        return np.asarray(self._map(int(self.shard[index]))[self.offset[index] + ids])
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state["_maps"] = {}  # each process maps the shards itself
+        return state
+
+
+def open_store(path: str | os.PathLike, resolution: int | None = None) -> StoreSource:
+    path = Path(path)
+    if not (path / "index.json").is_file():
+        raise DataError(f"{path}: unfinished store (an interrupted `digan prepare`): run the same prepare again")
+    index = _read_json(path / "index.json")
+    if index.get("format") != FORMAT or index.get("version") != VERSION:
+        raise DataError(f"{path}: not a {FORMAT} store of version {VERSION}")
+    if resolution is not None and int(resolution) != int(index["resolution"]):
+        r = index["resolution"]
+        raise DataError(f"{path}: store is prepared at {r}x{r}, not {resolution}x{resolution}: "
+                        f"use resolution {r} or prepare again")
+    for s in index["shards"]:
+        f = path / s["file"]
+        r = index["resolution"]
+        if not f.is_file() or f.stat().st_size != s["frames"] * r * r * 3:
+            raise DataError(f"{f}: missing or of the wrong size: prepare the store again")
+    if not index["videos"]:
+        raise DataError(f"{path}: store holds no videos")
+    return StoreSource(path, index)
+
+
+# ----------------------------------------------------------------------------------------------
+# digan prepare
+
+def _shard_size(n: int) -> int:
+    """Videos per shard: at least 64 shards for resuming and parallel work, at most 32 videos each."""
+    return max(1, min(32, math.ceil(n / 64)))
+
+
+def _prepare_shard(dest: str, k: int, entries: list[Entry], resolution: int, fps: float | None) -> dict:
+    """Decode the videos of shard k into shard-k.bin/.json; return its JSON record."""
+    dest_path = Path(dest)
+    name = f"shard-{k:05d}"
+    tmp = dest_path / f".{name}.{uuid.uuid4().hex[:8]}.tmp"
+    videos, skipped, offset = [], [], 0
+    try:
+        with open(tmp, "wb") as f:
+            for e in entries:
+                try:
+                    p = probe(e)
+                    frames = decode_video(e, resolution, resample_ids(p.frames, p.fps, fps))
+                except DataError as err:
+                    skipped.append({"name": e.name, "reason": str(err)})
+                    continue
+                except Exception as err:  # a decoder crash on one file must not stop the others
+                    skipped.append({"name": e.name, "reason": f"cannot decode ({type(err).__name__}: {err})"})
+                    continue
+                f.write(np.ascontiguousarray(frames).tobytes())
+                videos.append({"name": e.name, "offset": offset, "frames": len(frames)})
+                offset += len(frames)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, dest_path / f"{name}.bin")
+    finally:
+        tmp.unlink(missing_ok=True)
+    record = {"inputs": [e.name for e in entries], "file": f"{name}.bin", "frames": offset,
+              "videos": videos, "skipped": skipped}
+    _write_json(dest_path / f"{name}.json", record)
+    return record
+
+
+def _shard_done(dest: Path, k: int, entries: list[Entry], resolution: int) -> dict | None:
+    j = dest / f"shard-{k:05d}.json"
+    if not j.is_file():
+        return None
+    try:
+        record = json.loads(j.read_text())
+        b = dest / record["file"]
+        ok = record["inputs"] == [e.name for e in entries] and b.stat().st_size == record["frames"] * resolution ** 2 * 3
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return record if ok else None
+
+
+def prepare(src: str | os.PathLike, dest: str | os.PathLike, resolution: int, *, fps: float | None = None,
+            workers: int = 1, split: str = "train+test", fold: int = 1, progress: bool = True) -> StoreSource:
+    """Decode the videos under `src` once into a store at `dest` (see the module docstring); resumable."""
+    src, dest = Path(src).expanduser(), Path(dest).expanduser()
+    if resolution < 4:
+        raise DataError(f"resolution must be at least 4, got {resolution}")
+    if not src.exists():
+        raise DataError(f"{src}: no such file or folder")
+    if is_store(src):
+        raise DataError(f"{src}: is already a prepared store")
+    if dest.exists() and not dest.is_dir():
+        raise DataError(f"{dest}: exists and is not a folder")
+    if dest.is_dir() and any(dest.iterdir()) and not is_store(dest):
+        raise DataError(f"{dest}: folder is not empty and not a store; choose a new folder")
+    settings = {"format": FORMAT, "version": VERSION, "source": str(src.resolve()), "resolution": int(resolution),
+                "fps": fps, "split": split, "fold": fold}
+    report = Report(src.name)
+    entries, name = find_entries(src, split, fold, report)
+    if not entries:
+        raise DataError(f"{src}: no videos found (looked for video files and frame folders)")
+    dest.mkdir(parents=True, exist_ok=True)
+    if (dest / "settings.json").is_file():
+        old = _read_json(dest / "settings.json")
+        diff = [k for k in settings if old.get(k) != settings[k]]
+        if diff:
+            raise DataError(f"{dest}: holds a store prepared with other settings ({', '.join(diff)}); "
+                            "choose a new folder or delete it")
+        if (dest / "index.json").is_file():
+            note(f"{dest}: already prepared")
+            return open_store(dest, resolution)
+    else:
+        _write_json(dest / "settings.json", settings)
+    for junk in dest.glob(".*.tmp"):  # leftovers of an interrupted run
+        junk.unlink(missing_ok=True)
+
+    size = _shard_size(len(entries))
+    plan = [entries[i:i + size] for i in range(0, len(entries), size)]
+    records: dict[int, dict] = {}
+    todo = []
+    for k, part in enumerate(plan):
+        done = _shard_done(dest, k, part, resolution)
+        if done is None:
+            todo.append(k)
+        else:
+            records[k] = done
+            report.skipped += [(x["name"], x["reason"]) for x in done["skipped"]]  # warned on the first run
+    if records:
+        note(f"{dest}: resuming, {len(records)} of {len(plan)} shards already done")
+
+    from tqdm import tqdm
+
+    bar = tqdm(total=len(entries), initial=sum(len(plan[k]) for k in records), unit="video",
+               desc=f"prepare {name}", disable=not progress, dynamic_ncols=True)
+    start = time.time()
+
+    def finish(k: int, record: dict) -> None:
+        records[k] = record
+        for s in record["skipped"]:
+            report.skip(s["name"], s["reason"])
+        bar.update(len(plan[k]))
+
+    try:
+        if workers > 1 and len(todo) > 1:
+            import multiprocessing as mp
+            from concurrent.futures import ProcessPoolExecutor, as_completed
+
+            with ProcessPoolExecutor(min(workers, len(todo)), mp_context=mp.get_context("spawn")) as pool:
+                futures = {pool.submit(_prepare_shard, str(dest), k, plan[k], resolution, fps): k for k in todo}
+                for fut in as_completed(futures):
+                    finish(futures[fut], fut.result())
+        else:
+            for k in todo:
+                finish(k, _prepare_shard(str(dest), k, plan[k], resolution, fps))
+    finally:
+        bar.close()
+
+    shards, videos = [], []
+    for k in range(len(plan)):
+        r = records[k]
+        shards.append({"file": r["file"], "frames": r["frames"]})
+        videos += [{"name": v["name"], "shard": k, "offset": v["offset"], "frames": v["frames"]} for v in r["videos"]]
+    skipped = [{"name": n, "reason": why} for n, why in report.skipped]
+    note(report.summary(len(videos)) + f" ({time.time() - start:.0f} s)")
+    if not videos:
+        raise DataError(f"{src}: none of the {len(entries)} videos found can be read; no store written")
+    index = {**settings, "name": name, "shards": shards, "videos": videos, "skipped": skipped,
+             "frames": int(sum(v["frames"] for v in videos))}
+    _write_json(dest / "index.json", index)
+    return open_store(dest, resolution)
