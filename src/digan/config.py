@@ -1,0 +1,117 @@
+"""Typed options and the named presets they are filled from.
+
+A preset fully rebuilds the networks and the training recipe; command-line
+overrides replace single training fields. `paper-128` is the authors' 128x128
+configuration (method.md); `small-64` and `tiny-32` scale it down for a CPU.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+
+from .models import DiscriminatorConfig, GeneratorConfig
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    batch: int = 64                 # clips (real frame pairs) per step; authors: 8 GPUs x 8
+    kimg: float = 25000.0           # length of training, in thousands of clips seen
+    lr: float = 0.0025              # Adam lr before the lazy-regularisation correction
+    betas: tuple[float, float] = (0.0, 0.99)
+    eps: float = 1e-8
+    r1_gamma: float = 1.0           # R1 weight on both discriminators
+    d_reg_interval: int = 16        # lazy R1: every this many D steps, scaled by it
+    g_reg_interval: int = 4         # no G regulariser; kept for the lr/beta correction (authors)
+    ema_kimg: float | None = None   # G_ema half-life in kimg; None: batch * 10 / 32
+    ema_rampup: float | None = 0.05 # half-life at most this fraction of clips seen; None: no ramp
+    clip_frames: int = 16           # frames in a training clip; t = k / (clip_frames - 1)
+    clip_stride: int = 1            # source frames between consecutive clip frames
+    diffaugment: str = "color,translation"
+    mirror: bool = True             # horizontal flip of whole clips with p = 1/2
+    seed: int = 0
+    snap_kimg: float = 50.0         # snapshot, samples and metrics every this many kimg
+    sample_seeds: int = 16          # videos in the periodic sample grid
+    fvd_clips: int = 0              # clips for periodic FVD at each snapshot (0: off)
+
+    def __post_init__(self):
+        if self.batch < 1:
+            raise ValueError(f"batch must be positive, got {self.batch}")
+        if self.kimg <= 0:
+            raise ValueError(f"kimg must be positive, got {self.kimg}")
+        if self.clip_frames < 2 or self.clip_stride < 1:
+            raise ValueError("a clip needs at least 2 frames and a stride of at least 1")
+
+    @property
+    def ema_half_life_kimg(self) -> float:
+        return self.ema_kimg if self.ema_kimg is not None else self.batch * 10 / 32
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    generator: GeneratorConfig
+    discriminator: DiscriminatorConfig
+    training: TrainingConfig = field(default_factory=TrainingConfig)
+
+    @property
+    def resolution(self) -> int:
+        return self.generator.resolution
+
+    def replace_training(self, **overrides) -> "Preset":
+        given = {k: v for k, v in overrides.items() if v is not None}
+        return dataclasses.replace(self, training=dataclasses.replace(self.training, **given))
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Preset":
+        training = dict(d["training"])
+        training["betas"] = tuple(training["betas"])
+        return cls(
+            name=d["name"],
+            generator=GeneratorConfig(**d["generator"]),
+            discriminator=DiscriminatorConfig(**d["discriminator"]),
+            training=TrainingConfig(**training),
+        )
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2)
+
+
+PRESETS: dict[str, Preset] = {
+    # The authors' 128x128 configuration: 63.5M-parameter G, two 28.4M Ds, batch 64.
+    "paper-128": Preset(
+        name="paper-128",
+        generator=GeneratorConfig(),
+        discriminator=DiscriminatorConfig(),
+    ),
+    # Same architecture at a quarter of the widths and half the size.
+    "small-64": Preset(
+        name="small-64",
+        generator=GeneratorConfig(
+            resolution=64, input_resolution=16, z_dim=256, motion_dim=256, w_dim=256,
+            channel_base=8192, channel_max=256, fourier_features=64,
+        ),
+        discriminator=DiscriminatorConfig(resolution=64, channel_base=8192, channel_max=256),
+        training=TrainingConfig(batch=16, kimg=2000.0, snap_kimg=20.0),
+    ),
+    # For CPUs and tests: about a second per batch-16 step on 2 cores.
+    "tiny-32": Preset(
+        name="tiny-32",
+        generator=GeneratorConfig(
+            resolution=32, input_resolution=8, z_dim=128, motion_dim=128, w_dim=128,
+            channel_base=2048, channel_max=128, fourier_features=32,
+        ),
+        discriminator=DiscriminatorConfig(resolution=32, channel_base=2048, channel_max=128),
+        training=TrainingConfig(batch=16, kimg=200.0, snap_kimg=5.0, ema_kimg=1.0, sample_seeds=16),
+    ),
+}
+
+
+def get_preset(name: str) -> Preset:
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset '{name}': expected one of {', '.join(PRESETS)}")
+    return PRESETS[name]

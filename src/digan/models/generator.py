@@ -1,0 +1,327 @@
+"""DIGAN's generator: latents -> the weights of an INR v(x, y, t) -> RGB.
+
+The INR is INR-GAN's multi-scale per-pixel MLP (Skorokhodov et al. 2021)
+whose layers are modulated by the content code w through factorized
+multiplicative modulation, and whose spatial Fourier features get their phase
+shifted by a motion code that depends on t (DIGAN Sec. 3.1, Eq. 2-3).
+
+Everything that depends only on the latents (FMM weights, ToRGB styles,
+Fourier frequencies and phases, the motion direction) is computed once per
+video by `prepare`; `render` then evaluates any set of times at any size.
+Every pixel of every frame is independent of the other frames, so rendering
+in chunks, alone or in any order gives the same frames.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .layers import EqualLinear, lrelu
+
+
+@dataclass(frozen=True)
+class GeneratorConfig:
+    resolution: int = 128                 # training frame size (square, power of two)
+    input_resolution: int = 32            # coarsest feature grid; blocks up to this size run on it
+    z_dim: int = 512                      # content latent z_I
+    motion_dim: int = 512                 # motion latent z_M, used raw (not mapped)
+    w_dim: int = 512                      # mapped content code w
+    mapping_layers: int = 2
+    mapping_lr_multiplier: float = 0.01
+    channel_base: int = 32768             # block width at resolution r: min(channel_base / r, channel_max)
+    channel_max: int = 512
+    extra_layers: int = 1                 # extra modulated layers in the last block (authors: {"128": 1})
+    fmm_rank: int = 10                    # rank r of A B in FMM
+    fourier_features: int = 128           # predicted 2-D frequencies per scale; embedding = sin and cos
+    spatial_sigma: float = math.sqrt(10)  # sigma_x = sigma_y (Sec. 4)
+    temporal_sigma: float = 0.25          # sigma_t (Sec. 4)
+    motion_slope: float = 0.01            # leaky-ReLU slope inside the motion path (authors' code)
+    w_avg_beta: float = 0.995             # running mean of w, for truncation
+
+    def __post_init__(self):
+        for name in ("resolution", "input_resolution"):
+            r = getattr(self, name)
+            if r < 4 or r & (r - 1):
+                raise ValueError(f"{name} must be a power of two >= 4, got {r}")
+        if self.input_resolution > self.resolution:
+            raise ValueError("input_resolution cannot exceed resolution")
+
+    def width(self, res: int) -> int:
+        return min(self.channel_base // res, self.channel_max)
+
+    @property
+    def block_resolutions(self) -> list[int]:
+        return [2 ** i for i in range(2, int(math.log2(self.resolution)) + 1)]
+
+    @property
+    def scale_resolutions(self) -> list[int]:
+        """Grids that get a fresh coordinate embedding: the input grid, then each finer block."""
+        return [r for r in self.block_resolutions if r >= self.input_resolution]
+
+
+def normalize_2nd_moment(x: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
+    return x * (x.square().mean(dim=1, keepdim=True) + eps).rsqrt()
+
+
+class MappingNetwork(nn.Module):
+    """z_I -> w: a 2-layer MLP with learning-rate multiplier 0.01 (StyleGAN2), tracking mean w."""
+
+    def __init__(self, cfg: GeneratorConfig):
+        super().__init__()
+        dims = [cfg.z_dim] + [cfg.w_dim] * cfg.mapping_layers
+        self.layers = nn.Sequential(*[
+            EqualLinear(i, o, lr_multiplier=cfg.mapping_lr_multiplier, activation=True)
+            for i, o in zip(dims[:-1], dims[1:])
+        ])
+        self.register_buffer("w_avg", torch.zeros(cfg.w_dim))
+        self.w_avg_beta = cfg.w_avg_beta
+
+    def forward(self, z: torch.Tensor, psi: float = 1.0, update_w_avg: bool = False) -> torch.Tensor:
+        w = self.layers(normalize_2nd_moment(z))
+        if update_w_avg:
+            self.w_avg.copy_(w.detach().mean(0).lerp(self.w_avg, self.w_avg_beta))
+        if psi != 1.0:  # truncation trick: pull w towards its mean
+            w = self.w_avg.lerp(w, psi)
+        return w
+
+
+class FMMLinear(nn.Module):
+    """Per-pixel linear layer with factorized multiplicative modulation (INR-GAN Sec. 3.2).
+
+    W(w) = W_shared * (1 + A B / sqrt(r)), A: c_out x r and B: r x c_in from an
+    affine map of w; each output row is normalised to unit norm (demodulation).
+    """
+
+    def __init__(self, in_features: int, out_features: int, w_dim: int, rank: int):
+        super().__init__()
+        self.in_features, self.out_features, self.rank = in_features, out_features, rank
+        self.affine = EqualLinear(w_dim, (in_features + out_features) * rank)
+        self.weight = nn.Parameter(torch.randn(out_features, in_features))
+        self.bias = nn.Parameter(torch.zeros(out_features))
+
+    def modulated_weight(self, w: torch.Tensor) -> torch.Tensor:
+        """Per-video weights `[B, c_out, c_in]`."""
+        ab = self.affine(w)
+        left = ab[:, : self.out_features * self.rank].view(-1, self.out_features, self.rank)
+        right = ab[:, self.out_features * self.rank:].view(-1, self.rank, self.in_features)
+        weight = self.weight * (1 + left @ right / math.sqrt(self.rank))
+        return weight * (weight.square().sum(dim=2, keepdim=True) + 1e-8).rsqrt()
+
+    def apply(self, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+        """x `[B, N, c_in]` (all pixels of all frames of a video) -> `[B, N, c_out]`."""
+        return lrelu(torch.baddbmm(self.bias.expand(x.shape[0], 1, -1), x, weight.transpose(1, 2)))
+
+
+class ToRGB(nn.Module):
+    """Modulated 1x1 ToRGB of StyleGAN2: styles from w, no demodulation, linear output."""
+
+    def __init__(self, in_features: int, w_dim: int):
+        super().__init__()
+        self.affine = EqualLinear(w_dim, in_features, bias_init=1.0)
+        self.weight = nn.Parameter(torch.randn(3, in_features))
+        self.bias = nn.Parameter(torch.zeros(3))
+        self.style_gain = 1.0 / math.sqrt(in_features)
+
+    def modulated_weight(self, w: torch.Tensor) -> torch.Tensor:
+        return self.weight * (self.affine(w) * self.style_gain)[:, None, :]  # (B, 3, c_in)
+
+    def apply(self, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+        return torch.baddbmm(self.bias.expand(x.shape[0], 1, -1), x, weight.transpose(1, 2))
+
+
+class CoordEmbedding(nn.Module):
+    """Spatial Fourier features with w-predicted frequencies, phase-shifted by motion (DIGAN Eq. 3).
+
+    emb(p, t) = [sin(Omega p + b + f_M(a t)), cos(...)], Omega = sigma_xy * (freqs from w),
+    a = sigma_t * Linear([w; z_M]). Time enters the generator only here.
+    """
+
+    def __init__(self, cfg: GeneratorConfig):
+        super().__init__()
+        n = cfg.fourier_features
+        self.n = n
+        self.xy_affine = EqualLinear(cfg.w_dim, 3 * n)  # n 2-D frequencies and n phases
+        self.motion_affine = EqualLinear(cfg.w_dim + cfg.motion_dim, n)
+        self.motion_mlp = nn.Sequential(EqualLinear(n, n, activation=True), EqualLinear(n, n))
+        self.spatial_sigma, self.temporal_sigma = cfg.spatial_sigma, cfg.temporal_sigma
+        self.motion_slope = cfg.motion_slope
+
+    @property
+    def channels(self) -> int:
+        return 2 * self.n
+
+    def prepare(self, w: torch.Tensor, z_motion: torch.Tensor) -> dict[str, torch.Tensor]:
+        xy = self.xy_affine(w)
+        return {
+            "freqs": self.spatial_sigma * xy[:, : 2 * self.n].view(-1, self.n, 2),  # (B, n, 2)
+            "phase": xy[:, 2 * self.n:],                                             # (B, n)
+            "motion": self.motion_affine(torch.cat([w, z_motion], dim=1)),           # (B, n)
+        }
+
+    def forward(self, code: dict[str, torch.Tensor], t: torch.Tensor, coords: torch.Tensor) -> torch.Tensor:
+        """t `[B, T]`, coords `[h, w, 2]` -> embedding `[B, T, h, w, 2n]`."""
+        m = F.leaky_relu(code["motion"][:, None, :] * t[:, :, None] * self.temporal_sigma, self.motion_slope)
+        m = self.motion_mlp(m)                                                 # (B, T, n)
+        spatial = torch.einsum("hwc,bnc->bhwn", coords, code["freqs"])         # (B, h, w, n)
+        phase = spatial[:, None] + (code["phase"][:, None] + m)[:, :, None, None, :]  # (B, T, h, w, n)
+        return torch.cat([phase.sin(), phase.cos()], dim=-1)
+
+
+def make_coords(h: int, w: int, device=None, dtype=torch.float32) -> torch.Tensor:
+    """Top-left pixel corners `[h, w, 2]`: x = -1 + 2j/w rightwards, y = 1 - 2i/h upwards.
+
+    Grids nest (the grid at size N is the even pixels of the grid at 2N), so
+    renders at other sizes agree exactly with the training size (docs/conventions.md).
+    """
+    x = torch.arange(w, device=device, dtype=dtype) * (2.0 / w) - 1
+    y = 1 - torch.arange(h, device=device, dtype=dtype) * (2.0 / h)
+    return torch.stack(torch.broadcast_tensors(x[None, :], y[:, None]), dim=-1)
+
+
+def resize_nearest(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Nearest resize of `[B, T, h, w, C]`: output pixel i takes input cell floor(i * h / H)."""
+    h, w = x.shape[2:4]
+    if (h, w) == tuple(size):
+        return x
+    rows = torch.arange(size[0], device=x.device) * h // size[0]
+    cols = torch.arange(size[1], device=x.device) * w // size[1]
+    return x.index_select(2, rows).index_select(3, cols)
+
+
+@dataclass
+class VideoCode:
+    """What a video's INR is made of: everything that does not depend on t or on the size."""
+    layers: list[torch.Tensor]
+    rgb: list[torch.Tensor]
+    embeddings: list[dict[str, torch.Tensor]] = field(default_factory=list)
+
+    @property
+    def batch(self) -> int:
+        return self.layers[0].shape[0]
+
+
+class SynthesisNetwork(nn.Module):
+    """The multi-scale INR: per-pixel FMM MLP with fresh coordinate embeddings at each new scale."""
+
+    def __init__(self, cfg: GeneratorConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.embeddings = nn.ModuleList([CoordEmbedding(cfg) for _ in cfg.scale_resolutions])
+        emb = self.embeddings[0].channels
+        self.layers = nn.ModuleList()
+        self.torgb = nn.ModuleList()
+        self.plan = []  # per block: (index of its scale, indices of its layers)
+        in_ch = emb
+        last = cfg.block_resolutions[-1]
+        for res in cfg.block_resolutions:
+            out_ch = cfg.width(res)
+            new_scale = res > cfg.input_resolution
+            scale = cfg.scale_resolutions.index(res) if new_scale else 0
+            count = 1 if res == 4 else 2
+            count += cfg.extra_layers if res == last else 0
+            ids = []
+            for k in range(count):
+                c_in = in_ch + (emb if new_scale and k == 0 else 0)
+                ids.append(len(self.layers))
+                self.layers.append(FMMLinear(c_in, out_ch, cfg.w_dim, cfg.fmm_rank))
+                in_ch = out_ch
+            self.plan.append((scale, new_scale, ids))
+            self.torgb.append(ToRGB(out_ch, cfg.w_dim))
+
+    def prepare(self, w: torch.Tensor, z_motion: torch.Tensor) -> VideoCode:
+        assert w.ndim == 2 and z_motion.ndim == 2 and w.shape[0] == z_motion.shape[0], (w.shape, z_motion.shape)
+        return VideoCode(
+            layers=[layer.modulated_weight(w) for layer in self.layers],
+            rgb=[rgb.modulated_weight(w) for rgb in self.torgb],
+            embeddings=[emb.prepare(w, z_motion) for emb in self.embeddings],
+        )
+
+    def grid_sizes(self, size: tuple[int, int]) -> list[tuple[int, int]]:
+        """Feature grid of each scale: the training grids, except the finest, which is the output size.
+
+        Keeping the coarse grids at their training sizes keeps the model the
+        same piecewise function it was trained as; only the finest embedding
+        is sampled more (or less) densely.
+        """
+        grids = [(r, r) for r in self.cfg.scale_resolutions]
+        grids[-1] = size
+        return grids
+
+    def forward(self, code: VideoCode, t: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+        """t `[B, T]` -> video `[B, T, 3, H, W]` at size (H, W)."""
+        B, T = t.shape
+        assert B == code.batch, (t.shape, code.batch)
+        grids = self.grid_sizes(size)
+        x = img = None
+        for (scale, new_scale, ids), torgb, rgb_weight in zip(self.plan, self.torgb, code.rgb):
+            if x is None or new_scale:
+                h, w = grids[scale]
+                coords = make_coords(h, w, device=t.device, dtype=t.dtype)
+                emb = self.embeddings[scale](code.embeddings[scale], t, coords)  # (B, T, h, w, 2n)
+                if x is None:
+                    x = emb
+                else:
+                    x = torch.cat([resize_nearest(x, (h, w)), emb], dim=-1)
+                    img = resize_nearest(img, (h, w))
+            h, w = x.shape[2:4]
+            flat = x.reshape(B, T * h * w, x.shape[-1])  # (B, T*h*w, C): one MLP over every pixel
+            for i in ids:
+                flat = self.layers[i].apply(flat, code.layers[i])
+            x = flat.view(B, T, h, w, -1)
+            rgb = torgb.apply(flat, rgb_weight).view(B, T, h, w, 3)
+            img = rgb if img is None else img + rgb  # skip architecture: sum of every block's RGB
+        return img.permute(0, 1, 4, 2, 3)  # (B, T, 3, H, W)
+
+
+class Generator(nn.Module):
+    """z_I, z_M, times -> video. No output tanh: values are clamped only when saved (authors' code)."""
+
+    def __init__(self, cfg: GeneratorConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.mapping = MappingNetwork(cfg)
+        self.synthesis = SynthesisNetwork(cfg)
+
+    @property
+    def z_dim(self) -> int:
+        return self.cfg.z_dim
+
+    @property
+    def motion_dim(self) -> int:
+        return self.cfg.motion_dim
+
+    @property
+    def resolution(self) -> int:
+        return self.cfg.resolution
+
+    def prepare(self, z: torch.Tensor, z_motion: torch.Tensor, psi: float = 1.0,
+                update_w_avg: bool = False) -> VideoCode:
+        """The per-video INR; compute once, render as many frames as needed."""
+        return self.synthesis.prepare(self.mapping(z, psi, update_w_avg), z_motion)
+
+    def render(self, code: VideoCode, t: torch.Tensor, size: int | tuple[int, int] | None = None) -> torch.Tensor:
+        """Frames `[B, T, 3, H, W]` of prepared videos at times `t [B, T]` (any reals; 1 = end of a training clip)."""
+        size = check_size(size, self.cfg)
+        if t.ndim == 1:
+            t = t[None].expand(code.batch, -1)
+        return self.synthesis(code, t.to(code.layers[0].dtype), size)
+
+    def forward(self, z: torch.Tensor, z_motion: torch.Tensor, t: torch.Tensor,
+                size: int | tuple[int, int] | None = None, psi: float = 1.0) -> torch.Tensor:
+        return self.render(self.prepare(z, z_motion, psi), t, size)
+
+
+def check_size(size: int | tuple[int, int] | None, cfg: GeneratorConfig) -> tuple[int, int]:
+    if size is None:
+        return cfg.resolution, cfg.resolution
+    if isinstance(size, int):
+        size = (size, size)
+    h, w = int(size[0]), int(size[1])
+    if h < 1 or w < 1:
+        raise ValueError(f"output size must be positive, got {h}x{w}")
+    return h, w

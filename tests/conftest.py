@@ -1,0 +1,16 @@
+import pytest
+import torch
+
+from digan.config import get_preset
+from digan.models import Generator
+
+
+@pytest.fixture(scope="session")
+def tiny_preset():
+    return get_preset("tiny-32")
+
+
+@pytest.fixture()
+def tiny_G(tiny_preset):
+    torch.manual_seed(0)
+    return Generator(tiny_preset.generator).eval()
