@@ -9,6 +9,7 @@ frame indices.
 from __future__ import annotations
 
 import abc
+import sys
 from collections.abc import Sequence
 
 import numpy as np
@@ -16,6 +17,40 @@ import numpy as np
 
 class DataError(ValueError):
     """A user's data cannot be used; the message is one line meant for the user."""
+
+
+MAX_WARNINGS = 20  # warning lines per report; the rest are counted in the summary
+
+
+def warn(message: str, stream=None) -> None:
+    """A one-line warning on stderr for a user's data problem; does not break a progress bar."""
+    from tqdm import tqdm
+
+    tqdm.write(f"warning: {message}", file=stream or sys.stderr)
+
+
+def note(message: str, stream=None) -> None:
+    from tqdm import tqdm
+
+    tqdm.write(message, file=stream or sys.stderr)
+
+
+class Report:
+    """Skipped videos of one dataset: one warning line each (the first MAX_WARNINGS), then a summary."""
+
+    def __init__(self, label: str, stream=None):
+        self.label, self.stream = label, stream
+        self.skipped: list[tuple[str, str]] = []
+
+    def skip(self, name: str, reason: str) -> None:
+        self.skipped.append((name, reason))
+        if len(self.skipped) <= MAX_WARNINGS:
+            warn(f"skipping {name}: {reason}", self.stream)
+
+    def summary(self, used: int) -> str:
+        more = len(self.skipped) - MAX_WARNINGS
+        extra = f" ({more} more warnings not shown)" if more > 0 else ""
+        return f"{self.label}: {used} videos used, {len(self.skipped)} skipped{extra}"
 
 
 class VideoSource(abc.ABC):

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .base import DataError, VideoSource
+from .base import DataError, Report, VideoSource, note
 
 
 @dataclass(frozen=True)
@@ -58,6 +58,13 @@ class ClipIndex:
         lengths = np.array([source.num_frames(i) for i in range(len(source))], dtype=np.int64)
         self.starts = np.maximum(lengths - spec.span + 1, 0)  # valid start positions per video
         self.videos = np.flatnonzero(self.starts)
+        short = np.flatnonzero(self.starts == 0)
+        if len(short):
+            report = Report(source.name)
+            for i in short:
+                report.skip(source.video_name(int(i)), f"{lengths[i]} frames, shorter than a clip "
+                            f"({spec.frames} frames at stride {spec.stride})")
+            note(report.summary(len(self.videos)))
         if len(self.videos) == 0:
             raise DataError(
                 f"{source.name}: no video has the {spec.span} frames a clip of "

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import io
 import os
-import sys
 import threading
 import zipfile
 from collections import OrderedDict
@@ -21,42 +20,8 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
-from .base import DataError, VideoSource
+from .base import DataError, Report, VideoSource, note, warn
 from .io import FRAME_SUFFIXES, VIDEO_SUFFIXES, _decode_stream, _reason, _rgb, list_videos, natural_key
-
-MAX_WARNINGS = 20  # per report; the rest are counted in the summary
-
-
-class Report:
-    """One warning line per skipped video (the first MAX_WARNINGS), then a summary line."""
-
-    def __init__(self, label: str, stream=None):
-        self.label, self.stream = label, stream
-        self.skipped: list[tuple[str, str]] = []
-
-    def skip(self, name: str, reason: str) -> None:
-        self.skipped.append((name, reason))
-        if len(self.skipped) <= MAX_WARNINGS:
-            warn(f"skipping {name}: {reason}", self.stream)
-
-    def summary(self, used: int) -> str:
-        more = len(self.skipped) - MAX_WARNINGS
-        extra = f" ({more} more warnings not shown)" if more > 0 else ""
-        return f"{self.label}: {used} videos used, {len(self.skipped)} skipped{extra}"
-
-
-def warn(message: str, stream=None) -> None:
-    """A one-line warning on stderr that does not break a progress bar."""
-    from tqdm import tqdm
-
-    tqdm.write(f"warning: {message}", file=stream or sys.stderr)
-
-
-def note(message: str, stream=None) -> None:
-    from tqdm import tqdm
-
-    tqdm.write(message, file=stream or sys.stderr)
-
 
 # ----------------------------------------------------------------------------------------------
 # Entries: one video, in a folder or a zip archive.
@@ -214,7 +179,7 @@ def resample_ids(frames: int, fps: float | None, target_fps: float | None) -> np
     if not target_fps or not fps or abs(fps - target_fps) < 1e-6:
         return np.arange(frames)
     n = int(np.floor((frames - 1) * target_fps / fps + 1e-9)) + 1
-    return np.minimum(np.rint(np.arange(n) * fps / target_fps).astype(np.int64), frames - 1)
+    return np.minimum(np.floor(np.arange(n) * fps / target_fps + 0.5).astype(np.int64), frames - 1)
 
 
 def decode_video(entry: Entry, resolution: int, source_ids: np.ndarray | None = None) -> np.ndarray:
@@ -367,7 +332,7 @@ def ucf_lists(root: Path, fold: int) -> tuple[str | None, dict[str, str]]:
     return ("ucf101" if found else None), found
 
 
-def select_ucf(entries: list[Entry], lists: dict[str, str], split: str, report: Report) -> list[Entry]:
+def select_ucf(entries: list[Entry], lists: dict[str, str], split: str, fold: int, report: Report) -> list[Entry]:
     """Entries named in the split lists, matched by file name (UCF's class folders differ in case)."""
     if split not in SPLITS:
         raise DataError(f"unknown split '{split}': expected one of {', '.join(SPLITS)}")
@@ -375,21 +340,22 @@ def select_ucf(entries: list[Entry], lists: dict[str, str], split: str, report: 
     missing = [p for p in parts if p not in lists]
     if missing:
         raise DataError(f"UCF-101 split '{split}' needs {' and '.join(m + 'list' for m in missing)} files, not found")
-    listed: list[str] = []
+    listed: list[tuple[str, str]] = []  # (path as listed, list file)
     for p in parts:
         for line in lists[p].splitlines():
             if line.strip():
-                listed.append(PurePosixPath(line.split()[0].replace("\\", "/")).name.lower())
+                listed.append((line.split()[0].replace("\\", "/"), f"{p}list{fold:02d}.txt"))
     by_name = {PurePosixPath(e.name).name.lower(): e for e in entries}
     chosen, seen = [], set()
-    for n in listed:
-        if n in seen:
+    for n, source in listed:
+        key = PurePosixPath(n).name.lower()
+        if key in seen:
             continue
-        seen.add(n)
-        if n in by_name:
-            chosen.append(by_name[n])
+        seen.add(key)
+        if key in by_name:
+            chosen.append(by_name[key])
         else:
-            report.skip(n, f"listed in the {split} split but not found")
+            report.skip(n, f"listed in {source} but not found")
     return sorted(chosen, key=lambda e: natural_key(e.name))
 
 
@@ -405,7 +371,7 @@ def find_entries(path: Path, split: str, fold: int, report: Report) -> tuple[lis
         raise DataError(f"{path}: not a folder, a .zip or a video file")
     kind, lists = ucf_lists(path, fold) if (path.is_dir() or path.suffix.lower() == ".zip") else (None, {})
     if kind:
-        entries = select_ucf(entries, lists, split, report)
+        entries = select_ucf(entries, lists, split, fold, report)
     return entries, kind or (path.stem if path.is_file() else path.name)
 
 
