@@ -1,0 +1,290 @@
+"""The training loop: phases Gmain, Dmain, Dreg per step; EMA; snapshots; exact resume.
+
+Step i uses only generators seeded by (seed, i), so a batch, its latents and
+its augmentations are a pure function of where training is. Together with the
+saved networks and optimisers that makes a resumed run continue exactly as the
+uninterrupted one would (on the same device and thread count).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import signal
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from . import __version__
+from .checkpoint import STATE_NAME, CheckpointError, load_state, save_snapshot, save_state
+from .config import Preset
+from .data.base import DataError, VideoSource
+from .data.clips import ClipSpec, PairBatches
+from .data.io import make_grid, write_video
+from .losses import DiganLoss
+from .models import DiganDiscriminators, Generator
+from .sampling import clip_times, render_videos
+
+
+def lazy_adam(params, cfg, interval: int) -> torch.optim.Adam:
+    """Adam with the lazy-regularisation correction (StyleGAN2 App. B): lr and betas ** (k / (k + 1))."""
+    ratio = interval / (interval + 1)
+    betas = tuple(b ** ratio for b in cfg.betas)
+    return torch.optim.Adam(params, lr=cfg.lr * ratio, betas=betas, eps=cfg.eps)
+
+
+def sanitize_grads(module: torch.nn.Module) -> None:
+    """Replace NaN with 0 and +-Inf with +-1e5 in gradients, as the authors do before each step."""
+    for p in module.parameters():
+        if p.grad is not None:
+            torch.nan_to_num(p.grad, nan=0.0, posinf=1e5, neginf=-1e5, out=p.grad)
+
+
+class Trainer:
+    """G, both D, G_ema and their optimisers; `step()` runs one batch."""
+
+    def __init__(self, preset: Preset, source: VideoSource, device: str | torch.device = "cpu"):
+        if source.resolution != preset.resolution:
+            raise DataError(f"dataset is {source.resolution}px but preset {preset.name} trains at {preset.resolution}px")
+        self.preset, self.cfg, self.device = preset, preset.training, torch.device(device)
+        torch.manual_seed(self.cfg.seed)  # initial weights
+        self.G = Generator(preset.generator).to(self.device).train()
+        self.D = DiganDiscriminators(preset.discriminator).to(self.device).train()
+        self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
+        self.opt_G = lazy_adam(self.G.parameters(), self.cfg, self.cfg.g_reg_interval)
+        self.opt_D = lazy_adam(self.D.parameters(), self.cfg, self.cfg.d_reg_interval)
+        self.loss = DiganLoss(self.G, self.D, self.cfg)
+        spec = ClipSpec(self.cfg.clip_frames, self.cfg.clip_stride)
+        self.reals = PairBatches(source, spec, self.cfg.batch, seed=self.cfg.seed, mirror=self.cfg.mirror)
+        self.step_index = 0
+
+    @property
+    def clips_seen(self) -> int:
+        return self.step_index * self.cfg.batch
+
+    def generators(self, phase: int) -> tuple[np.random.Generator, torch.Generator]:
+        """The random streams of one phase of the current step."""
+        key = [self.cfg.seed, self.step_index, phase]
+        rng = np.random.default_rng(key)
+        g = torch.Generator(self.device).manual_seed(int(np.random.default_rng(key + [1]).integers(2 ** 62)))
+        return rng, g
+
+    def step(self) -> dict[str, float]:
+        real, real_dt = self.reals[self.step_index]
+        real, real_dt = real.to(self.device), real_dt.to(self.device)
+        stats = {}
+
+        # Gmain: make D(G(z)) look real to both discriminators.
+        self.D.requires_grad_(False)
+        self.G.requires_grad_(True)
+        self.opt_G.zero_grad(set_to_none=True)
+        out = self.loss.generator_loss(self.cfg.batch, *self.generators(0))
+        out["loss"].backward()
+        sanitize_grads(self.G)
+        self.opt_G.step()
+        stats.update({k: v.item() for k, v in out.items() if k != "loss"})
+
+        # Dmain: real pairs up, fake pairs down.
+        self.G.requires_grad_(False)
+        self.D.requires_grad_(True)
+        self.opt_D.zero_grad(set_to_none=True)
+        out = self.loss.discriminator_loss(real, real_dt, *self.generators(1))
+        out["loss"].backward()
+        sanitize_grads(self.D)
+        self.opt_D.step()
+        stats.update({k: v.item() for k, v in out.items() if k != "loss"})
+
+        # Dreg: lazy R1 on the real frames.
+        if self.cfg.r1_gamma > 0 and self.step_index % self.cfg.d_reg_interval == 0:
+            self.opt_D.zero_grad(set_to_none=True)
+            _, g = self.generators(2)
+            out = self.loss.r1_loss(real, real_dt, g)
+            out["loss"].backward()
+            sanitize_grads(self.D)
+            self.opt_D.step()
+            stats.update({k: v.item() for k, v in out.items() if k != "loss"})
+
+        self.step_index += 1
+        self.update_ema()
+        return stats
+
+    @torch.no_grad()
+    def update_ema(self) -> None:
+        """G_ema with a half-life in clips, ramped up over the first clips seen (StyleGAN2-ADA)."""
+        half_life = self.cfg.ema_half_life_kimg * 1000
+        if self.cfg.ema_rampup is not None:
+            half_life = min(half_life, self.clips_seen * self.cfg.ema_rampup)
+        beta = 0.5 ** (self.cfg.batch / max(half_life, 1e-8))
+        for p_ema, p in zip(self.G_ema.parameters(), self.G.parameters()):
+            p_ema.lerp_(p.detach(), 1 - beta)
+        for b_ema, b in zip(self.G_ema.buffers(), self.G.buffers()):
+            b_ema.copy_(b)
+
+    def state_dict(self) -> dict:
+        return {
+            "version": __version__,
+            "preset": self.preset.to_json(),
+            "step": self.step_index,
+            "clips_seen": self.clips_seen,
+            "G": self.G.state_dict(), "D": self.D.state_dict(), "G_ema": self.G_ema.state_dict(),
+            "opt_G": self.opt_G.state_dict(), "opt_D": self.opt_D.state_dict(),
+            # every draw is seeded by (seed, step); the global states are saved for completeness
+            "torch_rng": torch.get_rng_state(),
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self.G.load_state_dict(state["G"])
+        self.D.load_state_dict(state["D"])
+        self.G_ema.load_state_dict(state["G_ema"])
+        self.opt_G.load_state_dict(state["opt_G"])
+        self.opt_D.load_state_dict(state["opt_D"])
+        torch.set_rng_state(state["torch_rng"])
+        self.step_index = int(state["step"])
+
+
+@dataclass
+class RunInfo:
+    run_dir: Path
+    resumed_from: int
+    clips_seen: int
+    snapshots: list[Path]
+    interrupted: bool = False
+
+
+def run_name(data: str, preset: Preset) -> str:
+    stem = Path(data).stem if ("/" in data or Path(data).exists()) else data
+    return f"{stem}-{preset.name}"
+
+
+def resolved_options(preset: Preset, data: str, source: VideoSource) -> dict:
+    return {"data": data, "dataset": source.describe(), "version": __version__, "preset": preset.to_dict()}
+
+
+def same_run(saved: dict, new: dict) -> bool:
+    """Whether `new` continues `saved`: everything equal but the training length."""
+    a, b = copy.deepcopy(saved), copy.deepcopy(new)
+    for opts in (a, b):
+        opts.pop("version", None)
+        opts["preset"]["training"].pop("kimg", None)
+    return a == b
+
+
+def write_samples(G: Generator, preset: Preset, path_stem: Path) -> None:
+    """A grid of fixed-seed videos of one training clip, as MP4 and GIF."""
+    cfg = preset.training
+    videos = render_videos(G, list(range(cfg.sample_seeds)), clip_times(cfg.clip_frames, cfg.clip_frames))
+    grid = make_grid(videos)
+    write_video(path_stem.with_suffix(".mp4"), grid, fps=8)
+    write_video(path_stem.with_suffix(".gif"), grid, fps=8)
+
+
+class MetricsLog:
+    """metrics.jsonl in the run directory, plus TensorBoard when it is installed."""
+
+    def __init__(self, run_dir: Path):
+        self.path = run_dir / "metrics.jsonl"
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+            self.tb = SummaryWriter(str(run_dir / "tensorboard"))
+        except ImportError:
+            self.tb = None
+
+    def write(self, record: dict) -> None:
+        with open(self.path, "a") as f:
+            f.write(json.dumps(record) + "\n")
+        if self.tb is not None:
+            for k, v in record.items():
+                if isinstance(v, (int, float)) and k != "kimg":
+                    self.tb.add_scalar(k, v, global_step=int(record["kimg"] * 1000))
+            self.tb.flush()
+
+
+def train(preset: Preset, source: VideoSource, data: str, out: str | Path, *, device: str = "cpu",
+          run_dir: Path | None = None, progress: bool = True, fvd=None) -> RunInfo:
+    """Train until `preset.training.kimg`; resumes when the run directory holds a training state.
+
+    `fvd`, when given, is called as `fvd(G_ema) -> dict` at each snapshot and its
+    numbers are logged with the losses.
+    """
+    run_dir = Path(run_dir) if run_dir is not None else Path(out) / run_name(data, preset)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    options = resolved_options(preset, data, source)
+    options_path = run_dir / "training_options.json"
+    state_path = run_dir / STATE_NAME
+
+    trainer = Trainer(preset, source, device)
+    if state_path.exists():
+        saved = json.loads(options_path.read_text()) if options_path.exists() else None
+        if saved is None or not same_run(saved, options):
+            raise CheckpointError(f"{run_dir} holds a run with other options; choose another --out to start anew")
+        trainer.load_state_dict(load_state(state_path))
+    options_path.write_text(json.dumps(options, indent=2))
+    resumed_from = trainer.clips_seen
+
+    cfg = preset.training
+    total = int(math.ceil(cfg.kimg * 1000 / cfg.batch)) * cfg.batch
+    snap_every = max(1, int(round(cfg.snap_kimg * 1000 / cfg.batch)))
+    log = MetricsLog(run_dir)
+    snapshots: list[Path] = []
+    sums: dict[str, list[float]] = {}  # name -> [total, count]: R1 terms exist only on R1 steps
+    count, t0 = 0, time.perf_counter()
+
+    def checkpoint() -> None:
+        nonlocal sums, count, t0
+        path = save_snapshot(run_dir, trainer.G_ema, preset, trainer.clips_seen, {"data": data})
+        snapshots.append(path)
+        save_state(state_path, trainer.state_dict())
+        write_samples(trainer.G_ema, preset, run_dir / path.stem.replace("snapshot-", "samples-"))
+        record = {"kimg": trainer.clips_seen / 1000, **{k: total / n for k, (total, n) in sums.items()}}
+        record["clips_per_s"] = count * cfg.batch / max(time.perf_counter() - t0, 1e-9)
+        if fvd is not None:
+            record.update(fvd(trainer.G_ema))
+        log.write(record)
+        sums, count, t0 = {}, 0, time.perf_counter()
+
+    bar = tqdm(total=total, initial=trainer.clips_seen, unit="clip", disable=not progress, dynamic_ncols=True)
+    with StopRequest() as stop:
+        while trainer.clips_seen < total and not stop.requested:
+            stats = trainer.step()
+            for k, v in stats.items():
+                acc = sums.setdefault(k, [0.0, 0])
+                acc[0] += v
+                acc[1] += 1
+            count += 1
+            bar.update(cfg.batch)
+            bar.set_postfix(kimg=f"{trainer.clips_seen / 1000:.2f}", G=f"{stats['G_motion'] + stats['G_image']:.3f}",
+                            D=f"{stats['D_motion'] + stats['D_image']:.3f}", refresh=False)
+            if trainer.step_index % snap_every == 0 or trainer.clips_seen >= total:
+                checkpoint()
+        if stop.requested:
+            # between two steps: the saved state continues exactly; the same command resumes here
+            save_state(state_path, trainer.state_dict())
+    bar.close()
+    return RunInfo(run_dir, resumed_from, trainer.clips_seen, snapshots, interrupted=stop.requested)
+
+
+class StopRequest:
+    """Turns Ctrl-C / SIGTERM into a request to stop after the current step."""
+
+    def __enter__(self) -> "StopRequest":
+        self.requested = False
+        self.previous = {}
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self.previous[sig] = signal.signal(sig, self.handle)
+        return self
+
+    def handle(self, signum, frame) -> None:
+        if self.requested:  # a second Ctrl-C stops at once
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __exit__(self, *exc) -> None:
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)
