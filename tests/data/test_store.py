@@ -1,0 +1,113 @@
+import argparse
+import json
+
+import numpy as np
+import pytest
+from conftest import clip, frame_folder, write_avi
+
+from digan.data import ClipSpec, DataError, PairBatches, open_dataset
+from digan.data import store as store_mod
+from digan.data.cli import register
+from digan.data.store import prepare
+
+
+def same_videos(a, b):
+    assert [a.video_name(i) for i in range(len(a))] == [b.video_name(i) for i in range(len(b))]
+    for i in range(len(a)):
+        ids = list(range(a.num_frames(i)))
+        assert b.num_frames(i) == len(ids)
+        np.testing.assert_array_equal(a.read(i, ids), b.read(i, ids))
+
+
+@pytest.mark.parametrize("layout", ["video_folder", "frames_root", "ucf_root"])
+def test_store_and_raw_folder_give_the_same_clips(layout, request, tmp_path):
+    src = request.getfixturevalue(layout)
+    stored = prepare(src, tmp_path / "store", 16, progress=False)
+    raw = open_dataset(src, 16)
+    same_videos(raw, open_dataset(tmp_path / "store", 16))
+    spec = ClipSpec(frames=8, stride=1)
+    for i in (0, 5):
+        x, dt = PairBatches(raw, spec, batch=6, seed=2)[i]
+        y, dt2 = PairBatches(stored, spec, batch=6, seed=2)[i]
+        assert (x == y).all() and (dt == dt2).all()
+
+
+def test_store_resolution_must_match(video_folder, tmp_path):
+    prepare(video_folder, tmp_path / "s", 16, progress=False)
+    with pytest.raises(DataError, match="prepared at 16x16, not 32x32"):
+        open_dataset(tmp_path / "s", 32)
+    with pytest.raises(DataError, match="other settings"):
+        prepare(video_folder, tmp_path / "s", 32, progress=False)
+
+
+def test_prepare_resumes_after_an_interruption(frames_root, tmp_path, monkeypatch):
+    for k in range(4):
+        frame_folder(frames_root / "more" / f"m{k}", clip(9, seed=10 + k))
+    dest = tmp_path / "store"
+    real = store_mod._prepare_shard
+    calls = []
+
+    def dies_on_third(dest_, k, *a):
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        calls.append(k)
+        return real(dest_, k, *a)
+
+    monkeypatch.setattr(store_mod, "_prepare_shard", dies_on_third)
+    with pytest.raises(KeyboardInterrupt):
+        prepare(frames_root, dest, 12, progress=False)
+    assert not (dest / "index.json").exists()
+    with pytest.raises(DataError, match="unfinished store"):
+        open_dataset(dest, 12)
+    done = list(calls)
+    calls.clear()
+    monkeypatch.setattr(store_mod, "_prepare_shard", lambda *a: calls.append(a[1]) or real(*a))
+    resumed = prepare(frames_root, dest, 12, progress=False)
+    assert sorted(calls) == [k for k in range(6) if k not in done]  # finished shards are kept
+    same_videos(open_dataset(frames_root, 12), resumed)
+    assert not list(dest.glob(".*"))  # no temporary files left
+
+
+def test_prepare_skips_bad_videos_and_records_them(tmp_path, capsys):
+    src = tmp_path / "src"
+    write_avi(src / "ok.avi", clip(10))
+    (src / "zero.mp4").write_bytes(b"")
+    (src / "junk.webm").write_bytes(b"\x00\x01junk" * 100)
+    s = prepare(src, tmp_path / "dest", 8, progress=False)
+    assert len(s) == 1 and s.video_name(0) == "ok.avi"
+    index = json.loads((tmp_path / "dest" / "index.json").read_text())
+    assert sorted(x["name"] for x in index["skipped"]) == ["junk.webm", "zero.mp4"]
+    err = capsys.readouterr().err
+    assert "skipping zero.mp4: empty file" in err and "1 videos used, 2 skipped" in err
+
+
+def test_prepare_fps_matches_raw_fps(tmp_path):
+    write_avi(tmp_path / "v" / "a.avi", clip(20), fps=20)
+    s = prepare(tmp_path / "v", tmp_path / "s", 8, fps=8, progress=False)
+    assert s.num_frames(0) == 8
+    same_videos(open_dataset(tmp_path / "v", 8, fps=8), s)
+
+
+def cli(*argv):
+    parser = argparse.ArgumentParser(prog="digan")
+    register(parser.add_subparsers())
+    args = parser.parse_args(list(argv))
+    return args.func(args)
+
+
+def test_cli_prepare_with_workers(video_folder, tmp_path, capsys):
+    assert cli("prepare", str(video_folder), str(tmp_path / "s"), "--resolution", "16", "--workers", "2",
+               "--no-progress") == 0
+    assert "3 videos, 31 frames at 16x16" in capsys.readouterr().out
+    same_videos(open_dataset(video_folder, 16), open_dataset(tmp_path / "s", 16))
+    assert cli("prepare", str(video_folder), str(tmp_path / "s"), "-r", "16", "--no-progress") == 0  # done already
+
+
+def test_cli_prepare_errors_are_one_line(tmp_path, capsys):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert cli("prepare", str(empty), str(tmp_path / "s"), "-r", "16") == 2
+    assert cli("prepare", str(tmp_path / "nothing"), str(tmp_path / "s"), "-r", "16") == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 2 and all(line.startswith("error: ") for line in err)
+    assert not (tmp_path / "s" / "index.json").exists()
