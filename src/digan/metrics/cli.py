@@ -35,9 +35,13 @@ def _device(name: str) -> str:
 
 
 def cmd_fvd(args) -> int:
-    from .evaluation import folder_distance
+    from .evaluation import folder_clips, folder_distance
     from .features import I3DFeatures
 
+    if args.frames < 9:
+        raise DataError(f"--frames {args.frames}: I3D needs at least 9 frames")
+    for root in (args.dir_a, args.dir_b):
+        folder_clips(root, args.frames)  # bad folders fail before the detector loads
     features = I3DFeatures(args.i3d, _device(args.device), args.batch)
     r = folder_distance(args.dir_a, args.dir_b, args.frames, features, args.batch, progress=not args.quiet)
     if args.json:

@@ -235,8 +235,8 @@ def quick_fvd(generate: Generate, source: VideoSource, n_clips: int = 64, frames
 
 
 def folder_clips(root: str | os.PathLike, frames: int) -> tuple[list[Path], Callable[[Sequence[int]], list[np.ndarray]]]:
-    """Videos under a folder (files or frame folders) and a loader of their first `frames` frames."""
-    from ..data.io import list_videos, read_video
+    """Videos under a folder (files or frame folders), checked to hold `frames` frames, and a loader of those frames."""
+    from ..data.io import frame_files, iter_frames, list_videos, read_video
 
     root = Path(root)
     if not root.is_dir():
@@ -244,15 +244,13 @@ def folder_clips(root: str | os.PathLike, frames: int) -> tuple[list[Path], Call
     videos = list_videos(root)
     if len(videos) < 2:
         raise DataError(f"{root}: FVD needs at least 2 videos (video files or frame folders), found {len(videos)}")
+    for v in videos:  # fail before any feature is computed
+        n = len(frame_files(v)) if v.is_dir() else sum(1 for _ in iter_frames(v, frames))
+        if n < frames:
+            raise DataError(f"{v}: {n} frames, fewer than --frames {frames}")
 
     def load(indices: Sequence[int]) -> list[np.ndarray]:
-        clips = []
-        for i in indices:
-            clip = read_video(videos[i], max_frames=frames)
-            if len(clip) < frames:
-                raise DataError(f"{videos[i]}: {len(clip)} frames, fewer than --frames {frames}")
-            clips.append(clip)
-        return clips
+        return [read_video(videos[i], max_frames=frames) for i in indices]
 
     return videos, load
 
@@ -264,11 +262,10 @@ def folder_distance(dir_a, dir_b, frames: int = 16, features=None, batch: int = 
     """
     if frames < 9:
         raise DataError(f"--frames {frames}: I3D needs at least 9 frames")
+    sets = [folder_clips(root, frames) for root in (dir_a, dir_b)]
     features = features or I3DFeatures(batch=batch)
-    feats = []
-    for name, root in (("A", dir_a), ("B", dir_b)):
-        videos, load = folder_clips(root, frames)
-        feats.append(extract(len(videos), load, features, "stretch", batch, f"{name}" if progress else None))
+    feats = [extract(len(videos), load, features, "stretch", batch, name if progress else None)
+             for name, (videos, load) in zip("AB", sets)]
     a, b = feats
     p = Protocol(f"folders_{frames}f", "fvd+kvd", len(a), len(b), frames, reference="TF-GAN FVD, first frames")
     meta = _metadata(p, 0, features.detector, len(a), len(b), None)
