@@ -121,22 +121,111 @@ def cmd_train(args) -> int:
     return 0
 
 
+def parse_numbers(text: str, what: str) -> list[float]:
+    """'0.5,3,1.25' -> [0.5, 3.0, 1.25] (any order, repeats allowed)."""
+    try:
+        values = [float(p) for p in text.split(",") if p.strip()]
+    except ValueError:
+        values = []
+    if not values:
+        raise CliError(f"cannot read {what} '{text}': use comma-separated numbers, e.g. 0,0.5,3.25")
+    return values
+
+
+def parse_formats(text: str) -> list[str]:
+    from .video_writer import FORMATS
+    formats = [f.strip().lower().lstrip(".") for f in text.split(",") if f.strip()]
+    bad = [f for f in formats if f not in FORMATS]
+    if not formats or bad:
+        raise CliError(f"cannot read formats '{text}': use one or more of {', '.join(FORMATS)}, e.g. mp4,gif")
+    return list(dict.fromkeys(formats))
+
+
+def sampling_times(args, meta):
+    """(timebase, t [T], fps of the files) from --frames/--seconds/--fps/--start/--at/--t and the snapshot."""
+    from .sampling import Timebase
+
+    timebase = Timebase.from_meta(meta, args.train_fps)
+    fps = args.fps or timebase.train_fps
+    chosen = [name for name in ("frames", "seconds", "at", "t") if getattr(args, name) is not None]
+    if len(chosen) > 1:
+        raise CliError(f"give only one of --{' / --'.join(chosen)}")
+    if args.at is not None:
+        import torch
+        t = timebase.t_of(torch.tensor(parse_numbers(args.at, "--at seconds"), dtype=torch.float64)).float()
+    elif args.t is not None:
+        import torch
+        t = torch.tensor(parse_numbers(args.t, "--t times"), dtype=torch.float32)
+    else:
+        t = timebase.times(frames=args.frames, fps=fps, seconds=args.seconds, start=args.start)
+    return timebase, t, fps
+
+
+def describe_times(t, timebase) -> str:
+    lo, hi = float(t.min()), float(t.max())
+    return (f"t {lo:.3g}..{hi:.3g} ({timebase.seconds_of(lo):.3g}..{timebase.seconds_of(hi):.3g} s; "
+            f"the training clip is t 0..1, {timebase.clip_seconds:.3g} s)")
+
+
 def cmd_generate(args) -> int:
     from .checkpoint import load_snapshot
-    from .data.io import make_grid, write_video
-    from .sampling import clip_times, render_videos
+    from .sampling import generate
 
-    G, meta = load_snapshot(args.ckpt, resolve_device(args.device))
     seeds = parse_seeds(args.seeds)
-    t = clip_times(args.frames, meta["clip_frames"])
-    videos = render_videos(G, seeds, t, size=parse_size(args.size), psi=args.psi)
+    motion_seeds = None if args.motion_seeds is None else parse_seeds(args.motion_seeds)
+    formats = parse_formats(args.format)
+    size = parse_size(args.size)
+    G, meta = load_snapshot(args.ckpt, resolve_device(args.device))
+    timebase, t, fps = sampling_times(args, meta)
+    reference_t = timebase.nearest_training_times(t) if args.compare else None
+    paths = generate(G, args.out, seeds, t, fps=fps, motion_seeds=motion_seeds, size=size, psi=args.psi,
+                     formats=formats, grid=args.grid, reference_t=reference_t, batch=args.batch, chunk=args.chunk,
+                     progress=False if args.quiet else None)
+    h, w = size or (meta["resolution"], meta["resolution"])
+    videos = len(seeds) * (1 if motion_seeds is None else len(motion_seeds))
+    print(f"wrote {len(paths)} files for {videos} videos of {len(t)} frames at {h}x{w}, {fps:g} fps, "
+          f"{describe_times(t, timebase)} to {args.out}")
+    return 0
+
+
+def cmd_interpolate(args) -> int:
+    import numpy as np
+
+    from .checkpoint import load_snapshot
+    from .data.io import make_grid
+    from .sampling import iter_interpolation, morph_video
+    from .video_writer import VideoWriter, output_path
+
+    seeds = parse_seeds(args.seeds)
+    if len(seeds) < 2:
+        raise CliError("interpolation needs at least two seeds, e.g. --seeds 0,5")
+    formats = parse_formats(args.format)
+    size = parse_size(args.size)
+    G, meta = load_snapshot(args.ckpt, resolve_device(args.device))
+    timebase, t, fps = sampling_times(args, meta)
+    pairs = list(zip(seeds[:-1], seeds[1:]))
     out = Path(args.out)
-    for seed, video in zip(seeds, videos):
-        write_video(out / f"seed{seed:04d}.mp4", video, fps=args.fps)
-    grid = make_grid(videos)
-    write_video(out / "grid.mp4", grid, fps=args.fps)
-    write_video(out / "grid.gif", grid, fps=args.fps)
-    print(f"wrote {len(seeds)} videos of {args.frames} frames and a grid to {out}")
+    common = dict(mode=args.mode, size=size, psi=args.psi, base_seed=seeds[0])
+    written = []
+    if args.layout in ("grid", "both"):
+        # One row per pair of seeds, one column per step; every cell plays the whole clip.
+        rows = [np.concatenate(list(iter_interpolation(G, a, b, t, steps=args.steps, **common)), axis=0)
+                for a, b in pairs]
+        grid = make_grid(np.concatenate(rows, axis=0), cols=args.steps)
+        for fmt in formats:
+            with VideoWriter(output_path(out / f"interp-{args.mode}-grid", fmt), fps) as writer:
+                writer.write(grid)
+            written.append(writer.path)
+    if args.layout in ("video", "both"):
+        # One continuous video: each pair takes len(t) frames while its clip plays.
+        for fmt in formats:
+            with VideoWriter(output_path(out / f"interp-{args.mode}-video", fmt), fps) as writer:
+                for a, b in pairs:
+                    for frames in morph_video(G, a, b, t, **common):
+                        writer.write(frames)
+            written.append(writer.path)
+    print(f"wrote {', '.join(str(p) for p in written)}: {args.mode} interpolation through seeds "
+          f"{', '.join(map(str, seeds))}, {describe_times(t, timebase)}")
     return 0
 
 
@@ -172,18 +261,75 @@ def add_train_parser(sub) -> None:
     p.set_defaults(func=cmd_train)
 
 
-def add_generate_parser(sub) -> None:
-    p = sub.add_parser("generate", help="render videos from a snapshot",
-                       description="Render one MP4 per seed and a grid (MP4 and GIF) from a snapshot.")
+TIME_HELP = """\
+time: a training clip of C frames (the snapshot's clip_frames) spans clip time t = 0..1 and is taken
+to show at the training frame rate R (--train-fps; the snapshot's, else 8 fps). A video of N frames at
+F fps shows frame k at k/F seconds, that is t_k = k * R / (F * (C - 1)). So --fps above R adds frames
+inside the training interval (time interpolation) and a video longer than C/R seconds goes past t = 1
+(time extrapolation; e.g. --seconds 8 is 4x a 16-frame clip at 8 fps).
+"""
+
+
+def add_time_arguments(p) -> None:
+    g = p.add_argument_group("length and frame rate (see 'time' below)")
+    g.add_argument("--frames", type=positive(int), help="frames in the video (default: one training clip's length)")
+    g.add_argument("--seconds", type=positive(float), help="length in seconds instead of --frames")
+    g.add_argument("--fps", type=positive(float), help="frame rate of the video (default: the training rate)")
+    g.add_argument("--start", type=float, default=0.0, help="seconds at which the first frame is (default 0)")
+    g.add_argument("--at", metavar="SECONDS", help="render only these instants, in this order, e.g. 3.5,0,1.25")
+    g.add_argument("--t", metavar="T", help="render only these clip times t (1 = end of a training clip), e.g. 0,4")
+    g.add_argument("--train-fps", type=positive(float), help="frame rate of the training clips (default: the "
+                   "snapshot's, else 8)")
+
+
+def add_render_arguments(p) -> None:
     p.add_argument("--ckpt", required=True, help="snapshot (.safetensors or .json) or a run directory (latest)")
     p.add_argument("--out", required=True, help="output directory")
-    p.add_argument("--seeds", default="0-15", help="seeds, e.g. 0-15 or 1,4,9 (default 0-15)")
-    p.add_argument("--frames", type=positive(int), default=16, help="frames at the training frame rate")
-    p.add_argument("--fps", type=positive(float), default=8, help="frame rate of the files (default 8)")
-    p.add_argument("--size", help="output size H or HxW (default: the training size)")
-    p.add_argument("--psi", type=float, default=1.0, help="truncation psi (1 = none)")
+    p.add_argument("--size", help="output size H or HxW, smaller or larger than the training size "
+                   "(e.g. 4x: 128 for a 32x32 model; default: the training size)")
+    p.add_argument("--psi", type=float, default=1.0, help="truncation psi: pull content towards the average (1 = none)")
+    p.add_argument("--format", default="mp4", help="mp4 (H.264, yuv420p), gif, png (a folder of frames), or "
+                   "several, e.g. mp4,gif (default mp4)")
     p.add_argument("--device", default="auto", help="cpu, cuda or auto")
+    add_time_arguments(p)
+
+
+def add_generate_parser(sub) -> None:
+    p = sub.add_parser(
+        "generate", help="render videos from a snapshot: any length, frame rate, size, motion",
+        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=TIME_HELP,
+        description="Render one video per seed (and per motion seed) and a grid of them from a snapshot, at any "
+        "length, frame rate and size. Frames are rendered in chunks and streamed to the files, so memory does not "
+        "grow with --frames. A seed gives the same video at any --batch or --chunk.")
+    add_render_arguments(p)
+    p.add_argument("--seeds", default="0-15", help="content seeds, e.g. 0-15 or 1,4,9 (default 0-15)")
+    p.add_argument("--motion-seeds", help="motion seeds: render every content seed with each of them; they share "
+                   "their first frame (e.g. --seeds 3 --motion-seeds 0-7)")
+    p.add_argument("--grid", action=argparse.BooleanOptionalAction, default=None,
+                   help="also write grid.<format> with every video (default: when there are several)")
+    p.add_argument("--compare", action="store_true", help="also write <name>-compare.mp4: the training size and "
+                   "training frames (held past t = 1) beside the render, over a time bar red past t = 1")
+    p.add_argument("--batch", type=positive(int), default=4, help="videos rendered at once (default 4)")
+    p.add_argument("--chunk", type=positive(int), help="frames rendered at once per video (default: by size)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_generate)
+
+
+def add_interpolate_parser(sub) -> None:
+    p = sub.add_parser(
+        "interpolate", help="interpolate content, motion or both between seeds, as a grid or a video",
+        formatter_class=argparse.RawDescriptionHelpFormatter, epilog=TIME_HELP,
+        description="Walk from each seed to the next. content: w on a straight line, motion of the first seed; "
+        "motion: z_M on the sphere, content of the first seed; both: both. 'grid' writes "
+        "interp-<mode>-grid (a row per pair of seeds, --steps videos each playing the clip); 'video' writes "
+        "interp-<mode>-video, one continuous video in which each pair of seeds takes the clip's frames.")
+    add_render_arguments(p)
+    p.add_argument("--seeds", default="0,1", help="two or more seeds to pass through, e.g. 0,5,9 (default 0,1)")
+    p.add_argument("--mode", choices=["content", "motion", "both"], default="both", help="what moves (default both)")
+    p.add_argument("--steps", type=int, default=8, help="videos per pair in the grid, endpoints included "
+                   "(default 8)")
+    p.add_argument("--layout", choices=["grid", "video", "both"], default="both", help="what to write (default both)")
+    p.set_defaults(func=cmd_interpolate)
 
 
 def add_demo_parser(sub) -> None:
@@ -200,6 +346,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_train_parser(sub)
     add_generate_parser(sub)
+    add_interpolate_parser(sub)
     add_demo_parser(sub)
     return parser
 

@@ -1,0 +1,282 @@
+"""Sampling: what an implicit video generator can render, checked on a tiny random generator."""
+
+import os
+import re
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from digan.checkpoint import save_snapshot
+from digan.data.io import read_video
+from digan.sampling import (
+    Timebase, clip_times, frames_per_chunk, generate, interpolate_videos, morph_video, motion_variations,
+    render_chunks, render_video, render_videos, slerp,
+)
+from digan.video_writer import VideoWriter
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny renders on a shared 2-core machine: one thread avoids oversubscription stalls."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def assert_same_frames(a: np.ndarray, b: np.ndarray):
+    """Equal up to float rounding in differently-shaped matmuls: at most 1 level, on very few values."""
+    assert a.shape == b.shape, (a.shape, b.shape)
+    diff = np.abs(a.astype(np.int16) - b.astype(np.int16))
+    assert diff.max() <= 1 and (diff > 0).mean() < 1e-3, (diff.max(), (diff > 0).mean())
+
+
+def assert_different(a: np.ndarray, b: np.ndarray):
+    assert np.abs(a.astype(np.int16) - b.astype(np.int16)).mean() > 1.0
+
+
+# ---------------------------------------------------------------- time
+
+
+def test_timebase_maps_frames_and_fps_to_t():
+    tb = Timebase(clip_frames=16, train_fps=8)
+    assert torch.equal(tb.times(), clip_times(16, 16))                    # default: the training clip
+    k = torch.arange(10, dtype=torch.float64)
+    assert torch.allclose(tb.times(frames=10, fps=24), (k * 8 / (24 * 15)).float())  # t_k = k R / (F (C-1))
+    long = tb.times(seconds=8, fps=8)                                      # 4x the training clip
+    assert len(long) == 64 and long[-1].item() == pytest.approx(63 / 15)
+    assert tb.times(frames=3, fps=8, start=1.875)[0].item() == pytest.approx(1.0)
+    assert tb.t_of(tb.clip_seconds) == pytest.approx(1.0)
+    assert torch.equal(tb.nearest_training_times(torch.tensor([-0.2, 0.51 / 15, 0.52, 3.0])),
+                       torch.tensor([0.0, 1 / 15, 8 / 15, 1.0]))
+
+
+def test_timebase_from_meta_uses_recorded_or_default_fps():
+    assert Timebase.from_meta({"clip_frames": 8}) == Timebase(8, 8.0)
+    assert Timebase.from_meta({"clip_frames": 8, "train_fps": 25}) == Timebase(8, 25.0)
+    assert Timebase.from_meta({"clip_frames": 8, "train_fps": 25}, train_fps=5) == Timebase(8, 5.0)
+    with pytest.raises(ValueError):
+        Timebase(1, 8)
+
+
+# ---------------------------------------------------------------- non-autoregressive rendering
+
+
+def test_chunked_equals_whole(tiny_G):
+    t = clip_times(9, 16)
+    whole = render_videos(tiny_G, [0, 1], t, chunk=9)
+    chunked = render_videos(tiny_G, [0, 1], t, chunk=2)
+    assert whole.shape == (2, 9, 32, 32, 3)
+    assert_same_frames(chunked, whole)
+    assert [c.shape[1] for c in render_chunks(tiny_G, [0], t, chunk=4)] == [4, 4, 1]
+
+
+def test_random_access_equals_sequential(tiny_G):
+    t = clip_times(8, 8)
+    sequential = render_video(tiny_G, 5, t)
+    order = [6, 0, 3, 3, 7]                       # any order, repeats, a subset
+    assert_same_frames(render_video(tiny_G, 5, t[order]), sequential[order])
+    assert_same_frames(render_video(tiny_G, 5, t[4:5]), sequential[4:5])  # one frame alone
+    assert_different(sequential[0], sequential[7])  # the video moves, so the order matters
+
+
+def test_training_frames_at_training_size_are_nested_in_larger_and_denser_renders(tiny_G):
+    tb = Timebase(clip_frames=8, train_fps=8)
+    train = render_video(tiny_G, 2, tb.times())                           # 8 frames, 32x32
+    dense = render_video(tiny_G, 2, tb.times(frames=22, fps=24), size=64)  # 3x the frame rate, 2x the size
+    assert dense.shape == (22, 64, 64, 3)
+    assert_same_frames(dense[::3, ::2, ::2], train)  # every 3rd frame, even pixels: the training frames
+    big = render_video(tiny_G, 2, tb.times()[:2], size=(128, 96))        # 4x, non-square
+    assert_same_frames(big[:, ::4, ::3], train[:2])
+    small = render_video(tiny_G, 2, tb.times()[:2], size=16)             # below the training size
+    assert small.shape == (2, 16, 16, 3)
+
+
+def test_extrapolation_keeps_moving_beyond_the_training_clip(tiny_G):
+    t = Timebase(clip_frames=8).times(seconds=4)  # 4x the training length
+    video = render_video(tiny_G, 1, t)
+    assert len(video) == 32 and t[-1] > 4
+    assert_different(video[7], video[-1])  # frame at t = 1 vs t = 31/7
+
+
+# ---------------------------------------------------------------- seeds
+
+
+def test_seed_gives_the_same_video_whatever_the_batch(tiny_G):
+    t = clip_times(3, 16)
+    seeds = [4, 0, 9, 2, 7]
+    together = render_videos(tiny_G, seeds, t, batch=5)
+    alone = render_videos(tiny_G, seeds, t, batch=1)
+    reordered = render_videos(tiny_G, seeds[::-1], t, batch=2)[::-1]
+    assert_same_frames(alone, together)
+    assert_same_frames(reordered, together)
+    assert_different(together[0], together[1])
+
+
+def test_motion_seeds_share_the_first_frame_and_then_diverge(tiny_G):
+    t = clip_times(6, 6)
+    videos = motion_variations(tiny_G, 3, [0, 1, 2], t)
+    assert videos.shape[:2] == (3, 6)
+    for v in videos[1:]:
+        assert_same_frames(v[:1], videos[0, :1])
+        assert_different(v[-1], videos[0, -1])
+    assert_same_frames(motion_variations(tiny_G, 3, [3], t)[0], render_video(tiny_G, 3, t))
+
+
+def test_truncation_psi_zero_gives_the_mean_content(tiny_G):
+    tiny_G.mapping.w_avg.normal_()
+    t = clip_times(2, 8)
+    mean = render_videos(tiny_G, [0, 1], t, motion_seeds=[5, 5], psi=0.0)
+    assert_same_frames(mean[0], mean[1])
+    assert_different(*render_videos(tiny_G, [0, 1], t, motion_seeds=[5, 5], psi=1.0))
+
+
+# ---------------------------------------------------------------- interpolation
+
+
+@pytest.mark.parametrize("mode", ["content", "motion", "both"])
+def test_interpolation_endpoints_are_the_endpoints_own_videos(tiny_G, mode):
+    t = clip_times(4, 4)
+    path = interpolate_videos(tiny_G, 1, 6, t, steps=3, mode=mode)
+    assert path.shape == (3, 4, 32, 32, 3)
+    end = {"content": dict(seed=6, motion_seed=1), "motion": dict(seed=1, motion_seed=6),
+           "both": dict(seed=6)}[mode]
+    assert_same_frames(path[0], render_video(tiny_G, 1, t))
+    assert_same_frames(path[-1], render_video(tiny_G, t=t, **end))
+    assert_different(path[1], path[0])
+    assert_different(path[1], path[-1])
+
+
+def test_morph_video_starts_at_a_and_ends_at_b(tiny_G):
+    t = clip_times(5, 5)
+    frames = np.concatenate(list(morph_video(tiny_G, 2, 8, t, mode="both", chunk=2)))
+    assert frames.shape == (5, 32, 32, 3)
+    assert_same_frames(frames[:1], render_video(tiny_G, 2, t[:1]))
+    assert_same_frames(frames[-1:], render_video(tiny_G, 8, t[-1:]))
+
+
+def test_slerp_is_exact_at_the_ends_and_keeps_the_norm():
+    a, b = torch.randn(2, 1, 512).unbind(0)
+    alpha = torch.tensor([0.0, 0.5, 1.0])
+    path = slerp(a.expand(3, -1), b.expand(3, -1), alpha)
+    assert torch.equal(path[0], a[0]) and torch.equal(path[2], b[0])
+    assert path[1].norm().item() == pytest.approx((a.norm().item() + b.norm().item()) / 2, rel=0.05)
+
+
+# ---------------------------------------------------------------- files and memory
+
+
+def test_generate_writes_files_that_decode_to_the_expected_frames(tiny_G, tmp_path):
+    t = Timebase(clip_frames=8).times(frames=6, fps=12)
+    paths = generate(tiny_G, tmp_path, [0, 1], t, fps=12, size=(24, 40), formats=("mp4", "gif", "png"),
+                     reference_t=Timebase(clip_frames=8).nearest_training_times(t), chunk=4, progress=False)
+    names = sorted(p.name for p in paths)
+    assert names == sorted(["seed0000.mp4", "seed0000.gif", "seed0000", "seed0001.mp4", "seed0001.gif", "seed0001",
+                            "grid.mp4", "grid.gif", "grid", "seed0000-compare.mp4", "seed0001-compare.mp4"])
+    expected = render_video(tiny_G, 1, t, size=(24, 40))
+    for name in ("seed0001.mp4", "seed0001.gif", "seed0001"):
+        video = read_video(tmp_path / name)
+        assert video.shape == (6, 24, 40, 3), name
+        if name != "seed0001.mp4":  # lossless formats give back the render (GIF palettes: close)
+            assert np.abs(video.astype(int) - expected).mean() < (8 if name.endswith("gif") else 0.01), name
+    mp4 = read_video(tmp_path / "seed0001.mp4").astype(int)  # lossy H.264: nearer its own render than another seed's
+    assert np.abs(mp4 - expected).mean() < 0.5 * np.abs(mp4 - render_video(tiny_G, 0, t, size=(24, 40))).mean()
+    assert read_video(tmp_path / "grid").shape == (6, 2 + 24 + 2, 2 + 2 * (40 + 2), 3)
+    compare = read_video(tmp_path / "seed0000-compare.mp4")
+    assert compare.shape[0] == 6 and compare.shape[2] == 40 + 2 + 40
+    assert not list(tmp_path.glob(".*"))  # no temporary files left
+
+
+def test_writer_leaves_nothing_when_interrupted(tmp_path):
+    frames = np.zeros((3, 16, 16, 3), np.uint8)
+    with pytest.raises(RuntimeError):
+        with VideoWriter(tmp_path / "v.mp4", fps=8) as writer:
+            writer.write(frames)
+            raise RuntimeError("killed")
+    with VideoWriter(tmp_path / "frames", fps=8) as writer:
+        writer.write(frames)
+        writer.write(frames[0])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["frames"]
+    assert len(list((tmp_path / "frames").iterdir())) == 4
+
+
+def _rss() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def _peak_rss_while(fn) -> int:
+    """Peak resident memory (bytes) while `fn` runs, sampled every 2 ms."""
+    peak, done = [_rss()], threading.Event()
+
+    def sample():
+        while not done.is_set():
+            peak[0] = max(peak[0], _rss())
+            time.sleep(0.002)
+
+    thread = threading.Thread(target=sample)
+    thread.start()
+    try:
+        fn()
+    finally:
+        done.set()
+        thread.join()
+    return peak[0]
+
+
+@pytest.mark.skipif(not Path("/proc/self/statm").exists(), reason="needs /proc to read memory")
+def test_long_render_memory_does_not_grow_with_length(tiny_G, tmp_path, monkeypatch):
+    # The network's own cost is benchmarked in benchmarks/long_render_memory.py; here a cheap stand-in
+    # render (same shapes) lets a long video go through the real chunking, conversion and MP4 encoder.
+    def cheap_render(code, t, size=None):
+        h, w = size
+        x = torch.linspace(-1, 1, w)
+        return (x[None, None, None, None, :] + t[:, :, None, None, None]).sin().expand(-1, -1, 3, h, w).clone()
+
+    monkeypatch.setattr(tiny_G, "render", cheap_render)
+    t = clip_times(1200, 16)
+    size = (128, 128)
+
+    def run(frames):
+        generate(tiny_G, tmp_path / str(frames), [0], t[:frames], fps=8, size=size, chunk=16, progress=False)
+
+    run(64)  # warm up the allocator and the encoder
+    short = _peak_rss_while(lambda: run(120))
+    long = _peak_rss_while(lambda: run(1200))
+    kept = 1080 * 128 * 128 * 3  # what the 1080 extra frames would hold as uint8 if kept: 53 MB
+    assert long - short < 20e6 < kept, (short, long)
+    assert len(read_video(tmp_path / "1200" / "seed0000.mp4")) == 1200
+
+
+def test_default_chunk_bounds_pixels_per_step():
+    assert frames_per_chunk(1, (128, 128)) == 8
+    assert frames_per_chunk(4, (32, 32)) == 32
+    assert frames_per_chunk(1, (1024, 1024)) == 1
+
+
+# ---------------------------------------------------------------- the documented example
+
+
+def documented_example() -> str:
+    for doc in (ROOT / "README.md", ROOT / "docs" / "sampling.md"):
+        if doc.exists():
+            found = re.search(r"```python\n(# digan-example: render\n.*?)```", doc.read_text(), re.S)
+            if found:
+                return found.group(1)
+    pytest.fail("no ```python block starting with '# digan-example: render' in README.md or docs/sampling.md")
+
+
+def test_documented_python_example_runs(tiny_G, tiny_preset, tmp_path, monkeypatch):
+    save_snapshot(tmp_path / "runs" / "demo" / "run", tiny_G, tiny_preset, 1000)
+    monkeypatch.chdir(tmp_path)
+    code = documented_example()
+    assert len(code.strip().splitlines()) <= 14
+    exec(compile(code, "example", "exec"), {})
+    video = read_video(tmp_path / "seed3-64f-2x.mp4")
+    assert video.shape == (64, 64, 64, 3)
