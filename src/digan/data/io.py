@@ -93,7 +93,10 @@ def read_frame_image(path: Path) -> np.ndarray:
 
 
 def _reason(e: BaseException) -> str:
-    text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    """The cause of an exception in a few words: FFmpeg's and the OS's message without the path."""
+    strerror = getattr(e, "strerror", None)
+    text = strerror if isinstance(strerror, str) and strerror else str(e).strip()
+    text = text.splitlines()[0] if text else type(e).__name__
     return text[:200]
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import sys
 import time
 import uuid
 from collections.abc import Sequence
@@ -237,7 +238,9 @@ def prepare(src: str | os.PathLike, dest: str | os.PathLike, resolution: int, *,
             import multiprocessing as mp
             from concurrent.futures import ProcessPoolExecutor, as_completed
 
-            with ProcessPoolExecutor(min(workers, len(todo)), mp_context=mp.get_context("spawn")) as pool:
+            # fork starts workers at once; they run no torch, only PyAV and Pillow.
+            context = mp.get_context("fork" if sys.platform == "linux" else "spawn")
+            with ProcessPoolExecutor(min(workers, len(todo)), mp_context=context) as pool:
                 futures = {pool.submit(_prepare_shard, str(dest), k, plan[k], resolution, fps): k for k in todo}
                 for fut in as_completed(futures):
                     finish(futures[fut], fut.result())
