@@ -105,7 +105,7 @@ PRESETS: dict[str, Preset] = {
             resolution=32, input_resolution=8, z_dim=128, motion_dim=128, w_dim=128,
             channel_base=2048, channel_max=128, fourier_features=32,
         ),
-        discriminator=DiscriminatorConfig(resolution=32, channel_base=2048, channel_max=128),
+        discriminator=DiscriminatorConfig(resolution=32, channel_base=1024, channel_max=128),
         training=TrainingConfig(batch=16, kimg=200.0, snap_kimg=5.0, ema_kimg=1.0, sample_seeds=16),
     ),
 }

@@ -33,10 +33,14 @@ class DiganLoss:
         device = next(self.G.parameters()).device
         z = torch.randn(batch, self.G.z_dim, generator=g, device=device)
         z_motion = torch.randn(batch, self.G.motion_dim, generator=g, device=device)
-        k1, k2 = sample_pair_indices(rng, batch, self.cfg.clip_frames)
-        t = torch.from_numpy(pair_times(k1, k2, self.cfg.clip_frames)).to(device)  # (B, 2)
+        t = self.fake_times(batch, rng).to(device)  # (B, 2)
         pair = self.G.render(self.G.prepare(z, z_motion, update_w_avg=update_w_avg), t)
         return pair, t[:, 1] - t[:, 0]
+
+    def fake_times(self, batch: int, rng: np.random.Generator) -> torch.Tensor:
+        """Times `[B, 2]` of fake pairs, t1 <= t2."""
+        k1, k2 = sample_pair_indices(rng, batch, self.cfg.clip_frames)
+        return torch.from_numpy(pair_times(k1, k2, self.cfg.clip_frames))
 
     def logits(self, pair: torch.Tensor, dt: torch.Tensor, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         """(motion logits `[B]`, image logits `[2B]`) of augmented pairs."""

@@ -168,7 +168,7 @@ def resolved_options(preset: Preset, data: str, source: VideoSource) -> dict:
 
 def same_run(saved: dict, new: dict) -> bool:
     """Whether `new` continues `saved`: everything equal but the training length."""
-    a, b = copy.deepcopy(saved), copy.deepcopy(new)
+    a, b = json.loads(json.dumps(saved)), json.loads(json.dumps(new))  # compare as stored (tuples -> lists)
     for opts in (a, b):
         opts.pop("version", None)
         opts["preset"]["training"].pop("kimg", None)

@@ -1,0 +1,133 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+from scipy import stats
+
+from digan.checkpoint import load_snapshot, save_snapshot
+from digan.config import get_preset
+from digan.data import PairBatches, VideoSource
+from digan.data.clips import ClipSpec
+from digan.data.procedural import Shapes
+from digan.losses import DiganLoss
+from digan.training import Trainer, lazy_adam, train
+
+
+def tiny(**training):
+    return get_preset("tiny-32").replace_training(**{"batch": 4, "sample_seeds": 2, **training})
+
+
+class Blank(VideoSource):
+    """Frames are free: only the pair indices matter."""
+    name, resolution = "blank", 32
+
+    def __len__(self):
+        return 50
+
+    def num_frames(self, index):
+        return 16 + index  # videos of different lengths, like a real folder
+
+    def read(self, index, frame_ids):
+        return np.zeros((len(frame_ids), 32, 32, 3), np.uint8)
+
+
+def params(module):
+    return torch.cat([p.detach().flatten() for p in module.parameters()])
+
+
+def test_one_step_changes_G_and_D():
+    trainer = Trainer(tiny(), Shapes(32, count=8))
+    g0, d0, ema0 = params(trainer.G), params(trainer.D), params(trainer.G_ema)
+    stats_ = trainer.step()
+    assert not torch.equal(g0, params(trainer.G))
+    assert not torch.equal(d0, params(trainer.D))
+    assert not torch.equal(ema0, params(trainer.G_ema))
+    assert all(np.isfinite(v) for v in stats_.values())
+
+
+def test_r1_runs_lazily_every_interval():
+    trainer = Trainer(tiny(d_reg_interval=2), Shapes(32, count=8))
+    had_r1 = ["r1_motion" in trainer.step() for _ in range(3)]
+    assert had_r1 == [True, False, True]
+    trainer = Trainer(tiny(r1_gamma=0.0), Shapes(32, count=8))
+    assert "r1_motion" not in trainer.step()
+
+
+def test_lazy_regularisation_corrects_adam():
+    cfg = tiny().training
+    opt = lazy_adam([torch.nn.Parameter(torch.zeros(1))], cfg, interval=16)
+    group = opt.param_groups[0]
+    assert group["lr"] == pytest.approx(0.0025 * 16 / 17)
+    assert group["betas"] == pytest.approx((0.0, 0.99 ** (16 / 17)))
+
+
+def test_real_and_fake_dt_share_one_distribution():
+    """Real dt comes from the data pipeline's frame indices, fake dt from the loss's times."""
+    cfg = tiny(batch=500).training
+    reals = PairBatches(Blank(), ClipSpec(cfg.clip_frames, cfg.clip_stride), batch=500, seed=1)
+    real_dt = torch.cat([reals[i][1] for i in range(8)]).numpy()
+    loss = DiganLoss(None, None, cfg)
+    rng = np.random.default_rng(2)
+    fake_dt = np.concatenate([np.diff(loss.fake_times(500, rng).numpy(), axis=1)[:, 0] for _ in range(8)])
+    assert stats.ks_2samp(real_dt, fake_dt).pvalue > 1e-3
+    assert stats.chisquare(  # the same 16-level lattice, with the same frequencies
+        np.bincount(np.rint(real_dt * 15).astype(int), minlength=16) + 1,
+        np.bincount(np.rint(fake_dt * 15).astype(int), minlength=16) + 1,
+        sum_check=False,
+    ).pvalue > 1e-3
+    # The authors' continuous fake times are detected by the same test: it can fail.
+    a, b = rng.beta(2, 1, 4000), rng.beta(1, 2, 4000)
+    assert stats.ks_2samp(real_dt, np.abs(a - b)).pvalue < 1e-6
+
+
+def test_resume_continues_exactly(tmp_path):
+    source = Shapes(32, count=8)
+    straight = Trainer(tiny(d_reg_interval=2), source)
+    losses = [straight.step() for _ in range(3)]
+
+    first = Trainer(tiny(d_reg_interval=2), source)
+    first.step()
+    torch.save(first.state_dict(), tmp_path / "state.pt")
+    resumed = Trainer(tiny(d_reg_interval=2, seed=0), source)
+    resumed.load_state_dict(torch.load(tmp_path / "state.pt", weights_only=True))
+    assert [resumed.step() for _ in range(2)] == losses[1:]  # an R1 step included
+    assert torch.equal(params(resumed.G_ema), params(straight.G_ema))
+    assert torch.equal(params(resumed.D), params(straight.D))
+
+
+def test_same_command_again_resumes(tmp_path):
+    source = Shapes(32, count=8)
+    whole = train(tiny(kimg=0.016, snap_kimg=0.008), source, "shapes", tmp_path / "a", progress=False)
+    part = train(tiny(kimg=0.008, snap_kimg=0.008), source, "shapes", tmp_path / "b", progress=False)
+    rest = train(tiny(kimg=0.016, snap_kimg=0.008), source, "shapes", tmp_path / "b", progress=False)
+    assert (whole.resumed_from, part.clips_seen, rest.resumed_from, rest.clips_seen) == (0, 8, 8, 16)
+    G_whole, _ = load_snapshot(whole.run_dir)
+    G_rest, meta = load_snapshot(rest.run_dir)
+    assert meta["clips_seen"] == 16
+    assert torch.equal(params(G_whole), params(G_rest))
+    options = json.loads((rest.run_dir / "training_options.json").read_text())
+    assert options["preset"]["training"]["kimg"] == 0.016
+    log = [json.loads(line) for line in (rest.run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert [r["kimg"] for r in log] == [0.008, 0.016]
+    assert sorted(p.suffix for p in rest.run_dir.glob("samples-*")) == [".gif", ".gif", ".mp4", ".mp4"]
+
+
+def test_changed_options_do_not_resume(tmp_path):
+    source = Shapes(32, count=8)
+    train(tiny(kimg=0.004, snap_kimg=0.004), source, "shapes", tmp_path, progress=False)
+    from digan.checkpoint import CheckpointError
+    with pytest.raises(CheckpointError, match="other options"):
+        train(tiny(kimg=0.008, lr=0.001), source, "shapes", tmp_path, progress=False)
+
+
+def test_snapshot_round_trip_renders_identical_videos(tmp_path):
+    trainer = Trainer(tiny(), Shapes(32, count=8))
+    trainer.step()
+    path = save_snapshot(tmp_path, trainer.G_ema, tiny(), trainer.clips_seen)
+    G, meta = load_snapshot(path)
+    assert meta["resolution"] == 32 and meta["clip_frames"] == 16 and meta["version"]
+    z, zm = torch.randn(2, G.z_dim), torch.randn(2, G.motion_dim)
+    t = torch.linspace(0, 1, 5)[None].expand(2, -1)
+    with torch.no_grad():
+        torch.testing.assert_close(G(z, zm, t), trainer.G_ema(z, zm, t), rtol=0, atol=0)
