@@ -121,3 +121,14 @@ def test_make_grid_layout():
     assert (g[:, 1:5, 1:6] == 10).all() and (g[:, 6:10, 7:12] == 50).all()
     assert (g[:, 6:10, 13:18] == 0).all() and (g[:, 0] == 0).all()
     assert make_grid(vids).shape[1:3] == (2 * 4 + 3 * 2, 3 * 5 + 4 * 2)
+
+
+def test_sixteen_bit_and_palette_frames(tmp_path):
+    from PIL import Image
+
+    d = tmp_path / "v"
+    d.mkdir()
+    Image.fromarray(np.full((6, 6), 65535 // 2, np.uint16)).save(d / "a0.png")
+    Image.fromarray(np.full((6, 6, 3), 200, np.uint8)).convert("P").save(d / "a1.png")
+    v = read_video(d)
+    assert v.shape == (2, 6, 6, 3) and abs(int(v[0, 0, 0, 0]) - 127) <= 1 and (np.abs(v[1].astype(int) - 200) <= 6).all()

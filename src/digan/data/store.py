@@ -36,7 +36,13 @@ FORMAT, VERSION = "digan-store", 1
 
 def is_store(path: Path) -> bool:
     """Whether `path` is a store directory, finished or not."""
-    return path.is_dir() and ((path / "index.json").is_file() or (path / "settings.json").is_file())
+    for f in (path / "index.json", path / "settings.json"):
+        try:
+            if json.loads(f.read_text()).get("format") == FORMAT:
+                return True
+        except (OSError, ValueError, AttributeError):
+            pass
+    return False
 
 
 def _write_json(path: Path, data) -> None:
