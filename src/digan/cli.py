@@ -189,42 +189,21 @@ def cmd_generate(args) -> int:
 
 
 def cmd_interpolate(args) -> int:
-    import numpy as np
-
     from .checkpoint import load_snapshot
-    from .data.io import make_grid
-    from .sampling import iter_interpolation, morph_video
-    from .video_writer import VideoWriter, output_path
+    from .sampling import interpolate
 
     seeds = parse_seeds(args.seeds)
     if len(seeds) < 2:
         raise CliError("interpolation needs at least two seeds, e.g. --seeds 0,5")
+    if args.steps < 2:
+        raise CliError(f"--steps must be at least 2 (the two ends), got {args.steps}")
     formats = parse_formats(args.format)
     size = parse_size(args.size)
     G, meta = load_snapshot(args.ckpt, resolve_device(args.device))
     timebase, t, fps = sampling_times(args, meta)
-    pairs = list(zip(seeds[:-1], seeds[1:]))
-    out = Path(args.out)
-    common = dict(mode=args.mode, size=size, psi=args.psi, base_seed=seeds[0])
-    written = []
-    if args.layout in ("grid", "both"):
-        # One row per pair of seeds, one column per step; every cell plays the whole clip.
-        rows = [np.concatenate(list(iter_interpolation(G, a, b, t, steps=args.steps, **common)), axis=0)
-                for a, b in pairs]
-        grid = make_grid(np.concatenate(rows, axis=0), cols=args.steps)
-        for fmt in formats:
-            with VideoWriter(output_path(out / f"interp-{args.mode}-grid", fmt), fps) as writer:
-                writer.write(grid)
-            written.append(writer.path)
-    if args.layout in ("video", "both"):
-        # One continuous video: each pair takes len(t) frames while its clip plays.
-        for fmt in formats:
-            with VideoWriter(output_path(out / f"interp-{args.mode}-video", fmt), fps) as writer:
-                for a, b in pairs:
-                    for frames in morph_video(G, a, b, t, **common):
-                        writer.write(frames)
-            written.append(writer.path)
-    print(f"wrote {', '.join(str(p) for p in written)}: {args.mode} interpolation through seeds "
+    paths = interpolate(G, args.out, seeds, t, fps=fps, mode=args.mode, steps=args.steps, layout=args.layout,
+                        size=size, psi=args.psi, formats=formats, progress=False if args.quiet else None)
+    print(f"wrote {', '.join(str(p) for p in paths)}: {args.mode} interpolation through seeds "
           f"{', '.join(map(str, seeds))}, {describe_times(t, timebase)}")
     return 0
 
@@ -329,6 +308,7 @@ def add_interpolate_parser(sub) -> None:
     p.add_argument("--steps", type=int, default=8, help="videos per pair in the grid, endpoints included "
                    "(default 8)")
     p.add_argument("--layout", choices=["grid", "video", "both"], default="both", help="what to write (default both)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_interpolate)
 
 

@@ -249,24 +249,31 @@ def interpolation_code(G: Generator, seed_a: int, seed_b: int, alphas: torch.Ten
     return G.synthesis.prepare(w.contiguous(), z_motion.contiguous())
 
 
+def interpolation_codes(G: Generator, seeds: Sequence[int], *, steps: int = 8, mode: str = "both",
+                        psi: float = 1.0, base_seed: int | None = None, batch: int = 4) -> list[VideoCode]:
+    """INRs of `steps` evenly spaced points (ends included) from each seed to the next, in batches.
+
+    `base_seed` (the seed whose motion a `content` walk keeps, or whose content
+    a `motion` walk keeps) defaults to the first seed.
+    """
+    if steps < 2:
+        raise ValueError(f"interpolation needs at least 2 steps, got {steps}")
+    if len(seeds) < 2:
+        raise ValueError("interpolation needs at least two seeds")
+    base = seeds[0] if base_seed is None else base_seed
+    alphas = torch.linspace(0, 1, steps)
+    return [interpolation_code(G, a, b, alphas[i:i + batch], mode, base_seed=base, psi=psi)
+            for a, b in zip(seeds[:-1], seeds[1:]) for i in range(0, steps, batch)]
+
+
 def interpolate_videos(G: Generator, seed_a: int, seed_b: int, t: torch.Tensor, *, steps: int = 8,
                        mode: str = "both", size: int | tuple[int, int] | None = None, psi: float = 1.0,
                        base_seed: int | None = None, batch: int = 4) -> np.ndarray:
     """uint8 `[steps, T, H, W, 3]`: whole videos at `steps` evenly spaced points from seed_a to seed_b."""
-    return np.concatenate(list(iter_interpolation(G, seed_a, seed_b, t, steps=steps, mode=mode, size=size, psi=psi,
-                                                  base_seed=base_seed, batch=batch)), axis=0)
-
-
-def iter_interpolation(G: Generator, seed_a: int, seed_b: int, t: torch.Tensor, *, steps: int = 8,
-                       mode: str = "both", size=None, psi: float = 1.0, base_seed: int | None = None,
-                       batch: int = 4) -> Iterator[np.ndarray]:
-    """`interpolate_videos`, `batch` steps at a time: uint8 `[b, T, H, W, 3]`."""
-    if steps < 2:
-        raise ValueError(f"interpolation needs at least 2 steps, got {steps}")
-    alphas = torch.linspace(0, 1, steps)
-    for i in range(0, steps, batch):
-        code = interpolation_code(G, seed_a, seed_b, alphas[i:i + batch], mode, base_seed=base_seed, psi=psi)
-        yield np.concatenate(list(render_code(G, code, torch.as_tensor(t).reshape(-1), size=size)), axis=1)
+    t = torch.as_tensor(t, dtype=torch.float32).reshape(-1)
+    codes = interpolation_codes(G, [seed_a, seed_b], steps=steps, mode=mode, psi=psi, base_seed=base_seed,
+                                batch=batch)
+    return np.concatenate([np.concatenate(list(render_code(G, code, t, size=size)), axis=1) for code in codes])
 
 
 def morph_video(G: Generator, seed_a: int, seed_b: int, t: torch.Tensor, *, mode: str = "both",
@@ -285,6 +292,35 @@ def morph_video(G: Generator, seed_a: int, seed_b: int, t: torch.Tensor, *, mode
         code = interpolation_code(G, seed_a, seed_b, alphas[i:i + chunk], mode, base_seed=base_seed, psi=psi)
         frames = next(render_code(G, code, t[i:i + chunk, None], size=size, chunk=1))  # (b, 1, H, W, 3)
         yield frames[:, 0]
+
+
+def interpolate(G: Generator, out: str | Path, seeds: Sequence[int], t: torch.Tensor, *, fps: float,
+                mode: str = "both", steps: int = 8, layout: str = "both", size: int | tuple[int, int] | None = None,
+                psi: float = 1.0, formats: Sequence[str] = ("mp4",), progress: bool | None = None) -> list[Path]:
+    """Write the walk through `seeds` (each to the next) to `out`; returns the paths written.
+
+    layout 'grid': `interp-<mode>-grid`, one row per pair of seeds and `steps`
+    videos per row, each playing times `t`. layout 'video': `interp-<mode>-video`,
+    one continuous video in which each pair takes len(t) frames (`morph_video`).
+    'both' writes both.
+    """
+    if layout not in ("grid", "video", "both"):
+        raise ValueError(f"unknown layout '{layout}': expected grid, video or both")
+    paths = []
+    if layout in ("grid", "both"):
+        codes = interpolation_codes(G, seeds, steps=steps, mode=mode, psi=psi)
+        paths += write_videos(G, out, codes, t, fps=fps, size=size, formats=formats, grid=f"interp-{mode}-grid",
+                              grid_cols=steps, progress=progress)
+    if layout in ("video", "both"):
+        with contextlib.ExitStack() as stack:
+            writers = [stack.enter_context(VideoWriter(output_path(Path(out) / f"interp-{mode}-video", f), fps))
+                       for f in formats]
+            for a, b in zip(seeds[:-1], seeds[1:]):
+                for frames in morph_video(G, a, b, t, mode=mode, size=size, psi=psi, base_seed=seeds[0]):
+                    for w in writers:
+                        w.write(frames)
+        paths += [w.path for w in writers]
+    return paths
 
 
 # ---------------------------------------------------------------- presentation
@@ -363,18 +399,35 @@ def generate(G: Generator, out: str | Path, seeds: Sequence[int], t: torch.Tenso
     Frames are rendered `chunk` times at a time (default: about CHUNK_PIXELS
     pixels per batch) and written at once, so memory does not grow with len(t).
     """
-    out = Path(out)
     jobs = video_jobs(seeds, motion_seeds)
-    t = torch.as_tensor(t, dtype=torch.float32).reshape(-1)
-    size = _size(G, size)
-    grid = len(jobs) > 1 if grid is None else grid
-    cols = len(motion_seeds) if motion_seeds is not None and len(seeds) > 1 else None
     batches = [jobs[i:i + batch] for i in range(0, len(jobs), batch)]
     codes = [prepare_videos(G, [j.seed for j in b], [j.motion_seed for j in b], psi) for b in batches]
-    chunk = chunk or frames_per_chunk(min(batch, len(jobs)), size)
+    cols = len(motion_seeds) if motion_seeds is not None and len(seeds) > 1 else None
+    return write_videos(G, out, codes, t, fps=fps, names=[j.name for j in jobs], size=size, formats=formats,
+                        grid="grid" if (len(jobs) > 1 if grid is None else grid) else None, grid_cols=cols,
+                        reference_t=reference_t, chunk=chunk, progress=progress)
+
+
+def write_videos(G: Generator, out: str | Path, codes: Sequence[VideoCode], t: torch.Tensor, *, fps: float,
+                 names: Sequence[str] | None = None, size: int | tuple[int, int] | None = None,
+                 formats: Sequence[str] = ("mp4",), grid: str | None = "grid", grid_cols: int | None = None,
+                 reference_t: torch.Tensor | None = None, chunk: int | None = None,
+                 progress: bool | None = None) -> list[Path]:
+    """Stream prepared videos (batches of codes, in order) to `out/<name>.<format>` and `out/<grid>.<format>`.
+
+    `names=None` writes only the grid. Each step renders `chunk` times of one
+    batch, writes them and lets them go: memory depends on the batch, the
+    size and the chunk, never on len(t).
+    """
+    out = Path(out)
+    t = torch.as_tensor(t, dtype=torch.float32).reshape(-1)
+    size = _size(G, size)
+    count = sum(code.batch for code in codes)
+    assert names is None or len(names) == count, (len(names), count)
+    chunk = chunk or frames_per_chunk(max(code.batch for code in codes), size)
     if reference_t is not None:
         reference_t = torch.as_tensor(reference_t, dtype=torch.float32).reshape(-1)
-        assert reference_t.shape == t.shape, (reference_t.shape, t.shape)
+        assert reference_t.shape == t.shape and names is not None, (reference_t.shape, t.shape)
     from tqdm import tqdm
 
     paths = []
@@ -384,12 +437,12 @@ def generate(G: Generator, out: str | Path, seeds: Sequence[int], t: torch.Tenso
             paths.append(writer.path)
             return writer
 
-        writers = [[open_writer(out / j.name, f) for f in formats] for j in jobs]
-        grid_writers = [open_writer(out / "grid", f) for f in formats] if grid else []
-        compare_writers = ([open_writer(out / f"{j.name}-compare", "mp4") for j in jobs]
+        writers = [[open_writer(out / name, f) for f in formats] for name in names or []]
+        grid_writers = [open_writer(out / grid, f) for f in formats] if grid else []
+        compare_writers = ([open_writer(out / f"{name}-compare", "mp4") for name in names]
                            if reference_t is not None else [])
-        bar = stack.enter_context(tqdm(total=len(t) * len(jobs), unit="frame", disable=None if progress is None
-                                       else not progress, desc="rendering", leave=False))
+        bar = stack.enter_context(tqdm(total=len(t) * count, unit="frame", desc="rendering", leave=False,
+                                       disable=None if progress is None else not progress))
         for start in range(0, len(t), chunk):
             part = t[start:start + chunk]
             frames = []
@@ -401,12 +454,10 @@ def generate(G: Generator, out: str | Path, seeds: Sequence[int], t: torch.Tenso
                 for w in ws:
                     w.write(video)
             for w in grid_writers:
-                w.write(make_grid(frames, cols))
+                w.write(make_grid(frames, grid_cols))
             if compare_writers:
-                ref_part = reference_t[start:start + chunk]
-                for code, batch_jobs_start in zip(codes, range(0, len(jobs), batch)):
-                    ref = next(render_code(G, code, ref_part, size=None, chunk=len(part)))
-                    for k in range(code.batch):
-                        n = batch_jobs_start + k
-                        compare_writers[n].write(comparison_frames(ref[k], frames[n], part))
+                refs = np.concatenate([next(render_code(G, code, reference_t[start:start + chunk], chunk=len(part)))
+                                       for code in codes])
+                for ref, video, w in zip(refs, frames, compare_writers):
+                    w.write(comparison_frames(ref, video, part))
     return paths

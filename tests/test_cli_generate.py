@@ -1,0 +1,127 @@
+"""`digan generate` and `digan interpolate` end to end on a tiny random snapshot."""
+
+import numpy as np
+import pytest
+import torch
+
+from digan.checkpoint import save_snapshot
+from digan.cli import main
+from digan.config import get_preset
+from digan.data.io import read_video
+from digan.models import Generator
+from digan.sampling import Timebase, render_video
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny renders on a shared 2-core machine: one thread avoids oversubscription stalls."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def snapshot(tmp_path_factory):
+    """A tiny-32 snapshot with 8-frame training clips; returns (run dir, its generator)."""
+    preset = get_preset("tiny-32").replace_training(clip_frames=8)
+    torch.manual_seed(0)
+    G = Generator(preset.generator).eval().requires_grad_(False)
+    run = tmp_path_factory.mktemp("run")
+    save_snapshot(run, G, preset, 1000)
+    return run, G
+
+
+def run_cli(*args):
+    return main([str(a) for a in args])
+
+
+def assert_close(a, b, level):
+    assert a.shape == b.shape, (a.shape, b.shape)
+    assert np.abs(a.astype(int) - b.astype(int)).mean() < level
+
+
+def test_generate_length_rate_size_and_formats(snapshot, tmp_path, capsys):
+    run, G = snapshot
+    code = run_cli("generate", "--ckpt", run, "--out", tmp_path, "--seeds", "2,5", "--seconds", "1.5", "--fps", "4",
+                   "--size", "48x64", "--format", "mp4,png", "--compare", "--quiet")
+    assert code == 0
+    assert "6 frames at 48x64, 4 fps" in capsys.readouterr().out  # 1.5 s at 4 fps
+    t = Timebase(8, 8).times(frames=6, fps=4)                     # t_k = k * 8 / (4 * 7)
+    png = read_video(tmp_path / "seed0005")
+    assert png.shape == (6, 48, 64, 3)
+    assert_close(png, render_video(G, 5, t, size=(48, 64)), 0.01)
+    assert read_video(tmp_path / "seed0002.mp4").shape == (6, 48, 64, 3)
+    assert read_video(tmp_path / "grid.mp4").shape[0] == 6
+    compare = read_video(tmp_path / "seed0002-compare.mp4")
+    assert compare.shape[0] == 6 and compare.shape[2] == 64 + 2 + 64
+
+
+def test_generate_random_access_matches_the_sequential_video(snapshot, tmp_path):
+    run, G = snapshot
+    assert run_cli("generate", "--ckpt", run, "--out", tmp_path / "seq", "--seeds", "1", "--frames", "8",
+                   "--format", "png", "--quiet") == 0
+    assert run_cli("generate", "--ckpt", run, "--out", tmp_path / "rand", "--seeds", "1", "--at", "0.75,0,0.5",
+                   "--format", "png", "--quiet") == 0
+    sequential, random = read_video(tmp_path / "seq" / "seed0001"), read_video(tmp_path / "rand" / "seed0001")
+    assert not (tmp_path / "seq" / "grid").exists()  # a single video gets no grid
+    assert_close(random, sequential[[6, 0, 4]], 0.01)  # 0.75 s is frame 6 at 8 fps
+    assert np.abs(sequential[0].astype(int) - sequential[6]).mean() > 1
+
+
+def test_generate_motion_seeds_share_the_first_frame(snapshot, tmp_path):
+    run, _ = snapshot
+    assert run_cli("generate", "--ckpt", run, "--out", tmp_path, "--seeds", "3", "--motion-seeds", "0-2",
+                   "--frames", "5", "--format", "png", "--quiet") == 0
+    videos = [read_video(tmp_path / f"seed0003-motion{m:04d}") for m in range(3)]
+    for v in videos[1:]:
+        assert_close(v[0], videos[0][0], 0.01)
+        assert np.abs(v[-1].astype(int) - videos[0][-1]).mean() > 1
+    assert (tmp_path / "grid").is_dir()
+
+
+def test_interpolate_writes_grid_and_video_whose_ends_are_the_seeds(snapshot, tmp_path, capsys):
+    run, G = snapshot
+    assert run_cli("interpolate", "--ckpt", run, "--out", tmp_path, "--seeds", "0,4,7", "--mode", "both",
+                   "--steps", "3", "--frames", "4", "--format", "png", "--quiet") == 0
+    grid = read_video(tmp_path / "interp-both-grid")
+    assert grid.shape == (4, 2 + 2 * (32 + 2), 2 + 3 * (32 + 2), 3)  # 2 pairs x 3 steps
+    t = Timebase(8, 8).times(frames=4)
+    assert_close(grid[:, 2:34, 2:34], render_video(G, 0, t), 0.01)     # first cell: seed 0
+    assert_close(grid[:, 2:34, -34:-2], render_video(G, 4, t), 0.01)   # end of row 1: seed 4
+    video = read_video(tmp_path / "interp-both-video")
+    assert video.shape == (8, 32, 32, 3)                                # 4 frames per pair
+    assert_close(video[0], render_video(G, 0, t[:1])[0], 0.01)
+    assert_close(video[-1], render_video(G, 7, t[-1:])[0], 0.01)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--format", "webm"], "cannot read formats"),
+    (["--frames", "4", "--seconds", "2"], "only one of"),
+    (["--size", "0x4"], "cannot read size"),
+    (["--at", "1,x"], "cannot read --at"),
+    (["--seeds", "a-b"], "cannot read seeds"),
+])
+def test_generate_bad_input_is_one_line(snapshot, tmp_path, capsys, args, message):
+    run, _ = snapshot
+    assert run_cli("generate", "--ckpt", run, "--out", tmp_path, "--quiet", *args) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1
+    assert not any(tmp_path.iterdir())
+
+
+def test_interpolate_bad_input_and_missing_snapshot(tmp_path, snapshot, capsys):
+    run, _ = snapshot
+    assert run_cli("interpolate", "--ckpt", run, "--out", tmp_path, "--seeds", "3") == 2
+    assert "two seeds" in capsys.readouterr().err
+    assert run_cli("generate", "--ckpt", tmp_path / "nothing", "--out", tmp_path) == 2
+    assert "no such file" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", ["generate", "interpolate"])
+def test_help_explains_time(command, capsys):
+    with pytest.raises(SystemExit) as exit:
+        main([command, "--help"])
+    assert exit.value.code == 0
+    text = capsys.readouterr().out
+    assert "t_k = k * R / (F * (C - 1))" in text and "--size" in text and "--psi" in text
