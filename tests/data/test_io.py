@@ -129,6 +129,6 @@ def test_sixteen_bit_and_palette_frames(tmp_path):
     d = tmp_path / "v"
     d.mkdir()
     Image.fromarray(np.full((6, 6), 65535 // 2, np.uint16)).save(d / "a0.png")
-    Image.fromarray(np.full((6, 6, 3), 200, np.uint8)).convert("P").save(d / "a1.png")
+    Image.fromarray(np.full((6, 6, 3), 200, np.uint8)).convert("P", palette=Image.Palette.ADAPTIVE).save(d / "a1.png")
     v = read_video(d)
-    assert v.shape == (2, 6, 6, 3) and abs(int(v[0, 0, 0, 0]) - 127) <= 1 and (np.abs(v[1].astype(int) - 200) <= 6).all()
+    assert v.shape == (2, 6, 6, 3) and abs(int(v[0, 0, 0, 0]) - 127) <= 1 and (v[1] == 200).all()
