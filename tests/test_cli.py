@@ -1,0 +1,80 @@
+import json
+import subprocess
+import sys
+
+import pytest
+
+from digan.cli import main, parse_seeds, parse_size, CliError
+from digan.data.io import read_video
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_dry_run_prints_resolved_options(capsys):
+    code, out, _ = run(capsys, "train", "--data", "shapes", "--preset", "small-64", "--batch", "8", "--kimg", "3", "--dry-run")
+    options = json.loads(out)
+    assert code == 0
+    assert options["preset"]["name"] == "small-64"
+    assert options["preset"]["training"]["batch"] == 8 and options["preset"]["training"]["kimg"] == 3.0
+    assert options["preset"]["generator"]["resolution"] == 64
+    assert options["run_dir"].endswith("shapes-small-64")
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["train", "--data", "no-such-data"], "unknown dataset"),
+    (["train", "--data", "shapes", "--preset", "huge"], "unknown preset"),
+    (["train", "--data", "shapes", "--resolution", "48"], "cannot produce 48x48"),
+    (["generate", "--ckpt", "missing-run", "--out", "x"], "no such file"),
+])
+def test_bad_input_is_one_line_and_nonzero(capsys, argv, message):
+    code, _, err = run(capsys, *argv)
+    assert code == 2
+    assert message in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("argv", [["train", "--data", "shapes", "--batch", "-3"], ["train"], ["nope"]])
+def test_usage_errors_are_one_line(capsys, argv):
+    with pytest.raises(SystemExit) as e:
+        main(argv)
+    assert e.value.code == 2
+    assert len(capsys.readouterr().err.strip().splitlines()) == 1
+
+
+def test_corrupt_checkpoint(tmp_path, capsys):
+    (tmp_path / "snapshot-0000000001.json").write_text("{not json")
+    (tmp_path / "snapshot-0000000001.safetensors").write_bytes(b"garbage")
+    code, _, err = run(capsys, "generate", "--ckpt", str(tmp_path), "--out", str(tmp_path / "out"))
+    assert code == 2 and "not a valid snapshot" in err
+
+
+def test_train_then_generate(tmp_path, capsys):
+    code, out, _ = run(capsys, "train", "--data", "shapes", "--out", str(tmp_path), "--kimg", "0.004",
+                       "--batch", "4", "--snap", "0.004")
+    assert code == 0 and "trained 0.00 kimg" in out
+    run_dir = tmp_path / "shapes-tiny-32"
+    assert (run_dir / "training_options.json").exists() and (run_dir / "metrics.jsonl").exists()
+    code, _, _ = run(capsys, "generate", "--ckpt", str(run_dir), "--out", str(tmp_path / "gen"),
+                     "--seeds", "0-2", "--frames", "6", "--format", "mp4,gif", "--quiet")
+    assert code == 0
+    assert read_video(tmp_path / "gen" / "seed0002.mp4").shape == (6, 32, 32, 3)
+    assert read_video(tmp_path / "gen" / "grid.gif").shape[0] == 6
+
+
+@pytest.mark.parametrize("command", ["train", "generate", "demo"])
+def test_every_command_has_help(command):
+    result = subprocess.run([sys.executable, "-m", "digan", command, "--help"], capture_output=True, text=True)
+    assert result.returncode == 0 and "usage: digan " + command in result.stdout
+
+
+def test_parsers():
+    assert parse_seeds("0-3,7") == [0, 1, 2, 3, 7]
+    assert parse_size("128x256") == (128, 256) and parse_size("64") == (64, 64)
+    for bad in ("", "a-b", "-1"):
+        with pytest.raises(CliError):
+            parse_seeds(bad)
+    with pytest.raises(CliError):
+        parse_size("0x3")
