@@ -178,7 +178,8 @@ def test_generate_writes_files_that_decode_to_the_expected_frames(tiny_G, tmp_pa
                      reference_t=Timebase(clip_frames=8).nearest_training_times(t), chunk=4, progress=False)
     names = sorted(p.name for p in paths)
     assert names == sorted(["seed0000.mp4", "seed0000.gif", "seed0000", "seed0001.mp4", "seed0001.gif", "seed0001",
-                            "grid.mp4", "grid.gif", "grid", "seed0000-compare.mp4", "seed0001-compare.mp4"])
+                            "grid.mp4", "grid.gif", "grid", "seed0000-compare.mp4", "seed0001-compare.mp4",
+                            "grid-compare.mp4"])
     expected = render_video(tiny_G, 1, t, size=(24, 40))
     for name in ("seed0001.mp4", "seed0001.gif", "seed0001"):
         video = read_video(tmp_path / name)
@@ -280,3 +281,16 @@ def test_documented_python_example_runs(tiny_G, tiny_preset, tmp_path, monkeypat
     exec(compile(code, "example", "exec"), {})
     video = read_video(tmp_path / "seed3-64f-2x.mp4")
     assert video.shape == (64, 64, 64, 3)
+
+
+def test_demo_writes_extrapolation_and_super_resolution_samples(tiny_G, tmp_path):
+    from digan.demo import write_property_samples
+
+    write_property_samples(tiny_G, {"clip_frames": 4, "resolution": 32}, tmp_path, seeds=(0,))
+    long = read_video(tmp_path / "extrapolation-4x" / "seed0000-compare.mp4")
+    assert long.shape[0] == 16 and long.shape[2] == 32 + 2 + 32   # 4x the 4-frame clip, side by side
+    assert np.abs(long[-1, :32, :32].astype(int) - long[3, :32, :32]).mean() < 2  # left: held at t = 1
+    assert np.abs(long[-1, :32, 34:].astype(int) - long[3, :32, 34:]).mean() > 2  # right: keeps moving
+    big = read_video(tmp_path / "superres-4x" / "seed0000-compare.mp4")
+    assert big.shape[0] == 4 and big.shape[2] == 128 + 2 + 128
+    assert read_video(tmp_path / "superres-4x" / "seed0000.mp4").shape == (4, 128, 128, 3)

@@ -12,6 +12,8 @@ import sys
 from pathlib import Path
 
 from .checkpoint import CheckpointError
+from .data import cli as data_cli
+from .metrics import cli as metrics_cli
 from .config import PRESETS, Preset, get_preset
 from .data.base import DataError
 
@@ -286,8 +288,9 @@ def add_generate_parser(sub) -> None:
                    "their first frame (e.g. --seeds 3 --motion-seeds 0-7)")
     p.add_argument("--grid", action=argparse.BooleanOptionalAction, default=None,
                    help="also write grid.<format> with every video (default: when there are several)")
-    p.add_argument("--compare", action="store_true", help="also write <name>-compare.mp4: the training size and "
-                   "training frames (held past t = 1) beside the render, over a time bar red past t = 1")
+    p.add_argument("--compare", action="store_true", help="also write <name>-compare.mp4 (and grid-compare.mp4): "
+                   "the training size and training frames (held past t = 1) beside the render, over a time bar "
+                   "red past t = 1")
     p.add_argument("--batch", type=positive(int), default=4, help="videos rendered at once (default 4)")
     p.add_argument("--chunk", type=positive(int), help="frames rendered at once per video (default: by size)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -321,13 +324,22 @@ def add_demo_parser(sub) -> None:
     p.set_defaults(func=cmd_demo)
 
 
+class Parser(argparse.ArgumentParser):
+    """Usage errors on one line, like every other error of the command."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="digan", description="DIGAN: dynamics-aware implicit video GANs.")
+    parser = Parser(prog="digan", description="DIGAN: dynamics-aware implicit video GANs.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_train_parser(sub)
     add_generate_parser(sub)
     add_interpolate_parser(sub)
     add_demo_parser(sub)
+    data_cli.register(sub)
+    metrics_cli.register(sub)
     return parser
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from .config import get_preset
 from .data import open_dataset
 from .data.io import make_grid, write_video
-from .sampling import clip_times, render_videos
+from .sampling import Timebase, clip_times, generate, render_videos
 from .training import train
 
 
@@ -26,5 +26,27 @@ def run_demo(out: Path, kimg: float = 3.0, data: str = "shapes", device: str = "
     write_video(samples / "grid.gif", make_grid(videos), fps=8)
     reals = source.read(0, range(frames))
     write_video(samples / "real-example.gif", reals, fps=8)
+    write_property_samples(G, meta, samples)
     print(f"demo: samples in {samples}; snapshot {meta['path']}")
     return samples
+
+
+def write_property_samples(G, meta: dict, samples: Path, seeds=(0, 1, 2, 3)) -> list[Path]:
+    """What an implicit video generator renders beyond its training clips, each beside the training view.
+
+    - `extrapolation-4x/`: 4x the training clip's length (t up to ~4.3); the left
+      half holds the last training frame once t passes 1 (time bar turns red).
+    - `superres-4x/`: 4x the training size; the left half is the training-size
+      render upscaled by pixel repetition.
+    """
+    timebase = Timebase.from_meta(meta)
+    fps, res = timebase.train_fps, meta["resolution"]
+    long_t = timebase.times(seconds=4 * timebase.clip_frames / fps)
+    clip_t = timebase.times()
+    paths = generate(G, samples / "extrapolation-4x", list(seeds), long_t, fps=fps, formats=("mp4", "gif"),
+                     reference_t=timebase.nearest_training_times(long_t), progress=False)
+    paths += generate(G, samples / "superres-4x", list(seeds), clip_t, fps=fps, size=4 * res, formats=("mp4",),
+                      reference_t=timebase.nearest_training_times(clip_t), progress=False)
+    print(f"demo: time extrapolation ({len(long_t)} frames, t up to {long_t[-1]:.2f}) in {samples / 'extrapolation-4x'}; "
+          f"super-resolution ({4 * res}x{4 * res}) in {samples / 'superres-4x'}")
+    return paths

@@ -394,7 +394,8 @@ def generate(G: Generator, out: str | Path, seeds: Sequence[int], t: torch.Tenso
     are given) unless `grid` is False. With `reference_t` (e.g. the training
     frames nearest each t), each video also gets `<name>-compare.mp4`: the
     reference rendered at the training size and nearest-upscaled, beside the
-    render, over a time bar that turns red past the training clip.
+    render, over a time bar that turns red past the training clip (and
+    `grid-compare.mp4` with all of them).
 
     Frames are rendered `chunk` times at a time (default: about CHUNK_PIXELS
     pixels per batch) and written at once, so memory does not grow with len(t).
@@ -441,6 +442,7 @@ def write_videos(G: Generator, out: str | Path, codes: Sequence[VideoCode], t: t
         grid_writers = [open_writer(out / grid, f) for f in formats] if grid else []
         compare_writers = ([open_writer(out / f"{name}-compare", "mp4") for name in names]
                            if reference_t is not None else [])
+        compare_grid = open_writer(out / f"{grid}-compare", "mp4") if compare_writers and grid and count > 1 else None
         bar = stack.enter_context(tqdm(total=len(t) * count, unit="frame", desc="rendering", leave=False,
                                        disable=None if progress is None else not progress))
         for start in range(0, len(t), chunk):
@@ -458,6 +460,9 @@ def write_videos(G: Generator, out: str | Path, codes: Sequence[VideoCode], t: t
             if compare_writers:
                 refs = np.concatenate([next(render_code(G, code, reference_t[start:start + chunk], chunk=len(part)))
                                        for code in codes])
-                for ref, video, w in zip(refs, frames, compare_writers):
-                    w.write(comparison_frames(ref, video, part))
+                compared = np.stack([comparison_frames(ref, video, part) for ref, video in zip(refs, frames)])
+                for video, w in zip(compared, compare_writers):
+                    w.write(video)
+                if compare_grid is not None:
+                    compare_grid.write(make_grid(compared, grid_cols))
     return paths
