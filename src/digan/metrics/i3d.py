@@ -155,11 +155,14 @@ class I3D(nn.Module):
             self.add_module(name, InceptionModule(c, channels))
             c = getattr(self, name).out_channels
         self.logits = Unit3D(c, self.num_classes, batch_norm=False, relu=False)
+        self.channels_last = False  # set by fused(): NDHWC activations, faster convolutions on CPU
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         assert x.ndim == 5 and x.shape[2] == 3, f"expected [B, T, 3, H, W], got {list(x.shape)}"
         assert x.shape[1] >= 9, f"I3D needs at least 9 frames, got {x.shape[1]}"
         x = x.transpose(1, 2)  # (B, 3, T, H, W)
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last_3d)
         x = self.Conv3d_1a_7x7(x)
         x = max_pool_same(x, (1, 3, 3), (1, 2, 2))  # MaxPool3d_2a_3x3
         x = self.Conv3d_2c_3x3(self.Conv3d_2b_1x1(x))
@@ -175,11 +178,12 @@ class I3D(nn.Module):
         return x.mean(dim=(2, 3, 4))  # time average of the logits (space is 1x1 at 224x224)
 
     def fused(self) -> I3D:
-        """A copy computing the same function faster: batch norm folded, 1x1 heads merged."""
+        """A copy computing the same function faster: batch norm folded, 1x1 heads merged, channels last."""
         net = copy.deepcopy(self)
         for m in list(net.modules()):  # fuse() adds modules
             if isinstance(m, InceptionModule):
                 m.fuse()
             elif isinstance(m, Unit3D):
                 m.fold_batch_norm()
-        return net.requires_grad_(False).eval()
+        net.channels_last = True
+        return net.to(memory_format=torch.channels_last_3d).requires_grad_(False).eval()
