@@ -111,3 +111,18 @@ def test_cli_prepare_errors_are_one_line(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 2 and all(line.startswith("error: ") for line in err)
     assert not (tmp_path / "s" / "index.json").exists()
+
+
+def test_truncated_video_keeps_its_readable_frames(tmp_path, capsys):
+    data = write_avi(tmp_path / "full.avi", clip(30, h=64, w=64)).read_bytes()
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "cut.avi").write_bytes(data[: int(len(data) * 0.9)])  # the last frames are cut off
+    raw = open_dataset(src, 8)
+    stored = prepare(src, tmp_path / "dest", 8, progress=False)
+    full = open_dataset(tmp_path / "full.avi", 8)
+    n = stored.num_frames(0)
+    assert 1 <= n < 30 and raw.num_frames(0) >= n
+    np.testing.assert_array_equal(stored.read(0, range(n)), full.read(0, range(n)))
+    np.testing.assert_array_equal(raw.read(0, range(n)), stored.read(0, range(n)))
+    assert "cut.avi: only" in capsys.readouterr().err

@@ -182,11 +182,14 @@ def resample_ids(frames: int, fps: float | None, target_fps: float | None) -> np
     return np.minimum(np.floor(np.arange(n) * fps / target_fps + 0.5).astype(np.int64), frames - 1)
 
 
-def decode_video(entry: Entry, resolution: int, source_ids: np.ndarray | None = None) -> np.ndarray:
-    """Frames `source_ids` (sorted, default all) of a video, resized: uint8 `[len(ids), R, R, 3]`.
+def decode_video(entry: Entry, resolution: int, source_ids: np.ndarray | None = None, *,
+                 pad: bool = True) -> np.ndarray:
+    """Frames `source_ids` (sorted, default all) of a video, resized: uint8 `[n, R, R, 3]`.
 
-    A video file that ends early (truncated) repeats its last decoded frame;
-    raises DataError only when nothing decodes.
+    A video file that ends before a wanted frame (truncated) gets one warning;
+    with `pad` its last decoded frame stands in for the missing ones (a raw
+    source has promised the probed length), else they are dropped.
+    Raises DataError only when nothing decodes.
     """
     if entry.kind == "frames":
         ids = np.arange(entry.frame_count()) if source_ids is None else np.asarray(source_ids)
@@ -197,6 +200,11 @@ def decode_video(entry: Entry, resolution: int, source_ids: np.ndarray | None = 
         frames = [resize_crop(x, resolution) for x in _decode_stream(f, last)]
     if wanted is None:
         return np.stack(frames)
+    if last > len(frames):
+        what = "repeating its last frame" if pad else "keeping those"
+        warn(f"{entry.name}: only {len(frames)} of {last} frames decode (truncated?); {what}")
+        if not pad:
+            wanted = wanted[wanted < len(frames)]
     return np.stack([frames[min(int(k), len(frames) - 1)] for k in wanted])
 
 
@@ -222,6 +230,7 @@ class RawVideos(VideoSource):
         self.cache_bytes = int(cache_mb * 2 ** 20)
         self._cache: OrderedDict[int, np.ndarray] = OrderedDict()
         self._lock = threading.Lock()
+        self._warned: set[tuple[str, int]] = set()
 
     def __len__(self) -> int:
         return len(self.videos)
@@ -248,7 +257,9 @@ class RawVideos(VideoSource):
             return resize_crop(entry.read_frame(k), self.resolution)
         except DataError as e:
             # Found only now (the probe reads frame 0): show a black frame rather than stop training.
-            warn(f"{entry.name}: {e}; using a black frame (run `digan prepare` to skip such videos)")
+            if (entry.name, k) not in self._warned:
+                self._warned.add((entry.name, k))
+                warn(f"{entry.name}: {e}; using a black frame (run `digan prepare` to skip such videos)")
             return np.zeros((self.resolution, self.resolution, 3), np.uint8)
 
     def _whole(self, index: int) -> np.ndarray:

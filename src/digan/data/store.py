@@ -144,7 +144,7 @@ def _prepare_shard(dest: str, k: int, entries: list[Entry], resolution: int, fps
             for e in entries:
                 try:
                     p = probe(e)
-                    frames = decode_video(e, resolution, resample_ids(p.frames, p.fps, fps))
+                    frames = decode_video(e, resolution, resample_ids(p.frames, p.fps, fps), pad=False)
                 except DataError as err:
                     skipped.append({"name": e.name, "reason": str(err)})
                     continue
