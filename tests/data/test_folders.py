@@ -63,7 +63,7 @@ def test_bad_inputs_are_skipped_with_one_line_each(tmp_path, capsys):
     from PIL import Image
 
     root = tmp_path / "mixed"
-    good = write_avi(root / "good.avi", clip(10))
+    write_avi(root / "good.avi", clip(10))
     (root / "empty.mp4").write_bytes(b"")
     (root / "text.mkv").write_text("hello, not a video\n" * 20)
     trunc = root / "truncated.mp4"
@@ -71,7 +71,7 @@ def test_bad_inputs_are_skipped_with_one_line_each(tmp_path, capsys):
 
     data = write_video(tmp_path / "full.mp4", clip(30, h=64, w=64)).read_bytes()
     trunc.write_bytes(data[: len(data) // 3])
-    frame_folder(root / "gray", np.repeat(clip(6)[..., :1], 1, axis=-1)[..., 0][..., None].repeat(3, -1))
+    frame_folder(root / "gray", clip(6)[..., :1].repeat(3, -1))
     gray = root / "gray8"
     gray.mkdir()
     for k in range(5):
