@@ -53,6 +53,7 @@ def test_timebase_maps_frames_and_fps_to_t():
     assert len(long) == 64 and long[-1].item() == pytest.approx(63 / 15)
     assert tb.times(frames=3, fps=8, start=1.875)[0].item() == pytest.approx(1.0)
     assert tb.t_of(tb.clip_seconds) == pytest.approx(1.0)
+    assert torch.equal(torch.cat([tb.times(frames=10), tb.times(frames=6, start=10 / 8)]), tb.times(frames=16))
     assert torch.equal(tb.nearest_training_times(torch.tensor([-0.2, 0.51 / 15, 0.52, 3.0])),
                        torch.tensor([0.0, 1 / 15, 8 / 15, 1.0]))
 
