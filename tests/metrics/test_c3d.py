@@ -42,6 +42,7 @@ def test_mean_clip_is_the_centre_crop(c3d_files):
     np.testing.assert_array_equal(m.numpy(), mean[0, :, :, 8:120, 29:141])
 
 
+@pytest.mark.slow
 def test_is_pipeline_with_random_weights(c3d_files):
     weights, mean, _ = c3d_files
     scorer = C3DProbabilities(weights, mean, "cpu", batch=2)

