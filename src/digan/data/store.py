@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import math
+import mmap
 import os
 import sys
 import time
@@ -74,7 +75,7 @@ class StoreSource(VideoSource):
         self.shard = np.array([x["shard"] for x in v], np.int64)
         self.offset = np.array([x["offset"] for x in v], np.int64)
         self.frames = np.array([x["frames"] for x in v], np.int64)
-        self._maps: dict[int, np.memmap] = {}
+        self._maps: dict[int, np.ndarray] = {}
 
     def __len__(self) -> int:
         return len(self.names)
@@ -85,10 +86,17 @@ class StoreSource(VideoSource):
     def video_name(self, index: int) -> str:
         return self.names[index]
 
-    def _map(self, k: int) -> np.memmap:
+    def _map(self, k: int) -> np.ndarray:
+        """Shard k as a read-only uint8 `[n, R, R, 3]` array over a memory map (a plain ndarray:
+        indexing it skips np.memmap's per-call overhead)."""
         if k not in self._maps:
             r, n = self.resolution, self.shards[k]["frames"]
-            self._maps[k] = np.memmap(self.path / self.shards[k]["file"], np.uint8, "r", shape=(n, r, r, 3))
+            if n == 0:
+                self._maps[k] = np.zeros((0, r, r, 3), np.uint8)
+            else:
+                with open(self.path / self.shards[k]["file"], "rb") as f:
+                    buffer = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+                self._maps[k] = np.frombuffer(buffer, np.uint8).reshape(n, r, r, 3)
         return self._maps[k]
 
     def read(self, index: int, frame_ids: Sequence[int]) -> np.ndarray:
@@ -96,7 +104,7 @@ class StoreSource(VideoSource):
         n = self.frames[index]
         if len(ids) and (ids.min() < 0 or ids.max() >= n):
             raise IndexError(f"{self.names[index]}: frame ids must lie in [0, {n})")
-        return np.asarray(self._map(int(self.shard[index]))[self.offset[index] + ids])
+        return self._map(int(self.shard[index]))[self.offset[index] + ids]
 
     def __getstate__(self):
         state = self.__dict__.copy()
