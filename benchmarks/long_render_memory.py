@@ -3,7 +3,8 @@
 Renders one video of each length in --frames (shortest first, in one process)
 through the same path as `digan generate` (prepare once, render chunk by
 chunk, encode each chunk, let it go) and reports, per length, the wall time,
-frames per second and the peak resident set size sampled every 5 ms. If the
+frames per second and the peak resident set size during that render (the
+kernel's high-water mark, reset before each render). If the
 render kept its frames, the peak would grow by H*W*3 bytes per frame (uint8)
 or 4x that (float); streaming keeps it flat.
 
@@ -19,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 import tempfile
 import threading
@@ -38,8 +40,28 @@ def rss() -> int:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
-def peak_rss_during(fn, every: float = 0.005) -> tuple[int, float]:
-    """(peak resident bytes while fn runs, seconds fn took)."""
+def reset_peak() -> bool:
+    """Reset the kernel's peak-RSS counter (VmHWM); False where that is not allowed."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+        return True
+    except OSError:
+        return False
+
+
+def kernel_peak() -> int:
+    with open("/proc/self/status") as f:
+        return int(re.search(r"VmHWM:\s+(\d+) kB", f.read()).group(1)) * 1024
+
+
+def peak_rss_during(fn, every: float = 0.005) -> tuple[int, float, str]:
+    """(peak resident bytes while fn runs, seconds fn took, how the peak was measured).
+
+    The kernel's own high-water mark (reset first) is exact; where it cannot be
+    reset, RSS is sampled every `every` seconds (which can miss short peaks).
+    """
+    exact = reset_peak()
     peak, done = [rss()], threading.Event()
 
     def sample():
@@ -48,15 +70,17 @@ def peak_rss_during(fn, every: float = 0.005) -> tuple[int, float]:
             time.sleep(every)
 
     thread = threading.Thread(target=sample, daemon=True)
-    thread.start()
+    if not exact:
+        thread.start()
     start = time.perf_counter()
     try:
         fn()
     finally:
         seconds = time.perf_counter() - start
         done.set()
-        thread.join()
-    return peak[0], seconds
+        if not exact:
+            thread.join()
+    return (kernel_peak(), seconds, "VmHWM") if exact else (peak[0], seconds, f"sampled every {every * 1000:g} ms")
 
 
 def main(argv=None) -> int:
@@ -93,12 +117,12 @@ def main(argv=None) -> int:
         print(json.dumps({"size": args.size, "chunk": chunk, "threads": args.threads, "cpus": os.cpu_count(),
                           "torch": torch.__version__, "baseline_rss_mb": round(baseline / 2**20, 1)}), flush=True)
         for n in lengths:
-            peak, seconds = peak_rss_during(lambda: render(n))
+            peak, seconds, how = peak_rss_during(lambda: render(n))
             file_mb = (out / f"{n}" / "seed0000.mp4").stat().st_size / 2**20
             print(json.dumps({
                 "frames": n, "seconds": round(seconds, 1), "frames_per_s": round(n / seconds, 1),
                 "peak_rss_mb": round(peak / 2**20, 1), "peak_above_baseline_mb": round((peak - baseline) / 2**20, 1),
-                "frames_as_uint8_mb": round(n * args.size ** 2 * 3 / 2**20, 1), "mp4_mb": round(file_mb, 2),
+                "frames_as_uint8_mb": round(n * args.size ** 2 * 3 / 2**20, 1), "mp4_mb": round(file_mb, 2), "peak_from": how,
             }), flush=True)
     return 0
 

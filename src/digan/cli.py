@@ -169,6 +169,10 @@ def describe_times(t, timebase) -> str:
             f"the training clip is t 0..1, {timebase.clip_seconds:.3g} s)")
 
 
+def plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
 def cmd_generate(args) -> int:
     from .checkpoint import load_snapshot
     from .sampling import generate
@@ -185,7 +189,8 @@ def cmd_generate(args) -> int:
                      progress=False if args.quiet else None)
     h, w = size or (meta["resolution"], meta["resolution"])
     videos = len(seeds) * (1 if motion_seeds is None else len(motion_seeds))
-    print(f"wrote {len(paths)} files for {videos} videos of {len(t)} frames at {h}x{w}, {fps:g} fps, "
+    print(f"wrote {plural(len(paths), 'file')} for {plural(videos, 'video')} of {plural(len(t), 'frame')} at "
+          f"{h}x{w}, {fps:g} fps, "
           f"{describe_times(t, timebase)} to {args.out}")
     return 0
 
@@ -253,7 +258,8 @@ inside the training interval (time interpolation) and a video longer than C/R se
 
 def add_time_arguments(p) -> None:
     g = p.add_argument_group("length and frame rate (see 'time' below)")
-    g.add_argument("--frames", type=positive(int), help="frames in the video (default: one training clip's length)")
+    g.add_argument("--frames", type=positive(int), help="frames in the video (default: those of one training clip, "
+                   "t 0..1, at --fps)")
     g.add_argument("--seconds", type=positive(float), help="length in seconds instead of --frames")
     g.add_argument("--fps", type=positive(float), help="frame rate of the video (default: the training rate)")
     g.add_argument("--start", type=float, default=0.0, help="seconds at which the first frame is (default 0)")

@@ -59,7 +59,7 @@ class Timebase:
     @classmethod
     def from_meta(cls, meta: dict, train_fps: float | None = None) -> "Timebase":
         """From a snapshot's metadata; `train_fps` overrides the recorded rate (default 8 if none)."""
-        fps = train_fps or meta.get("train_fps") or meta.get("fps") or DEFAULT_TRAIN_FPS
+        fps = train_fps or meta.get("train_fps") or DEFAULT_TRAIN_FPS
         return cls(int(meta["clip_frames"]), float(fps))
 
     @property
@@ -81,15 +81,18 @@ class Timebase:
               start: float = 0.0) -> torch.Tensor:
         """t `[N]` of a video of `frames` frames (or `seconds` long) at `fps`, its first frame at `start` seconds.
 
-        Defaults: `fps` = the training rate, length = one training clip
+        Defaults: `fps` = the training rate, length = the frames of t in 0..1
         (`times()` is the training clip's own t_k = k / (clip_frames - 1)).
         """
         fps = self.train_fps if fps is None else float(fps)
         if not fps > 0:
             raise ValueError(f"fps must be positive, got {fps}")
+        if frames is not None and seconds is not None:
+            raise ValueError("give frames or seconds, not both")
         if frames is None:
+            # default: the frames of one training clip's t = 0..1 at this rate
             frames = (self.frame_count(seconds, fps) if seconds is not None
-                      else self.frame_count(self.clip_frames / self.train_fps, fps))
+                      else math.floor(self.clip_seconds * fps + 1e-6) + 1)
         if frames < 1:
             raise ValueError(f"need at least one frame, got {frames}")
         seconds_k = start + torch.arange(frames, dtype=torch.float64) / fps
