@@ -150,3 +150,12 @@ def test_chunks_of_frames_per_video(frames_root):
     assert len(s) == 11 // 4 + 13 // 4 and all(s.num_frames(i) == 4 for i in range(len(s)))
     whole = open_dataset(frames_root, 8)
     np.testing.assert_array_equal(s.read(1, [0, 3]), whole.read(0, [4, 7]))
+
+
+def test_videos_too_long_for_the_cache_decode_only_what_is_asked(video_folder):
+    cached = open_dataset(video_folder, 16)
+    streamed = open_dataset(video_folder, 16, cache_mb=0)
+    for i in range(len(cached)):
+        ids = [cached.num_frames(i) - 1, 0, 3, 3]
+        np.testing.assert_array_equal(streamed.read(i, ids), cached.read(i, ids))
+    assert not streamed._cache

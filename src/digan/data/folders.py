@@ -161,7 +161,7 @@ def probe(entry: Entry) -> Probe:
                 rate = stream.average_rate or stream.guessed_rate
                 packets = sum(1 for p in container.demux(stream) if p.size)
             with entry.open_file() as f2:
-                next(iter(_decode_stream(f2, 1)))
+                list(_decode_stream(f2, 1))  # runs to its end, so the container closes before the file
     except DataError:
         raise
     except Exception as e:
@@ -194,18 +194,30 @@ def decode_video(entry: Entry, resolution: int, source_ids: np.ndarray | None = 
     if entry.kind == "frames":
         ids = np.arange(entry.frame_count()) if source_ids is None else np.asarray(source_ids)
         return np.stack([resize_crop(entry.read_frame(int(k)), resolution) for k in ids])
-    wanted = None if source_ids is None else np.asarray(source_ids)
-    last = None if wanted is None else int(wanted.max()) + 1
     with entry.open_file() as f:
-        frames = [resize_crop(x, resolution) for x in _decode_stream(f, last)]
-    if wanted is None:
-        return np.stack(frames)
-    if last > len(frames):
+        if source_ids is None:
+            return np.stack([resize_crop(x, resolution) for x in _decode_stream(f)])
+        wanted = np.asarray(source_ids, dtype=np.int64)
+        keep = set(wanted.tolist())
+        last = int(wanted.max()) + 1
+        kept: dict[int, np.ndarray] = {}  # only the wanted frames are resized and held
+        decoded = 0
+        for k, x in enumerate(_decode_stream(f, last)):
+            decoded = k + 1
+            if k in keep:
+                kept[k] = resize_crop(x, resolution)
+    if decoded < last:
         what = "repeating its last frame" if pad else "keeping those"
-        warn(f"{entry.name}: only {len(frames)} of {last} frames decode (truncated?); {what}")
+        warn(f"{entry.name}: only {decoded} of {last} frames decode (truncated?); {what}")
         if not pad:
-            wanted = wanted[wanted < len(frames)]
-    return np.stack([frames[min(int(k), len(frames) - 1)] for k in wanted])
+            wanted = wanted[wanted < decoded]
+        else:
+            final = max(k for k in kept) if kept else None
+            if final is None or final != decoded - 1:  # the last decoded frame was not wanted: decode it
+                with entry.open_file() as f:
+                    *_, x = _decode_stream(f, decoded)
+                kept[decoded - 1] = resize_crop(x, resolution)
+    return np.stack([kept[min(int(k), decoded - 1)] for k in wanted])
 
 
 # ----------------------------------------------------------------------------------------------
@@ -247,7 +259,7 @@ class RawVideos(VideoSource):
         if video.entry.kind == "frames":
             src = video.source_ids[ids]
             return np.stack([self._frame(video.entry, int(k)) for k in src]) if len(ids) else self._empty()
-        return self._whole(index)[ids]
+        return self._whole(index, ids)
 
     def _empty(self) -> np.ndarray:
         return np.zeros((0, self.resolution, self.resolution, 3), np.uint8)
@@ -262,12 +274,21 @@ class RawVideos(VideoSource):
                 warn(f"{entry.name}: {e}; using a black frame (run `digan prepare` to skip such videos)")
             return np.zeros((self.resolution, self.resolution, 3), np.uint8)
 
-    def _whole(self, index: int) -> np.ndarray:
+    def _whole(self, index: int, ids: np.ndarray) -> np.ndarray:
+        """Frames `ids` of a video file: from the cache of whole decoded videos, or, for a video
+        too long to cache, decoded up to the last of them."""
         with self._lock:
             if index in self._cache:
                 self._cache.move_to_end(index)
-                return self._cache[index]
+                return self._cache[index][ids]
         video = self.videos[index]
+        r = self.resolution
+        if len(video.source_ids) * r * r * 3 > self.cache_bytes:
+            try:
+                return decode_video(video.entry, r, video.source_ids[ids])
+            except DataError as e:
+                warn(f"{video.entry.name}: {e}; using black frames (run `digan prepare` to skip such videos)")
+                return np.zeros((len(ids), r, r, 3), np.uint8)
         try:
             frames = decode_video(video.entry, self.resolution, video.source_ids)
         except DataError as e:
@@ -277,7 +298,7 @@ class RawVideos(VideoSource):
             self._cache[index] = frames
             while sum(v.nbytes for v in self._cache.values()) > self.cache_bytes and len(self._cache) > 1:
                 self._cache.popitem(last=False)
-        return frames
+        return frames[ids]
 
     def __getstate__(self):
         state = self.__dict__.copy()
