@@ -122,7 +122,7 @@ def evaluate(
     if any(p.statistic != "is" for p in protocols):
         if source is None:
             raise DataError("FVD and KVD need real data (--data)")
-        features = features or I3DFeatures(batch=batch)
+        features = I3DFeatures(batch=batch) if features is None else features
     if any(p.statistic == "is" for p in protocols) and c3d is None:
         raise DataError("IS needs the TGAN C3D files conv3d_deepnetA_ucf.npz and mean2.npz (--c3d, --c3d-mean)")
     cache = cache_dir() / "real-features" if cache == "default" else cache
@@ -263,7 +263,7 @@ def folder_distance(dir_a, dir_b, frames: int = 16, features=None, batch: int = 
     if frames < 9:
         raise DataError(f"--frames {frames}: I3D needs at least 9 frames")
     sets = [folder_clips(root, frames) for root in (dir_a, dir_b)]
-    features = features or I3DFeatures(batch=batch)
+    features = I3DFeatures(batch=batch) if features is None else features
     feats = [extract(len(videos), load, features, "stretch", batch, name if progress else None)
              for name, (videos, load) in zip("AB", sets)]
     a, b = feats

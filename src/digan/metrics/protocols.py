@@ -11,7 +11,7 @@ generated clip i uses video seed `seed * 1_000_000 + i` from t = 0.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -57,11 +57,6 @@ class Protocol:
         """Protocols with equal keys draw the same clips, so they share features (fvd2048_16f, kvd2048_16f)."""
         return (self.num_real, self.num_fake, self.frames, self.stride, self.fake_step, self.real_clips, self.resize,
                 self.trials, self.fixed_fake)
-
-    def describe(self) -> dict:
-        d = asdict(self)
-        d["protocol"] = d.pop("name")
-        return d
 
 
 _STYLEGAN_V = "StyleGAN-V (Skorokhodov et al. 2022): 2048 vs 2048, one clip per real video, biased covariance"
