@@ -1,6 +1,6 @@
 import numpy as np
 import pytest
-from conftest import clip, frame_folder, write_avi, zip_dir
+from data_helpers import clip, frame_folder, write_avi, zip_dir
 
 from digan.data import ClipSpec, DataError, PairBatches, open_dataset
 from digan.data.folders import resample_ids, resize_crop

@@ -3,7 +3,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import clip, frame_folder, write_avi
+from data_helpers import clip, frame_folder, write_avi
 
 from digan.data import ClipSpec, DataError, PairBatches, open_dataset
 from digan.data import store as store_mod
