@@ -45,8 +45,9 @@ def test_evaluate_writes_complete_result_lines(small_protocols, tmp_path):
     assert len(d["fvd_trials"]) == 3 and d["fvd"] == pytest.approx(np.mean(d["fvd_trials"]))
     assert d["fvd_std"] == pytest.approx(np.std(d["fvd_trials"])) and d["fvd_std"] > 0
     assert "kvd" in d and "kvd_std" in d
-    # fvd12 and kvd12 share generated clips: seeds 1_000_000.. rendered once; digan12 renders its own.
+    # fvd12 and kvd12 share generated and real clips: each rendered or read once; digan12 has its own.
     assert sum(len(s) for s, _ in calls) == 20
+    assert source.reads == 12 + 3 * 12
     assert calls[0][0][0] == 1_000_000
     path = tmp_path / "metrics.jsonl"
     ev.write_jsonl(path, results)
@@ -62,7 +63,10 @@ def test_real_features_are_cached_per_dataset_and_protocol(small_protocols, tmp_
     again = ev.evaluate(gen, source, ["fvd12_16f"], features=MomentFeatures(), progress=False, cache=tmp_path)
     assert source.reads == reads, "the second run must read no real video"
     assert again[0]["fvd"] == first[0]["fvd"]
-    assert len(list(tmp_path.glob("counting-fvd12_16f-seed0-trial0-*.npy"))) == 1
+    assert len(list(tmp_path.glob("counting-12x16f-stride1-one_per_video-stretch-seed0-trial0-*.npy"))) == 1
+    reads = source.reads
+    ev.evaluate(gen, source, ["kvd12_16f"], features=MomentFeatures(), progress=False, cache=tmp_path)
+    assert source.reads == reads, "KVD on the same clips reuses FVD's cached real features"
     other = ev.evaluate(gen, source, ["fvd12_16f"], seed=5, features=MomentFeatures(), progress=False, cache=tmp_path)
     assert source.reads > reads and other[0]["fvd"] != first[0]["fvd"]
 

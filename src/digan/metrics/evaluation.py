@@ -73,7 +73,9 @@ def real_features(
     path = None
     if cache is not None:
         digest = hashlib.sha256(key.encode()).hexdigest()[:16]
-        path = Path(cache) / f"{_safe(source.name)}-{protocol.name}-seed{seed}-trial{trial}-{digest}.npy"
+        # Named by the clip parameters, not the metric, so fvd2048_16f and kvd2048_16f share the file.
+        clips = f"{protocol.num_real}x{protocol.frames}f-stride{protocol.stride}-{protocol.real_clips}-{protocol.resize}"
+        path = Path(cache) / f"{_safe(source.name)}-{clips}-seed{seed}-trial{trial}-{digest}.npy"
         if path.is_file():
             return np.load(path)
     feats = extract(len(plan), lambda idx: read_real_clips(source, protocol, plan[list(idx)]), features,
@@ -126,7 +128,8 @@ def evaluate(
     if any(p.statistic == "is" for p in protocols) and c3d is None:
         raise DataError("IS needs the TGAN C3D files conv3d_deepnetA_ucf.npz and mean2.npz (--c3d, --c3d-mean)")
     cache = cache_dir() / "real-features" if cache == "default" else cache
-    fake_cache: dict[tuple, np.ndarray] = {}
+    fake_cache: dict[tuple, tuple] = {}  # metrics with equal feature keys share clips and features
+    real_cache: dict[tuple, np.ndarray] = {}
     results = []
     for p in protocols:
         start = time.time()
@@ -140,7 +143,9 @@ def evaluate(
         fake, fake_resolution = fake_cache[p.feature_key]
         fvds, kvds, n_real = [], [], []
         for trial in range(p.trials):
-            real = real_features(source, p, seed, trial, features, batch, progress, cache)
+            if (p.feature_key, trial) not in real_cache:
+                real_cache[p.feature_key, trial] = real_features(source, p, seed, trial, features, batch, progress, cache)
+            real = real_cache[p.feature_key, trial]
             n_real.append(len(real))
             if "fvd" in p.statistic:
                 fvds.append(fvd(real, fake, unbiased=p.unbiased))
