@@ -275,8 +275,9 @@ def add_render_arguments(p) -> None:
     p.add_argument("--size", help="output size H or HxW, smaller or larger than the training size "
                    "(e.g. 4x: 128 for a 32x32 model; default: the training size)")
     p.add_argument("--psi", type=float, default=1.0, help="truncation psi: pull content towards the average (1 = none)")
-    p.add_argument("--format", default="mp4", help="mp4 (H.264, yuv420p), gif, png (a folder of frames), or "
-                   "several, e.g. mp4,gif (default mp4)")
+    p.add_argument("--format", default="mp4", help="mp4 (H.264, yuv420p; streamed), gif (held in memory until "
+                   "written: for short clips), png (a folder of frames; streamed), or several, e.g. mp4,gif "
+                   "(default mp4)")
     p.add_argument("--device", default="auto", help="cpu, cuda or auto")
     add_time_arguments(p)
 
