@@ -200,6 +200,8 @@ def write_video(path: str | os.PathLike, frames: np.ndarray, fps: float = 8) -> 
     """Write uint8 `[T, H, W, 3]` as .mp4 (H.264), .gif (looping) or a folder of PNG frames.
 
     A path ending in '/' or without a suffix is a frame folder (`frame00000.png`, ...).
+    GIF stores frame delays in 10 ms steps, and Pillow merges identical
+    consecutive frames into one longer frame, so a GIF read back may hold fewer frames.
     The file appears only when complete: it is written under a temporary name
     in the same directory and renamed.
     """
