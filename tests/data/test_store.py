@@ -126,3 +126,14 @@ def test_truncated_video_keeps_its_readable_frames(tmp_path, capsys):
     np.testing.assert_array_equal(stored.read(0, range(n)), full.read(0, range(n)))
     np.testing.assert_array_equal(raw.read(0, range(n)), stored.read(0, range(n)))
     assert "cut.avi: only" in capsys.readouterr().err
+
+
+def test_sources_survive_pickling_for_loader_workers(video_folder, tmp_path):
+    import pickle
+
+    stored = prepare(video_folder, tmp_path / "s", 16, progress=False)
+    raw = open_dataset(video_folder, 16)
+    stored.read(0, [0]), raw.read(0, [0])  # open maps and fill caches before pickling
+    for source in (stored, raw, open_dataset(tmp_path / "s", 16, frames_per_video=4)):
+        copy = pickle.loads(pickle.dumps(source))
+        np.testing.assert_array_equal(copy.read(1, [0, 3]), source.read(1, [0, 3]))
