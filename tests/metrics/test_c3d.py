@@ -55,13 +55,14 @@ def test_is_pipeline_with_random_weights(c3d_files):
 
     from dataclasses import replace
 
-    tiny = replace(PROTOCOLS["is_tganv2"], name="is3", num_fake=2, trials=2)
-    PROTOCOLS["is3"] = tiny
+    tiny = replace(PROTOCOLS["isv2048_ucf"], name="is2", num_fake=2, splits=2)  # StyleGAN-V: std over splits
+    PROTOCOLS["is2"] = tiny
     try:
-        (r,) = evaluate(noise_generator(), None, ["is3"], c3d=scorer, progress=False, batch=2)
+        (r,) = evaluate(noise_generator(), None, ["is2"], c3d=scorer, progress=False, batch=2)
     finally:
-        del PROTOCOLS["is3"]
-    assert r["metric"] == "is3" and 1.0 <= r["is"] <= 2.0 and r["num_fake"] == 2 and r["trials"] == 2
+        del PROTOCOLS["is2"]
+    assert r["metric"] == "is2" and r["num_fake"] == 2 and r["splits"] == 2
+    assert r["is"] == pytest.approx(1.0) and r["is_std"] == pytest.approx(0.0)  # one clip per split: IS is 1
     assert r["detector"] == "c3d-ucf101-tgan" and r["frames"] == 16
 
 

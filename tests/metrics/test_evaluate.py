@@ -136,11 +136,11 @@ def test_generator_callable_renders_per_seed_from_t0(tiny_G, tiny_preset):
     from digan.metrics.snapshot import generator_callable
 
     gen = generator_callable(tiny_G, tiny_preset.training.clip_frames, batch=2)
-    a = gen([3, 4, 5], 16)
+    a = gen([3, 4], 16)
     r = tiny_preset.resolution
-    assert a.shape == (3, 16, r, r, 3) and a.dtype == np.uint8
+    assert a.shape == (2, 16, r, r, 3) and a.dtype == np.uint8
     # Seed 4 alone or in a batch: the same video (up to float rounding across batch sizes, +-1 level).
-    alone = gen([4], 20)
+    alone = gen([4], 18)
     diff = np.abs(alone[0, :16].astype(int) - a[1])
     assert diff.max() <= 1 and (diff > 0).mean() < 1e-3
     # Longer clips extend the same video from t = 0.
