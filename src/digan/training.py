@@ -158,12 +158,13 @@ class RunInfo:
 
 
 def run_name(data: str, preset: Preset) -> str:
-    stem = Path(data).stem if ("/" in data or Path(data).exists()) else data
-    return f"{stem}-{preset.name}"
+    name = Path(data).name if ("/" in data or Path(data).exists()) else data  # keeps .zip apart from the folder
+    return f"{name}-{preset.name}"
 
 
-def resolved_options(preset: Preset, data: str, source: VideoSource) -> dict:
-    return {"data": data, "dataset": source.describe(), "version": __version__, "preset": preset.to_dict()}
+def resolved_options(preset: Preset, data: str, source: VideoSource, data_options: dict | None = None) -> dict:
+    return {"data": data, "data_options": data_options or {}, "dataset": source.describe(),
+            "version": __version__, "preset": preset.to_dict()}
 
 
 def same_run(saved: dict, new: dict) -> bool:
@@ -206,15 +207,16 @@ class MetricsLog:
 
 
 def train(preset: Preset, source: VideoSource, data: str, out: str | Path, *, device: str = "cpu",
-          run_dir: Path | None = None, progress: bool = True, fvd=None) -> RunInfo:
+          run_dir: Path | None = None, progress: bool = True, fvd=None, data_options: dict | None = None) -> RunInfo:
     """Train until `preset.training.kimg`; resumes when the run directory holds a training state.
 
-    `fvd`, when given, is called as `fvd(G_ema) -> dict` at each snapshot and its
+    `data_options` are the options `source` was opened with, recorded so that a
+    resume checks them. `fvd`, when given, is called as `fvd(G_ema) -> dict` at each snapshot and its
     numbers are logged with the losses.
     """
     run_dir = Path(run_dir) if run_dir is not None else Path(out) / run_name(data, preset)
     run_dir.mkdir(parents=True, exist_ok=True)
-    options = resolved_options(preset, data, source)
+    options = resolved_options(preset, data, source, data_options)
     options_path = run_dir / "training_options.json"
     state_path = run_dir / STATE_NAME
 
