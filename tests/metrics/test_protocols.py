@@ -100,3 +100,9 @@ def test_generated_clips_start_at_t0_with_per_sample_seeds():
     is_p = PROTOCOLS["is_tganv2"]
     assert fake_seeds(is_p, 0, trial=1)[0] == 2048  # IS draws new samples each trial
     assert fake_seeds(PROTOCOLS["digan-paper"], 0, trial=3) == fake_seeds(PROTOCOLS["digan-paper"], 0, trial=0)
+
+
+def test_skipped_videos_are_reported(capsys):
+    real_clip_plan(CountingSource([5, 40, 40]), PROTOCOLS["fvd2048_16f"], seed=0)
+    err = capsys.readouterr().err
+    assert "skipping counting[0]: 5 frames, a clip needs 16" in err and "2 videos used, 1 skipped" in err

@@ -16,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -25,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import __version__
-from ..data.base import DataError, VideoSource
+from ..data.base import DataError, VideoSource, warn
 from .distances import fvd, kvd
 from .features import DETECTOR_SIZE, I3DFeatures, extract
 from .protocols import Protocol, fake_seeds, get_protocol, read_real_clips, real_clip_plan
@@ -152,8 +151,8 @@ def evaluate(
             if "kvd" in p.statistic:
                 kvds.append(kvd(real, fake))
         if min(n_real) < p.num_real:
-            print(f"warning: {p.name}: {source.name} gives only {min(n_real)} real clips of {p.num_real}; "
-                  "the number is not comparable to published ones", file=sys.stderr)
+            warn(f"{p.name}: {source.name} gives only {min(n_real)} real clips of {p.num_real}; "
+                 "the number is not comparable to published ones")
         result = {"metric": p.name}
         for name, values in (("fvd", fvds), ("kvd", kvds)):
             if values:

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .weights import Detector, load_i3d
+from .weights import load_i3d
 
 DETECTOR_SIZE = 224
 RESIZE_MODES = ("stretch", "short_side_crop")

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..data.base import DataError, VideoSource
+from ..data.base import DataError, Report, VideoSource, note
 from ..data.clips import ClipIndex, ClipSpec
 
 FAKE_SEED_STEP = 1_000_000  # generated clip i of seed s uses video seed s * FAKE_SEED_STEP + i
@@ -109,6 +109,12 @@ def real_clip_plan(source: VideoSource, protocol: Protocol, seed: int, trial: in
         return np.array([index.window(int(w)) for w in windows], dtype=np.int64).reshape(-1, 2)
     lengths = np.array([source.num_frames(i) for i in range(len(source))], dtype=np.int64)
     eligible = np.flatnonzero(lengths >= spec.span)
+    short = np.flatnonzero(lengths < spec.span)
+    if len(short) and len(eligible):
+        report = Report(f"{source.name} ({protocol.name})")
+        for v in short:
+            report.skip(source.video_name(int(v)), f"{lengths[v]} frames, a clip needs {spec.span}")
+        note(report.summary(len(eligible)))
     if len(eligible) == 0:
         raise DataError(f"{source.name}: no video has the {spec.span} frames protocol {protocol.name} needs")
     chosen = np.random.default_rng([seed, 0x5E7, trial]).permutation(eligible)[:protocol.num_real]
