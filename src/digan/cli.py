@@ -290,9 +290,9 @@ def add_generate_parser(sub) -> None:
     p = sub.add_parser(
         "generate", help="render videos from a snapshot: any length, frame rate, size, motion",
         formatter_class=argparse.RawDescriptionHelpFormatter, epilog=TIME_HELP,
-        description="Render one video per seed (and per motion seed) and a grid of them from a snapshot, at any "
-        "length, frame rate and size. Frames are rendered in chunks and streamed to the files, so memory does not "
-        "grow with --frames. A seed gives the same video at any --batch or --chunk.")
+        description="Render one video per seed (and per motion seed) and a grid of them from a snapshot, at any\n"
+        "length, frame rate and size. Frames are rendered in chunks and streamed to the files, so memory does\n"
+        "not grow with --frames. A seed gives the same video at any --batch or --chunk.")
     add_render_arguments(p)
     p.add_argument("--seeds", default="0-15", help="content seeds, e.g. 0-15 or 1,4,9 (default 0-15)")
     p.add_argument("--motion-seeds", help="motion seeds: render every content seed with each of them; they share "
@@ -312,10 +312,13 @@ def add_interpolate_parser(sub) -> None:
     p = sub.add_parser(
         "interpolate", help="interpolate content, motion or both between seeds, as a grid or a video",
         formatter_class=argparse.RawDescriptionHelpFormatter, epilog=TIME_HELP,
-        description="Walk from each seed to the next. content: w on a straight line, motion of the first seed; "
-        "motion: z_M on the sphere, content of the first seed; both: both. 'grid' writes "
-        "interp-<mode>-grid (a row per pair of seeds, --steps videos each playing the clip); 'video' writes "
-        "interp-<mode>-video, one continuous video in which each pair of seeds takes the clip's frames.")
+        description="Walk from each seed to the next.\n"
+        "  content: w on a straight line, with the motion of the first seed;\n"
+        "  motion:  z_M on the sphere, with the content of the first seed;\n"
+        "  both:    both.\n"
+        "'grid' writes interp-<mode>-grid: a row per pair of seeds, --steps videos each playing the clip.\n"
+        "'video' writes interp-<mode>-video: one continuous video in which each pair of seeds takes the\n"
+        "clip's frames.")
     add_render_arguments(p)
     p.add_argument("--seeds", default="0,1", help="two or more seeds to pass through, e.g. 0,5,9 (default 0,1)")
     p.add_argument("--mode", choices=["content", "motion", "both"], default="both", help="what moves (default both)")
