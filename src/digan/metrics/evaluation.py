@@ -259,17 +259,54 @@ def folder_clips(root: str | os.PathLike, frames: int) -> tuple[list[Path], Call
     return videos, load
 
 
-def folder_distance(dir_a, dir_b, frames: int = 16, features=None, batch: int = 16, progress: bool = True) -> dict:
+def save_features(path: str | os.PathLike, feats: np.ndarray, detector, frames: int, source: str) -> Path:
+    """Features of a set of videos as .npz, with what produced them; `digan fvd` reads it in place of a folder."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(path, features=feats, detector=detector.name, detector_sha256=detector.sha256, frames=frames,
+             source=str(source))
+    return path
+
+
+def load_features(path: str | os.PathLike, detector, frames: int) -> np.ndarray:
+    """Features saved by `save_features`, checked to come from the same detector weights and frame count."""
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            feats, sha, saved_frames = z["features"], str(z["detector_sha256"]), int(z["frames"])
+    except (OSError, KeyError, ValueError) as e:
+        raise DataError(f"{path}: not a features file written by `digan fvd --save-features` ({e})") from None
+    if sha != detector.sha256:
+        raise DataError(f"{path}: features of other detector weights ({sha[:12]}, not {detector.sha256[:12]})")
+    if saved_frames != frames:
+        raise DataError(f"{path}: features of {saved_frames}-frame clips, not --frames {frames}")
+    return feats
+
+
+def is_features_file(path: str | os.PathLike) -> bool:
+    return Path(path).suffix == ".npz" and Path(path).is_file()
+
+
+def folder_distance(dir_a, dir_b, frames: int = 16, features=None, batch: int = 16, progress: bool = True,
+                    save: str | os.PathLike | None = None) -> dict:
     """FVD (original definition, unbiased covariance) and KVD between two folders of videos.
 
     Each video contributes its first `frames` frames, resized to 224x224 ignoring aspect.
+    Either argument may instead be a .npz of features saved earlier (`save`: a
+    directory that receives a.npz and b.npz).
     """
     if frames < 9:
         raise DataError(f"--frames {frames}: I3D needs at least 9 frames")
-    sets = [folder_clips(root, frames) for root in (dir_a, dir_b)]
+    sets = [None if is_features_file(root) else folder_clips(root, frames) for root in (dir_a, dir_b)]
     features = I3DFeatures(batch=batch) if features is None else features
-    feats = [extract(len(videos), load, features, "stretch", batch, name if progress else None)
-             for name, (videos, load) in zip("AB", sets)]
+    feats = []
+    for name, root, clips in zip("ab", (dir_a, dir_b), sets):
+        if clips is None:
+            feats.append(load_features(root, features.detector, frames))
+            continue
+        videos, load = clips
+        feats.append(extract(len(videos), load, features, "stretch", batch, name.upper() if progress else None))
+        if save is not None:
+            save_features(Path(save) / f"{name}.npz", feats[-1], features.detector, frames, root)
     a, b = feats
     p = Protocol(f"folders_{frames}f", "fvd+kvd", len(a), len(b), frames, reference="TF-GAN FVD, first frames")
     meta = _metadata(p, 0, features.detector, len(a), len(b), None)
