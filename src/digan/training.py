@@ -230,6 +230,10 @@ def train(preset: Preset, source: VideoSource, data: str, out: str | Path, *, de
     resumed_from = trainer.clips_seen
 
     cfg = preset.training
+    snapshot_extra = {"data": data}
+    source_fps = getattr(source, "fps", None) or (data_options or {}).get("fps")
+    if source_fps:  # the clips' frame rate, so that sampling can speak in seconds (sampling.Timebase)
+        snapshot_extra["train_fps"] = source_fps / cfg.clip_stride
     total = int(math.ceil(cfg.kimg * 1000 / cfg.batch)) * cfg.batch
     snap_every = max(1, int(round(cfg.snap_kimg * 1000 / cfg.batch)))
     log = MetricsLog(run_dir)
@@ -239,7 +243,7 @@ def train(preset: Preset, source: VideoSource, data: str, out: str | Path, *, de
 
     def checkpoint() -> None:
         nonlocal sums, count, t0
-        path = save_snapshot(run_dir, trainer.G_ema, preset, trainer.clips_seen, {"data": data})
+        path = save_snapshot(run_dir, trainer.G_ema, preset, trainer.clips_seen, snapshot_extra)
         snapshots.append(path)
         save_state(state_path, trainer.state_dict())
         write_samples(trainer.G_ema, preset, run_dir / path.stem.replace("snapshot-", "samples-"))
