@@ -74,3 +74,16 @@ def test_missing_or_wrong_files_name_what_is_needed(tmp_path, c3d_files):
     np.savez(tmp_path / "other.npz", x=np.zeros(3))
     with pytest.raises(DataError, match="not a C3D weights file"):
         load_c3d(tmp_path / "other.npz", c3d_files[1])
+
+
+def test_pool5_windows_round_up_like_caffe():
+    net = C3D().eval()
+    seen = {}
+    net.fc6.register_forward_pre_hook(lambda m, inp: seen.update(fc6_in=inp[0]))
+    net.conv5b.register_forward_hook(lambda m, inp, out: seen.update(conv5b=out))
+    with torch.inference_mode():
+        net(torch.randn(1, 3, 16, 112, 112))
+    h = torch.relu(seen["conv5b"])  # (1, 512, 2, 7, 7)
+    pooled = seen["fc6_in"].view(1, 512, 1, 4, 4)
+    assert torch.equal(pooled[:, :, 0, 3, 3], h[:, :, :, 6, 6].amax(dim=2))  # the last window holds column 6 alone
+    assert torch.equal(pooled[:, :, 0, 0, 0], h[:, :, :, 0:2, 0:2].amax(dim=(2, 3, 4)))

@@ -49,8 +49,9 @@ class C3D(nn.Module):
             x = F.relu(getattr(self, name)(x))
             if name in POOL_AFTER:
                 x = F.max_pool3d(x, POOL_AFTER[name])
-        # pool5: 2x2x2 with spatial padding 1 and chainer's cover_all, 7x7 -> 4x4: (B, 512, 1, 4, 4)
-        x = F.max_pool3d(x, 2, stride=2, padding=(0, 1, 1), ceil_mode=True)
+        # pool5 rounds up as Caffe's C3D (and chainer's cover_all) do: windows start at 0, 2, 4, 6 of 7,
+        # (B, 512, 1, 4, 4) -> the 8192 inputs of fc6. (Padding by 1 instead would shift every window.)
+        x = F.max_pool3d(x, 2, stride=2, ceil_mode=True)
         x = F.relu(self.fc6(x.flatten(1)))
         x = F.relu(self.fc7(x))
         return self.fc8(x)
