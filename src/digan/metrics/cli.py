@@ -125,7 +125,8 @@ def register(subparsers, make_generate=None) -> None:
         "Real features are cached per dataset and protocol under $DIGAN_CACHE (default ~/.cache/digan).")
     p.add_argument("--ckpt", required=True, help="snapshot (.safetensors or .json) or run directory (latest)")
     p.add_argument("--data", help="real videos: built-in dataset name or path (needed by FVD and KVD)")
-    p.add_argument("--metrics", default="fvd2048_16f,kvd2048_16f", help="comma-separated metric names")
+    p.add_argument("--metrics", default="fvd2048_16f,kvd2048_16f",
+                   help="comma-separated metric names (default fvd2048_16f,kvd2048_16f)")
     p.add_argument("--seed", type=int, default=0, help="seed of the real clip draw and of the generated videos")
     p.add_argument("--resolution", type=_positive_int, help="real frames at this size (default: the snapshot's)")
     p.add_argument("--real-stride", type=_positive_int, help="frame step of real clips (default: the protocol's)")
