@@ -12,14 +12,11 @@ import sys
 from pathlib import Path
 
 from .checkpoint import CheckpointError
+from .cliutil import CliError, positive, resolve_device
 from .data import cli as data_cli
 from .metrics import cli as metrics_cli
 from .config import PRESETS, Preset, get_preset
 from .data.base import DataError
-
-
-class CliError(Exception):
-    """Bad command-line input; the message is one line."""
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -51,27 +48,6 @@ def parse_size(text: str | None) -> tuple[int, int] | None:
     if len(parts) not in (1, 2) or min(parts) < 1:
         raise CliError(f"cannot read size '{text}': use H or HxW, e.g. 256 or 128x256")
     return (parts[0], parts[-1])
-
-
-def positive(kind):
-    def check(text: str):
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a number, got '{text}'") from None
-        if value <= 0:
-            raise argparse.ArgumentTypeError(f"must be positive, got {text}")
-        return value
-    return check
-
-
-def resolve_device(name: str) -> str:
-    import torch
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise CliError("--device cuda asked for, but PyTorch sees no CUDA device")
-    return name
 
 
 def build_preset(args) -> Preset:

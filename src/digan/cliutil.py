@@ -1,0 +1,32 @@
+"""Argument helpers shared by every `digan` subcommand (kept apart so subpackages need not import cli.py)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+class CliError(Exception):
+    """Bad command-line input; the message is one line."""
+
+
+def positive(kind):
+    """An argparse type: a positive `kind` (int or float)."""
+    def check(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got '{text}'") from None
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+        return value
+    return check
+
+
+def resolve_device(name: str) -> str:
+    """'auto' -> cuda when PyTorch sees one, else cpu; a CUDA device that is not there is an error."""
+    import torch
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise CliError("--device cuda asked for, but PyTorch sees no CUDA device")
+    return name
