@@ -159,6 +159,7 @@ def cmd_generate(args) -> int:
     formats = parse_formats(args.format)
     size = parse_size(args.size)
     G, meta = load_snapshot(args.ckpt, resolve_device(args.device))
+    G.grids = args.grids
     timebase, t, fps = sampling_times(args, meta)
     reference_t = timebase.nearest_training_times(t) if args.compare else None
     paths = generate(G, args.out, seeds, t, fps=fps, motion_seeds=motion_seeds, size=size, psi=args.psi,
@@ -184,6 +185,7 @@ def cmd_interpolate(args) -> int:
     formats = parse_formats(args.format)
     size = parse_size(args.size)
     G, meta = load_snapshot(args.ckpt, resolve_device(args.device))
+    G.grids = args.grids
     timebase, t, fps = sampling_times(args, meta)
     paths = interpolate(G, args.out, seeds, t, fps=fps, mode=args.mode, steps=args.steps, layout=args.layout,
                         size=size, psi=args.psi, formats=formats, progress=False if args.quiet else None)
@@ -254,6 +256,10 @@ def add_render_arguments(p) -> None:
     p.add_argument("--out", required=True, help="output directory")
     p.add_argument("--size", help="output size H or HxW, smaller or larger than the training size "
                    "(e.g. 4x: 128 for a 32x32 model; default: the training size)")
+    p.add_argument("--grids", choices=["nested", "scaled"], default="nested",
+                   help="at other sizes: 'nested' keeps the coarse scales at their training grids (agrees exactly "
+                   "with the training-size frames; enlargements show coarse blocks), 'scaled' samples every scale "
+                   "more densely (smooth super-resolution, agreement only approximate). Default nested")
     p.add_argument("--psi", type=float, default=1.0, help="truncation psi: pull content towards the average (1 = none)")
     p.add_argument("--format", default="mp4", help="mp4 (H.264, yuv420p; streamed), gif (held in memory until "
                    "written: for short clips), png (a folder of frames; streamed), or several, e.g. mp4,gif "

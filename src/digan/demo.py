@@ -36,8 +36,8 @@ def write_property_samples(G, meta: dict, samples: Path, seeds=(0, 1, 2, 3)) -> 
 
     - `extrapolation-4x/`: 4x the training clip's length (t up to ~4.3); the left
       half holds the last training frame once t passes 1 (time bar turns red).
-    - `superres-4x/`: 4x the training size; the left half is the training-size
-      render upscaled by pixel repetition.
+    - `superres-4x/`: 4x the training size with scaled grids (`--grids scaled`);
+      the left half is the training-size render upscaled by pixel repetition.
     """
     timebase = Timebase.from_meta(meta)
     fps, res = timebase.train_fps, meta["resolution"]
@@ -45,8 +45,12 @@ def write_property_samples(G, meta: dict, samples: Path, seeds=(0, 1, 2, 3)) -> 
     clip_t = timebase.times()
     paths = generate(G, samples / "extrapolation-4x", list(seeds), long_t, fps=fps, formats=("mp4", "gif"),
                      reference_t=timebase.nearest_training_times(long_t), progress=False)
-    paths += generate(G, samples / "superres-4x", list(seeds), clip_t, fps=fps, size=4 * res, formats=("mp4",),
-                      reference_t=timebase.nearest_training_times(clip_t), progress=False)
+    grids, G.grids = G.grids, "scaled"  # every scale sampled 4x more densely: smooth detail, not blocks
+    try:
+        paths += generate(G, samples / "superres-4x", list(seeds), clip_t, fps=fps, size=4 * res, formats=("mp4",),
+                          reference_t=timebase.nearest_training_times(clip_t), progress=False)
+    finally:
+        G.grids = grids
     print(f"demo: time extrapolation ({len(long_t)} frames, t up to {long_t[-1]:.2f}) in {samples / 'extrapolation-4x'}; "
           f"super-resolution ({4 * res}x{4 * res}) in {samples / 'superres-4x'}")
     return paths

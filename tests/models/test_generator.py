@@ -117,3 +117,20 @@ def test_coordinates_follow_the_convention():
     assert c[0, 0].tolist() == [-1.0, 1.0]  # top-left corner: x = -1, y = 1
     assert math.isclose(c[0, 1, 0].item(), -1 + 2 / 8) and math.isclose(c[1, 0, 1].item(), 1 - 2 / 4)
     torch.testing.assert_close(make_coords(8, 16)[::2, ::2], c)
+
+
+def test_scaled_grids_enlarge_every_scale(tiny_G):
+    z, zm = latents(tiny_G, 1)
+    t = torch.tensor([[0.4]])
+    with torch.no_grad():
+        code = tiny_G.prepare(z, zm)
+        base = tiny_G.render(code, t)
+        torch.testing.assert_close(tiny_G.render(code, t, grids="scaled"), base)  # same at the training size
+        nested = tiny_G.render(code, t, size=128)
+        scaled = tiny_G.render(code, t, size=128, grids="scaled")
+    assert tiny_G.synthesis.grid_sizes((128, 128), "scaled") == [(32, 32), (64, 64), (128, 128)]
+    assert tiny_G.synthesis.grid_sizes((128, 128), "nested") == [(8, 8), (16, 16), (128, 128)]
+    assert scaled.shape == nested.shape == (1, 1, 3, 128, 128)
+    assert (scaled - nested).abs().amax() > 1e-3
+    with pytest.raises(ValueError, match="grid mode"):
+        tiny_G.render(code, t, grids="smooth")

@@ -64,6 +64,9 @@ class GeneratorConfig:
         return [r for r in self.block_resolutions if r >= self.input_resolution]
 
 
+GRID_MODES = ("nested", "scaled")
+
+
 def normalize_2nd_moment(x: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
     return x * (x.square().mean(dim=1, keepdim=True) + eps).rsqrt()
 
@@ -241,22 +244,33 @@ class SynthesisNetwork(nn.Module):
             embeddings=[emb.prepare(w, z_motion) for emb in self.embeddings],
         )
 
-    def grid_sizes(self, size: tuple[int, int]) -> list[tuple[int, int]]:
-        """Feature grid of each scale: the training grids, except the finest, which is the output size.
+    def grid_sizes(self, size: tuple[int, int], grids: str = "nested") -> list[tuple[int, int]]:
+        """Feature grid of each scale for output size (H, W); the finest is always (H, W).
 
-        Keeping the coarse grids at their training sizes keeps the model the
-        same piecewise function it was trained as; only the finest embedding
-        is sampled more (or less) densely.
+        nested: the coarser grids keep their training sizes, so the model stays the
+          piecewise function it was trained as and every render agrees exactly with
+          the training-size frames (docs/conventions.md); enlarged, coarse features
+          show as blocks.
+        scaled: every grid scales with the output (INR-GAN's multi-scale INR sampled
+          more densely at every scale), so the coarse MLP is evaluated between its
+          training coordinates too: smooth detail when enlarging, agreement with
+          the training-size frames only approximate.
         """
-        grids = [(r, r) for r in self.cfg.scale_resolutions]
-        grids[-1] = size
-        return grids
+        if grids not in GRID_MODES:
+            raise ValueError(f"unknown grid mode '{grids}': expected one of {', '.join(GRID_MODES)}")
+        R = self.cfg.resolution
+        if grids == "nested":
+            sizes = [(r, r) for r in self.cfg.scale_resolutions]
+        else:
+            sizes = [(max(1, round(r * size[0] / R)), max(1, round(r * size[1] / R))) for r in self.cfg.scale_resolutions]
+        sizes[-1] = size
+        return sizes
 
-    def forward(self, code: VideoCode, t: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    def forward(self, code: VideoCode, t: torch.Tensor, size: tuple[int, int], grids: str = "nested") -> torch.Tensor:
         """t `[B, T]` -> video `[B, T, 3, H, W]` at size (H, W)."""
         B, T = t.shape
         assert B == code.batch, (t.shape, code.batch)
-        grids = self.grid_sizes(size)
+        grids = self.grid_sizes(size, grids)
         x = img = None
         for (scale, new_scale, ids), torgb, rgb_weight in zip(self.plan, self.torgb, code.rgb):
             if x is None or new_scale:
@@ -286,6 +300,7 @@ class Generator(nn.Module):
         self.cfg = cfg
         self.mapping = MappingNetwork(cfg)
         self.synthesis = SynthesisNetwork(cfg)
+        self.grids = "nested"  # how renders at other sizes sample the coarser scales (SynthesisNetwork.grid_sizes)
 
     @property
     def z_dim(self) -> int:
@@ -304,12 +319,16 @@ class Generator(nn.Module):
         """The per-video INR; compute once, render as many frames as needed."""
         return self.synthesis.prepare(self.mapping(z, psi, update_w_avg), z_motion)
 
-    def render(self, code: VideoCode, t: torch.Tensor, size: int | tuple[int, int] | None = None) -> torch.Tensor:
-        """Frames `[B, T, 3, H, W]` of prepared videos at times `t [B, T]` (any reals; 1 = end of a training clip)."""
+    def render(self, code: VideoCode, t: torch.Tensor, size: int | tuple[int, int] | None = None,
+               grids: str | None = None) -> torch.Tensor:
+        """Frames `[B, T, 3, H, W]` of prepared videos at times `t [B, T]` (any reals; 1 = end of a training clip).
+
+        `grids` ('nested' or 'scaled', default `self.grids`) matters only at other sizes than the training one.
+        """
         size = check_size(size, self.cfg)
         if t.ndim == 1:
             t = t[None].expand(code.batch, -1)
-        return self.synthesis(code, t.to(code.layers[0].dtype), size)
+        return self.synthesis(code, t.to(code.layers[0].dtype), size, grids or self.grids)
 
     def forward(self, z: torch.Tensor, z_motion: torch.Tensor, t: torch.Tensor,
                 size: int | tuple[int, int] | None = None, psi: float = 1.0) -> torch.Tensor:
