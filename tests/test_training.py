@@ -119,6 +119,9 @@ def test_changed_options_do_not_resume(tmp_path):
     from digan.checkpoint import CheckpointError
     with pytest.raises(CheckpointError, match="other options"):
         train(tiny(kimg=0.008, lr=0.001), source, "shapes", tmp_path, progress=False)
+    # how often it reports is not part of a run's identity
+    info = train(tiny(kimg=0.008, snap_kimg=0.008), source, "shapes", tmp_path, progress=False)
+    assert (info.resumed_from, info.clips_seen) == (4, 8)
 
 
 def test_snapshot_round_trip_renders_identical_videos(tmp_path):

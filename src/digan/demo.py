@@ -12,7 +12,7 @@ from .training import train
 
 
 def run_demo(out: Path, kimg: float = 3.0, data: str = "shapes", device: str = "cpu") -> Path:
-    preset = get_preset("tiny-32").replace_training(kimg=kimg, snap_kimg=max(kimg / 3, 0.5))
+    preset = get_preset("tiny-32").replace_training(kimg=kimg, snap_kimg=1.0)
     source = open_dataset(data, preset.resolution)
     print(f"demo: training {preset.name} on '{data}' for {kimg:g} kimg; run again to resume")
     info = train(preset, source, data, out, device=device, run_dir=out / "run")

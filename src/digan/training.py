@@ -167,12 +167,17 @@ def resolved_options(preset: Preset, data: str, source: VideoSource, data_option
             "version": __version__, "preset": preset.to_dict()}
 
 
+# Options that change what a run reports or how long it lasts, not what it computes.
+NOT_IDENTITY = ("kimg", "snap_kimg", "sample_seeds", "fvd_clips")
+
+
 def same_run(saved: dict, new: dict) -> bool:
-    """Whether `new` continues `saved`: everything equal but the training length."""
+    """Whether `new` continues `saved`: equal in everything that shapes the training trajectory."""
     a, b = json.loads(json.dumps(saved)), json.loads(json.dumps(new))  # compare as stored (tuples -> lists)
     for opts in (a, b):
         opts.pop("version", None)
-        opts["preset"]["training"].pop("kimg", None)
+        for key in NOT_IDENTITY:
+            opts["preset"]["training"].pop(key, None)
     return a == b
 
 
