@@ -315,7 +315,7 @@ def add_demo_parser(sub) -> None:
     p = sub.add_parser("demo", help="train tiny-32 for a few minutes on a built-in dataset and render samples")
     p.add_argument("--out", default="runs/demo", help="output directory (default runs/demo)")
     p.add_argument("--data", default="shapes", help="built-in dataset (default shapes)")
-    p.add_argument("--kimg", type=positive(float), default=3.0, help="clips to train on, in thousands")
+    p.add_argument("--kimg", type=positive(float), default=5.0, help="clips to train on, in thousands (default 5)")
     p.add_argument("--device", default="auto", help="cpu, cuda or auto")
     p.set_defaults(func=cmd_demo)
 

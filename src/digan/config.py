@@ -95,7 +95,7 @@ PRESETS: dict[str, Preset] = {
             resolution=64, input_resolution=16, z_dim=256, motion_dim=256, w_dim=256,
             channel_base=8192, channel_max=256, fourier_features=64,
         ),
-        discriminator=DiscriminatorConfig(resolution=64, channel_base=8192, channel_max=256),
+        discriminator=DiscriminatorConfig(resolution=64, channel_base=4096, channel_max=256),
         training=TrainingConfig(batch=16, kimg=2000.0, snap_kimg=20.0),
     ),
     # For CPUs and tests: about a second per batch-16 step on 2 cores.

@@ -11,7 +11,7 @@ from .sampling import Timebase, clip_times, generate, render_videos
 from .training import train
 
 
-def run_demo(out: Path, kimg: float = 3.0, data: str = "shapes", device: str = "cpu") -> Path:
+def run_demo(out: Path, kimg: float = 5.0, data: str = "shapes", device: str = "cpu") -> Path:
     preset = get_preset("tiny-32").replace_training(kimg=kimg, snap_kimg=1.0)
     source = open_dataset(data, preset.resolution)
     print(f"demo: training {preset.name} on '{data}' for {kimg:g} kimg; run again to resume")
