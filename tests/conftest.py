@@ -14,3 +14,12 @@ def tiny_preset():
 def tiny_G(tiny_preset):
     torch.manual_seed(0)
     return Generator(tiny_preset.generator).eval()
+
+
+@pytest.fixture()
+def one_thread():
+    """Tiny renders on a shared 2-core machine: one thread avoids oversubscription stalls."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -12,13 +12,7 @@ from digan.models import Generator
 from digan.sampling import Timebase, render_video
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny renders on a shared 2-core machine: one thread avoids oversubscription stalls."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
