@@ -134,3 +134,28 @@ def test_snapshot_round_trip_renders_identical_videos(tmp_path):
     t = torch.linspace(0, 1, 5)[None].expand(2, -1)
     with torch.no_grad():
         torch.testing.assert_close(G(z, zm, t), trainer.G_ema(z, zm, t), rtol=0, atol=0)
+
+
+def test_ctrl_c_saves_after_the_step_and_the_same_command_resumes(tmp_path, monkeypatch):
+    import os
+    import signal
+
+    source = Shapes(32, count=8)
+    preset = tiny(kimg=0.012, snap_kimg=0.012, d_reg_interval=2)
+    whole = train(preset, source, "shapes", tmp_path / "a", progress=False)
+
+    original = Trainer.step
+
+    def step_then_interrupt(self):
+        stats = original(self)
+        if self.step_index == 2:
+            os.kill(os.getpid(), signal.SIGINT)  # as if the user pressed Ctrl-C during step 2
+        return stats
+
+    monkeypatch.setattr(Trainer, "step", step_then_interrupt)
+    stopped = train(preset, source, "shapes", tmp_path / "b", progress=False)
+    monkeypatch.setattr(Trainer, "step", original)
+    assert stopped.interrupted and stopped.clips_seen == 8 and stopped.snapshots == []
+    resumed = train(preset, source, "shapes", tmp_path / "b", progress=False)
+    assert (resumed.resumed_from, resumed.clips_seen, resumed.interrupted) == (8, 12, False)
+    assert torch.equal(params(load_snapshot(whole.run_dir)[0]), params(load_snapshot(resumed.run_dir)[0]))
