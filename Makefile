@@ -29,6 +29,8 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/generator_speed.py
+	$(PY) benchmarks/data_throughput.py
+	$(PY) benchmarks/i3d_speed.py
 
 clean:
 	rm -rf $(VENV) runs
