@@ -1,4 +1,3 @@
-import argparse
 import json
 
 import numpy as np
@@ -7,7 +6,7 @@ from data_helpers import clip, frame_folder, write_avi
 
 from digan.data import ClipSpec, DataError, PairBatches, open_dataset
 from digan.data import store as store_mod
-from digan.data.cli import register
+from digan.cli import main
 from digan.data.store import prepare
 
 
@@ -89,10 +88,7 @@ def test_prepare_fps_matches_raw_fps(tmp_path):
 
 
 def cli(*argv):
-    parser = argparse.ArgumentParser(prog="digan")
-    register(parser.add_subparsers())
-    args = parser.parse_args(list(argv))
-    return args.func(args)
+    return main(list(argv))
 
 
 def test_cli_prepare_with_workers(video_folder, tmp_path, capsys):
@@ -109,7 +105,7 @@ def test_cli_prepare_errors_are_one_line(tmp_path, capsys):
     assert cli("prepare", str(empty), str(tmp_path / "s"), "-r", "16") == 2
     assert cli("prepare", str(tmp_path / "nothing"), str(tmp_path / "s"), "-r", "16") == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 2 and all(line.startswith("error: ") for line in err)
+    assert len(err) == 2 and all(line.startswith("digan: error: ") for line in err)
     assert not (tmp_path / "s" / "index.json").exists()
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .base import DataError
 
 
 def register(subparsers) -> argparse.ArgumentParser:
@@ -33,12 +32,9 @@ def register(subparsers) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     from .store import prepare
 
-    try:
+    try:  # a DataError reaches `digan`'s entry point, which prints it as one line
         store = prepare(args.src, args.dest, args.resolution, fps=args.fps, workers=max(1, args.workers),
                         split=args.split, fold=args.fold, progress=not args.no_progress)
-    except DataError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         print(f"interrupted: run the same command again to resume into {args.dest}", file=sys.stderr)
         return 130
