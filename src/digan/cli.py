@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -76,7 +77,10 @@ def build_preset(args) -> Preset:
 
 
 def cmd_train(args) -> int:
+    import torch
+
     from .data import open_dataset
+    from .distributed import Distributed
     from .training import run_name, train
 
     preset = build_preset(args)
@@ -85,13 +89,24 @@ def cmd_train(args) -> int:
                           "preset": preset.to_dict()}, indent=2))
         return 0
     device = resolve_device(args.device)
+    world = int(os.environ.get("WORLD_SIZE", "1"))  # set by torchrun
+    if preset.training.batch % world:
+        raise CliError(f"--batch {preset.training.batch} does not split over {world} processes")
     data_options = {k: v for k, v in (("split", args.split), ("fps", args.data_fps)) if v is not None}
     source = open_dataset(args.data, preset.resolution, **data_options)
     fvd = None
     if preset.training.fvd_clips:
         from .metrics import training_fvd
         fvd = training_fvd(source, preset, preset.training.fvd_clips, device=device)
-    info = train(preset, source, args.data, args.out, device=device, fvd=fvd, data_options=data_options)
+    dist = Distributed.from_env(device)
+    try:
+        info = train(preset, source, args.data, args.out, device=device, fvd=fvd, data_options=data_options,
+                     dist=dist)
+    finally:
+        if dist.world > 1:
+            torch.distributed.destroy_process_group()
+    if not dist.main:
+        return 130 if info.interrupted else 0
     if info.interrupted:
         print(f"stopped at {info.clips_seen / 1000:.2f} kimg; run the same command to resume", file=sys.stderr)
         return 130

@@ -27,6 +27,7 @@ from .config import Preset
 from .data.base import DataError, VideoSource
 from .data.clips import ClipSpec, PairBatches
 from .data.io import make_grid, write_video
+from .distributed import Distributed
 from .losses import DiganLoss
 from .models import DiganDiscriminators, Generator
 from .sampling import clip_times, render_videos
@@ -49,7 +50,11 @@ def sanitize_grads(module: torch.nn.Module) -> None:
 class Trainer:
     """G, both D, G_ema and their optimisers; `step()` runs one batch."""
 
-    def __init__(self, preset: Preset, source: VideoSource, device: str | torch.device = "cpu"):
+    def __init__(self, preset: Preset, source: VideoSource, device: str | torch.device = "cpu",
+                 dist: Distributed | None = None):
+        self.dist = dist or Distributed()
+        if preset.training.batch % self.dist.world:
+            raise ValueError(f"batch {preset.training.batch} does not split over {self.dist.world} processes")
         if source.resolution != preset.resolution:
             raise DataError(f"dataset is {source.resolution}px but preset {preset.name} trains at {preset.resolution}px")
         self.preset, self.cfg, self.device = preset, preset.training, torch.device(device)
@@ -61,7 +66,9 @@ class Trainer:
         self.opt_D = lazy_adam(self.D.parameters(), self.cfg, self.cfg.d_reg_interval)
         self.loss = DiganLoss(self.G, self.D, self.cfg)
         spec = ClipSpec(self.cfg.clip_frames, self.cfg.clip_stride)
-        self.reals = PairBatches(source, spec, self.cfg.batch, seed=self.cfg.seed, mirror=self.cfg.mirror)
+        self.local_batch = self.cfg.batch // self.dist.world  # this process's share of each step
+        data_seed = self.cfg.seed + 1_000_003 * self.dist.rank  # each process draws its own clips
+        self.reals = PairBatches(source, spec, self.local_batch, seed=data_seed, mirror=self.cfg.mirror)
         self.step_index = 0
 
     @property
@@ -70,7 +77,7 @@ class Trainer:
 
     def generators(self, phase: int) -> tuple[np.random.Generator, torch.Generator]:
         """The random streams of one phase of the current step."""
-        key = [self.cfg.seed, self.step_index, phase]
+        key = [self.cfg.seed, self.step_index, phase] + ([self.dist.rank] if self.dist.world > 1 else [])
         rng = np.random.default_rng(key)
         g = torch.Generator(self.device).manual_seed(int(np.random.default_rng(key + [1]).integers(2 ** 62)))
         return rng, g
@@ -84,8 +91,10 @@ class Trainer:
         self.D.requires_grad_(False)
         self.G.requires_grad_(True)
         self.opt_G.zero_grad(set_to_none=True)
-        out = self.loss.generator_loss(self.cfg.batch, *self.generators(0))
+        out = self.loss.generator_loss(self.local_batch, *self.generators(0))
         out["loss"].backward()
+        self.dist.average_grads_(self.G)
+        self.dist.average_([self.G.mapping.w_avg])
         sanitize_grads(self.G)
         self.opt_G.step()
         stats.update({k: v.item() for k, v in out.items() if k != "loss"})
@@ -96,6 +105,7 @@ class Trainer:
         self.opt_D.zero_grad(set_to_none=True)
         out = self.loss.discriminator_loss(real, real_dt, *self.generators(1))
         out["loss"].backward()
+        self.dist.average_grads_(self.D)
         sanitize_grads(self.D)
         self.opt_D.step()
         stats.update({k: v.item() for k, v in out.items() if k != "loss"})
@@ -106,6 +116,7 @@ class Trainer:
             _, g = self.generators(2)
             out = self.loss.r1_loss(real, real_dt, g)
             out["loss"].backward()
+            self.dist.average_grads_(self.D)
             sanitize_grads(self.D)
             self.opt_D.step()
             stats.update({k: v.item() for k, v in out.items() if k != "loss"})
@@ -212,26 +223,32 @@ class MetricsLog:
 
 
 def train(preset: Preset, source: VideoSource, data: str, out: str | Path, *, device: str = "cpu",
-          run_dir: Path | None = None, progress: bool = True, fvd=None, data_options: dict | None = None) -> RunInfo:
+          run_dir: Path | None = None, progress: bool = True, fvd=None, data_options: dict | None = None,
+          dist: Distributed | None = None) -> RunInfo:
     """Train until `preset.training.kimg`; resumes when the run directory holds a training state.
 
     `data_options` are the options `source` was opened with, recorded so that a
     resume checks them. `fvd`, when given, is called as `fvd(G_ema) -> dict` at each snapshot and its
     numbers are logged with the losses.
     """
+    dist = dist or Distributed.from_env(str(device))
+    if dist.world > 1 and str(device) == "cuda":
+        device = f"cuda:{dist.local_rank}"  # one GPU per process
     run_dir = Path(run_dir) if run_dir is not None else Path(out) / run_name(data, preset)
     run_dir.mkdir(parents=True, exist_ok=True)
     options = resolved_options(preset, data, source, data_options)
     options_path = run_dir / "training_options.json"
     state_path = run_dir / STATE_NAME
 
-    trainer = Trainer(preset, source, device)
+    trainer = Trainer(preset, source, device, dist)
     if state_path.exists():
         saved = json.loads(options_path.read_text()) if options_path.exists() else None
         if saved is None or not same_run(saved, options):
             raise CheckpointError(f"{run_dir} holds a run with other options; choose another --out to start anew")
         trainer.load_state_dict(load_state(state_path))
-    options_path.write_text(json.dumps(options, indent=2))
+    dist.barrier()  # every process has read the old options before process 0 writes the new ones
+    if dist.main:
+        options_path.write_text(json.dumps(options, indent=2))
     resumed_from = trainer.clips_seen
 
     cfg = preset.training
@@ -241,13 +258,16 @@ def train(preset: Preset, source: VideoSource, data: str, out: str | Path, *, de
         snapshot_extra["train_fps"] = source_fps / cfg.clip_stride
     total = int(math.ceil(cfg.kimg * 1000 / cfg.batch)) * cfg.batch
     snap_every = max(1, int(round(cfg.snap_kimg * 1000 / cfg.batch)))
-    log = MetricsLog(run_dir)
+    log = MetricsLog(run_dir) if dist.main else None
     snapshots: list[Path] = []
     sums: dict[str, list[float]] = {}  # name -> [total, count]: R1 terms exist only on R1 steps
     count, t0 = 0, time.perf_counter()
 
     def checkpoint() -> None:
         nonlocal sums, count, t0
+        dist.check_same(sum(p.double().sum() for p in trainer.G_ema.parameters()), "G_ema")
+        if not dist.main:
+            return
         path = save_snapshot(run_dir, trainer.G_ema, preset, trainer.clips_seen, snapshot_extra)
         snapshots.append(path)
         save_state(state_path, trainer.state_dict())
@@ -259,9 +279,11 @@ def train(preset: Preset, source: VideoSource, data: str, out: str | Path, *, de
         log.write(record)
         sums, count, t0 = {}, 0, time.perf_counter()
 
-    bar = tqdm(total=total, initial=trainer.clips_seen, unit="clip", disable=not progress, dynamic_ncols=True)
+    bar = tqdm(total=total, initial=trainer.clips_seen, unit="clip", disable=not (progress and dist.main),
+               dynamic_ncols=True)
+    stopping = False
     with StopRequest() as stop:
-        while trainer.clips_seen < total and not stop.requested:
+        while trainer.clips_seen < total and not stopping:
             stats = trainer.step()
             for k, v in stats.items():
                 acc = sums.setdefault(k, [0.0, 0])
@@ -273,11 +295,13 @@ def train(preset: Preset, source: VideoSource, data: str, out: str | Path, *, de
                             D=f"{stats['D_motion'] + stats['D_image']:.3f}", refresh=False)
             if trainer.step_index % snap_every == 0 or trainer.clips_seen >= total:
                 checkpoint()
-        if stop.requested:
+            stopping = dist.any(stop.requested)  # all processes stop after the same step
+        if stopping and dist.main:
             # between two steps: the saved state continues exactly; the same command resumes here
             save_state(state_path, trainer.state_dict())
+    dist.barrier()
     bar.close()
-    return RunInfo(run_dir, resumed_from, trainer.clips_seen, snapshots, interrupted=stop.requested)
+    return RunInfo(run_dir, resumed_from, trainer.clips_seen, snapshots, interrupted=stopping)
 
 
 class StopRequest:
