@@ -92,38 +92,32 @@ class Trainer:
         self.G.requires_grad_(True)
         self.opt_G.zero_grad(set_to_none=True)
         out = self.loss.generator_loss(self.local_batch, *self.generators(0))
-        out["loss"].backward()
-        self.dist.average_grads_(self.G)
         self.dist.average_([self.G.mapping.w_avg])
-        sanitize_grads(self.G)
-        self.opt_G.step()
-        stats.update({k: v.item() for k, v in out.items() if k != "loss"})
+        self.descend(self.G, self.opt_G, out, stats)
 
         # Dmain: real pairs up, fake pairs down.
         self.G.requires_grad_(False)
         self.D.requires_grad_(True)
         self.opt_D.zero_grad(set_to_none=True)
-        out = self.loss.discriminator_loss(real, real_dt, *self.generators(1))
-        out["loss"].backward()
-        self.dist.average_grads_(self.D)
-        sanitize_grads(self.D)
-        self.opt_D.step()
-        stats.update({k: v.item() for k, v in out.items() if k != "loss"})
+        self.descend(self.D, self.opt_D, self.loss.discriminator_loss(real, real_dt, *self.generators(1)), stats)
 
         # Dreg: lazy R1 on the real frames.
         if self.cfg.r1_gamma > 0 and self.step_index % self.cfg.d_reg_interval == 0:
             self.opt_D.zero_grad(set_to_none=True)
-            _, g = self.generators(2)
-            out = self.loss.r1_loss(real, real_dt, g)
-            out["loss"].backward()
-            self.dist.average_grads_(self.D)
-            sanitize_grads(self.D)
-            self.opt_D.step()
-            stats.update({k: v.item() for k, v in out.items() if k != "loss"})
+            self.descend(self.D, self.opt_D, self.loss.r1_loss(real, real_dt, self.generators(2)[1]), stats)
 
         self.step_index += 1
         self.update_ema()
         return stats
+
+    def descend(self, module: torch.nn.Module, opt: torch.optim.Optimizer, out: dict[str, torch.Tensor],
+                stats: dict[str, float]) -> None:
+        """Backpropagate out["loss"], average gradients over processes, sanitise them, step; record the terms."""
+        out["loss"].backward()
+        self.dist.average_grads_(module)
+        sanitize_grads(module)
+        opt.step()
+        stats.update({k: v.item() for k, v in out.items() if k != "loss"})
 
     @torch.no_grad()
     def update_ema(self) -> None:
