@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from . import __version__
+from .atomic import atomic_write
 from .config import Preset
 from .models import Generator
 
@@ -31,20 +31,6 @@ STATE_NAME = "training-state.pt"
 
 class CheckpointError(ValueError):
     """A checkpoint cannot be read; the message is one line meant for the user."""
-
-
-def atomic_write(path: Path, write) -> None:
-    """Call `write(tmp_path)`, then rename tmp_path to `path` (same directory, so the rename is atomic)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(Path(tmp))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def snapshot_name(clips_seen: int) -> str:

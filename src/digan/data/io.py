@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..atomic import atomic_write
 from .base import DataError
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".gif")
@@ -213,12 +214,7 @@ def write_video(path: str | os.PathLike, frames: np.ndarray, fps: float = 8) -> 
     if as_folder:
         _write_folder(path, frames)
     elif suffix in (".mp4", ".gif"):
-        tmp = path.with_name(f".{path.stem}.{uuid.uuid4().hex[:8]}.tmp{path.suffix}")
-        try:
-            (_write_mp4 if suffix == ".mp4" else _write_gif)(tmp, frames, fps)
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
+        atomic_write(path, lambda tmp: (_write_mp4 if suffix == ".mp4" else _write_gif)(tmp, frames, fps))
     else:
         raise ValueError(f"{path}: cannot write '{path.suffix}': use .mp4, .gif or a folder path")
     return path

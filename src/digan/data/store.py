@@ -23,12 +23,12 @@ import mmap
 import os
 import sys
 import time
-import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
+from ..atomic import atomic_write
 from .base import DataError, VideoSource
 from .folders import Entry, Report, decode_video, find_entries, note, probe, resample_ids
 
@@ -47,12 +47,7 @@ def is_store(path: Path) -> bool:
 
 
 def _write_json(path: Path, data) -> None:
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        tmp.write_text(json.dumps(data, indent=1))
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    atomic_write(path, lambda tmp: tmp.write_text(json.dumps(data, indent=1)))
 
 
 def _read_json(path: Path) -> dict:
@@ -145,9 +140,10 @@ def _prepare_shard(dest: str, k: int, entries: list[Entry], resolution: int, fps
     """Decode the videos of shard k into shard-k.bin/.json; return its JSON record."""
     dest_path = Path(dest)
     name = f"shard-{k:05d}"
-    tmp = dest_path / f".{name}.{uuid.uuid4().hex[:8]}.tmp"
     videos, skipped, offset = [], [], 0
-    try:
+
+    def write(tmp: Path) -> None:
+        nonlocal offset
         with open(tmp, "wb") as f:
             for e in entries:
                 try:
@@ -164,9 +160,8 @@ def _prepare_shard(dest: str, k: int, entries: list[Entry], resolution: int, fps
                 offset += len(frames)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, dest_path / f"{name}.bin")
-    finally:
-        tmp.unlink(missing_ok=True)
+
+    atomic_write(dest_path / f"{name}.bin", write)
     record = {"inputs": [e.name for e in entries], "file": f"{name}.bin", "frames": offset,
               "videos": videos, "skipped": skipped}
     _write_json(dest_path / f"{name}.json", record)

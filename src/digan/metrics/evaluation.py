@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import __version__
+from ..atomic import atomic_write
 from ..data.base import DataError, VideoSource, warn
 from .distances import fvd, kvd
 from .features import DETECTOR_SIZE, I3DFeatures, extract
@@ -80,10 +81,11 @@ def real_features(
     feats = extract(len(plan), lambda idx: read_real_clips(source, protocol, plan[list(idx)]), features,
                     protocol.resize, batch, f"{protocol.name} real" if progress else None)
     if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.stem}.{os.getpid()}.tmp.npy")
-        np.save(tmp, feats)
-        os.replace(tmp, path)
+        def write(tmp: Path) -> None:
+            with open(tmp, "wb") as f:  # a file object: np.save would append .npy to a name
+                np.save(f, feats)
+
+        atomic_write(path, write)
     return feats
 
 

