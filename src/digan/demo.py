@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .checkpoint import load_snapshot
 from .config import get_preset
 from .data import open_dataset
-from .data.io import make_grid, write_video
-from .sampling import Timebase, clip_times, generate, render_videos
-from .training import train
+from .data.io import write_video
+from .sampling import Timebase, generate
+from .training import train, write_samples
 
 
 def run_demo(out: Path, kimg: float = 5.0, data: str = "shapes", device: str = "cpu") -> Path:
@@ -16,16 +17,10 @@ def run_demo(out: Path, kimg: float = 5.0, data: str = "shapes", device: str = "
     source = open_dataset(data, preset.resolution)
     print(f"demo: training {preset.name} on '{data}' for {kimg:g} kimg; run again to resume")
     info = train(preset, source, data, out, device=device, run_dir=out / "run")
-    from .checkpoint import load_snapshot
     G, meta = load_snapshot(info.run_dir, device)
-    frames = preset.training.clip_frames
-    seeds = list(range(16))
-    videos = render_videos(G, seeds, clip_times(frames, frames))
     samples = out / "samples"
-    write_video(samples / "grid.mp4", make_grid(videos), fps=8)
-    write_video(samples / "grid.gif", make_grid(videos), fps=8)
-    reals = source.read(0, range(frames))
-    write_video(samples / "real-example.gif", reals, fps=8)
+    write_samples(G, preset, samples / "grid")  # grid.mp4 and grid.gif, as the run's periodic samples
+    write_video(samples / "real-example.gif", source.read(0, range(preset.training.clip_frames)), fps=8)
     write_property_samples(G, meta, samples)
     print(f"demo: samples in {samples}; snapshot {meta['path']}")
     return samples

@@ -21,7 +21,7 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 
 from .base import DataError, Report, VideoSource, note, warn
-from .io import FRAME_SUFFIXES, VIDEO_SUFFIXES, _decode_stream, _reason, _rgb, list_videos, natural_key
+from .io import FRAME_SUFFIXES, VIDEO_SUFFIXES, _decode_stream, _reason, _rgb, frame_files, list_videos, natural_key
 
 # ----------------------------------------------------------------------------------------------
 # Entries: one video, in a folder or a zip archive.
@@ -83,9 +83,7 @@ def folder_entries(root: Path) -> list[Entry]:
     for p in list_videos(root):
         name = p.relative_to(root).as_posix() if p != root else p.name
         if p.is_dir():
-            frames = sorted((n for n in os.listdir(p) if Path(n).suffix.lower() in FRAME_SUFFIXES
-                             and not n.startswith(".")), key=natural_key)
-            entries.append(Entry(name, "frames", str(p), frames_on_disk=tuple(frames)))
+            entries.append(Entry(name, "frames", str(p), frames_on_disk=tuple(f.name for f in frame_files(p))))
         else:
             entries.append(Entry(name, "file", str(p)))
     return entries
