@@ -1,0 +1,289 @@
+"""The quality study: train a preset on built-in datasets for a fixed budget and show what it learnt.
+
+For each dataset the study trains one run (resumed from eval point to eval
+point, so the run is the same as one uninterrupted `digan train`) and, at each
+point, scores G_ema on the same fixed seeds 0..N-1:
+
+- FVD (I3D, 16-frame clips, N clips a side) beside the floor, the FVD between
+  two disjoint sets of N real clips under the same protocol, and beside the
+  untrained generator; all in one run, so the three numbers are comparable;
+- the motion check (metrics/motion.py) inside the clip (t in [0, 1]) and past
+  it (t in [1, 2], against the real videos' next 16 frames);
+- a PNG strip of real clips beside generated ones, with extrapolated frames.
+
+`write_report` turns the results into a Markdown page with plots (matplotlib,
+when installed) and records the commit, machine, threads, seed, budget and
+wall time, so anyone can rerun it: `digan study` (or `make study`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import subprocess
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from . import __version__
+from .atomic import atomic_write
+from .checkpoint import load_snapshot
+from .config import Preset, get_preset
+from .data import open_dataset
+from .data.base import DataError, VideoSource
+from .metrics.motion import motion_ratios, motion_statistics
+from .sampling import clip_times, render_videos
+
+STUDY_DATASETS = ("shapes", "pendulum", "sky")
+
+
+@dataclass(frozen=True)
+class StudyConfig:
+    preset: str = "tiny-32"
+    datasets: tuple[str, ...] = ("shapes", "pendulum")
+    kimg: float = 60.0                    # training budget per dataset, in thousands of clips
+    evals: tuple[float, ...] = ()         # kimg at which to evaluate; () -> 6 points up to kimg
+    clips: int = 128                      # FVD clips per side (generated seeds 0..clips-1)
+    strip_seeds: int = 6                  # videos in the sample strip (seeds 0..n-1, not picked)
+    extrapolate_frames: int = 64          # frames of the long render in the strip (t up to ~(n-1)/15)
+    seed: int = 0
+
+    def __post_init__(self):
+        if self.kimg <= 0 or self.clips < 2 or self.strip_seeds < 1:
+            raise ValueError("a study needs kimg > 0, at least 2 clips and 1 strip seed")
+        unknown = [d for d in self.datasets if d not in STUDY_DATASETS]
+        if unknown or not self.datasets:
+            raise ValueError(f"study datasets are built-in: {', '.join(STUDY_DATASETS)}; got {', '.join(unknown) or 'none'}")
+        if any(not 0 < k <= self.kimg for k in self.evals):
+            raise ValueError(f"eval points must lie in (0, {self.kimg:g}] kimg")
+
+    def eval_points(self) -> list[float]:
+        points = self.evals or tuple(self.kimg * (i + 1) / 6 for i in range(6))
+        return sorted(set(round(float(k), 3) for k in points))
+
+
+def real_sets(source: VideoSource, n: int, frames: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Two disjoint sets of `n` real clips of `frames` frames, one clip a video from its first frame.
+
+    uint8 `[n, frames, R, R, 3]` each. Starting at frame 0 keeps the later
+    frames (t in [1, 2]) inside the video for the extrapolation check.
+    """
+    long_enough = [i for i in range(len(source)) if source.num_frames(i) >= frames]
+    if len(long_enough) < 2 * n:
+        raise DataError(f"{source.name}: {len(long_enough)} videos of {frames}+ frames; the study needs {2 * n}")
+    chosen = np.random.default_rng([seed, 0x57D]).permutation(long_enough)[:2 * n]
+    clips = np.stack([source.read(int(v), range(frames)) for v in chosen])
+    return clips[:n], clips[n:]
+
+
+def scores(fake: np.ndarray, real: np.ndarray, clip_frames: int) -> dict:
+    """Motion check of generated vs real clips (`[N, >= 2 * clip_frames - 1, ...]`) inside and past the clip."""
+    inside = motion_statistics(fake[:, :clip_frames]), motion_statistics(real[:, :clip_frames])
+    later = slice(clip_frames - 1, 2 * clip_frames - 1)  # t in [1, 2]
+    beyond = motion_statistics(fake[:, later]), motion_statistics(real[:, later])
+    return {
+        "motion": inside[0], "motion_real": inside[1], **motion_ratios(*inside),
+        "motion_extrapolated": beyond[0], "motion_extrapolated_real": beyond[1],
+        **{f"extrapolated_{k}": v for k, v in motion_ratios(*beyond).items()},
+    }
+
+
+def frame_strip(rows: list[np.ndarray], pad: int = 2, scale: int = 2) -> np.ndarray:
+    """uint8 `[H', W', 3]`: each row a video `[T, H, W, 3]` laid left to right; rows of unequal length are left-aligned."""
+    h, w = rows[0].shape[1:3]
+    width = max(len(r) for r in rows) * (w + pad) + pad
+    out = np.full((len(rows) * (h + pad) + pad, width, 3), 255, np.uint8)
+    for i, video in enumerate(rows):
+        for k, frame in enumerate(video):
+            y, x = pad + i * (h + pad), pad + k * (w + pad)
+            out[y:y + h, x:x + w] = frame
+    return out.repeat(scale, axis=0).repeat(scale, axis=1)
+
+
+def save_png(path: Path, image: np.ndarray) -> Path:
+    return atomic_write(Path(path), lambda p: Image.fromarray(image).save(p, format="PNG"))
+
+
+class Scorer:
+    """FVD and motion scores of a generator against one dataset's fixed real sets."""
+
+    def __init__(self, source: VideoSource, clips: int, clip_frames: int, seed: int, features=None):
+        from .metrics.distances import fvd
+        from .metrics.features import I3DFeatures
+
+        self.clip_frames, self.clips = clip_frames, clips
+        self.frames = 2 * clip_frames - 1  # the clip and its continuation to t = 2
+        self.real, self.real_b = real_sets(source, clips, self.frames, seed)
+        self.features = features or I3DFeatures()
+        self.real_features = self.features(self.real[:, :clip_frames])
+        self.fvd = fvd
+        self.floor = fvd(self.real_features, self.features(self.real_b[:, :clip_frames]))
+
+    def __call__(self, G) -> tuple[dict, np.ndarray]:
+        t = clip_times(self.frames, self.clip_frames)
+        fake = render_videos(G, list(range(self.clips)), t, batch=16)
+        fvd = self.fvd(self.real_features, self.features(fake[:, :self.clip_frames]))
+        return {"fvd": fvd, "fvd_over_floor": fvd / self.floor, **scores(fake, self.real, self.clip_frames)}, fake
+
+
+def run_dataset(cfg: StudyConfig, preset: Preset, data: str, out: Path, device: str, progress: bool) -> dict:
+    """Train on one dataset to each eval point in turn; score each snapshot; write its strip."""
+    from .models import Generator
+    from .training import train
+
+    clip_frames = preset.training.clip_frames
+    source = open_dataset(data, preset.resolution, frames_per_video=max(64, 2 * clip_frames))
+    run_dir = out / "runs" / f"{data}-{preset.name}"
+    scorer = Scorer(source, cfg.clips, clip_frames, cfg.seed)
+    torch.manual_seed(preset.training.seed)  # the untrained G is the one training starts from
+    untrained, _ = scorer(Generator(preset.generator).eval())
+    points, train_s = [], 0.0
+    for kimg in cfg.eval_points():
+        start = time.perf_counter()
+        info = train(preset.replace_training(kimg=kimg, snap_kimg=kimg), source, data, out, device=device,
+                     run_dir=run_dir, progress=progress)
+        train_s += time.perf_counter() - start
+        G, meta = load_snapshot(info.run_dir, device)
+        result, fake = scorer(G)
+        points.append({"kimg": meta["clips_seen"] / 1000, "train_s": round(train_s, 1), **result})
+        if progress:
+            print(f"study: {data} {points[-1]['kimg']:g} kimg, FVD {result['fvd']:.0f} "
+                  f"({result['fvd_over_floor']:.2f}x the floor {scorer.floor:.0f}), "
+                  f"speed x{result['speed_ratio']:.2f}, moving pixels x{result['moving_pixels_ratio']:.2f}")
+    long_t = clip_times(cfg.extrapolate_frames, clip_frames)
+    seeds = list(range(cfg.strip_seeds))
+    long = render_videos(G, seeds, long_t, batch=cfg.strip_seeds)
+    strip = frame_strip([v for v in scorer.real[:cfg.strip_seeds, :clip_frames]] + [v for v in fake[seeds, :clip_frames]])
+    save_png(out / f"{data}-strip.png", strip)
+    save_png(out / f"{data}-extrapolation.png", frame_strip(list(long)))
+    return {"data": data, "floor": scorer.floor, "untrained": untrained, "points": points,
+            "strip": f"{data}-strip.png", "extrapolation": f"{data}-extrapolation.png"}
+
+
+def machine() -> dict:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"cpu": cpu, "cores": os.cpu_count(), "threads": torch.get_num_threads(), "torch": torch.__version__,
+            "python": platform.python_version(), "platform": platform.platform()}
+
+
+def commit() -> str:
+    try:
+        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                              cwd=Path(__file__).parent, timeout=10).stdout.strip() or "unknown"
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+
+
+def run_study(cfg: StudyConfig, out: str | os.PathLike, device: str = "cpu", progress: bool = True) -> dict:
+    """Run every dataset of the study and write `results.json`, the plots and `README.md` under `out`."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    preset = get_preset(cfg.preset)
+    start = time.perf_counter()
+    results = {"config": asdict(cfg), "preset": preset.to_dict(), "commit": commit(), "version": __version__,
+               "machine": machine(), "device": str(device), "datasets": []}
+    for data in cfg.datasets:
+        results["datasets"].append(run_dataset(cfg, preset, data, out, device, progress))
+    results["wall_s"] = round(time.perf_counter() - start, 1)
+    atomic_write(out / "results.json", lambda p: p.write_text(json.dumps(results, indent=1)))
+    write_report(results, out)
+    return results
+
+
+def plot(results: dict, out: Path) -> list[str]:
+    """FVD over the floor, and the motion ratios, against kimg; one PNG each. [] without matplotlib."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return []
+    names = []
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    for d in results["datasets"]:
+        ax.plot([0] + [p["kimg"] for p in d["points"]],
+                [d["untrained"]["fvd_over_floor"]] + [p["fvd_over_floor"] for p in d["points"]], marker="o", label=d["data"])
+    ax.axhline(1, color="grey", lw=1, ls="--", label="floor (real vs real)")
+    ax.set(yscale="log", xlabel="clips seen (kimg)", ylabel="FVD / floor", title="FVD, as a multiple of the floor")
+    ax.legend()
+    fig.tight_layout()
+    atomic_write(out / "fvd.png", lambda p: fig.savefig(p, dpi=100, format="png"))
+    names.append("fvd.png")
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.4), sharey=True)
+    for ax, key, title in ((axes[0], "speed_ratio", "foreground speed"), (axes[1], "moving_pixels_ratio", "moving pixels")):
+        for d in results["datasets"]:
+            ax.plot([p["kimg"] for p in d["points"]], [p[key] for p in d["points"]], marker="o", label=f"{d['data']}, t in [0, 1]")
+            ax.plot([p["kimg"] for p in d["points"]], [p[f"extrapolated_{key}"] for p in d["points"]], marker="x", ls=":",
+                    label=f"{d['data']}, t in [1, 2]")
+        ax.axhline(1, color="grey", lw=1, ls="--")
+        ax.axhspan(1 / 1.5, 1.5, color="green", alpha=0.08)
+        ax.set(xlabel="clips seen (kimg)", title=f"{title}: generated / real")
+    axes[0].legend(fontsize=7)
+    fig.tight_layout()
+    atomic_write(out / "motion.png", lambda p: fig.savefig(p, dpi=100, format="png"))
+    names.append("motion.png")
+    plt.close("all")
+    return names
+
+
+def write_report(results: dict, out: Path) -> Path:
+    """README.md of the study: setup, tables per dataset, plots and strips."""
+    cfg, m = results["config"], results["machine"]
+    plots = plot(results, out)
+    lines = [
+        f"# Quality study: `{cfg['preset']}` on {', '.join(cfg['datasets'])}", "",
+        "Written by `digan study` (src/digan/study.py); rerun it with the command below to reproduce every figure.", "",
+        "```sh",
+        f".venv/bin/digan study --preset {cfg['preset']} --data {','.join(cfg['datasets'])} --kimg {cfg['kimg']:g} "
+        f"--clips {cfg['clips']} --seed {cfg['seed']} --out {out.as_posix()}",
+        "```", "",
+        f"- commit `{results['commit']}`, digan {results['version']}, torch {m['torch']}, {results['device']}",
+        f"- machine: {m['cpu']}, {m['cores']} cores, {m['threads']} torch threads",
+        f"- budget: {cfg['kimg']:g} kimg per dataset, seed {cfg['seed']}; wall time of the whole study "
+        f"{results['wall_s'] / 60:.1f} min (training, rendering and I3D)",
+        f"- FVD: I3D (Kinetics-400), 16-frame clips, {cfg['clips']} generated (seeds 0..{cfg['clips'] - 1}) "
+        f"against {cfg['clips']} real clips; the floor is the FVD between two disjoint sets of {cfg['clips']} real clips",
+        "- motion check: foreground (difference to the clip's per-pixel median) centroid speed in pixels per "
+        "frame, and the share of pixels that change by more than 0.1 between frames (src/digan/metrics/motion.py); "
+        "\"x\" figures are generated over real, 1 is the data",
+        "",
+    ]
+    if plots:
+        lines += [" ".join(f"![{p}]({p})" for p in plots), ""]
+    for d in results["datasets"]:
+        real = d["points"][-1]["motion_real"] if d["points"] else d["untrained"]["motion_real"]
+        lines += [
+            f"## {d['data']}", "",
+            f"Floor (real vs real): FVD {d['floor']:.1f}. Real clips: speed {real['speed']:.2f} px/frame, "
+            f"{100 * real['moving_pixels']:.2f}% moving pixels, {100 * real['still_clips']:.0f}% still clips.", "",
+            "| kimg | training time | FVD | x floor | speed x | moving pixels x | still clips | t in [1, 2]: speed x | moving x |",
+            "|---|---|---|---|---|---|---|---|---|",
+        ]
+        for p, label in [(d["untrained"] | {"kimg": 0, "train_s": 0}, "untrained")] + [(p, None) for p in d["points"]]:
+            lines.append(
+                f"| {label or format(p['kimg'], 'g')} | {p['train_s'] / 60:.1f} min | {p['fvd']:.0f} | {p['fvd_over_floor']:.2f} "
+                f"| {p['speed_ratio']:.2f} | {p['moving_pixels_ratio']:.2f} | {100 * p['motion']['still_clips']:.0f}% "
+                f"| {p['extrapolated_speed_ratio']:.2f} | {p['extrapolated_moving_pixels_ratio']:.2f} |")
+        lines += [
+            "", f"Real clips (top {cfg['strip_seeds']} rows) and generated seeds 0..{cfg['strip_seeds'] - 1} "
+            f"(bottom rows) at the last point, 16 frames:", "", f"![{d['data']} strip]({d['strip']})", "",
+            f"The same seeds over {cfg['extrapolate_frames']} frames (t up to "
+            f"{(cfg['extrapolate_frames'] - 1) / 15:.1f}; the training clip ends at frame 16):", "",
+            f"![{d['data']} extrapolation]({d['extrapolation']})", "",
+        ]
+    path = out / "README.md"
+    atomic_write(path, lambda p: p.write_text("\n".join(lines)))
+    return path
