@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from . import __version__
+from .version import __version__
 from .checkpoint import STATE_NAME, CheckpointError, load_state, save_snapshot, save_state
 from .config import Preset
 from .data.base import DataError, VideoSource

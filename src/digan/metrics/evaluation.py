@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import __version__
+from ..version import __version__
 from ..atomic import atomic_write
 from ..data.base import DataError, VideoSource, warn
 from .distances import fvd, kvd
