@@ -18,7 +18,7 @@ _EXPORTS = {
     "PRESETS": ".config", "Preset": ".config", "TrainingConfig": ".config", "get_preset": ".config",
     "load_snapshot": ".checkpoint", "save_snapshot": ".checkpoint",
     "open_dataset": ".data",
-    "Timebase": ".sampling", "render_video": ".sampling", "render_videos": ".sampling",
+    "Timebase": ".timebase", "render_video": ".sampling", "render_videos": ".sampling",
     "Trainer": ".training", "train": ".training",
 }
 

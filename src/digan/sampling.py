@@ -10,15 +10,12 @@ Seed k always gives the same video: its latents come from a generator seeded
 by k alone (content and motion from separate streams), whatever the batch
 it is rendered in.
 
-Time: a training clip of `clip_frames` frames spans t in [0, 1] (docs/conventions.md).
-`Timebase` maps seconds and frame rates to t, assuming the training clip was
-shown at `train_fps` frames per second.
+Time is clip time t (`digan.timebase`): a training clip spans t in [0, 1].
 """
 
 from __future__ import annotations
 
 import contextlib
-import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,84 +26,12 @@ import torch
 from .data.clips import to_uint8_video
 from .data.io import make_grid
 from .models import Generator, VideoCode
+from .timebase import DEFAULT_TRAIN_FPS, Timebase, clip_times  # noqa: F401  (public here too, as before)
 from .video_writer import VideoWriter, output_path
 
 CONTENT_STREAM, MOTION_STREAM = 0, 1
-DEFAULT_TRAIN_FPS = 8.0      # frame rate assumed for training clips when a snapshot does not record one
 CHUNK_PIXELS = 2 ** 17       # pixels rendered at once by default (video count x frames x H x W)
 INTERPOLATION_MODES = ("content", "motion", "both")
-
-
-# ---------------------------------------------------------------- time
-
-@dataclass(frozen=True)
-class Timebase:
-    """Seconds <-> clip time t: a training clip is `clip_frames` frames shown at `train_fps`.
-
-    Its frame k is at k / train_fps seconds and at t = k / (clip_frames - 1), so
-    t = seconds * train_fps / (clip_frames - 1). A video of N frames at F fps
-    shows frame k at k / F seconds: t_k = k * train_fps / (F * (clip_frames - 1)).
-    F above train_fps interpolates in time; t_k beyond 1 extrapolates.
-    """
-    clip_frames: int = 16
-    train_fps: float = DEFAULT_TRAIN_FPS
-
-    def __post_init__(self):
-        if self.clip_frames < 2 or not self.train_fps > 0:
-            raise ValueError(f"a timebase needs clip_frames >= 2 and train_fps > 0, got {self.clip_frames}, "
-                             f"{self.train_fps}")
-
-    @classmethod
-    def from_meta(cls, meta: dict, train_fps: float | None = None) -> "Timebase":
-        """From a snapshot's metadata; `train_fps` overrides the recorded rate (default 8 if none)."""
-        fps = train_fps or meta.get("train_fps") or DEFAULT_TRAIN_FPS
-        return cls(int(meta["clip_frames"]), float(fps))
-
-    @property
-    def clip_seconds(self) -> float:
-        """Seconds between the first and the last frame of a training clip (t from 0 to 1)."""
-        return (self.clip_frames - 1) / self.train_fps
-
-    def t_of(self, seconds: float | torch.Tensor) -> float | torch.Tensor:
-        return seconds / self.clip_seconds
-
-    def seconds_of(self, t: float | torch.Tensor) -> float | torch.Tensor:
-        return t * self.clip_seconds
-
-    def frame_count(self, seconds: float, fps: float) -> int:
-        """Frames in a video lasting `seconds` at `fps` (each frame lasts 1 / fps)."""
-        return max(1, round(seconds * fps))
-
-    def times(self, frames: int | None = None, fps: float | None = None, seconds: float | None = None,
-              start: float = 0.0) -> torch.Tensor:
-        """t `[N]` of a video of `frames` frames (or `seconds` long) at `fps`, its first frame at `start` seconds.
-
-        Defaults: `fps` = the training rate, length = the frames of t in 0..1
-        (`times()` is the training clip's own t_k = k / (clip_frames - 1)).
-        """
-        fps = self.train_fps if fps is None else float(fps)
-        if not fps > 0:
-            raise ValueError(f"fps must be positive, got {fps}")
-        if frames is not None and seconds is not None:
-            raise ValueError("give frames or seconds, not both")
-        if frames is None:
-            # default: the frames of one training clip's t = 0..1 at this rate
-            frames = (self.frame_count(seconds, fps) if seconds is not None
-                      else math.floor(self.clip_seconds * fps + 1e-6) + 1)
-        if frames < 1:
-            raise ValueError(f"need at least one frame, got {frames}")
-        seconds_k = start + torch.arange(frames, dtype=torch.float64) / fps
-        return self.t_of(seconds_k).float()
-
-    def nearest_training_times(self, t: torch.Tensor) -> torch.Tensor:
-        """The training clip frame nearest each t (held at the first/last frame outside [0, 1])."""
-        n = self.clip_frames - 1
-        return (torch.as_tensor(t, dtype=torch.float32) * n).round().clamp(0, n) / n
-
-
-def clip_times(frames: int, clip_frames: int) -> torch.Tensor:
-    """Times of `frames` consecutive frames at the training frame rate: t_k = k / (clip_frames - 1)."""
-    return torch.arange(frames, dtype=torch.float32) / max(clip_frames - 1, 1)
 
 
 # ---------------------------------------------------------------- latents and codes

@@ -30,7 +30,8 @@ from .data.io import make_grid, write_video
 from .distributed import Distributed
 from .losses import DiganLoss
 from .models import DiganDiscriminators, Generator
-from .sampling import clip_times, render_videos
+from .sampling import render_videos
+from .timebase import DEFAULT_TRAIN_FPS, clip_times
 
 
 def lazy_adam(params, cfg, interval: int) -> torch.optim.Adam:
@@ -186,13 +187,17 @@ def same_run(saved: dict, new: dict) -> bool:
     return a == b
 
 
-def write_samples(G: Generator, preset: Preset, path_stem: Path) -> None:
-    """A grid of fixed-seed videos of one training clip, as MP4 and GIF."""
+def write_samples(G: Generator, preset: Preset, path_stem: Path, train_fps: float | None = None) -> None:
+    """A grid of fixed-seed videos of one training clip, as MP4 and GIF, played at the training frame rate.
+
+    `train_fps` is the snapshot's (None: the data recorded none, DEFAULT_TRAIN_FPS as `Timebase` assumes).
+    """
     cfg = preset.training
     videos = render_videos(G, list(range(cfg.sample_seeds)), clip_times(cfg.clip_frames, cfg.clip_frames))
     grid = make_grid(videos)
-    write_video(path_stem.with_suffix(".mp4"), grid, fps=8)
-    write_video(path_stem.with_suffix(".gif"), grid, fps=8)
+    fps = train_fps or DEFAULT_TRAIN_FPS
+    write_video(path_stem.with_suffix(".mp4"), grid, fps=fps)
+    write_video(path_stem.with_suffix(".gif"), grid, fps=fps)
 
 
 class MetricsLog:
@@ -265,7 +270,8 @@ def train(preset: Preset, source: VideoSource, data: str, out: str | Path, *, de
         path = save_snapshot(run_dir, trainer.G_ema, preset, trainer.clips_seen, snapshot_extra)
         snapshots.append(path)
         save_state(state_path, trainer.state_dict())
-        write_samples(trainer.G_ema, preset, run_dir / path.stem.replace("snapshot-", "samples-"))
+        write_samples(trainer.G_ema, preset, run_dir / path.stem.replace("snapshot-", "samples-"),
+                      snapshot_extra.get("train_fps"))
         record = {"kimg": trainer.clips_seen / 1000, **{k: total / n for k, (total, n) in sums.items()}}
         record["clips_per_s"] = count * cfg.batch / max(time.perf_counter() - t0, 1e-9)
         if fvd is not None:

@@ -2,7 +2,8 @@
 
 A clip is `frames` frames taken every `stride` frames from one video; time
 t runs over [0, 1] across the clip, so frame k of the clip sits at
-t = k / (frames - 1) (method.md, "Time t is normalised to [0, 1]").
+t = k / (frames - 1) (the rule of `digan.timebase`, shared with the losses,
+the samplers and the metrics).
 
 Every random draw here comes from a generator seeded by (seed, batch index),
 so a batch is a pure function of where training is: resuming needs no saved
@@ -16,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..timebase import pair_times
 from .base import DataError, Report, VideoSource, note
 
 
@@ -43,11 +45,6 @@ def sample_pair_indices(rng: np.random.Generator, n: int, frames: int) -> tuple[
     ka = np.minimum(np.floor(rng.beta(2.0, 1.0, n) * frames), frames - 1).astype(np.int64)
     kb = np.minimum(np.floor(rng.beta(1.0, 2.0, n) * frames), frames - 1).astype(np.int64)
     return np.minimum(ka, kb), np.maximum(ka, kb)
-
-
-def pair_times(k1: np.ndarray, k2: np.ndarray, frames: int) -> np.ndarray:
-    """Clip times `[n, 2]` (float32) of frame-index pairs."""
-    return (np.stack([k1, k2], axis=1) / max(frames - 1, 1)).astype(np.float32)
 
 
 class ClipIndex:
