@@ -1,9 +1,6 @@
 """Sampling: what an implicit video generator can render, checked on a tiny random generator."""
 
-import os
 import re
-import threading
-import time
 from pathlib import Path
 
 import numpy as np
@@ -13,10 +10,11 @@ import torch
 from digan.checkpoint import save_snapshot
 from digan.data.io import read_video
 from digan.sampling import (
-    Timebase, clip_times, frames_per_chunk, generate, interpolate_videos, morph_video, motion_variations,
+    CHUNK_PIXELS, Timebase, clip_times, frames_per_chunk, generate, interpolate_videos, morph_video, motion_variations,
     render_chunks, render_video, render_videos, slerp,
 )
 from digan.video_writer import VideoWriter
+from memory_helpers import HAS_PROC, peak_rss_while
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -177,45 +175,11 @@ def test_writer_leaves_nothing_when_interrupted(tmp_path):
     assert len(list((tmp_path / "frames").iterdir())) == 4
 
 
-def _rss() -> int:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-
-
-def _peak_rss_while(fn) -> int:
-    """Peak resident memory (bytes) while `fn` runs: the kernel's high-water mark, reset first,
-    or where that is not allowed, RSS sampled every 2 ms."""
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-    except OSError:
-        pass
-    else:
-        fn()
-        with open("/proc/self/status") as f:
-            return int(re.search(r"VmHWM:\s+(\d+) kB", f.read()).group(1)) * 1024
-    peak, done = [_rss()], threading.Event()
-
-    def sample():
-        while not done.is_set():
-            peak[0] = max(peak[0], _rss())
-            time.sleep(0.002)
-
-    thread = threading.Thread(target=sample)
-    thread.start()
-    try:
-        fn()
-    finally:
-        done.set()
-        thread.join()
-    return peak[0]
-
-
-@pytest.mark.skipif(not Path("/proc/self/statm").exists(), reason="needs /proc to read memory")
+@pytest.mark.skipif(not HAS_PROC, reason="needs /proc to read memory")
 def test_long_render_memory_does_not_grow_with_length(tiny_G, tmp_path, monkeypatch):
     # The network's own cost is benchmarked in benchmarks/long_render_memory.py; here a cheap stand-in
     # render (same shapes) lets a long video go through the real chunking, conversion and MP4 encoder.
-    def cheap_render(code, t, size=None):
+    def cheap_render(code, t, size=None, grids="nested"):
         h, w = size
         x = torch.linspace(-1, 1, w)
         return (x[None, None, None, None, :] + t[:, :, None, None, None]).sin().expand(-1, -1, 3, h, w).clone()
@@ -228,8 +192,8 @@ def test_long_render_memory_does_not_grow_with_length(tiny_G, tmp_path, monkeypa
         generate(tiny_G, tmp_path / str(frames), [0], t[:frames], fps=8, size=size, chunk=16, progress=False)
 
     run(64)  # warm up the allocator and the encoder
-    short = _peak_rss_while(lambda: run(120))
-    long = _peak_rss_while(lambda: run(1200))
+    short = peak_rss_while(lambda: run(120))
+    long = peak_rss_while(lambda: run(1200))
     kept = 1080 * 128 * 128 * 3  # what the 1080 extra frames would hold as uint8 if kept: 53 MB
     assert long - short < 20e6 < kept, (short, long)
     assert len(read_video(tmp_path / "1200" / "seed0000.mp4")) == 1200
@@ -239,6 +203,35 @@ def test_default_chunk_bounds_pixels_per_step():
     assert frames_per_chunk(1, (128, 128)) == 8
     assert frames_per_chunk(4, (32, 32)) == 32
     assert frames_per_chunk(1, (1024, 1024)) == 1
+
+
+@pytest.mark.skipif(not HAS_PROC, reason="needs /proc to read memory")
+def test_large_renders_stay_within_the_pixel_budget(tiny_G, monkeypatch):
+    # A stand-in render with the real output shape: at 1024x1024 the network itself would need GBs per frame.
+    pixels = []
+
+    def shaped_render(code, t, size=None, grids="nested"):
+        pixels.append(t.numel() * size * size)
+        return torch.full((*t.shape, 3, size, size), 0.5)
+
+    monkeypatch.setattr(tiny_G, "render", shaped_render)
+    t = clip_times(16, 16)
+    whole = 4 * 16 * 3 * 1024 * 1024 * 4  # the 16 frames of 4 videos as float32: 805 MB, the old default chunk
+    before = peak_rss_while(lambda: None)
+    peak = peak_rss_while(lambda: [None for _ in render_chunks(tiny_G, [0, 1, 2, 3], t, size=1024)])
+    assert max(pixels) == 4 * 1024 * 1024  # one frame per video at once: the budget's floor at this size
+    assert peak - before < whole / 2, (before, peak)  # measured: about 240 MB, and 2.4 GB with the old default
+    pixels.clear()
+    render_videos(tiny_G, [0, 1, 2, 3], t, size=64)  # at smaller sizes, as many frames as the budget allows
+    assert max(pixels) <= CHUNK_PIXELS and len(pixels) == 2
+
+
+def test_grid_mode_is_a_call_argument_not_model_state(tiny_G):
+    t = clip_times(2, 8)
+    nested = render_video(tiny_G, 1, t, size=64)
+    assert_different(render_video(tiny_G, 1, t, size=64, grids="scaled"), nested)
+    assert np.array_equal(render_video(tiny_G, 1, t, size=64), nested)  # the scaled call left nothing behind
+    assert not hasattr(tiny_G, "grids")
 
 
 # ---------------------------------------------------------------- the documented example

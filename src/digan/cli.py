@@ -174,12 +174,11 @@ def cmd_generate(args) -> int:
     formats = parse_formats(args.format)
     size = parse_size(args.size)
     G, meta = load_snapshot(args.ckpt, resolve_device(args.device))
-    G.grids = args.grids
     timebase, t, fps = sampling_times(args, meta)
     reference_t = timebase.nearest_training_times(t) if args.compare else None
     paths = generate(G, args.out, seeds, t, fps=fps, motion_seeds=motion_seeds, size=size, psi=args.psi,
-                     formats=formats, grid=args.grid, reference_t=reference_t, batch=args.batch, chunk=args.chunk,
-                     progress=False if args.quiet else None)
+                     grids=args.grids, formats=formats, grid=args.grid, reference_t=reference_t, batch=args.batch,
+                     chunk=args.chunk, progress=False if args.quiet else None)
     h, w = size or (meta["resolution"], meta["resolution"])
     videos = len(seeds) * (1 if motion_seeds is None else len(motion_seeds))
     print(f"wrote {plural(len(paths), 'file')} for {plural(videos, 'video')} of {plural(len(t), 'frame')} at "
@@ -200,10 +199,10 @@ def cmd_interpolate(args) -> int:
     formats = parse_formats(args.format)
     size = parse_size(args.size)
     G, meta = load_snapshot(args.ckpt, resolve_device(args.device))
-    G.grids = args.grids
     timebase, t, fps = sampling_times(args, meta)
     paths = interpolate(G, args.out, seeds, t, fps=fps, mode=args.mode, steps=args.steps, layout=args.layout,
-                        size=size, psi=args.psi, formats=formats, progress=False if args.quiet else None)
+                        size=size, psi=args.psi, grids=args.grids, formats=formats,
+                        progress=False if args.quiet else None)
     print(f"wrote {', '.join(str(p) for p in paths)}: {args.mode} interpolation through seeds "
           f"{', '.join(map(str, seeds))}, {describe_times(t, timebase)}")
     return 0

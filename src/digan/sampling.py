@@ -30,7 +30,7 @@ from .timebase import DEFAULT_TRAIN_FPS, Timebase, clip_times  # noqa: F401  (pu
 from .video_writer import VideoWriter, output_path
 
 CONTENT_STREAM, MOTION_STREAM = 0, 1
-CHUNK_PIXELS = 2 ** 17       # pixels rendered at once by default (video count x frames x H x W)
+CHUNK_PIXELS = 2 ** 17       # pixels rendered at once by every renderer (video count x frames x H x W)
 INTERPOLATION_MODES = ("content", "motion", "both")
 
 
@@ -80,12 +80,14 @@ def _size(G: Generator, size: int | tuple[int, int] | None) -> tuple[int, int]:
 
 @torch.no_grad()
 def render_code(G: Generator, code: VideoCode, t: torch.Tensor, *, size: int | tuple[int, int] | None = None,
-                chunk: int | None = None) -> Iterator[np.ndarray]:
+                grids: str = "nested", chunk: int | None = None) -> Iterator[np.ndarray]:
     """Yield uint8 `[B, t_chunk, H, W, 3]` of prepared videos, `chunk` times at a time.
 
     `t` is `[T]` (the same times for every video) or `[B, T]`; any reals, in
     any order: every frame depends only on its own t, so the frames are the
     same however the times are split or ordered (non-autoregressive).
+    `chunk` defaults to about CHUNK_PIXELS pixels per step (`frames_per_chunk`);
+    `grids` is how other sizes sample the coarser scales (`Generator.render`).
     """
     device = code.layers[0].device
     t = torch.as_tensor(t, dtype=torch.float32, device=device)
@@ -94,35 +96,39 @@ def render_code(G: Generator, code: VideoCode, t: torch.Tensor, *, size: int | t
     assert t.ndim == 2 and t.shape[0] == code.batch, (t.shape, code.batch)
     chunk = chunk or frames_per_chunk(code.batch, _size(G, size))
     for start in range(0, t.shape[1], chunk):
-        yield to_uint8_video(G.render(code, t[:, start:start + chunk], size))
+        yield to_uint8_video(G.render(code, t[:, start:start + chunk], size, grids=grids))
 
 
 def render_chunks(G: Generator, seeds: Sequence[int], t: torch.Tensor, *, motion_seeds: Sequence[int] | None = None,
-                  size: int | tuple[int, int] | None = None, psi: float = 1.0,
-                  chunk: int | None = 16) -> Iterator[np.ndarray]:
-    """Yield uint8 frames `[N, t_chunk, H, W, 3]` of the videos, `chunk` times at a time.
+                  size: int | tuple[int, int] | None = None, psi: float = 1.0, grids: str = "nested",
+                  chunk: int | None = None) -> Iterator[np.ndarray]:
+    """Yield uint8 frames `[N, t_chunk, H, W, 3]` of the videos, `chunk` times at a time (`render_code`).
 
     The INR of each video is prepared once; each chunk renders only its times.
     """
     code = prepare_videos(G, seeds, motion_seeds, psi)
-    yield from render_code(G, code, torch.as_tensor(t).reshape(-1), size=size, chunk=chunk)
+    yield from render_code(G, code, torch.as_tensor(t).reshape(-1), size=size, grids=grids, chunk=chunk)
 
 
-def render_videos(G: Generator, seeds: Sequence[int], t: torch.Tensor, *, batch: int = 4, **kwargs) -> np.ndarray:
+def render_videos(G: Generator, seeds: Sequence[int], t: torch.Tensor, *, motion_seeds: Sequence[int] | None = None,
+                  size: int | tuple[int, int] | None = None, psi: float = 1.0, grids: str = "nested",
+                  batch: int = 4, chunk: int | None = None) -> np.ndarray:
     """uint8 videos `[N, T, H, W, 3]` for `seeds` at times `t`, `batch` videos at a time."""
     videos = []
-    motion_seeds = kwargs.pop("motion_seeds", None)
     for i in range(0, len(seeds), batch):
         ms = None if motion_seeds is None else motion_seeds[i:i + batch]
-        videos.append(np.concatenate(list(render_chunks(G, seeds[i:i + batch], t, motion_seeds=ms, **kwargs)), axis=1))
+        chunks = render_chunks(G, seeds[i:i + batch], t, motion_seeds=ms, size=size, psi=psi, grids=grids,
+                               chunk=chunk)
+        videos.append(np.concatenate(list(chunks), axis=1))
     return np.concatenate(videos, axis=0)
 
 
 def render_video(G: Generator, seed: int, t: torch.Tensor, *, motion_seed: int | None = None,
-                 size: int | tuple[int, int] | None = None, psi: float = 1.0, chunk: int | None = None) -> np.ndarray:
+                 size: int | tuple[int, int] | None = None, psi: float = 1.0, grids: str = "nested",
+                 chunk: int | None = None) -> np.ndarray:
     """One video, uint8 `[T, H, W, 3]`: content `seed`, motion `motion_seed` (default `seed`), times `t`."""
     ms = None if motion_seed is None else [motion_seed]
-    return render_videos(G, [seed], t, motion_seeds=ms, size=size, psi=psi, chunk=chunk)[0]
+    return render_videos(G, [seed], t, motion_seeds=ms, size=size, psi=psi, grids=grids, chunk=chunk)[0]
 
 
 def motion_variations(G: Generator, seed: int, motion_seeds: Sequence[int], t: torch.Tensor,
@@ -196,17 +202,18 @@ def interpolation_codes(G: Generator, seeds: Sequence[int], *, steps: int = 8, m
 
 def interpolate_videos(G: Generator, seed_a: int, seed_b: int, t: torch.Tensor, *, steps: int = 8,
                        mode: str = "both", size: int | tuple[int, int] | None = None, psi: float = 1.0,
-                       base_seed: int | None = None, batch: int = 4) -> np.ndarray:
+                       grids: str = "nested", base_seed: int | None = None, batch: int = 4) -> np.ndarray:
     """uint8 `[steps, T, H, W, 3]`: whole videos at `steps` evenly spaced points from seed_a to seed_b."""
     t = torch.as_tensor(t, dtype=torch.float32).reshape(-1)
     codes = interpolation_codes(G, [seed_a, seed_b], steps=steps, mode=mode, psi=psi, base_seed=base_seed,
                                 batch=batch)
-    return np.concatenate([np.concatenate(list(render_code(G, code, t, size=size)), axis=1) for code in codes])
+    return np.concatenate([np.concatenate(list(render_code(G, code, t, size=size, grids=grids)), axis=1)
+                           for code in codes])
 
 
 def morph_video(G: Generator, seed_a: int, seed_b: int, t: torch.Tensor, *, mode: str = "both",
-                size: int | tuple[int, int] | None = None, psi: float = 1.0, base_seed: int | None = None,
-                chunk: int | None = None) -> Iterator[np.ndarray]:
+                size: int | tuple[int, int] | None = None, psi: float = 1.0, grids: str = "nested",
+                base_seed: int | None = None, chunk: int | None = None) -> Iterator[np.ndarray]:
     """Yield uint8 `[f, H, W, 3]` chunks of one video that goes from seed_a to seed_b while time plays.
 
     Frame k is the video at alpha_k = k / (T - 1) on the path, at time t[k]:
@@ -218,13 +225,14 @@ def morph_video(G: Generator, seed_a: int, seed_b: int, t: torch.Tensor, *, mode
     chunk = chunk or frames_per_chunk(1, _size(G, size))
     for i in range(0, len(t), chunk):
         code = interpolation_code(G, seed_a, seed_b, alphas[i:i + chunk], mode, base_seed=base_seed, psi=psi)
-        frames = next(render_code(G, code, t[i:i + chunk, None], size=size, chunk=1))  # (b, 1, H, W, 3)
+        frames = next(render_code(G, code, t[i:i + chunk, None], size=size, grids=grids, chunk=1))  # (b, 1, H, W, 3)
         yield frames[:, 0]
 
 
 def interpolate(G: Generator, out: str | Path, seeds: Sequence[int], t: torch.Tensor, *, fps: float,
                 mode: str = "both", steps: int = 8, layout: str = "both", size: int | tuple[int, int] | None = None,
-                psi: float = 1.0, formats: Sequence[str] = ("mp4",), progress: bool | None = None) -> list[Path]:
+                psi: float = 1.0, grids: str = "nested", formats: Sequence[str] = ("mp4",),
+                progress: bool | None = None) -> list[Path]:
     """Write the walk through `seeds` (each to the next) to `out`; returns the paths written.
 
     layout 'grid': `interp-<mode>-grid`, one row per pair of seeds and `steps`
@@ -237,14 +245,15 @@ def interpolate(G: Generator, out: str | Path, seeds: Sequence[int], t: torch.Te
     paths = []
     if layout in ("grid", "both"):
         codes = interpolation_codes(G, seeds, steps=steps, mode=mode, psi=psi)
-        paths += write_videos(G, out, codes, t, fps=fps, size=size, formats=formats, grid=f"interp-{mode}-grid",
-                              grid_cols=steps, progress=progress)
+        paths += write_videos(G, out, codes, t, fps=fps, size=size, grids=grids, formats=formats,
+                              grid=f"interp-{mode}-grid", grid_cols=steps, progress=progress)
     if layout in ("video", "both"):
         with contextlib.ExitStack() as stack:
             writers = [stack.enter_context(VideoWriter(output_path(Path(out) / f"interp-{mode}-video", f), fps))
                        for f in formats]
             for a, b in zip(seeds[:-1], seeds[1:]):
-                for frames in morph_video(G, a, b, t, mode=mode, size=size, psi=psi, base_seed=seeds[0]):
+                for frames in morph_video(G, a, b, t, mode=mode, size=size, psi=psi, grids=grids,
+                                          base_seed=seeds[0]):
                     for w in writers:
                         w.write(frames)
         paths += [w.path for w in writers]
@@ -311,7 +320,7 @@ def video_jobs(seeds: Sequence[int], motion_seeds: Sequence[int] | None = None) 
 
 def generate(G: Generator, out: str | Path, seeds: Sequence[int], t: torch.Tensor, *, fps: float,
              motion_seeds: Sequence[int] | None = None, size: int | tuple[int, int] | None = None,
-             psi: float = 1.0, formats: Sequence[str] = ("mp4",), grid: bool | None = None,
+             psi: float = 1.0, grids: str = "nested", formats: Sequence[str] = ("mp4",), grid: bool | None = None,
              reference_t: torch.Tensor | None = None, batch: int = 4, chunk: int | None = None,
              progress: bool | None = None) -> list[Path]:
     """Render videos at times `t` and stream them to files in `out`; returns the paths written.
@@ -332,14 +341,15 @@ def generate(G: Generator, out: str | Path, seeds: Sequence[int], t: torch.Tenso
     batches = [jobs[i:i + batch] for i in range(0, len(jobs), batch)]
     codes = [prepare_videos(G, [j.seed for j in b], [j.motion_seed for j in b], psi) for b in batches]
     cols = len(motion_seeds) if motion_seeds is not None and len(seeds) > 1 else None
-    return write_videos(G, out, codes, t, fps=fps, names=[j.name for j in jobs], size=size, formats=formats,
+    return write_videos(G, out, codes, t, fps=fps, names=[j.name for j in jobs], size=size, grids=grids,
+                        formats=formats,
                         grid="grid" if (len(jobs) > 1 if grid is None else grid) else None, grid_cols=cols,
                         reference_t=reference_t, chunk=chunk, progress=progress)
 
 
 def write_videos(G: Generator, out: str | Path, codes: Sequence[VideoCode], t: torch.Tensor, *, fps: float,
                  names: Sequence[str] | None = None, size: int | tuple[int, int] | None = None,
-                 formats: Sequence[str] = ("mp4",), grid: str | None = "grid", grid_cols: int | None = None,
+                 grids: str = "nested", formats: Sequence[str] = ("mp4",), grid: str | None = "grid", grid_cols: int | None = None,
                  reference_t: torch.Tensor | None = None, chunk: int | None = None,
                  progress: bool | None = None) -> list[Path]:
     """Stream prepared videos (batches of codes, in order) to `out/<name>.<format>` and `out/<grid>.<format>`.
@@ -377,7 +387,7 @@ def write_videos(G: Generator, out: str | Path, codes: Sequence[VideoCode], t: t
             part = t[start:start + chunk]
             frames = []
             for code in codes:
-                frames.append(next(render_code(G, code, part, size=size, chunk=len(part))))
+                frames.append(next(render_code(G, code, part, size=size, grids=grids, chunk=len(part))))
                 bar.update(len(part) * code.batch)
             frames = np.concatenate(frames, axis=0)  # (N, chunk, H, W, 3)
             for video, ws in zip(frames, writers):
