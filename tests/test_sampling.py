@@ -13,7 +13,6 @@ from digan.sampling import (
     CHUNK_PIXELS, Timebase, clip_times, frames_per_chunk, generate, interpolate_videos, morph_video, motion_variations,
     render_chunks, render_video, render_videos, slerp,
 )
-from digan.video_writer import VideoWriter
 from memory_helpers import HAS_PROC, peak_rss_while
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -160,19 +159,6 @@ def test_generate_writes_files_that_decode_to_the_expected_frames(tiny_G, tmp_pa
     compare = read_video(tmp_path / "seed0000-compare.mp4")
     assert compare.shape[0] == 6 and compare.shape[2] == 40 + 2 + 40
     assert not list(tmp_path.glob(".*"))  # no temporary files left
-
-
-def test_writer_leaves_nothing_when_interrupted(tmp_path):
-    frames = np.zeros((3, 16, 16, 3), np.uint8)
-    with pytest.raises(RuntimeError):
-        with VideoWriter(tmp_path / "v.mp4", fps=8) as writer:
-            writer.write(frames)
-            raise RuntimeError("killed")
-    with VideoWriter(tmp_path / "frames", fps=8) as writer:
-        writer.write(frames)
-        writer.write(frames[0])
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["frames"]
-    assert len(list((tmp_path / "frames").iterdir())) == 4
 
 
 @pytest.mark.skipif(not HAS_PROC, reason="needs /proc to read memory")

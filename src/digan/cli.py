@@ -127,7 +127,7 @@ def parse_numbers(text: str, what: str) -> list[float]:
 
 
 def parse_formats(text: str) -> list[str]:
-    from .video_writer import FORMATS
+    from .data.io import FORMATS
     formats = [f.strip().lower().lstrip(".") for f in text.split(",") if f.strip()]
     bad = [f for f in formats if f not in FORMATS]
     if not formats or bad:

@@ -24,10 +24,9 @@ import numpy as np
 import torch
 
 from .data.clips import to_uint8_video
-from .data.io import make_grid
+from .data.io import VideoWriter, make_grid, output_path
 from .models import Generator, VideoCode
 from .timebase import DEFAULT_TRAIN_FPS, Timebase, clip_times  # noqa: F401  (public here too, as before)
-from .video_writer import VideoWriter, output_path
 
 CONTENT_STREAM, MOTION_STREAM = 0, 1
 CHUNK_PIXELS = 2 ** 17       # pixels rendered at once by every renderer (video count x frames x H x W)
