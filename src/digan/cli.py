@@ -81,7 +81,8 @@ def cmd_train(args) -> int:
 
     from .data import open_dataset
     from .distributed import Distributed
-    from .training import run_name, train
+    from .run import run_name
+    from .training import train
 
     preset = build_preset(args)
     if args.dry_run:
@@ -137,7 +138,7 @@ def parse_formats(text: str) -> list[str]:
 
 def sampling_times(args, meta):
     """(timebase, t [T], fps of the files) from --frames/--seconds/--fps/--start/--at/--t and the snapshot."""
-    from .sampling import Timebase
+    from .timebase import Timebase
 
     timebase = Timebase.from_meta(meta, args.train_fps)
     fps = args.fps or timebase.train_fps
@@ -167,7 +168,7 @@ def plural(n: int, word: str) -> str:
 
 def cmd_generate(args) -> int:
     from .checkpoint import load_snapshot
-    from .sampling import generate
+    from .export import generate
 
     seeds = parse_seeds(args.seeds)
     motion_seeds = None if args.motion_seeds is None else parse_seeds(args.motion_seeds)
@@ -189,7 +190,7 @@ def cmd_generate(args) -> int:
 
 def cmd_interpolate(args) -> int:
     from .checkpoint import load_snapshot
-    from .sampling import interpolate
+    from .export import interpolate
 
     seeds = parse_seeds(args.seeds)
     if len(seeds) < 2:

@@ -8,8 +8,9 @@ from .checkpoint import load_snapshot
 from .config import get_preset
 from .data import open_dataset
 from .data.io import write_video
-from .sampling import Timebase, generate
-from .training import train, write_samples
+from .export import generate, write_samples
+from .timebase import Timebase
+from .training import train
 
 
 def run_demo(out: Path, kimg: float = 5.0, data: str = "shapes", device: str = "cpu") -> Path:

@@ -21,17 +21,16 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from .version import __version__
 from .checkpoint import STATE_NAME, CheckpointError, load_state, save_snapshot, save_state
 from .config import Preset
 from .data.base import DataError, VideoSource
 from .data.clips import ClipSpec, PairBatches
-from .data.io import make_grid, write_video
 from .distributed import Distributed
+from .export import write_samples
 from .losses import DiganLoss
 from .models import DiganDiscriminators, Generator
-from .sampling import render_videos
-from .timebase import DEFAULT_TRAIN_FPS, clip_times
+from .run import MetricsLog, resolved_options, run_name, same_run
+from .version import __version__
 
 
 def lazy_adam(params, cfg, interval: int) -> torch.optim.Adam:
@@ -163,64 +162,6 @@ class RunInfo:
     interrupted: bool = False
 
 
-def run_name(data: str, preset: Preset) -> str:
-    name = Path(data).name if ("/" in data or Path(data).exists()) else data  # keeps .zip apart from the folder
-    return f"{name}-{preset.name}"
-
-
-def resolved_options(preset: Preset, data: str, source: VideoSource, data_options: dict | None = None) -> dict:
-    return {"data": data, "data_options": data_options or {}, "dataset": source.describe(),
-            "version": __version__, "preset": preset.to_dict()}
-
-
-# Options that change what a run reports or how long it lasts, not what it computes.
-NOT_IDENTITY = ("kimg", "snap_kimg", "sample_seeds", "fvd_clips")
-
-
-def same_run(saved: dict, new: dict) -> bool:
-    """Whether `new` continues `saved`: equal in everything that shapes the training trajectory."""
-    a, b = json.loads(json.dumps(saved)), json.loads(json.dumps(new))  # compare as stored (tuples -> lists)
-    for opts in (a, b):
-        opts.pop("version", None)
-        for key in NOT_IDENTITY:
-            opts["preset"]["training"].pop(key, None)
-    return a == b
-
-
-def write_samples(G: Generator, preset: Preset, path_stem: Path, train_fps: float | None = None) -> None:
-    """A grid of fixed-seed videos of one training clip, as MP4 and GIF, played at the training frame rate.
-
-    `train_fps` is the snapshot's (None: the data recorded none, DEFAULT_TRAIN_FPS as `Timebase` assumes).
-    """
-    cfg = preset.training
-    videos = render_videos(G, list(range(cfg.sample_seeds)), clip_times(cfg.clip_frames, cfg.clip_frames))
-    grid = make_grid(videos)
-    fps = train_fps or DEFAULT_TRAIN_FPS
-    write_video(path_stem.with_suffix(".mp4"), grid, fps=fps)
-    write_video(path_stem.with_suffix(".gif"), grid, fps=fps)
-
-
-class MetricsLog:
-    """metrics.jsonl in the run directory, plus TensorBoard when it is installed."""
-
-    def __init__(self, run_dir: Path):
-        self.path = run_dir / "metrics.jsonl"
-        try:
-            from torch.utils.tensorboard import SummaryWriter
-            self.tb = SummaryWriter(str(run_dir / "tensorboard"))
-        except ImportError:
-            self.tb = None
-
-    def write(self, record: dict) -> None:
-        with open(self.path, "a") as f:
-            f.write(json.dumps(record) + "\n")
-        if self.tb is not None:
-            for k, v in record.items():
-                if isinstance(v, (int, float)) and k != "kimg":
-                    self.tb.add_scalar(k, v, global_step=int(record["kimg"] * 1000))
-            self.tb.flush()
-
-
 def train(preset: Preset, source: VideoSource, data: str, out: str | Path, *, device: str = "cpu",
           run_dir: Path | None = None, progress: bool = True, fvd=None, data_options: dict | None = None,
           dist: Distributed | None = None) -> RunInfo:
@@ -253,48 +194,38 @@ def train(preset: Preset, source: VideoSource, data: str, out: str | Path, *, de
     cfg = preset.training
     snapshot_extra = {"data": data}
     source_fps = getattr(source, "fps", None) or (data_options or {}).get("fps")
-    if source_fps:  # the clips' frame rate, so that sampling can speak in seconds (sampling.Timebase)
+    if source_fps:  # the clips' frame rate, so that sampling can speak in seconds (timebase.Timebase)
         snapshot_extra["train_fps"] = source_fps / cfg.clip_stride
     total = int(math.ceil(cfg.kimg * 1000 / cfg.batch)) * cfg.batch
     snap_every = max(1, int(round(cfg.snap_kimg * 1000 / cfg.batch)))
     log = MetricsLog(run_dir) if dist.main else None
     snapshots: list[Path] = []
-    sums: dict[str, list[float]] = {}  # name -> [total, count]: R1 terms exist only on R1 steps
-    count, t0 = 0, time.perf_counter()
-
-    def checkpoint() -> None:
-        nonlocal sums, count, t0
-        dist.check_same(sum(p.double().sum() for p in trainer.G_ema.parameters()), "G_ema")
-        if not dist.main:
-            return
-        path = save_snapshot(run_dir, trainer.G_ema, preset, trainer.clips_seen, snapshot_extra)
-        snapshots.append(path)
-        save_state(state_path, trainer.state_dict())
-        write_samples(trainer.G_ema, preset, run_dir / path.stem.replace("snapshot-", "samples-"),
-                      snapshot_extra.get("train_fps"))
-        record = {"kimg": trainer.clips_seen / 1000, **{k: total / n for k, (total, n) in sums.items()}}
-        record["clips_per_s"] = count * cfg.batch / max(time.perf_counter() - t0, 1e-9)
-        if fvd is not None:
-            record.update(fvd(trainer.G_ema))
-        log.write(record)
-        sums, count, t0 = {}, 0, time.perf_counter()
+    stats = StepStats()  # since the last snapshot
 
     bar = tqdm(total=total, initial=trainer.clips_seen, unit="clip", disable=not (progress and dist.main),
                dynamic_ncols=True)
     stopping = False
     with StopRequest() as stop:
         while trainer.clips_seen < total and not stopping:
-            stats = trainer.step()
-            for k, v in stats.items():
-                acc = sums.setdefault(k, [0.0, 0])
-                acc[0] += v
-                acc[1] += 1
-            count += 1
+            step = trainer.step()
+            stats.add(step)
             bar.update(cfg.batch)
-            bar.set_postfix(kimg=f"{trainer.clips_seen / 1000:.2f}", G=f"{stats['G_motion'] + stats['G_image']:.3f}",
-                            D=f"{stats['D_motion'] + stats['D_image']:.3f}", refresh=False)
+            bar.set_postfix(kimg=f"{trainer.clips_seen / 1000:.2f}", G=f"{step['G_motion'] + step['G_image']:.3f}",
+                            D=f"{step['D_motion'] + step['D_image']:.3f}", refresh=False)
             if trainer.step_index % snap_every == 0 or trainer.clips_seen >= total:
-                checkpoint()
+                dist.check_same(sum(p.double().sum() for p in trainer.G_ema.parameters()), "G_ema")
+                if dist.main:
+                    path = save_snapshot(run_dir, trainer.G_ema, preset, trainer.clips_seen, snapshot_extra)
+                    snapshots.append(path)
+                    save_state(state_path, trainer.state_dict())
+                    write_samples(trainer.G_ema, preset, run_dir / path.stem.replace("snapshot-", "samples-"),
+                                  snapshot_extra.get("train_fps"))
+                    record = {"kimg": trainer.clips_seen / 1000, **stats.means(),
+                              "clips_per_s": stats.steps * cfg.batch / stats.seconds()}
+                    if fvd is not None:
+                        record.update(fvd(trainer.G_ema))
+                    log.write(record)
+                stats = StepStats()
             stopping = dist.any(stop.requested)  # all processes stop after the same step
         if stopping and dist.main:
             # between two steps: the saved state continues exactly; the same command resumes here
@@ -302,6 +233,28 @@ def train(preset: Preset, source: VideoSource, data: str, out: str | Path, *, de
     dist.barrier()
     bar.close()
     return RunInfo(run_dir, resumed_from, trainer.clips_seen, snapshots, interrupted=stopping)
+
+
+class StepStats:
+    """Means of the loss terms over steps; R1 terms exist only on R1 steps, so each term counts its own."""
+
+    def __init__(self):
+        self.sums: dict[str, float] = {}
+        self.counts: dict[str, int] = {}
+        self.steps = 0
+        self.start = time.perf_counter()
+
+    def add(self, stats: dict[str, float]) -> None:
+        for k, v in stats.items():
+            self.sums[k] = self.sums.get(k, 0.0) + v
+            self.counts[k] = self.counts.get(k, 0) + 1
+        self.steps += 1
+
+    def means(self) -> dict[str, float]:
+        return {k: total / self.counts[k] for k, total in self.sums.items()}
+
+    def seconds(self) -> float:
+        return max(time.perf_counter() - self.start, 1e-9)
 
 
 class StopRequest:
