@@ -33,18 +33,14 @@ from .run import MetricsLog, resolved_options, run_name, same_run
 from .version import __version__
 
 
+PROGRESS_EVERY = 10  # steps between the losses shown on the progress bar
+
+
 def lazy_adam(params, cfg, interval: int) -> torch.optim.Adam:
     """Adam with the lazy-regularisation correction (StyleGAN2 App. B): lr and betas ** (k / (k + 1))."""
     ratio = interval / (interval + 1)
     betas = tuple(b ** ratio for b in cfg.betas)
     return torch.optim.Adam(params, lr=cfg.lr * ratio, betas=betas, eps=cfg.eps)
-
-
-def sanitize_grads(module: torch.nn.Module) -> None:
-    """Replace NaN with 0 and +-Inf with +-1e5 in gradients, as the authors do before each step."""
-    for p in module.parameters():
-        if p.grad is not None:
-            torch.nan_to_num(p.grad, nan=0.0, posinf=1e5, neginf=-1e5, out=p.grad)
 
 
 class Trainer:
@@ -82,18 +78,18 @@ class Trainer:
         g = torch.Generator(self.device).manual_seed(int(np.random.default_rng(key + [1]).integers(2 ** 62)))
         return rng, g
 
-    def step(self) -> dict[str, float]:
+    def step(self) -> dict[str, torch.Tensor]:
+        """One step; returns the loss terms as 0-d tensors on the device (reading them waits for the step)."""
         real, real_dt = self.reals[self.step_index]
         real, real_dt = real.to(self.device), real_dt.to(self.device)
         stats = {}
 
-        # Gmain: make D(G(z)) look real to both discriminators.
+        # Gmain: make D(G(z)) look real to both discriminators; the running mean of w is averaged with the grads.
         self.D.requires_grad_(False)
         self.G.requires_grad_(True)
         self.opt_G.zero_grad(set_to_none=True)
         out = self.loss.generator_loss(self.local_batch, *self.generators(0))
-        self.dist.average_([self.G.mapping.w_avg])
-        self.descend(self.G, self.opt_G, out, stats)
+        self.descend(self.G, self.opt_G, out, stats, also=[self.G.mapping.w_avg])
 
         # Dmain: real pairs up, fake pairs down.
         self.G.requires_grad_(False)
@@ -111,13 +107,12 @@ class Trainer:
         return stats
 
     def descend(self, module: torch.nn.Module, opt: torch.optim.Optimizer, out: dict[str, torch.Tensor],
-                stats: dict[str, float]) -> None:
-        """Backpropagate out["loss"], average gradients over processes, sanitise them, step; record the terms."""
+                stats: dict[str, torch.Tensor], also=()) -> None:
+        """Backpropagate out["loss"], average gradients over processes and sanitise them, step; record the terms."""
         out["loss"].backward()
-        self.dist.average_grads_(module)
-        sanitize_grads(module)
+        self.dist.average_grads_(module, also)
         opt.step()
-        stats.update({k: v.item() for k, v in out.items() if k != "loss"})
+        stats.update({k: v.detach() for k, v in out.items() if k != "loss"})
 
     @torch.no_grad()
     def update_ema(self) -> None:
@@ -210,8 +205,9 @@ def train(preset: Preset, source: VideoSource, data: str, out: str | Path, *, de
             step = trainer.step()
             stats.add(step)
             bar.update(cfg.batch)
-            bar.set_postfix(kimg=f"{trainer.clips_seen / 1000:.2f}", G=f"{step['G_motion'] + step['G_image']:.3f}",
-                            D=f"{step['D_motion'] + step['D_image']:.3f}", refresh=False)
+            if trainer.step_index % PROGRESS_EVERY == 0 and not bar.disable:  # reading a loss waits for the device
+                G, D = torch.stack([step["G_motion"] + step["G_image"], step["D_motion"] + step["D_image"]]).tolist()
+                bar.set_postfix(kimg=f"{trainer.clips_seen / 1000:.2f}", G=f"{G:.3f}", D=f"{D:.3f}", refresh=False)
             if trainer.step_index % snap_every == 0 or trainer.clips_seen >= total:
                 dist.check_same(sum(p.double().sum() for p in trainer.G_ema.parameters()), "G_ema")
                 if dist.main:
@@ -236,22 +232,27 @@ def train(preset: Preset, source: VideoSource, data: str, out: str | Path, *, de
 
 
 class StepStats:
-    """Means of the loss terms over steps; R1 terms exist only on R1 steps, so each term counts its own."""
+    """Means of the loss terms over steps, summed on the device and read once, when logged (nanoGPT).
+
+    R1 terms exist only on R1 steps, so each term counts its own steps.
+    """
 
     def __init__(self):
-        self.sums: dict[str, float] = {}
+        self.sums: dict[str, torch.Tensor] = {}
         self.counts: dict[str, int] = {}
         self.steps = 0
         self.start = time.perf_counter()
 
-    def add(self, stats: dict[str, float]) -> None:
+    def add(self, stats: dict[str, torch.Tensor]) -> None:
         for k, v in stats.items():
-            self.sums[k] = self.sums.get(k, 0.0) + v
+            v = v.double()  # float64 sums, as Python floats were: the logged means do not change
+            self.sums[k] = self.sums[k] + v if k in self.sums else v
             self.counts[k] = self.counts.get(k, 0) + 1
         self.steps += 1
 
     def means(self) -> dict[str, float]:
-        return {k: total / self.counts[k] for k, total in self.sums.items()}
+        totals = torch.stack(list(self.sums.values())).tolist() if self.sums else []  # one sync
+        return {k: total / self.counts[k] for k, total in zip(self.sums, totals)}
 
     def seconds(self) -> float:
         return max(time.perf_counter() - self.start, 1e-9)
