@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from .checkpoint import CheckpointError
-from .cliutil import CliError, positive, resolve_device
+from .cliutil import CliError, non_negative, positive, resolve_device
 from .data import cli as data_cli
 from .metrics import cli as metrics_cli
 from .config import PRESETS, Preset, get_preset
@@ -102,7 +102,7 @@ def cmd_train(args) -> int:
     dist = Distributed.from_env(device)
     try:
         info = train(preset, source, args.data, args.out, device=device, fvd=fvd, data_options=data_options,
-                     dist=dist)
+                     dist=dist, workers=args.workers)
     finally:
         if dist.world > 1:
             torch.distributed.destroy_process_group()
@@ -239,6 +239,8 @@ def add_train_parser(sub) -> None:
     p.add_argument("--diffaugment", help="DiffAugment policy, e.g. 'color,translation' ('' disables)")
     p.add_argument("--mirror", action=argparse.BooleanOptionalAction, default=None, help="flip whole clips")
     p.add_argument("--fvd-clips", type=int, help="clips for a quick FVD at each snapshot (0: off)")
+    p.add_argument("--workers", type=non_negative(int), default=2, help="processes that decode the next batches "
+                   "while a step runs (0: on the training thread; default 2); the batches are the same either way")
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:1 or auto (default)")
     p.add_argument("--dry-run", action="store_true", help="print the resolved options and exit")
     p.set_defaults(func=cmd_train)

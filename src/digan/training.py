@@ -24,7 +24,7 @@ from tqdm import tqdm
 from .checkpoint import STATE_NAME, CheckpointError, load_state, save_snapshot, save_state
 from .config import Preset
 from .data.base import DataError, VideoSource
-from .data.clips import ClipSpec, PairBatches
+from .data.clips import ClipSpec, PairBatches, PrefetchedBatches
 from .distributed import Distributed
 from .export import write_samples
 from .losses import DiganLoss
@@ -65,6 +65,7 @@ class Trainer:
         self.local_batch = self.cfg.batch // self.dist.world  # this process's share of each step
         data_seed = self.cfg.seed + 1_000_003 * self.dist.rank  # each process draws its own clips
         self.reals = PairBatches(source, spec, self.local_batch, seed=data_seed, mirror=self.cfg.mirror)
+        self.batches: PairBatches | PrefetchedBatches = self.reals  # where step i reads its batch i
         self.step_index = 0
 
     @property
@@ -80,7 +81,7 @@ class Trainer:
 
     def step(self) -> dict[str, torch.Tensor]:
         """One step; returns the loss terms as 0-d tensors on the device (reading them waits for the step)."""
-        real, real_dt = self.reals[self.step_index]
+        real, real_dt = self.batches[self.step_index]
         real, real_dt = real.to(self.device), real_dt.to(self.device)
         stats = {}
 
@@ -159,12 +160,13 @@ class RunInfo:
 
 def train(preset: Preset, source: VideoSource, data: str, out: str | Path, *, device: str = "cpu",
           run_dir: Path | None = None, progress: bool = True, fvd=None, data_options: dict | None = None,
-          dist: Distributed | None = None) -> RunInfo:
+          dist: Distributed | None = None, workers: int = 2) -> RunInfo:
     """Train until `preset.training.kimg`; resumes when the run directory holds a training state.
 
     `data_options` are the options `source` was opened with, recorded so that a
     resume checks them. `fvd`, when given, is called as `fvd(G_ema) -> dict` at each snapshot and its
-    numbers are logged with the losses.
+    numbers are logged with the losses. `workers` processes decode the next batches while a step
+    runs (0: on the training thread); they change when a batch is decoded, not what it holds.
     """
     dist = dist or Distributed.from_env(str(device))
     if dist.world > 1 and str(device) == "cuda":
@@ -191,7 +193,8 @@ def train(preset: Preset, source: VideoSource, data: str, out: str | Path, *, de
     source_fps = getattr(source, "fps", None) or (data_options or {}).get("fps")
     if source_fps:  # the clips' frame rate, so that sampling can speak in seconds (timebase.Timebase)
         snapshot_extra["train_fps"] = source_fps / cfg.clip_stride
-    total = int(math.ceil(cfg.kimg * 1000 / cfg.batch)) * cfg.batch
+    total_steps = int(math.ceil(cfg.kimg * 1000 / cfg.batch))
+    total = total_steps * cfg.batch
     snap_every = max(1, int(round(cfg.snap_kimg * 1000 / cfg.batch)))
     log = MetricsLog(run_dir) if dist.main else None
     snapshots: list[Path] = []
@@ -200,7 +203,10 @@ def train(preset: Preset, source: VideoSource, data: str, out: str | Path, *, de
     bar = tqdm(total=total, initial=trainer.clips_seen, unit="clip", disable=not (progress and dist.main),
                dynamic_ncols=True)
     stopping = False
-    with StopRequest() as stop:
+    batches = PrefetchedBatches(trainer.reals, trainer.step_index, total_steps, workers,
+                                pin_memory=trainer.device.type == "cuda")
+    with StopRequest() as stop, batches:
+        trainer.batches = batches
         while trainer.clips_seen < total and not stopping:
             step = trainer.step()
             stats.add(step)
@@ -226,6 +232,7 @@ def train(preset: Preset, source: VideoSource, data: str, out: str | Path, *, de
         if stopping and dist.main:
             # between two steps: the saved state continues exactly; the same command resumes here
             save_state(state_path, trainer.state_dict())
+    trainer.batches = trainer.reals
     dist.barrier()
     bar.close()
     return RunInfo(run_dir, resumed_from, trainer.clips_seen, snapshots, interrupted=stopping)

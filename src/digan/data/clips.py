@@ -12,6 +12,7 @@ sampler state, and loader workers cannot change what is drawn.
 
 from __future__ import annotations
 
+import signal
 from dataclasses import dataclass
 
 import numpy as np
@@ -123,6 +124,49 @@ class PairBatches:
             pairs.append(pair[:, :, ::-1] if flips[j] else pair)
         dt = torch.from_numpy(pair_times(k1, k2, self.spec.frames)).diff(dim=1)[:, 0]
         return to_float_video(np.stack(pairs)), dt
+
+
+class PrefetchedBatches:
+    """Batches `start`, `start + 1`, ... `stop - 1` of `batches`, decoded ahead of use by `workers` processes.
+
+    A DataLoader over step indices that starts at the resume step (edm2's
+    InfiniteSampler(start_idx=...)). Batch i is a pure function of (seed, i), so
+    workers change when a batch is decoded, never what it holds. Read in order:
+    `self[i]` must ask for the next index. `workers=0` decodes on the caller's thread.
+    """
+
+    def __init__(self, batches: PairBatches, start: int, stop: int, workers: int = 2, pin_memory: bool = False):
+        from torch.utils.data import DataLoader
+
+        loader = DataLoader(
+            batches, sampler=range(start, stop), batch_size=None, num_workers=workers, pin_memory=pin_memory,
+            worker_init_fn=_ignore_interrupts,
+            generator=torch.Generator(),  # the workers' seeds come from here, not from the global random state
+        )
+        self.next = start
+        self._batches = iter(loader)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        if i != self.next:
+            raise IndexError(f"prefetched batches are read in order: batch {self.next} is next, not {i}")
+        self.next += 1
+        frames, dt = next(self._batches)
+        return frames, dt
+
+    def close(self) -> None:
+        """Stop the workers (dropping the loader's iterator shuts them down)."""
+        self._batches = iter(())
+
+    def __enter__(self) -> "PrefetchedBatches":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _ignore_interrupts(worker_id: int) -> None:
+    # Ctrl-C reaches the whole process group; the training loop, not a loader worker, decides when to stop.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 class EvalClips:
