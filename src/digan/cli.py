@@ -13,11 +13,12 @@ import sys
 from pathlib import Path
 
 from .checkpoint import CheckpointError
-from .cliutil import CliError, non_negative, positive, resolve_device
+from .cliutil import CliError, non_negative, old_spelling, positive, resolve_device
 from .data import cli as data_cli
 from .metrics import cli as metrics_cli
 from .config import PRESETS, Preset, get_preset
 from .data.base import DataError
+from .version import __version__
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -56,8 +57,8 @@ def build_preset(args) -> Preset:
         preset = get_preset(args.preset)
     except ValueError as e:
         raise CliError(str(e)) from None
-    if args.resolution is not None and args.resolution != preset.resolution:
-        r = args.resolution
+    if args.size is not None and args.size != preset.resolution:
+        r = args.size
         if r & (r - 1) or r < max(8, preset.generator.input_resolution):
             raise CliError(f"preset {preset.name} cannot produce {r}x{r}: use a power of two "
                            f">= {max(8, preset.generator.input_resolution)} (its own is {preset.resolution})")
@@ -69,7 +70,7 @@ def build_preset(args) -> Preset:
     try:
         return preset.replace_training(
             batch=args.batch, kimg=args.kimg, seed=args.seed, snap_kimg=args.snap, lr=args.lr,
-            r1_gamma=args.r1_gamma, clip_frames=args.frames, clip_stride=args.stride,
+            r1_gamma=args.r1_gamma, clip_frames=args.clip_frames, clip_stride=args.stride,
             diffaugment=args.diffaugment, mirror=args.mirror, fvd_clips=args.fvd_clips,
         )
     except ValueError as e:
@@ -102,7 +103,7 @@ def cmd_train(args) -> int:
     dist = Distributed.from_env(device)
     try:
         info = train(preset, source, args.data, args.out, device=device, fvd=fvd, data_options=data_options,
-                     dist=dist, workers=args.workers)
+                     dist=dist, workers=args.workers, progress=not args.quiet)
     finally:
         if dist.world > 1:
             torch.distributed.destroy_process_group()
@@ -233,15 +234,18 @@ def add_train_parser(sub) -> None:
     p.add_argument("--snap", type=positive(float), help="snapshot, samples and metrics every this many kimg")
     p.add_argument("--lr", type=positive(float), help="Adam learning rate before the lazy-R1 correction")
     p.add_argument("--r1-gamma", type=float, help="R1 weight on both discriminators (0 disables)")
-    p.add_argument("--frames", type=int, help="frames per training clip (t = 1 at its last frame)")
+    p.add_argument("--clip-frames", type=int, help="frames per training clip (t = 1 at its last frame)")
+    old_spelling(p, "--frames", dest="clip_frames", type=int)
     p.add_argument("--stride", type=positive(int), help="source frames between clip frames")
-    p.add_argument("--resolution", type=positive(int), help="train at this size instead of the preset's")
+    p.add_argument("--size", type=positive(int), help="train at this frame size (square) instead of the preset's")
+    old_spelling(p, "--resolution", dest="size", type=positive(int))
     p.add_argument("--diffaugment", help="DiffAugment policy, e.g. 'color,translation' ('' disables)")
     p.add_argument("--mirror", action=argparse.BooleanOptionalAction, default=None, help="flip whole clips")
     p.add_argument("--fvd-clips", type=int, help="clips for a quick FVD at each snapshot (0: off)")
     p.add_argument("--workers", type=non_negative(int), default=2, help="processes that decode the next batches "
                    "while a step runs (0: on the training thread; default 2); the batches are the same either way")
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:1 or auto (default)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--dry-run", action="store_true", help="print the resolved options and exit")
     p.set_defaults(func=cmd_train)
 
@@ -329,7 +333,11 @@ def add_interpolate_parser(sub) -> None:
 
 
 def add_demo_parser(sub) -> None:
-    p = sub.add_parser("demo", help="train tiny-32 for a few minutes on a built-in dataset and render samples")
+    p = sub.add_parser("demo", help="train tiny-32 for a few minutes on a built-in dataset and render samples",
+                       description="Train tiny-32 on a built-in dataset (OUT/run, resumed when run again), then "
+                       "render from its latest snapshot: a sample grid, 4x the training length and 4x the training "
+                       "size beside what the training clips cover, and a real clip for comparison (OUT/samples). "
+                       "About 4 minutes on 2 CPU cores at the default 5 kimg.")
     p.add_argument("--out", default="runs/demo", help="output directory (default runs/demo)")
     p.add_argument("--data", default="shapes", help="built-in dataset (default shapes)")
     p.add_argument("--kimg", type=positive(float), default=5.0, help="clips to train on, in thousands (default 5)")
@@ -346,6 +354,7 @@ class Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="digan", description="DIGAN: dynamics-aware implicit video GANs.")
+    parser.add_argument("--version", action="version", version=f"digan {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_train_parser(sub)
     add_generate_parser(sub)

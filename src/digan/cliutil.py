@@ -31,6 +31,14 @@ def _at_least(kind, bound, message: str, strict: bool):
     return check
 
 
+def old_spelling(parser, *flags: str, dest: str, **kwargs) -> None:
+    """A renamed option's former spelling, kept for one release: parsed into `dest`, left out of --help.
+
+    The vocabulary and the old spellings are listed in docs/conventions.md.
+    """
+    parser.add_argument(*flags, dest=dest, default=argparse.SUPPRESS, help=argparse.SUPPRESS, **kwargs)
+
+
 def resolve_device(name: str) -> str:
     """'auto' -> cuda when PyTorch sees one, else cpu; a CUDA device that is not there is an error."""
     import torch
