@@ -31,3 +31,12 @@ def test_public_names_resolve_lazily_to_their_modules():
     assert set(digan.__all__) <= set(dir(digan))
     for name in digan.__all__:
         assert getattr(digan, name) is not None
+
+
+def test_moved_names_keep_their_old_import_paths():
+    from digan import data, export, sampling, timebase, training, video_writer
+
+    assert sampling.generate is export.generate and sampling.interpolate is export.interpolate
+    assert sampling.Timebase is timebase.Timebase and sampling.clip_times is timebase.clip_times
+    assert training.write_samples is export.write_samples
+    assert video_writer.VideoWriter is data.io.VideoWriter

@@ -25,7 +25,7 @@ import torch
 from .data.clips import to_uint8_video
 from .models import Generator, VideoCode
 from .models.generator import check_size
-from .timebase import DEFAULT_TRAIN_FPS, Timebase, clip_times  # noqa: F401  (public here too, as before)
+from .timebase import DEFAULT_TRAIN_FPS, Timebase, clip_times  # noqa: F401  (their old import path)
 
 CONTENT_STREAM, MOTION_STREAM = 0, 1
 CHUNK_PIXELS = 2 ** 17       # pixels rendered at once by every renderer (video count x frames x H x W)

@@ -212,8 +212,8 @@ def train(preset: Preset, source: VideoSource, data: str, out: str | Path, *, de
             stats.add(step)
             bar.update(cfg.batch)
             if trainer.step_index % PROGRESS_EVERY == 0 and not bar.disable:  # reading a loss waits for the device
-                G, D = torch.stack([step["G_motion"] + step["G_image"], step["D_motion"] + step["D_image"]]).tolist()
-                bar.set_postfix(kimg=f"{trainer.clips_seen / 1000:.2f}", G=f"{G:.3f}", D=f"{D:.3f}", refresh=False)
+                g, d = torch.stack([step["G_motion"] + step["G_image"], step["D_motion"] + step["D_image"]]).tolist()
+                bar.set_postfix(kimg=f"{trainer.clips_seen / 1000:.2f}", G=f"{g:.3f}", D=f"{d:.3f}", refresh=False)
             if trainer.step_index % snap_every == 0 or trainer.clips_seen >= total:
                 dist.check_same(sum(p.double().sum() for p in trainer.G_ema.parameters()), "G_ema")
                 if dist.main:
