@@ -306,7 +306,8 @@ def add_generate_parser(sub) -> None:
                    "the training size and training frames (held past t = 1) beside the render, over a time bar "
                    "red past t = 1")
     p.add_argument("--batch", type=positive(int), default=4, help="videos rendered at once (default 4)")
-    p.add_argument("--chunk", type=positive(int), help="frames rendered at once per video (default: by size)")
+    p.add_argument("--chunk", type=positive(int), help="frames rendered at once per video (default: as many as "
+                   "keep a step near 131k pixels, at least 1)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_generate)
 

@@ -20,7 +20,7 @@ def run_demo(out: Path, kimg: float = 5.0, data: str = "shapes", device: str = "
     info = train(preset, source, data, out, device=device, run_dir=out / "run")
     G, meta = load_snapshot(info.run_dir, device)
     samples = out / "samples"
-    write_samples(G, preset, samples / "grid", meta.get("train_fps"))  # grid.mp4 and grid.gif, as the run's periodic samples
+    write_samples(G, preset, samples / "grid", meta.get("train_fps"))  # grid.mp4 and .gif, as the run's samples
     write_video(samples / "real-example.gif", source.read(0, range(preset.training.clip_frames)), fps=8)
     write_property_samples(G, meta, samples)
     print(f"demo: samples in {samples}; snapshot {meta['path']}")

@@ -5,7 +5,8 @@
 Each process renders and discriminates `batch / world` clips of every step with
 its own random streams; gradients are averaged across processes before every
 optimiser step (one flattened all-reduce per phase, no DDP wrapper), so all
-processes hold the same networks. Process 0 alone writes files and draws the progress bar.
+processes hold the same networks. Process 0 alone writes files and draws the
+progress bar.
 """
 
 from __future__ import annotations

@@ -112,8 +112,8 @@ def generate(G: Generator, out: str | Path, seeds: Sequence[int], t: torch.Tenso
 
 def write_videos(G: Generator, out: str | Path, codes: Sequence[VideoCode], t: torch.Tensor, *, fps: float,
                  names: Sequence[str] | None = None, size: int | tuple[int, int] | None = None,
-                 grids: str = "nested", formats: Sequence[str] = ("mp4",), grid: str | None = "grid", grid_cols: int | None = None,
-                 reference_t: torch.Tensor | None = None, chunk: int | None = None,
+                 grids: str = "nested", formats: Sequence[str] = ("mp4",), grid: str | None = "grid",
+                 grid_cols: int | None = None, reference_t: torch.Tensor | None = None, chunk: int | None = None,
                  progress: bool | None = None) -> list[Path]:
     """Stream prepared videos (batches of codes, in order) to `out/<name>.<format>` and `out/<grid>.<format>`.
 

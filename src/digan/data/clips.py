@@ -150,7 +150,7 @@ class PrefetchedBatches:
         if i != self.next:
             raise IndexError(f"prefetched batches are read in order: batch {self.next} is next, not {i}")
         self.next += 1
-        frames, dt = next(self._batches)
+        frames, dt = next(self._batches)  # the loader hands the pair back as a list
         return frames, dt
 
     def close(self) -> None:
