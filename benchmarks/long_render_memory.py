@@ -31,8 +31,10 @@ import torch
 
 from digan.checkpoint import load_snapshot
 from digan.config import get_preset
+from digan.export import generate
 from digan.models import Generator
-from digan.sampling import Timebase, frames_per_chunk, generate
+from digan.sampling import frames_per_chunk
+from digan.timebase import Timebase
 
 
 def rss() -> int:

@@ -1,6 +1,4 @@
 import json
-import subprocess
-import sys
 
 import pytest
 
@@ -65,9 +63,10 @@ def test_train_then_generate(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("command", ["train", "generate", "demo"])
-def test_every_command_has_help(command):
-    result = subprocess.run([sys.executable, "-m", "digan", command, "--help"], capture_output=True, text=True)
-    assert result.returncode == 0 and "usage: digan " + command in result.stdout
+def test_every_command_has_help(command, capsys):
+    with pytest.raises(SystemExit) as exit:
+        main([command, "--help"])
+    assert exit.value.code == 0 and "usage: digan " + command in capsys.readouterr().out
 
 
 def test_parsers():
@@ -91,3 +90,42 @@ def test_generate_grid_modes(tmp_path, capsys, tiny_G, tiny_preset):
         videos[mode] = read_video(tmp_path / mode / "seed0001.mp4").astype(int)
     assert videos["nested"].shape == videos["scaled"].shape == (2, 64, 64, 3)
     assert abs(videos["nested"] - videos["scaled"]).mean() > 1  # the coarse scales are sampled differently
+
+
+def test_version(capsys):
+    from digan.version import __version__
+
+    with pytest.raises(SystemExit) as exit:
+        main(["--version"])
+    assert exit.value.code == 0 and capsys.readouterr().out.strip() == f"digan {__version__}"
+
+
+def subcommands():
+    from digan.cli import build_parser
+
+    parser = build_parser()
+    return next(a for a in parser._actions if a.dest == "command").choices
+
+
+def test_every_command_describes_itself():
+    commands = subcommands()
+    assert {"train", "generate", "interpolate", "demo", "prepare", "fvd", "evaluate"} <= set(commands)
+    for name, parser in commands.items():
+        assert parser.description and len(parser.description) > 40, name
+
+
+@pytest.mark.parametrize("command, new, old", [
+    (["train", "--data", "shapes"], ["--clip-frames", "8"], ["--frames", "8"]),
+    (["train", "--data", "shapes"], ["--size", "64"], ["--resolution", "64"]),
+    (["prepare", "src", "dest"], ["--size", "16"], ["--resolution", "16"]),
+    (["prepare", "src", "dest"], ["--size", "16"], ["-r", "16"]),
+    (["prepare", "src", "dest", "--size", "16"], ["--quiet"], ["--no-progress"]),
+    (["evaluate", "--ckpt", "run"], ["--jsonl", "m.jsonl"], ["--out", "m.jsonl"]),
+    (["evaluate", "--ckpt", "run"], ["--size", "64"], ["--resolution", "64"]),
+])
+def test_old_spellings_parse_as_the_new_ones_and_stay_out_of_help(command, new, old):
+    parsed_new = vars(subcommands()[command[0]].parse_args(command[1:] + new))
+    parsed_old = vars(subcommands()[command[0]].parse_args(command[1:] + old))
+    assert {k: v for k, v in parsed_new.items() if k != "func"} == {k: v for k, v in parsed_old.items() if k != "func"}
+    help_text = subcommands()[command[0]].format_help()
+    assert new[0] in help_text and f"{old[0]} " not in help_text and f"{old[0]}\n" not in help_text

@@ -1,9 +1,6 @@
 """Sampling: what an implicit video generator can render, checked on a tiny random generator."""
 
-import os
 import re
-import threading
-import time
 from pathlib import Path
 
 import numpy as np
@@ -13,10 +10,10 @@ import torch
 from digan.checkpoint import save_snapshot
 from digan.data.io import read_video
 from digan.sampling import (
-    Timebase, clip_times, frames_per_chunk, generate, interpolate_videos, morph_video, motion_variations,
+    CHUNK_PIXELS, Timebase, clip_times, frames_per_chunk, interpolate_videos, morph_video, motion_variations,
     render_chunks, render_video, render_videos, slerp,
 )
-from digan.video_writer import VideoWriter
+from memory_helpers import HAS_PROC, peak_rss_while
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -33,32 +30,6 @@ def assert_same_frames(a: np.ndarray, b: np.ndarray):
 
 def assert_different(a: np.ndarray, b: np.ndarray):
     assert np.abs(a.astype(np.int16) - b.astype(np.int16)).mean() > 1.0
-
-
-# ---------------------------------------------------------------- time
-
-
-def test_timebase_maps_frames_and_fps_to_t():
-    tb = Timebase(clip_frames=16, train_fps=8)
-    assert torch.equal(tb.times(), clip_times(16, 16))                    # default: the training clip
-    k = torch.arange(10, dtype=torch.float64)
-    assert torch.allclose(tb.times(frames=10, fps=24), (k * 8 / (24 * 15)).float())  # t_k = k R / (F (C-1))
-    long = tb.times(seconds=8, fps=8)                                      # 4x the training clip
-    assert len(long) == 64 and long[-1].item() == pytest.approx(63 / 15)
-    assert tb.times(frames=3, fps=8, start=1.875)[0].item() == pytest.approx(1.0)
-    assert tb.t_of(tb.clip_seconds) == pytest.approx(1.0)
-    assert len(tb.times(fps=24)) == 46 and tb.times(fps=24)[-1].item() == pytest.approx(1.0)  # one clip, 3x denser
-    assert torch.equal(torch.cat([tb.times(frames=10), tb.times(frames=6, start=10 / 8)]), tb.times(frames=16))
-    assert torch.equal(tb.nearest_training_times(torch.tensor([-0.2, 0.51 / 15, 0.52, 3.0])),
-                       torch.tensor([0.0, 1 / 15, 8 / 15, 1.0]))
-
-
-def test_timebase_from_meta_uses_recorded_or_default_fps():
-    assert Timebase.from_meta({"clip_frames": 8}) == Timebase(8, 8.0)
-    assert Timebase.from_meta({"clip_frames": 8, "train_fps": 25}) == Timebase(8, 25.0)
-    assert Timebase.from_meta({"clip_frames": 8, "train_fps": 25}, train_fps=5) == Timebase(8, 5.0)
-    with pytest.raises(ValueError):
-        Timebase(1, 8)
 
 
 # ---------------------------------------------------------------- non-autoregressive rendering
@@ -165,106 +136,42 @@ def test_slerp_is_exact_at_the_ends_and_keeps_the_norm():
     assert path[1].norm().item() == pytest.approx((a.norm().item() + b.norm().item()) / 2, rel=0.05)
 
 
-# ---------------------------------------------------------------- files and memory
-
-
-def test_generate_writes_files_that_decode_to_the_expected_frames(tiny_G, tmp_path):
-    t = Timebase(clip_frames=8).times(frames=6, fps=12)
-    paths = generate(tiny_G, tmp_path, [0, 1], t, fps=12, size=(24, 40), formats=("mp4", "gif", "png"),
-                     reference_t=Timebase(clip_frames=8).nearest_training_times(t), chunk=4, progress=False)
-    names = sorted(p.name for p in paths)
-    assert names == sorted(["seed0000.mp4", "seed0000.gif", "seed0000", "seed0001.mp4", "seed0001.gif", "seed0001",
-                            "grid.mp4", "grid.gif", "grid", "seed0000-compare.mp4", "seed0001-compare.mp4",
-                            "grid-compare.mp4"])
-    expected = render_video(tiny_G, 1, t, size=(24, 40))
-    for name in ("seed0001.mp4", "seed0001.gif", "seed0001"):
-        video = read_video(tmp_path / name)
-        assert video.shape == (6, 24, 40, 3), name
-        if name != "seed0001.mp4":  # lossless formats give back the render (GIF palettes: close)
-            assert np.abs(video.astype(int) - expected).mean() < (8 if name.endswith("gif") else 0.01), name
-    mp4 = read_video(tmp_path / "seed0001.mp4").astype(int)  # lossy H.264: nearer its own render than another seed's
-    assert np.abs(mp4 - expected).mean() < 0.5 * np.abs(mp4 - render_video(tiny_G, 0, t, size=(24, 40))).mean()
-    assert read_video(tmp_path / "grid").shape == (6, 2 + 24 + 2, 2 + 2 * (40 + 2), 3)
-    compare = read_video(tmp_path / "seed0000-compare.mp4")
-    assert compare.shape[0] == 6 and compare.shape[2] == 40 + 2 + 40
-    assert not list(tmp_path.glob(".*"))  # no temporary files left
-
-
-def test_writer_leaves_nothing_when_interrupted(tmp_path):
-    frames = np.zeros((3, 16, 16, 3), np.uint8)
-    with pytest.raises(RuntimeError):
-        with VideoWriter(tmp_path / "v.mp4", fps=8) as writer:
-            writer.write(frames)
-            raise RuntimeError("killed")
-    with VideoWriter(tmp_path / "frames", fps=8) as writer:
-        writer.write(frames)
-        writer.write(frames[0])
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["frames"]
-    assert len(list((tmp_path / "frames").iterdir())) == 4
-
-
-def _rss() -> int:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-
-
-def _peak_rss_while(fn) -> int:
-    """Peak resident memory (bytes) while `fn` runs: the kernel's high-water mark, reset first,
-    or where that is not allowed, RSS sampled every 2 ms."""
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-    except OSError:
-        pass
-    else:
-        fn()
-        with open("/proc/self/status") as f:
-            return int(re.search(r"VmHWM:\s+(\d+) kB", f.read()).group(1)) * 1024
-    peak, done = [_rss()], threading.Event()
-
-    def sample():
-        while not done.is_set():
-            peak[0] = max(peak[0], _rss())
-            time.sleep(0.002)
-
-    thread = threading.Thread(target=sample)
-    thread.start()
-    try:
-        fn()
-    finally:
-        done.set()
-        thread.join()
-    return peak[0]
-
-
-@pytest.mark.skipif(not Path("/proc/self/statm").exists(), reason="needs /proc to read memory")
-def test_long_render_memory_does_not_grow_with_length(tiny_G, tmp_path, monkeypatch):
-    # The network's own cost is benchmarked in benchmarks/long_render_memory.py; here a cheap stand-in
-    # render (same shapes) lets a long video go through the real chunking, conversion and MP4 encoder.
-    def cheap_render(code, t, size=None):
-        h, w = size
-        x = torch.linspace(-1, 1, w)
-        return (x[None, None, None, None, :] + t[:, :, None, None, None]).sin().expand(-1, -1, 3, h, w).clone()
-
-    monkeypatch.setattr(tiny_G, "render", cheap_render)
-    t = clip_times(1200, 16)
-    size = (128, 128)
-
-    def run(frames):
-        generate(tiny_G, tmp_path / str(frames), [0], t[:frames], fps=8, size=size, chunk=16, progress=False)
-
-    run(64)  # warm up the allocator and the encoder
-    short = _peak_rss_while(lambda: run(120))
-    long = _peak_rss_while(lambda: run(1200))
-    kept = 1080 * 128 * 128 * 3  # what the 1080 extra frames would hold as uint8 if kept: 53 MB
-    assert long - short < 20e6 < kept, (short, long)
-    assert len(read_video(tmp_path / "1200" / "seed0000.mp4")) == 1200
+# ---------------------------------------------------------------- memory
 
 
 def test_default_chunk_bounds_pixels_per_step():
     assert frames_per_chunk(1, (128, 128)) == 8
     assert frames_per_chunk(4, (32, 32)) == 32
     assert frames_per_chunk(1, (1024, 1024)) == 1
+
+
+@pytest.mark.skipif(not HAS_PROC, reason="needs /proc to read memory")
+def test_large_renders_stay_within_the_pixel_budget(tiny_G, monkeypatch):
+    # A stand-in render with the real output shape: at 1024x1024 the network itself would need GBs per frame.
+    pixels = []
+
+    def shaped_render(code, t, size=None, grids="nested"):
+        pixels.append(t.numel() * size * size)
+        return torch.full((*t.shape, 3, size, size), 0.5)
+
+    monkeypatch.setattr(tiny_G, "render", shaped_render)
+    t = clip_times(16, 16)
+    whole = 4 * 16 * 3 * 1024 * 1024 * 4  # the 16 frames of 4 videos as float32: 805 MB, the old default chunk
+    before = peak_rss_while(lambda: None)
+    peak = peak_rss_while(lambda: [None for _ in render_chunks(tiny_G, [0, 1, 2, 3], t, size=1024)])
+    assert max(pixels) == 4 * 1024 * 1024  # one frame per video at once: the budget's floor at this size
+    assert peak - before < whole / 2, (before, peak)  # measured: about 240 MB, and 2.4 GB with the old default
+    pixels.clear()
+    render_videos(tiny_G, [0, 1, 2, 3], t, size=64)  # at smaller sizes, as many frames as the budget allows
+    assert max(pixels) <= CHUNK_PIXELS and len(pixels) == 2
+
+
+def test_grid_mode_is_a_call_argument_not_model_state(tiny_G):
+    t = clip_times(2, 8)
+    nested = render_video(tiny_G, 1, t, size=64)
+    assert_different(render_video(tiny_G, 1, t, size=64, grids="scaled"), nested)
+    assert np.array_equal(render_video(tiny_G, 1, t, size=64), nested)  # the scaled call left nothing behind
+    assert not hasattr(tiny_G, "grids")
 
 
 # ---------------------------------------------------------------- the documented example
@@ -287,16 +194,3 @@ def test_documented_python_example_runs(tiny_G, tiny_preset, tmp_path, monkeypat
     exec(compile(code, "example", "exec"), {})
     video = read_video(tmp_path / "seed3-64f-2x.mp4")
     assert video.shape == (64, 64, 64, 3)
-
-
-def test_demo_writes_extrapolation_and_super_resolution_samples(tiny_G, tmp_path):
-    from digan.demo import write_property_samples
-
-    write_property_samples(tiny_G, {"clip_frames": 4, "resolution": 32}, tmp_path, seeds=(0,))
-    long = read_video(tmp_path / "extrapolation-4x" / "seed0000-compare.mp4")
-    assert long.shape[0] == 16 and long.shape[2] == 32 + 2 + 32   # 4x the 4-frame clip, side by side
-    assert np.abs(long[-1, :32, :32].astype(int) - long[3, :32, :32]).mean() < 2  # left: held at t = 1
-    assert np.abs(long[-1, :32, 34:].astype(int) - long[3, :32, 34:]).mean() > 2  # right: keeps moving
-    big = read_video(tmp_path / "superres-4x" / "seed0000-compare.mp4")
-    assert big.shape[0] == 4 and big.shape[2] == 128 + 2 + 128
-    assert read_video(tmp_path / "superres-4x" / "seed0000.mp4").shape == (4, 128, 128, 3)

@@ -1,16 +1,37 @@
-"""DIGAN: dynamics-aware implicit video GANs (Yu et al., ICLR 2022) in plain PyTorch."""
+"""DIGAN: dynamics-aware implicit video GANs (Yu et al., ICLR 2022) in plain PyTorch.
 
-__version__ = "0.1.0"
+The public names below are imported on first use (PEP 562), so that importing
+one part of the library, e.g. `digan.metrics`, does not load the others
+(the training loop, the sampler).
+"""
 
-from .checkpoint import load_snapshot, save_snapshot  # noqa: E402
-from .config import PRESETS, Preset, TrainingConfig, get_preset  # noqa: E402
-from .data import open_dataset  # noqa: E402
-from .models import DiganDiscriminators, DiscriminatorConfig, Generator, GeneratorConfig  # noqa: E402
-from .sampling import Timebase, render_video, render_videos  # noqa: E402
-from .training import Trainer, train  # noqa: E402
+from __future__ import annotations
 
-__all__ = [
-    "DiganDiscriminators", "DiscriminatorConfig", "Generator", "GeneratorConfig", "PRESETS", "Preset",
-    "Timebase", "Trainer", "TrainingConfig", "get_preset", "load_snapshot", "open_dataset", "render_video",
-    "render_videos", "save_snapshot", "train",
-]
+import importlib
+
+from .version import __version__
+
+# public name -> the module that defines it
+_EXPORTS = {
+    "DiganDiscriminators": ".models", "DiscriminatorConfig": ".models", "Generator": ".models",
+    "GeneratorConfig": ".models",
+    "PRESETS": ".config", "Preset": ".config", "TrainingConfig": ".config", "get_preset": ".config",
+    "load_snapshot": ".checkpoint", "save_snapshot": ".checkpoint",
+    "open_dataset": ".data",
+    "Timebase": ".timebase", "render_video": ".sampling", "render_videos": ".sampling",
+    "Trainer": ".training", "train": ".training",
+}
+
+__all__ = ["__version__", *sorted(_EXPORTS)]
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name], __name__), name)
+        globals()[name] = value  # later lookups skip this function
+        return value
+    raise AttributeError(f"module 'digan' has no attribute '{name}'")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))

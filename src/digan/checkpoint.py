@@ -20,10 +20,10 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from . import __version__
 from .atomic import atomic_write
 from .config import Preset
 from .models import Generator
+from .version import __version__
 
 SNAPSHOT_GLOB = "snapshot-*.json"
 STATE_NAME = "training-state.pt"

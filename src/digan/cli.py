@@ -13,11 +13,12 @@ import sys
 from pathlib import Path
 
 from .checkpoint import CheckpointError
-from .cliutil import CliError, positive, resolve_device
+from .cliutil import CliError, non_negative, old_spelling, positive, resolve_device
 from .data import cli as data_cli
 from .metrics import cli as metrics_cli
 from .config import PRESETS, Preset, get_preset
 from .data.base import DataError
+from .version import __version__
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -56,8 +57,8 @@ def build_preset(args) -> Preset:
         preset = get_preset(args.preset)
     except ValueError as e:
         raise CliError(str(e)) from None
-    if args.resolution is not None and args.resolution != preset.resolution:
-        r = args.resolution
+    if args.size is not None and args.size != preset.resolution:
+        r = args.size
         if r & (r - 1) or r < max(8, preset.generator.input_resolution):
             raise CliError(f"preset {preset.name} cannot produce {r}x{r}: use a power of two "
                            f">= {max(8, preset.generator.input_resolution)} (its own is {preset.resolution})")
@@ -69,7 +70,7 @@ def build_preset(args) -> Preset:
     try:
         return preset.replace_training(
             batch=args.batch, kimg=args.kimg, seed=args.seed, snap_kimg=args.snap, lr=args.lr,
-            r1_gamma=args.r1_gamma, clip_frames=args.frames, clip_stride=args.stride,
+            r1_gamma=args.r1_gamma, clip_frames=args.clip_frames, clip_stride=args.stride,
             diffaugment=args.diffaugment, mirror=args.mirror, fvd_clips=args.fvd_clips,
         )
     except ValueError as e:
@@ -81,7 +82,8 @@ def cmd_train(args) -> int:
 
     from .data import open_dataset
     from .distributed import Distributed
-    from .training import run_name, train
+    from .run import run_name
+    from .training import train
 
     preset = build_preset(args)
     if args.dry_run:
@@ -101,7 +103,7 @@ def cmd_train(args) -> int:
     dist = Distributed.from_env(device)
     try:
         info = train(preset, source, args.data, args.out, device=device, fvd=fvd, data_options=data_options,
-                     dist=dist)
+                     dist=dist, workers=args.workers, progress=not args.quiet)
     finally:
         if dist.world > 1:
             torch.distributed.destroy_process_group()
@@ -127,7 +129,7 @@ def parse_numbers(text: str, what: str) -> list[float]:
 
 
 def parse_formats(text: str) -> list[str]:
-    from .video_writer import FORMATS
+    from .data.io import FORMATS
     formats = [f.strip().lower().lstrip(".") for f in text.split(",") if f.strip()]
     bad = [f for f in formats if f not in FORMATS]
     if not formats or bad:
@@ -137,7 +139,7 @@ def parse_formats(text: str) -> list[str]:
 
 def sampling_times(args, meta):
     """(timebase, t [T], fps of the files) from --frames/--seconds/--fps/--start/--at/--t and the snapshot."""
-    from .sampling import Timebase
+    from .timebase import Timebase
 
     timebase = Timebase.from_meta(meta, args.train_fps)
     fps = args.fps or timebase.train_fps
@@ -167,19 +169,18 @@ def plural(n: int, word: str) -> str:
 
 def cmd_generate(args) -> int:
     from .checkpoint import load_snapshot
-    from .sampling import generate
+    from .export import generate
 
     seeds = parse_seeds(args.seeds)
     motion_seeds = None if args.motion_seeds is None else parse_seeds(args.motion_seeds)
     formats = parse_formats(args.format)
     size = parse_size(args.size)
     G, meta = load_snapshot(args.ckpt, resolve_device(args.device))
-    G.grids = args.grids
     timebase, t, fps = sampling_times(args, meta)
     reference_t = timebase.nearest_training_times(t) if args.compare else None
     paths = generate(G, args.out, seeds, t, fps=fps, motion_seeds=motion_seeds, size=size, psi=args.psi,
-                     formats=formats, grid=args.grid, reference_t=reference_t, batch=args.batch, chunk=args.chunk,
-                     progress=False if args.quiet else None)
+                     grids=args.grids, formats=formats, grid=args.grid, reference_t=reference_t, batch=args.batch,
+                     chunk=args.chunk, progress=False if args.quiet else None)
     h, w = size or (meta["resolution"], meta["resolution"])
     videos = len(seeds) * (1 if motion_seeds is None else len(motion_seeds))
     print(f"wrote {plural(len(paths), 'file')} for {plural(videos, 'video')} of {plural(len(t), 'frame')} at "
@@ -190,7 +191,7 @@ def cmd_generate(args) -> int:
 
 def cmd_interpolate(args) -> int:
     from .checkpoint import load_snapshot
-    from .sampling import interpolate
+    from .export import interpolate
 
     seeds = parse_seeds(args.seeds)
     if len(seeds) < 2:
@@ -200,10 +201,10 @@ def cmd_interpolate(args) -> int:
     formats = parse_formats(args.format)
     size = parse_size(args.size)
     G, meta = load_snapshot(args.ckpt, resolve_device(args.device))
-    G.grids = args.grids
     timebase, t, fps = sampling_times(args, meta)
     paths = interpolate(G, args.out, seeds, t, fps=fps, mode=args.mode, steps=args.steps, layout=args.layout,
-                        size=size, psi=args.psi, formats=formats, progress=False if args.quiet else None)
+                        size=size, psi=args.psi, grids=args.grids, formats=formats,
+                        progress=False if args.quiet else None)
     print(f"wrote {', '.join(str(p) for p in paths)}: {args.mode} interpolation through seeds "
           f"{', '.join(map(str, seeds))}, {describe_times(t, timebase)}")
     return 0
@@ -248,13 +249,18 @@ def add_train_parser(sub) -> None:
     p.add_argument("--snap", type=positive(float), help="snapshot, samples and metrics every this many kimg")
     p.add_argument("--lr", type=positive(float), help="Adam learning rate before the lazy-R1 correction")
     p.add_argument("--r1-gamma", type=float, help="R1 weight on both discriminators (0 disables)")
-    p.add_argument("--frames", type=int, help="frames per training clip (t = 1 at its last frame)")
+    p.add_argument("--clip-frames", type=int, help="frames per training clip (t = 1 at its last frame)")
+    old_spelling(p, "--frames", dest="clip_frames", type=int)
     p.add_argument("--stride", type=positive(int), help="source frames between clip frames")
-    p.add_argument("--resolution", type=positive(int), help="train at this size instead of the preset's")
+    p.add_argument("--size", type=positive(int), help="train at this frame size (square) instead of the preset's")
+    old_spelling(p, "--resolution", dest="size", type=positive(int))
     p.add_argument("--diffaugment", help="DiffAugment policy, e.g. 'color,translation' ('' disables)")
     p.add_argument("--mirror", action=argparse.BooleanOptionalAction, default=None, help="flip whole clips")
     p.add_argument("--fvd-clips", type=int, help="clips for a quick FVD at each snapshot (0: off)")
+    p.add_argument("--workers", type=non_negative(int), default=2, help="processes that decode the next batches "
+                   "while a step runs (0: on the training thread; default 2); the batches are the same either way")
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:1 or auto (default)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--dry-run", action="store_true", help="print the resolved options and exit")
     p.set_defaults(func=cmd_train)
 
@@ -315,7 +321,8 @@ def add_generate_parser(sub) -> None:
                    "the training size and training frames (held past t = 1) beside the render, over a time bar "
                    "red past t = 1")
     p.add_argument("--batch", type=positive(int), default=4, help="videos rendered at once (default 4)")
-    p.add_argument("--chunk", type=positive(int), help="frames rendered at once per video (default: by size)")
+    p.add_argument("--chunk", type=positive(int), help="frames rendered at once per video (default: as many as "
+                   "keep a step near 131k pixels, at least 1)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_generate)
 
@@ -342,7 +349,11 @@ def add_interpolate_parser(sub) -> None:
 
 
 def add_demo_parser(sub) -> None:
-    p = sub.add_parser("demo", help="train tiny-32 for a few minutes on a built-in dataset and render samples")
+    p = sub.add_parser("demo", help="train tiny-32 for a few minutes on a built-in dataset and render samples",
+                       description="Train tiny-32 on a built-in dataset (OUT/run, resumed when run again), then "
+                       "render from its latest snapshot: a sample grid, 4x the training length and 4x the training "
+                       "size beside what the training clips cover, and a real clip for comparison (OUT/samples). "
+                       "About 4 minutes on 2 CPU cores at the default 5 kimg.")
     p.add_argument("--out", default="runs/demo", help="output directory (default runs/demo)")
     p.add_argument("--data", default="shapes", help="built-in dataset (default shapes)")
     p.add_argument("--kimg", type=positive(float), default=5.0, help="clips to train on, in thousands (default 5)")
@@ -382,6 +393,7 @@ class Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="digan", description="DIGAN: dynamics-aware implicit video GANs.")
+    parser.add_argument("--version", action="version", version=f"digan {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_train_parser(sub)
     add_generate_parser(sub)

@@ -11,15 +11,32 @@ class CliError(Exception):
 
 def positive(kind):
     """An argparse type: a positive `kind` (int or float)."""
+    return _at_least(kind, 0, "must be positive", strict=True)
+
+
+def non_negative(kind):
+    """An argparse type: a `kind` (int or float) >= 0."""
+    return _at_least(kind, 0, "must be 0 or more", strict=False)
+
+
+def _at_least(kind, bound, message: str, strict: bool):
     def check(text: str):
         try:
             value = kind(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected a number, got '{text}'") from None
-        if value <= 0:
-            raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+        if value < bound or (strict and value == bound):
+            raise argparse.ArgumentTypeError(f"{message}, got {text}")
         return value
     return check
+
+
+def old_spelling(parser, *flags: str, dest: str, **kwargs) -> None:
+    """A renamed option's former spelling, kept for one release: parsed into `dest`, left out of --help.
+
+    The vocabulary and the old spellings are listed in docs/conventions.md.
+    """
+    parser.add_argument(*flags, dest=dest, default=argparse.SUPPRESS, help=argparse.SUPPRESS, **kwargs)
 
 
 def resolve_device(name: str) -> str:

@@ -8,8 +8,9 @@ from .checkpoint import load_snapshot
 from .config import get_preset
 from .data import open_dataset
 from .data.io import write_video
-from .sampling import Timebase, generate
-from .training import train, write_samples
+from .export import generate, write_samples
+from .timebase import Timebase
+from .training import train
 
 
 def run_demo(out: Path, kimg: float = 5.0, data: str = "shapes", device: str = "cpu") -> Path:
@@ -19,7 +20,7 @@ def run_demo(out: Path, kimg: float = 5.0, data: str = "shapes", device: str = "
     info = train(preset, source, data, out, device=device, run_dir=out / "run")
     G, meta = load_snapshot(info.run_dir, device)
     samples = out / "samples"
-    write_samples(G, preset, samples / "grid")  # grid.mp4 and grid.gif, as the run's periodic samples
+    write_samples(G, preset, samples / "grid", meta.get("train_fps"))  # grid.mp4 and .gif, as the run's samples
     write_video(samples / "real-example.gif", source.read(0, range(preset.training.clip_frames)), fps=8)
     write_property_samples(G, meta, samples)
     print(f"demo: samples in {samples}; snapshot {meta['path']}")
@@ -40,12 +41,9 @@ def write_property_samples(G, meta: dict, samples: Path, seeds=(0, 1, 2, 3)) -> 
     clip_t = timebase.times()
     paths = generate(G, samples / "extrapolation-4x", list(seeds), long_t, fps=fps, formats=("mp4", "gif"),
                      reference_t=timebase.nearest_training_times(long_t), progress=False)
-    grids, G.grids = G.grids, "scaled"  # every scale sampled 4x more densely: smooth detail, not blocks
-    try:
-        paths += generate(G, samples / "superres-4x", list(seeds), clip_t, fps=fps, size=4 * res, formats=("mp4",),
-                          reference_t=timebase.nearest_training_times(clip_t), progress=False)
-    finally:
-        G.grids = grids
+    # grids="scaled": every scale sampled 4x more densely, for smooth detail rather than blocks
+    paths += generate(G, samples / "superres-4x", list(seeds), clip_t, fps=fps, size=4 * res, grids="scaled",
+                      formats=("mp4",), reference_t=timebase.nearest_training_times(clip_t), progress=False)
     print(f"demo: time extrapolation ({len(long_t)} frames, t up to {long_t[-1]:.2f}) in {samples / 'extrapolation-4x'}; "
           f"super-resolution ({4 * res}x{4 * res}) in {samples / 'superres-4x'}")
     return paths

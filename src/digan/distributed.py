@@ -4,8 +4,9 @@
 
 Each process renders and discriminates `batch / world` clips of every step with
 its own random streams; gradients are averaged across processes before every
-optimiser step (plain all-reduce, no DDP wrapper), so all processes hold the
-same networks. Process 0 alone writes files and draws the progress bar.
+optimiser step (one flattened all-reduce per phase, no DDP wrapper), so all
+processes hold the same networks. Process 0 alone writes files and draws the
+progress bar.
 """
 
 from __future__ import annotations
@@ -38,15 +39,27 @@ class Distributed:
         """Whether this process writes files and logs."""
         return self.rank == 0
 
-    def average_(self, tensors) -> None:
-        """Replace each tensor by its mean over the processes."""
-        if self.world > 1:
-            for t in tensors:
-                dist.all_reduce(t)
-                t.div_(self.world)
+    def average_(self, tensors, sanitize: int = 0) -> None:
+        """Replace each tensor by its mean over the processes: one all-reduce of them all, flattened.
 
-    def average_grads_(self, module: torch.nn.Module) -> None:
-        self.average_(p.grad for p in module.parameters() if p.grad is not None)
+        The first `sanitize` tensors (gradients) then get NaN -> 0 and +-Inf -> +-1e5 on the flat
+        buffer, as the authors sanitise gradients before each optimiser step (also with one process).
+        """
+        tensors = list(tensors)
+        if not tensors or (self.world == 1 and not sanitize):
+            return
+        flat = torch.cat([t.reshape(-1) for t in tensors])
+        if self.world > 1:
+            dist.all_reduce(flat)
+            flat.div_(self.world)
+        flat[:sum(t.numel() for t in tensors[:sanitize])].nan_to_num_(nan=0.0, posinf=1e5, neginf=-1e5)
+        for t, part in zip(tensors, flat.split([t.numel() for t in tensors])):
+            t.copy_(part.view_as(t))
+
+    def average_grads_(self, module: torch.nn.Module, also=()) -> None:
+        """Average and sanitise the gradients of `module`, and average the tensors `also`, in one all-reduce."""
+        grads = [p.grad for p in module.parameters() if p.grad is not None]
+        self.average_(grads + list(also), sanitize=len(grads))
 
     def any(self, flag: bool) -> bool:
         """True on every process when `flag` is true on one (e.g. a stop request seen by one)."""

@@ -21,16 +21,19 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from . import __version__
 from .checkpoint import STATE_NAME, CheckpointError, load_state, save_snapshot, save_state
 from .config import Preset
 from .data.base import DataError, VideoSource
-from .data.clips import ClipSpec, PairBatches
-from .data.io import make_grid, write_video
+from .data.clips import ClipSpec, PairBatches, PrefetchedBatches
 from .distributed import Distributed
+from .export import write_samples
 from .losses import DiganLoss
 from .models import DiganDiscriminators, Generator
-from .sampling import clip_times, render_videos
+from .run import MetricsLog, resolved_options, run_name, same_run
+from .version import __version__
+
+
+PROGRESS_EVERY = 10  # steps between the losses shown on the progress bar
 
 
 def lazy_adam(params, cfg, interval: int) -> torch.optim.Adam:
@@ -38,13 +41,6 @@ def lazy_adam(params, cfg, interval: int) -> torch.optim.Adam:
     ratio = interval / (interval + 1)
     betas = tuple(b ** ratio for b in cfg.betas)
     return torch.optim.Adam(params, lr=cfg.lr * ratio, betas=betas, eps=cfg.eps)
-
-
-def sanitize_grads(module: torch.nn.Module) -> None:
-    """Replace NaN with 0 and +-Inf with +-1e5 in gradients, as the authors do before each step."""
-    for p in module.parameters():
-        if p.grad is not None:
-            torch.nan_to_num(p.grad, nan=0.0, posinf=1e5, neginf=-1e5, out=p.grad)
 
 
 class Trainer:
@@ -69,6 +65,7 @@ class Trainer:
         self.local_batch = self.cfg.batch // self.dist.world  # this process's share of each step
         data_seed = self.cfg.seed + 1_000_003 * self.dist.rank  # each process draws its own clips
         self.reals = PairBatches(source, spec, self.local_batch, seed=data_seed, mirror=self.cfg.mirror)
+        self.batches: PairBatches | PrefetchedBatches = self.reals  # where step i reads its batch i
         self.step_index = 0
 
     @property
@@ -82,18 +79,18 @@ class Trainer:
         g = torch.Generator(self.device).manual_seed(int(np.random.default_rng(key + [1]).integers(2 ** 62)))
         return rng, g
 
-    def step(self) -> dict[str, float]:
-        real, real_dt = self.reals[self.step_index]
+    def step(self) -> dict[str, torch.Tensor]:
+        """One step; returns the loss terms as 0-d tensors on the device (reading them waits for the step)."""
+        real, real_dt = self.batches[self.step_index]
         real, real_dt = real.to(self.device), real_dt.to(self.device)
         stats = {}
 
-        # Gmain: make D(G(z)) look real to both discriminators.
+        # Gmain: make D(G(z)) look real to both discriminators; the running mean of w is averaged with the grads.
         self.D.requires_grad_(False)
         self.G.requires_grad_(True)
         self.opt_G.zero_grad(set_to_none=True)
         out = self.loss.generator_loss(self.local_batch, *self.generators(0))
-        self.dist.average_([self.G.mapping.w_avg])
-        self.descend(self.G, self.opt_G, out, stats)
+        self.descend(self.G, self.opt_G, out, stats, also=[self.G.mapping.w_avg])
 
         # Dmain: real pairs up, fake pairs down.
         self.G.requires_grad_(False)
@@ -111,13 +108,12 @@ class Trainer:
         return stats
 
     def descend(self, module: torch.nn.Module, opt: torch.optim.Optimizer, out: dict[str, torch.Tensor],
-                stats: dict[str, float]) -> None:
-        """Backpropagate out["loss"], average gradients over processes, sanitise them, step; record the terms."""
+                stats: dict[str, torch.Tensor], also=()) -> None:
+        """Backpropagate out["loss"], average gradients over processes and sanitise them, step; record the terms."""
         out["loss"].backward()
-        self.dist.average_grads_(module)
-        sanitize_grads(module)
+        self.dist.average_grads_(module, also)
         opt.step()
-        stats.update({k: v.item() for k, v in out.items() if k != "loss"})
+        stats.update({k: v.detach() for k, v in out.items() if k != "loss"})
 
     @torch.no_grad()
     def update_ema(self) -> None:
@@ -162,68 +158,15 @@ class RunInfo:
     interrupted: bool = False
 
 
-def run_name(data: str, preset: Preset) -> str:
-    name = Path(data).name if ("/" in data or Path(data).exists()) else data  # keeps .zip apart from the folder
-    return f"{name}-{preset.name}"
-
-
-def resolved_options(preset: Preset, data: str, source: VideoSource, data_options: dict | None = None) -> dict:
-    return {"data": data, "data_options": data_options or {}, "dataset": source.describe(),
-            "version": __version__, "preset": preset.to_dict()}
-
-
-# Options that change what a run reports or how long it lasts, not what it computes.
-NOT_IDENTITY = ("kimg", "snap_kimg", "sample_seeds", "fvd_clips")
-
-
-def same_run(saved: dict, new: dict) -> bool:
-    """Whether `new` continues `saved`: equal in everything that shapes the training trajectory."""
-    a, b = json.loads(json.dumps(saved)), json.loads(json.dumps(new))  # compare as stored (tuples -> lists)
-    for opts in (a, b):
-        opts.pop("version", None)
-        for key in NOT_IDENTITY:
-            opts["preset"]["training"].pop(key, None)
-    return a == b
-
-
-def write_samples(G: Generator, preset: Preset, path_stem: Path) -> None:
-    """A grid of fixed-seed videos of one training clip, as MP4 and GIF."""
-    cfg = preset.training
-    videos = render_videos(G, list(range(cfg.sample_seeds)), clip_times(cfg.clip_frames, cfg.clip_frames))
-    grid = make_grid(videos)
-    write_video(path_stem.with_suffix(".mp4"), grid, fps=8)
-    write_video(path_stem.with_suffix(".gif"), grid, fps=8)
-
-
-class MetricsLog:
-    """metrics.jsonl in the run directory, plus TensorBoard when it is installed."""
-
-    def __init__(self, run_dir: Path):
-        self.path = run_dir / "metrics.jsonl"
-        try:
-            from torch.utils.tensorboard import SummaryWriter
-            self.tb = SummaryWriter(str(run_dir / "tensorboard"))
-        except ImportError:
-            self.tb = None
-
-    def write(self, record: dict) -> None:
-        with open(self.path, "a") as f:
-            f.write(json.dumps(record) + "\n")
-        if self.tb is not None:
-            for k, v in record.items():
-                if isinstance(v, (int, float)) and k != "kimg":
-                    self.tb.add_scalar(k, v, global_step=int(record["kimg"] * 1000))
-            self.tb.flush()
-
-
 def train(preset: Preset, source: VideoSource, data: str, out: str | Path, *, device: str = "cpu",
           run_dir: Path | None = None, progress: bool = True, fvd=None, data_options: dict | None = None,
-          dist: Distributed | None = None) -> RunInfo:
+          dist: Distributed | None = None, workers: int = 2) -> RunInfo:
     """Train until `preset.training.kimg`; resumes when the run directory holds a training state.
 
     `data_options` are the options `source` was opened with, recorded so that a
     resume checks them. `fvd`, when given, is called as `fvd(G_ema) -> dict` at each snapshot and its
-    numbers are logged with the losses.
+    numbers are logged with the losses. `workers` processes decode the next batches while a step
+    runs (0: on the training thread); they change when a batch is decoded, not what it holds.
     """
     dist = dist or Distributed.from_env(str(device))
     if dist.world > 1 and str(device) == "cuda":
@@ -248,54 +191,78 @@ def train(preset: Preset, source: VideoSource, data: str, out: str | Path, *, de
     cfg = preset.training
     snapshot_extra = {"data": data}
     source_fps = getattr(source, "fps", None) or (data_options or {}).get("fps")
-    if source_fps:  # the clips' frame rate, so that sampling can speak in seconds (sampling.Timebase)
+    if source_fps:  # the clips' frame rate, so that sampling can speak in seconds (timebase.Timebase)
         snapshot_extra["train_fps"] = source_fps / cfg.clip_stride
-    total = int(math.ceil(cfg.kimg * 1000 / cfg.batch)) * cfg.batch
+    total_steps = int(math.ceil(cfg.kimg * 1000 / cfg.batch))
+    total = total_steps * cfg.batch
     snap_every = max(1, int(round(cfg.snap_kimg * 1000 / cfg.batch)))
     log = MetricsLog(run_dir) if dist.main else None
     snapshots: list[Path] = []
-    sums: dict[str, list[float]] = {}  # name -> [total, count]: R1 terms exist only on R1 steps
-    count, t0 = 0, time.perf_counter()
-
-    def checkpoint() -> None:
-        nonlocal sums, count, t0
-        dist.check_same(sum(p.double().sum() for p in trainer.G_ema.parameters()), "G_ema")
-        if not dist.main:
-            return
-        path = save_snapshot(run_dir, trainer.G_ema, preset, trainer.clips_seen, snapshot_extra)
-        snapshots.append(path)
-        save_state(state_path, trainer.state_dict())
-        write_samples(trainer.G_ema, preset, run_dir / path.stem.replace("snapshot-", "samples-"))
-        record = {"kimg": trainer.clips_seen / 1000, **{k: total / n for k, (total, n) in sums.items()}}
-        record["clips_per_s"] = count * cfg.batch / max(time.perf_counter() - t0, 1e-9)
-        if fvd is not None:
-            record.update(fvd(trainer.G_ema))
-        log.write(record)
-        sums, count, t0 = {}, 0, time.perf_counter()
+    stats = StepStats()  # since the last snapshot
 
     bar = tqdm(total=total, initial=trainer.clips_seen, unit="clip", disable=not (progress and dist.main),
                dynamic_ncols=True)
     stopping = False
-    with StopRequest() as stop:
+    batches = PrefetchedBatches(trainer.reals, trainer.step_index, total_steps, workers,
+                                pin_memory=trainer.device.type == "cuda")
+    with StopRequest() as stop, batches:
+        trainer.batches = batches
         while trainer.clips_seen < total and not stopping:
-            stats = trainer.step()
-            for k, v in stats.items():
-                acc = sums.setdefault(k, [0.0, 0])
-                acc[0] += v
-                acc[1] += 1
-            count += 1
+            step = trainer.step()
+            stats.add(step)
             bar.update(cfg.batch)
-            bar.set_postfix(kimg=f"{trainer.clips_seen / 1000:.2f}", G=f"{stats['G_motion'] + stats['G_image']:.3f}",
-                            D=f"{stats['D_motion'] + stats['D_image']:.3f}", refresh=False)
+            if trainer.step_index % PROGRESS_EVERY == 0 and not bar.disable:  # reading a loss waits for the device
+                g, d = torch.stack([step["G_motion"] + step["G_image"], step["D_motion"] + step["D_image"]]).tolist()
+                bar.set_postfix(kimg=f"{trainer.clips_seen / 1000:.2f}", G=f"{g:.3f}", D=f"{d:.3f}", refresh=False)
             if trainer.step_index % snap_every == 0 or trainer.clips_seen >= total:
-                checkpoint()
+                dist.check_same(sum(p.double().sum() for p in trainer.G_ema.parameters()), "G_ema")
+                if dist.main:
+                    path = save_snapshot(run_dir, trainer.G_ema, preset, trainer.clips_seen, snapshot_extra)
+                    snapshots.append(path)
+                    save_state(state_path, trainer.state_dict())
+                    write_samples(trainer.G_ema, preset, run_dir / path.stem.replace("snapshot-", "samples-"),
+                                  snapshot_extra.get("train_fps"))
+                    record = {"kimg": trainer.clips_seen / 1000, **stats.means(),
+                              "clips_per_s": stats.steps * cfg.batch / stats.seconds()}
+                    if fvd is not None:
+                        record.update(fvd(trainer.G_ema))
+                    log.write(record)
+                stats = StepStats()
             stopping = dist.any(stop.requested)  # all processes stop after the same step
         if stopping and dist.main:
             # between two steps: the saved state continues exactly; the same command resumes here
             save_state(state_path, trainer.state_dict())
+    trainer.batches = trainer.reals
     dist.barrier()
     bar.close()
     return RunInfo(run_dir, resumed_from, trainer.clips_seen, snapshots, interrupted=stopping)
+
+
+class StepStats:
+    """Means of the loss terms over steps, summed on the device and read once, when logged (nanoGPT).
+
+    R1 terms exist only on R1 steps, so each term counts its own steps.
+    """
+
+    def __init__(self):
+        self.sums: dict[str, torch.Tensor] = {}
+        self.counts: dict[str, int] = {}
+        self.steps = 0
+        self.start = time.perf_counter()
+
+    def add(self, stats: dict[str, torch.Tensor]) -> None:
+        for k, v in stats.items():
+            v = v.double()  # float64 sums, as Python floats were: the logged means do not change
+            self.sums[k] = self.sums[k] + v if k in self.sums else v
+            self.counts[k] = self.counts.get(k, 0) + 1
+        self.steps += 1
+
+    def means(self) -> dict[str, float]:
+        totals = torch.stack(list(self.sums.values())).tolist() if self.sums else []  # one sync
+        return {k: total / self.counts[k] for k, total in zip(self.sums, totals)}
+
+    def seconds(self) -> float:
+        return max(time.perf_counter() - self.start, 1e-9)
 
 
 class StopRequest:

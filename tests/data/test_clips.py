@@ -1,7 +1,9 @@
 import numpy as np
+import pytest
 import torch
 
 from digan.data import ClipSpec, EvalClips, PairBatches, open_dataset, to_float_video
+from digan.data.clips import PrefetchedBatches
 
 
 def test_eval_clips_whole_windows_and_flip():
@@ -35,3 +37,19 @@ def test_pair_batches_read_the_clip_frames_with_their_dt():
         clip = s.read(video, pairs.index.frame_ids(start, np.arange(16)))
         torch.testing.assert_close(x[j], to_float_video(clip[[k1[j], k2[j]]]))
     torch.testing.assert_close(dt, torch.from_numpy((k2 - k1) / 15).float())
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_prefetched_batches_are_the_batches_of_their_step(workers):
+    batches = PairBatches(open_dataset("shapes", 16, count=6), ClipSpec(8), batch=3, seed=4)
+    rng = torch.get_rng_state()
+    with PrefetchedBatches(batches, start=5, stop=9, workers=workers) as ahead:  # resuming at step 5
+        for i in range(5, 9):
+            frames, dt = ahead[i]
+            expected = batches[i]
+            assert torch.equal(frames, expected[0]) and torch.equal(dt, expected[1])
+    assert torch.equal(torch.get_rng_state(), rng)  # the training state's saved random state is left alone
+    with PrefetchedBatches(batches, start=0, stop=4, workers=workers) as ahead:
+        with pytest.raises(IndexError, match="batch 0 is next"):
+            ahead[1]
+

@@ -1,8 +1,10 @@
+import io
 
 import numpy as np
 import pytest
 
 from digan.data import DataError, list_videos, make_grid, natural_key, read_video, write_video
+from digan.data.io import VideoWriter, read_frame
 
 
 def moving_bar(t=8, h=24, w=32, seed=0):
@@ -132,3 +134,49 @@ def test_sixteen_bit_and_palette_frames(tmp_path):
     Image.fromarray(np.full((6, 6, 3), 200, np.uint8)).convert("P", palette=Image.Palette.ADAPTIVE).save(d / "a1.png")
     v = read_video(d)
     assert v.shape == (2, 6, 6, 3) and abs(int(v[0, 0, 0, 0]) - 127) <= 1 and (v[1] == 200).all()
+
+
+def test_writer_leaves_nothing_when_interrupted(tmp_path):
+    frames = np.zeros((3, 16, 16, 3), np.uint8)
+    with pytest.raises(RuntimeError):
+        with VideoWriter(tmp_path / "v.mp4", fps=8) as writer:
+            writer.write(frames)
+            raise RuntimeError("killed")
+    with VideoWriter(tmp_path / "frames", fps=8) as writer:
+        writer.write(frames)
+        writer.write(frames[0])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["frames"]
+    assert len(list((tmp_path / "frames").iterdir())) == 4
+
+
+@pytest.mark.parametrize("suffix", [".mp4", ".gif", ""])
+def test_streaming_in_chunks_writes_what_write_video_writes(tmp_path, suffix):
+    v = moving_bar(t=10)
+    whole = write_video(tmp_path / f"whole{suffix}", v, fps=12)
+    with VideoWriter(tmp_path / f"chunks{suffix}", fps=12) as writer:
+        for part in (v[:3], v[3:4], v[4:]):
+            writer.write(part)
+    if suffix:
+        assert writer.path.read_bytes() == whole.read_bytes()  # the same encoder, settings and frames
+    else:
+        assert sorted(p.name for p in writer.path.iterdir()) == sorted(p.name for p in whole.iterdir())
+        np.testing.assert_array_equal(read_video(writer.path), v)
+
+
+def test_one_frame_reader_for_paths_and_file_objects(tmp_path):
+    from PIL import Image
+
+    Image.fromarray(np.full((5, 7), 90, np.uint8), "L").save(tmp_path / "gray.png")
+    data = (tmp_path / "gray.png").read_bytes()
+    from_path, from_bytes = read_frame(tmp_path / "gray.png"), read_frame(io.BytesIO(data))
+    assert from_path.shape == (5, 7, 3) and (from_path == 90).all()
+    np.testing.assert_array_equal(from_bytes, from_path)
+    (tmp_path / "bad.png").write_bytes(b"not a png")
+    with pytest.raises(DataError, match=r"^unreadable frame bad.png \("):
+        read_frame(tmp_path / "bad.png")
+    with pytest.raises(DataError, match=r"^unreadable frame 3.png \("):
+        read_frame(io.BytesIO(b"not a png"), "3.png")
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "folder" / "0.png").write_bytes(b"x")
+    with pytest.raises(DataError, match=r"folder: unreadable frame 0.png"):  # a frame folder names itself too
+        read_video(tmp_path / "folder")

@@ -19,6 +19,14 @@ class DataError(ValueError):
     """A user's data cannot be used; the message is one line meant for the user."""
 
 
+def error_reason(e: BaseException) -> str:
+    """The cause of an exception in a few words, for a DataError: FFmpeg's and the OS's message without the path."""
+    strerror = getattr(e, "strerror", None)
+    text = strerror if isinstance(strerror, str) and strerror else str(e).strip()
+    text = text.splitlines()[0] if text else type(e).__name__
+    return text[:200]
+
+
 MAX_WARNINGS = 20  # warning lines per report; the rest are counted in the summary
 
 

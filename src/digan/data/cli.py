@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ..cliutil import old_spelling
 
 
 def register(subparsers) -> argparse.ArgumentParser:
@@ -17,14 +18,17 @@ def register(subparsers) -> argparse.ArgumentParser:
     )
     p.add_argument("src", metavar="SRC", help="folder or .zip of video files or frame folders, a video file, or a UCF-101 tree")
     p.add_argument("dest", metavar="DEST", help="store folder to create (or to resume)")
-    p.add_argument("--resolution", "-r", type=int, required=True, metavar="R", help="frame size in pixels, R x R")
+    size = p.add_mutually_exclusive_group(required=True)  # required, in either spelling
+    size.add_argument("--size", type=int, metavar="R", help="frame size in pixels, R x R")
+    old_spelling(size, "--resolution", "-r", dest="size", type=int)
     p.add_argument("--fps", type=float, default=None, metavar="F",
                    help="resample video files to F frames/s by nearest frame in time (default: keep every frame)")
     p.add_argument("--workers", "-j", type=int, default=1, metavar="N", help="decoding processes (default 1)")
     p.add_argument("--split", default="train+test", choices=("train", "test", "train+test"),
                    help="UCF-101 split to keep (default train+test, as the paper); ignored elsewhere")
     p.add_argument("--fold", type=int, default=1, choices=(1, 2, 3), help="UCF-101 split fold (default 1)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    old_spelling(p, "--no-progress", dest="quiet", action="store_true")
     p.set_defaults(func=run)
     return p
 
@@ -33,8 +37,8 @@ def run(args: argparse.Namespace) -> int:
     from .store import prepare
 
     try:  # a DataError reaches `digan`'s entry point, which prints it as one line
-        store = prepare(args.src, args.dest, args.resolution, fps=args.fps, workers=max(1, args.workers),
-                        split=args.split, fold=args.fold, progress=not args.no_progress)
+        store = prepare(args.src, args.dest, args.size, fps=args.fps, workers=max(1, args.workers),
+                        split=args.split, fold=args.fold, progress=not args.quiet)
     except KeyboardInterrupt:
         print(f"interrupted: run the same command again to resume into {args.dest}", file=sys.stderr)
         return 130

@@ -2,7 +2,8 @@
 
 A clip is `frames` frames taken every `stride` frames from one video; time
 t runs over [0, 1] across the clip, so frame k of the clip sits at
-t = k / (frames - 1) (method.md, "Time t is normalised to [0, 1]").
+t = k / (frames - 1) (the rule of `digan.timebase`, shared with the losses,
+the samplers and the metrics).
 
 Every random draw here comes from a generator seeded by (seed, batch index),
 so a batch is a pure function of where training is: resuming needs no saved
@@ -11,11 +12,13 @@ sampler state, and loader workers cannot change what is drawn.
 
 from __future__ import annotations
 
+import signal
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
+from ..timebase import pair_times
 from .base import DataError, Report, VideoSource, note
 
 
@@ -43,11 +46,6 @@ def sample_pair_indices(rng: np.random.Generator, n: int, frames: int) -> tuple[
     ka = np.minimum(np.floor(rng.beta(2.0, 1.0, n) * frames), frames - 1).astype(np.int64)
     kb = np.minimum(np.floor(rng.beta(1.0, 2.0, n) * frames), frames - 1).astype(np.int64)
     return np.minimum(ka, kb), np.maximum(ka, kb)
-
-
-def pair_times(k1: np.ndarray, k2: np.ndarray, frames: int) -> np.ndarray:
-    """Clip times `[n, 2]` (float32) of frame-index pairs."""
-    return (np.stack([k1, k2], axis=1) / max(frames - 1, 1)).astype(np.float32)
 
 
 class ClipIndex:
@@ -126,6 +124,49 @@ class PairBatches:
             pairs.append(pair[:, :, ::-1] if flips[j] else pair)
         dt = torch.from_numpy(pair_times(k1, k2, self.spec.frames)).diff(dim=1)[:, 0]
         return to_float_video(np.stack(pairs)), dt
+
+
+class PrefetchedBatches:
+    """Batches `start`, `start + 1`, ... `stop - 1` of `batches`, decoded ahead of use by `workers` processes.
+
+    A DataLoader over step indices that starts at the resume step (edm2's
+    InfiniteSampler(start_idx=...)). Batch i is a pure function of (seed, i), so
+    workers change when a batch is decoded, never what it holds. Read in order:
+    `self[i]` must ask for the next index. `workers=0` decodes on the caller's thread.
+    """
+
+    def __init__(self, batches: PairBatches, start: int, stop: int, workers: int = 2, pin_memory: bool = False):
+        from torch.utils.data import DataLoader
+
+        loader = DataLoader(
+            batches, sampler=range(start, stop), batch_size=None, num_workers=workers, pin_memory=pin_memory,
+            worker_init_fn=_ignore_interrupts,
+            generator=torch.Generator(),  # the workers' seeds come from here, not from the global random state
+        )
+        self.next = start
+        self._batches = iter(loader)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        if i != self.next:
+            raise IndexError(f"prefetched batches are read in order: batch {self.next} is next, not {i}")
+        self.next += 1
+        frames, dt = next(self._batches)  # the loader hands the pair back as a list
+        return frames, dt
+
+    def close(self) -> None:
+        """Stop the workers (dropping the loader's iterator shuts them down)."""
+        self._batches = iter(())
+
+    def __enter__(self) -> "PrefetchedBatches":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _ignore_interrupts(worker_id: int) -> None:
+    # Ctrl-C reaches the whole process group; the training loop, not a loader worker, decides when to stop.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 class EvalClips:

@@ -20,8 +20,10 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
-from .base import DataError, Report, VideoSource, note, warn
-from .io import FRAME_SUFFIXES, VIDEO_SUFFIXES, _decode_stream, _reason, _rgb, frame_files, list_videos, natural_key
+from .base import DataError, Report, VideoSource, error_reason, note, warn
+from .io import (
+    FRAME_SUFFIXES, VIDEO_SUFFIXES, count_frames, decode_frames, frame_files, list_videos, natural_key, read_frame,
+)
 
 # ----------------------------------------------------------------------------------------------
 # Entries: one video, in a folder or a zip archive.
@@ -63,19 +65,14 @@ class Entry:
 
     def read_frame(self, k: int) -> np.ndarray:
         """Frame k of a frame folder as uint8 `[H, W, 3]`; DataError if unreadable."""
-        from PIL import Image, UnidentifiedImageError
-
-        label = self.members[k] if self.in_zip else os.path.join(self.path, self.frames_on_disk[k])
+        if not self.in_zip:
+            return read_frame(os.path.join(self.path, self.frames_on_disk[k]))
+        name = PurePosixPath(self.members[k]).name
         try:
-            if self.in_zip:
-                f = io.BytesIO(_zip(self.path).read(self.members[k]))
-            else:
-                f = open(label, "rb")
-            with f, Image.open(f) as image:
-                image.load()
-                return _rgb(image)
-        except (OSError, UnidentifiedImageError, ValueError, SyntaxError, zipfile.BadZipFile) as e:
-            raise DataError(f"unreadable frame {PurePosixPath(label).name} ({_reason(e)})") from None
+            data = _zip(self.path).read(self.members[k])
+        except (OSError, zipfile.BadZipFile) as e:
+            raise DataError(f"unreadable frame {name} ({error_reason(e)})") from None
+        return read_frame(io.BytesIO(data), name)
 
 
 def folder_entries(root: Path) -> list[Entry]:
@@ -93,7 +90,7 @@ def zip_entries(path: Path) -> list[Entry]:
     try:
         names = [i.filename for i in zipfile.ZipFile(path).infolist() if not i.is_dir()]
     except (OSError, zipfile.BadZipFile) as e:
-        raise DataError(f"{path}: not a readable zip archive ({_reason(e)})") from None
+        raise DataError(f"{path}: not a readable zip archive ({error_reason(e)})") from None
     names = [n for n in names if not n.startswith("__MACOSX/") and not PurePosixPath(n).name.startswith(".")]
     entries, folders = [], {}
     for n in names:
@@ -145,28 +142,21 @@ def probe(entry: Entry) -> Probe:
             raise DataError("folder holds no frames")
         entry.read_frame(0)
         return Probe(n, None)
-    import av
-
     try:
         with entry.open_file() as f:
             if f.seek(0, 2) == 0:
                 raise DataError("empty file")
             f.seek(0)
-            with av.open(f, metadata_errors="ignore") as container:
-                if not container.streams.video:
-                    raise DataError("no video stream")
-                stream = container.streams.video[0]
-                rate = stream.average_rate or stream.guessed_rate
-                packets = sum(1 for p in container.demux(stream) if p.size)
-            with entry.open_file() as f2:
-                list(_decode_stream(f2, 1))  # runs to its end, so the container closes before the file
+            packets, rate = count_frames(f)
+        with entry.open_file() as f:
+            list(decode_frames(f, 1))  # runs to its end, so the container closes before the file
     except DataError:
         raise
-    except Exception as e:
-        raise DataError(f"not a readable video ({_reason(e)})") from None
+    except Exception as e:  # the file itself cannot be opened or read
+        raise DataError(f"not a readable video ({error_reason(e)})") from None
     if packets == 0:
         raise DataError("video holds no frames")
-    return Probe(packets, float(rate) if rate else None)
+    return Probe(packets, rate)
 
 
 def resample_ids(frames: int, fps: float | None, target_fps: float | None) -> np.ndarray:
@@ -194,13 +184,13 @@ def decode_video(entry: Entry, resolution: int, source_ids: np.ndarray | None = 
         return np.stack([resize_crop(entry.read_frame(int(k)), resolution) for k in ids])
     with entry.open_file() as f:
         if source_ids is None:
-            return np.stack([resize_crop(x, resolution) for x in _decode_stream(f)])
+            return np.stack([resize_crop(x, resolution) for x in decode_frames(f)])
         wanted = np.asarray(source_ids, dtype=np.int64)
         keep = set(wanted.tolist())
         last = int(wanted.max()) + 1
         kept: dict[int, np.ndarray] = {}  # only the wanted frames are resized and held
         decoded = 0
-        for k, x in enumerate(_decode_stream(f, last)):
+        for k, x in enumerate(decode_frames(f, last)):
             decoded = k + 1
             if k in keep:
                 kept[k] = resize_crop(x, resolution)
@@ -213,7 +203,7 @@ def decode_video(entry: Entry, resolution: int, source_ids: np.ndarray | None = 
             final = max(k for k in kept) if kept else None
             if final is None or final != decoded - 1:  # the last decoded frame was not wanted: decode it
                 with entry.open_file() as f:
-                    *_, x = _decode_stream(f, decoded)
+                    *_, x = decode_frames(f, decoded)
                 kept[decoded - 1] = resize_crop(x, resolution)
     return np.stack([kept[min(int(k), decoded - 1)] for k in wanted])
 

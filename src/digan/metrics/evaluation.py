@@ -23,9 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import __version__
 from ..atomic import atomic_write
 from ..data.base import DataError, VideoSource, warn
+from ..version import __version__
 from .distances import fvd, kvd
 from .features import DETECTOR_SIZE, I3DFeatures, extract
 from .protocols import Protocol, fake_seeds, get_protocol, read_real_clips, real_clip_plan

@@ -16,7 +16,8 @@ from .features import I3DFeatures
 
 def generator_callable(G, clip_frames: int, batch: int = 8, psi: float = 1.0) -> Generate:
     """uint8 `[N, frames, H, W, 3]`: videos of `seeds` (same seeds as `digan generate`), frame k at t = k / (clip_frames - 1)."""
-    from ..sampling import clip_times, render_videos
+    from ..sampling import render_videos
+    from ..timebase import clip_times
 
     def generate(seeds: list[int], frames: int) -> np.ndarray:
         return render_videos(G, list(seeds), clip_times(frames, clip_frames), batch=batch, psi=psi)

@@ -300,7 +300,6 @@ class Generator(nn.Module):
         self.cfg = cfg
         self.mapping = MappingNetwork(cfg)
         self.synthesis = SynthesisNetwork(cfg)
-        self.grids = "nested"  # how renders at other sizes sample the coarser scales (SynthesisNetwork.grid_sizes)
 
     @property
     def z_dim(self) -> int:
@@ -320,19 +319,20 @@ class Generator(nn.Module):
         return self.synthesis.prepare(self.mapping(z, psi, update_w_avg), z_motion)
 
     def render(self, code: VideoCode, t: torch.Tensor, size: int | tuple[int, int] | None = None,
-               grids: str | None = None) -> torch.Tensor:
+               grids: str = "nested") -> torch.Tensor:
         """Frames `[B, T, 3, H, W]` of prepared videos at times `t [B, T]` (any reals; 1 = end of a training clip).
 
-        `grids` ('nested' or 'scaled', default `self.grids`) matters only at other sizes than the training one.
+        `grids` ('nested' or 'scaled': how the coarser scales are sampled,
+        `SynthesisNetwork.grid_sizes`) matters only at other sizes than the training one.
         """
         size = check_size(size, self.cfg)
         if t.ndim == 1:
             t = t[None].expand(code.batch, -1)
-        return self.synthesis(code, t.to(code.layers[0].dtype), size, grids or self.grids)
+        return self.synthesis(code, t.to(code.layers[0].dtype), size, grids)
 
     def forward(self, z: torch.Tensor, z_motion: torch.Tensor, t: torch.Tensor,
-                size: int | tuple[int, int] | None = None, psi: float = 1.0) -> torch.Tensor:
-        return self.render(self.prepare(z, z_motion, psi), t, size)
+                size: int | tuple[int, int] | None = None, psi: float = 1.0, grids: str = "nested") -> torch.Tensor:
+        return self.render(self.prepare(z, z_motion, psi), t, size, grids)
 
 
 def check_size(size: int | tuple[int, int] | None, cfg: GeneratorConfig) -> tuple[int, int]:

@@ -1,0 +1,108 @@
+"""Clip time: the one rule that places frames in time, for data pairs, losses, sample grids and metrics.
+
+A training clip of F frames spans clip time t = 0..1: its frame k is at
+t = k / (F - 1) (method.md, "Time t is normalised to [0, 1]"; docs/conventions.md).
+t > 1 extrapolates past the clip. `clip_time` is that rule and `clip_frame`
+its inverse; everything else here is written with them.
+
+`Timebase` adds seconds: it takes a training clip to play at `train_fps`
+frames per second, so videos can be asked for by length and frame rate.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+DEFAULT_TRAIN_FPS = 8.0  # frame rate assumed for training clips when a snapshot does not record one
+
+
+def clip_time(k, clip_frames: int):
+    """t of clip frame k (int or real; a float, array or tensor): t = k / (clip_frames - 1)."""
+    if clip_frames < 2:
+        raise ValueError(f"a clip needs at least 2 frames to span t = 0..1, got {clip_frames}")
+    return k / (clip_frames - 1)
+
+
+def clip_frame(t, clip_frames: int):
+    """The (real) clip frame at time t: the inverse of `clip_time`."""
+    return t * (clip_frames - 1)
+
+
+def clip_times(frames: int, clip_frames: int) -> torch.Tensor:
+    """t `[frames]` (float32) of consecutive frames at the training frame rate, from t = 0."""
+    return clip_time(torch.arange(frames, dtype=torch.float32), clip_frames)
+
+
+def pair_times(k1: np.ndarray, k2: np.ndarray, clip_frames: int) -> np.ndarray:
+    """t `[n, 2]` (float32) of pairs of clip-frame indices."""
+    return clip_time(np.stack([k1, k2], axis=1), clip_frames).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class Timebase:
+    """Seconds <-> clip time t: a training clip is `clip_frames` frames shown at `train_fps`.
+
+    Its frame k is at k / train_fps seconds and at t = k / (clip_frames - 1), so
+    t = seconds * train_fps / (clip_frames - 1). A video of N frames at F fps
+    shows frame k at k / F seconds: t_k = k * train_fps / (F * (clip_frames - 1)).
+    F above train_fps interpolates in time; t_k beyond 1 extrapolates.
+    """
+    clip_frames: int = 16
+    train_fps: float = DEFAULT_TRAIN_FPS
+
+    def __post_init__(self):
+        if self.clip_frames < 2 or not self.train_fps > 0:
+            raise ValueError(f"a timebase needs clip_frames >= 2 and train_fps > 0, got {self.clip_frames}, "
+                             f"{self.train_fps}")
+
+    @classmethod
+    def from_meta(cls, meta: dict, train_fps: float | None = None) -> "Timebase":
+        """From a snapshot's metadata; `train_fps` overrides the recorded rate (default 8 if none)."""
+        fps = train_fps or meta.get("train_fps") or DEFAULT_TRAIN_FPS
+        return cls(int(meta["clip_frames"]), float(fps))
+
+    @property
+    def clip_seconds(self) -> float:
+        """Seconds between the first and the last frame of a training clip (t from 0 to 1)."""
+        return self.seconds_of(1.0)
+
+    def t_of(self, seconds: float | torch.Tensor) -> float | torch.Tensor:
+        return clip_time(seconds * self.train_fps, self.clip_frames)  # seconds * train_fps = clip frames
+
+    def seconds_of(self, t: float | torch.Tensor) -> float | torch.Tensor:
+        return clip_frame(t, self.clip_frames) / self.train_fps
+
+    def frame_count(self, seconds: float, fps: float) -> int:
+        """Frames in a video lasting `seconds` at `fps` (each frame lasts 1 / fps)."""
+        return max(1, round(seconds * fps))
+
+    def times(self, frames: int | None = None, fps: float | None = None, seconds: float | None = None,
+              start: float = 0.0) -> torch.Tensor:
+        """t `[N]` of a video of `frames` frames (or `seconds` long) at `fps`, its first frame at `start` seconds.
+
+        Defaults: `fps` = the training rate, length = the frames of t in 0..1
+        (`times()` is the training clip's own t_k = k / (clip_frames - 1)).
+        """
+        fps = self.train_fps if fps is None else float(fps)
+        if not fps > 0:
+            raise ValueError(f"fps must be positive, got {fps}")
+        if frames is not None and seconds is not None:
+            raise ValueError("give frames or seconds, not both")
+        if frames is None:
+            # default: the frames of one training clip's t = 0..1 at this rate
+            frames = (self.frame_count(seconds, fps) if seconds is not None
+                      else math.floor(self.clip_seconds * fps + 1e-6) + 1)
+        if frames < 1:
+            raise ValueError(f"need at least one frame, got {frames}")
+        seconds_k = start + torch.arange(frames, dtype=torch.float64) / fps
+        return self.t_of(seconds_k).float()
+
+    def nearest_training_times(self, t: torch.Tensor) -> torch.Tensor:
+        """The training clip frame nearest each t (held at the first/last frame outside [0, 1])."""
+        last = self.clip_frames - 1
+        k = clip_frame(torch.as_tensor(t, dtype=torch.float32), self.clip_frames).round().clamp(0, last)
+        return clip_time(k, self.clip_frames)

@@ -1,0 +1,70 @@
+"""Writing rendered videos to files: per-seed files, grids, comparison strips, sample grids; memory while streaming."""
+
+import numpy as np
+import pytest
+import torch
+
+from digan.data.io import read_video, video_fps
+from digan.export import generate, write_samples
+from digan.sampling import render_video
+from digan.timebase import Timebase, clip_times
+from memory_helpers import HAS_PROC, peak_rss_while
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def test_generate_writes_files_that_decode_to_the_expected_frames(tiny_G, tmp_path):
+    t = Timebase(clip_frames=8).times(frames=6, fps=12)
+    paths = generate(tiny_G, tmp_path, [0, 1], t, fps=12, size=(24, 40), formats=("mp4", "gif", "png"),
+                     reference_t=Timebase(clip_frames=8).nearest_training_times(t), chunk=4, progress=False)
+    names = sorted(p.name for p in paths)
+    assert names == sorted(["seed0000.mp4", "seed0000.gif", "seed0000", "seed0001.mp4", "seed0001.gif", "seed0001",
+                            "grid.mp4", "grid.gif", "grid", "seed0000-compare.mp4", "seed0001-compare.mp4",
+                            "grid-compare.mp4"])
+    expected = render_video(tiny_G, 1, t, size=(24, 40))
+    for name in ("seed0001.mp4", "seed0001.gif", "seed0001"):
+        video = read_video(tmp_path / name)
+        assert video.shape == (6, 24, 40, 3), name
+        if name != "seed0001.mp4":  # lossless formats give back the render (GIF palettes: close)
+            assert np.abs(video.astype(int) - expected).mean() < (8 if name.endswith("gif") else 0.01), name
+    mp4 = read_video(tmp_path / "seed0001.mp4").astype(int)  # lossy H.264: nearer its own render than another seed's
+    assert np.abs(mp4 - expected).mean() < 0.5 * np.abs(mp4 - render_video(tiny_G, 0, t, size=(24, 40))).mean()
+    assert read_video(tmp_path / "grid").shape == (6, 2 + 24 + 2, 2 + 2 * (40 + 2), 3)
+    compare = read_video(tmp_path / "seed0000-compare.mp4")
+    assert compare.shape[0] == 6 and compare.shape[2] == 40 + 2 + 40
+    assert not list(tmp_path.glob(".*"))  # no temporary files left
+
+
+def test_sample_grid_plays_at_the_training_frame_rate(tiny_G, tiny_preset, tmp_path):
+    preset = tiny_preset.replace_training(sample_seeds=2, clip_frames=4)
+    write_samples(tiny_G, preset, tmp_path / "at25", train_fps=25)
+    write_samples(tiny_G, preset, tmp_path / "unknown")
+    assert video_fps(tmp_path / "at25.mp4") == 25
+    assert video_fps(tmp_path / "unknown.mp4") == 8  # the rate Timebase assumes when the data recorded none
+    grid = read_video(tmp_path / "at25.gif")
+    assert grid.shape == (4, 2 + 32 + 2, 2 + 2 * (32 + 2), 3)  # one training clip of 2 videos side by side
+
+
+@pytest.mark.slow  # 1,384 frames through the H.264 encoder
+@pytest.mark.skipif(not HAS_PROC, reason="needs /proc to read memory")
+def test_long_render_memory_does_not_grow_with_length(tiny_G, tmp_path, monkeypatch):
+    # The network's own cost is benchmarked in benchmarks/long_render_memory.py; here a cheap stand-in
+    # render (same shapes) lets a long video go through the real chunking, conversion and MP4 encoder.
+    def cheap_render(code, t, size=None, grids="nested"):
+        h, w = size
+        x = torch.linspace(-1, 1, w)
+        return (x[None, None, None, None, :] + t[:, :, None, None, None]).sin().expand(-1, -1, 3, h, w).clone()
+
+    monkeypatch.setattr(tiny_G, "render", cheap_render)
+    t = clip_times(1200, 16)
+    size = (128, 128)
+
+    def run(frames):
+        generate(tiny_G, tmp_path / str(frames), [0], t[:frames], fps=8, size=size, chunk=16, progress=False)
+
+    run(64)  # warm up the allocator and the encoder
+    short = peak_rss_while(lambda: run(120))
+    long = peak_rss_while(lambda: run(1200))
+    kept = 1080 * 128 * 128 * 3  # what the 1080 extra frames would hold as uint8 if kept: 53 MB
+    assert long - short < 20e6 < kept, (short, long)
+    assert len(read_video(tmp_path / "1200" / "seed0000.mp4")) == 1200

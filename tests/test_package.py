@@ -1,0 +1,42 @@
+"""The package's import graph: the public API loads lazily, so one part never drags in the others."""
+
+import os
+import subprocess
+import sys
+
+import digan
+
+
+def modules_loaded_by(statement: str, candidates: list[str]) -> list[str]:
+    """Which of `candidates` a fresh interpreter has in sys.modules after `statement`."""
+    code = f"import sys; {statement}; print(','.join(m for m in {candidates!r} if m in sys.modules))"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    return [m for m in result.stdout.strip().split(",") if m]
+
+
+def test_metrics_do_not_import_the_training_loop_or_the_sampler():
+    heavy = ["digan.training", "digan.sampling", "digan.export", "digan.losses", "digan.models"]
+    assert modules_loaded_by("import digan.metrics", heavy) == []
+    # the check can fail: the public API does load them
+    assert {"digan.training", "digan.losses"} <= set(modules_loaded_by("from digan import Trainer", heavy))
+
+
+def test_public_names_resolve_lazily_to_their_modules():
+    from digan import training, version
+
+    assert digan.__version__ == version.__version__
+    assert digan.Trainer is training.Trainer
+    assert set(digan.__all__) <= set(dir(digan))
+    for name in digan.__all__:
+        assert getattr(digan, name) is not None
+
+
+def test_moved_names_keep_their_old_import_paths():
+    from digan import data, export, sampling, timebase, training, video_writer
+
+    assert sampling.generate is export.generate and sampling.interpolate is export.interpolate
+    assert sampling.Timebase is timebase.Timebase and sampling.clip_times is timebase.clip_times
+    assert training.write_samples is export.write_samples
+    assert video_writer.VideoWriter is data.io.VideoWriter
