@@ -31,14 +31,15 @@ import numpy as np
 import torch
 from PIL import Image
 
-from . import __version__
+from .version import __version__
 from .atomic import atomic_write
 from .checkpoint import load_snapshot
 from .config import Preset, get_preset
 from .data import open_dataset
 from .data.base import DataError, VideoSource
 from .metrics.motion import motion_ratios, motion_statistics
-from .sampling import clip_times, render_videos
+from .sampling import render_videos
+from .timebase import clip_times
 
 STUDY_DATASETS = ("shapes", "pendulum", "sky")
 
