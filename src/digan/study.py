@@ -133,7 +133,8 @@ class Scorer:
         return {"fvd": fvd, "fvd_over_floor": fvd / self.floor, **scores(fake, self.real, self.clip_frames)}, fake
 
 
-def run_dataset(cfg: StudyConfig, preset: Preset, data: str, out: Path, device: str, progress: bool) -> dict:
+def run_dataset(cfg: StudyConfig, preset: Preset, data: str, out: Path, device: str, progress: bool,
+                bars: bool = True, features=None) -> dict:
     """Train on one dataset to each eval point in turn; score each snapshot; write its strip."""
     from .models import Generator
     from .training import train
@@ -141,22 +142,22 @@ def run_dataset(cfg: StudyConfig, preset: Preset, data: str, out: Path, device: 
     clip_frames = preset.training.clip_frames
     source = open_dataset(data, preset.resolution, frames_per_video=max(64, 2 * clip_frames))
     run_dir = out / "runs" / f"{data}-{preset.name}"
-    scorer = Scorer(source, cfg.clips, clip_frames, cfg.seed)
+    scorer = Scorer(source, cfg.clips, clip_frames, cfg.seed, features)
     torch.manual_seed(preset.training.seed)  # the untrained G is the one training starts from
     untrained, _ = scorer(Generator(preset.generator).eval())
     points, train_s = [], 0.0
     for kimg in cfg.eval_points():
         start = time.perf_counter()
         info = train(preset.replace_training(kimg=kimg, snap_kimg=kimg), source, data, out, device=device,
-                     run_dir=run_dir, progress=progress)
+                     run_dir=run_dir, progress=progress and bars)
         train_s += time.perf_counter() - start
         G, meta = load_snapshot(info.run_dir, device)
         result, fake = scorer(G)
         points.append({"kimg": meta["clips_seen"] / 1000, "train_s": round(train_s, 1), **result})
         if progress:
-            print(f"study: {data} {points[-1]['kimg']:g} kimg, FVD {result['fvd']:.0f} "
+            print(f"study: {data} {points[-1]['kimg']:g} kimg ({train_s / 60:.1f} min), FVD {result['fvd']:.0f} "
                   f"({result['fvd_over_floor']:.2f}x the floor {scorer.floor:.0f}), "
-                  f"speed x{result['speed_ratio']:.2f}, moving pixels x{result['moving_pixels_ratio']:.2f}")
+                  f"speed x{result['speed_ratio']:.2f}, moving pixels x{result['moving_pixels_ratio']:.2f}", flush=True)
     long_t = clip_times(cfg.extrapolate_frames, clip_frames)
     seeds = list(range(cfg.strip_seeds))
     long = render_videos(G, seeds, long_t, batch=cfg.strip_seeds)
@@ -188,16 +189,42 @@ def commit() -> str:
         return "unknown"
 
 
-def run_study(cfg: StudyConfig, out: str | os.PathLike, device: str = "cpu", progress: bool = True) -> dict:
-    """Run every dataset of the study and write `results.json`, the plots and `README.md` under `out`."""
+def _run_dataset_alone(cfg: StudyConfig, preset: Preset, data: str, out: Path, device: str, threads: int) -> dict:
+    """One dataset in a worker process with its own share of the cores (see `run_study(jobs=...)`)."""
+    torch.set_num_threads(threads)
+    return run_dataset(cfg, preset, data, out, device, progress=True, bars=False)
+
+
+def run_study(cfg: StudyConfig, out: str | os.PathLike, device: str = "cpu", progress: bool = True,
+              jobs: int = 1, features=None) -> dict:
+    """Run every dataset of the study and write `results.json`, the plots and `README.md` under `out`.
+
+    `jobs` > 1 trains that many datasets at once in separate processes, each with
+    cores / jobs threads: on a small CPU, two one-thread runs finish sooner than
+    two two-thread runs in turn, and every figure stays the same function of the
+    options (training is deterministic at a fixed thread count per run).
+    `features` replaces the I3D (a callable uint8 clips -> `[N, D]` features; tests), with `jobs` = 1 only.
+    """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     preset = get_preset(cfg.preset)
     start = time.perf_counter()
+    jobs = max(1, min(jobs, len(cfg.datasets)))
+    threads = max(1, torch.get_num_threads() // jobs)
     results = {"config": asdict(cfg), "preset": preset.to_dict(), "commit": commit(), "version": __version__,
-               "machine": machine(), "device": str(device), "datasets": []}
-    for data in cfg.datasets:
-        results["datasets"].append(run_dataset(cfg, preset, data, out, device, progress))
+               "machine": machine() | {"threads": threads, "jobs": jobs}, "device": str(device), "datasets": []}
+    if jobs == 1:
+        results["datasets"] = [run_dataset(cfg, preset, data, out, device, progress, features=features)
+                               for data in cfg.datasets]
+    else:
+        if features is not None:
+            raise ValueError("a custom feature extractor runs with jobs=1 only")
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+            futures = [pool.submit(_run_dataset_alone, cfg, preset, data, out, device, threads) for data in cfg.datasets]
+            results["datasets"] = [f.result() for f in futures]
     results["wall_s"] = round(time.perf_counter() - start, 1)
     atomic_write(out / "results.json", lambda p: p.write_text(json.dumps(results, indent=1)))
     write_report(results, out)

@@ -1,0 +1,61 @@
+"""The study command: a tiny budget end to end, with a cheap stand-in for the I3D features."""
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from digan.study import StudyConfig, frame_strip, run_study, scores
+
+
+def cheap_features(clips: np.ndarray) -> np.ndarray:
+    """Per-clip colour means and frame-difference energy: `[N, 7]`, enough for a Frechet distance."""
+    x = np.asarray(clips, np.float64) / 255.0
+    diff = np.abs(np.diff(x, axis=1)).mean(axis=(1, 2, 3, 4))[:, None]
+    return np.concatenate([x.mean(axis=(1, 2, 3)), x.std(axis=(1, 2, 3)), diff], axis=1)
+
+
+@pytest.mark.slow
+def test_study_writes_a_report(tmp_path, one_thread):
+    cfg = StudyConfig(datasets=("shapes",), kimg=0.064, evals=(0.032, 0.064), clips=8, strip_seeds=2,
+                      extrapolate_frames=20)
+    results = run_study(cfg, tmp_path, progress=False, features=cheap_features)
+    (d,) = results["datasets"]
+    assert [p["kimg"] for p in d["points"]] == [0.032, 0.064]
+    assert d["floor"] > 0 and np.isfinite(d["untrained"]["fvd"])
+    for p in d["points"]:
+        assert p["fvd_over_floor"] == pytest.approx(p["fvd"] / d["floor"])
+        assert 0 <= p["motion"]["moving_pixels"] <= 1
+    saved = json.loads((tmp_path / "results.json").read_text())
+    assert saved["datasets"][0]["points"] == json.loads(json.dumps(d["points"]))
+    report = (tmp_path / "README.md").read_text()
+    assert "| untrained |" in report and "shapes-strip.png" in report and saved["commit"] in report
+    strip = Image.open(tmp_path / "shapes-strip.png")
+    assert strip.size[1] > strip.size[0] / 16  # 4 rows of 16 frames
+    long = np.asarray(Image.open(tmp_path / "shapes-extrapolation.png"))
+    assert long.shape[1] > 20 * 32  # 20 frames side by side, doubled
+
+
+def test_scores_compare_inside_and_past_the_clip():
+    rng = np.random.default_rng(0)
+    real = rng.integers(0, 256, (4, 31, 8, 8, 3), dtype=np.uint8)
+    still = np.repeat(real[:, :1], 31, axis=1)
+    s = scores(still, real, 16)
+    assert s["moving_pixels_ratio"] == 0 and s["extrapolated_moving_pixels_ratio"] == 0
+    assert scores(real, real, 16)["speed_ratio"] == pytest.approx(1.0)
+
+
+def test_frame_strip_lays_out_rows():
+    a = np.zeros((3, 4, 4, 3), np.uint8)
+    b = np.full((5, 4, 4, 3), 200, np.uint8)
+    strip = frame_strip([a, b], pad=1, scale=1)
+    assert strip.shape == (2 * 5 + 1, 5 * 5 + 1, 3)
+    assert strip[6:10, 1:5].min() == 200 and strip[1:5, 1:5].max() == 0
+
+
+def test_bad_study_options_are_refused():
+    with pytest.raises(ValueError, match="built-in"):
+        StudyConfig(datasets=("nope",))
+    with pytest.raises(ValueError, match="eval points"):
+        StudyConfig(kimg=1, evals=(2,))
