@@ -17,16 +17,16 @@ def square_clip(speed: float, frames: int = 16, size: int = 32, side: int = 6) -
 
 
 def test_known_speeds_are_measured():
-    videos = np.stack([square_clip(0.0), square_clip(1.0), square_clip(1.0, frames=8), square_clip(1.5)])[:, :8]
+    videos = np.stack([square_clip(0.0), square_clip(1.0), square_clip(1.5)])
     speeds = clip_speeds(videos)
     assert speeds[0] == 0.0
-    # the median background keeps half the square's trail for a slow square: speed within a pixel a frame of truth
+    # the median background holds a moving square's path, so speeds are close to the truth, not exact
     assert speeds[1] == pytest.approx(1.0, abs=0.35)
-    assert speeds[3] > speeds[1]
+    assert speeds[2] > speeds[1]
 
 
 def test_positions_follow_the_square():
-    pos, ok = foreground_positions(square_clip(2.0)[None])
+    pos, ok = foreground_positions(square_clip(1.5)[None])
     assert ok.all()
     assert np.all(np.diff(pos[0, :, 0]) > 0)          # moves right every frame
     assert np.allclose(pos[0, :, 1], pos[0, 0, 1])    # never up or down
