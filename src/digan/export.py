@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from .config import Preset
-from .data.io import VideoWriter, make_grid, output_path, write_video
+from .data.io import VideoSet, VideoWriter, make_grid, output_path
 from .models import Generator, VideoCode
 from .models.generator import check_size
 from .sampling import frames_per_chunk, interpolation_codes, morph_video, prepare_videos, render_code, render_videos
@@ -132,12 +132,11 @@ def write_videos(G: Generator, out: str | Path, codes: Sequence[VideoCode], t: t
         assert reference_t.shape == t.shape and names is not None, (reference_t.shape, t.shape)
     from tqdm import tqdm
 
-    paths = []
     with contextlib.ExitStack() as stack:
+        files = stack.enter_context(VideoSet())  # every file changes together, or none (Ctrl-C, errors)
+
         def open_writer(stem: Path, fmt: str) -> VideoWriter:
-            writer = stack.enter_context(VideoWriter(output_path(stem, fmt), fps))
-            paths.append(writer.path)
-            return writer
+            return files.open(output_path(stem, fmt), fps)
 
         writers = [[open_writer(out / name, f) for f in formats] for name in names or []]
         grid_writers = [open_writer(out / grid, f) for f in formats] if grid else []
@@ -166,7 +165,7 @@ def write_videos(G: Generator, out: str | Path, codes: Sequence[VideoCode], t: t
                     w.write(video)
                 if compare_grid is not None:
                     compare_grid.write(make_grid(compared, grid_cols))
-    return paths
+    return files.paths
 
 
 # ---------------------------------------------------------------- interpolation walks
@@ -190,15 +189,14 @@ def interpolate(G: Generator, out: str | Path, seeds: Sequence[int], t: torch.Te
         paths += write_videos(G, out, codes, t, fps=fps, size=size, grids=grids, formats=formats,
                               grid=f"interp-{mode}-grid", grid_cols=steps, progress=progress)
     if layout in ("video", "both"):
-        with contextlib.ExitStack() as stack:
-            writers = [stack.enter_context(VideoWriter(output_path(Path(out) / f"interp-{mode}-video", f), fps))
-                       for f in formats]
+        with VideoSet() as files:
+            writers = [files.open(output_path(Path(out) / f"interp-{mode}-video", f), fps) for f in formats]
             for a, b in zip(seeds[:-1], seeds[1:]):
                 for frames in morph_video(G, a, b, t, mode=mode, size=size, psi=psi, grids=grids,
                                           base_seed=seeds[0]):
                     for w in writers:
                         w.write(frames)
-        paths += [w.path for w in writers]
+        paths += files.paths
     return paths
 
 
@@ -213,5 +211,6 @@ def write_samples(G: Generator, preset: Preset, path_stem: Path, train_fps: floa
     videos = render_videos(G, list(range(cfg.sample_seeds)), clip_times(cfg.clip_frames, cfg.clip_frames))
     grid = make_grid(videos)
     fps = train_fps or DEFAULT_TRAIN_FPS
-    write_video(path_stem.with_suffix(".mp4"), grid, fps=fps)
-    write_video(path_stem.with_suffix(".gif"), grid, fps=fps)
+    with VideoSet() as files:
+        for suffix in (".mp4", ".gif"):
+            files.open(path_stem.with_suffix(suffix), fps).write(grid)
