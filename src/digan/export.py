@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from .config import Preset
+from .memory import GIF_COPIES, TIME_BYTES, Part, code_bytes, render_pixel_bytes
 from .data.io import VideoSet, VideoWriter, make_grid, output_path
 from .models import Generator, VideoCode
 from .models.generator import check_size
@@ -166,6 +167,89 @@ def write_videos(G: Generator, out: str | Path, codes: Sequence[VideoCode], t: t
                 if compare_grid is not None:
                     compare_grid.write(make_grid(compared, grid_cols))
     return files.paths
+
+
+# ---------------------------------------------------------------- what a write holds at once
+
+def _scaled(h: int, w: int, longest: int) -> tuple[int, int]:
+    """(h, w) scaled so that its longer side is `longest` (a quantity that `digan.memory.check` can shrink)."""
+    k = longest / max(h, w)
+    return max(1, round(h * k)), max(1, round(w * k))
+
+
+def _size_hint(h: int, w: int):
+    return lambda n: f"frames of at most about {'x'.join(map(str, _scaled(h, w, n)))} pixels fit (--size)"
+
+
+_FRAMES_HINT = lambda n: f"at most {n:,} frames fit (--frames, --seconds, --fps)"  # noqa: E731
+_GIF_NOTE = " (a GIF holds every frame until it is written; mp4 and png stream any length)"
+
+
+def generate_memory(G: Generator, videos: int, frames: int, size: int | tuple[int, int] | None = None, *,
+                    batch: int = 4, chunk: int | None = None, formats: Sequence[str] = ("mp4",), grid: bool = True,
+                    compare: bool = False) -> tuple:
+    """What `generate` holds at once, as `(build, now, hints)` for `digan.memory.check`.
+
+    The times of every frame; the prepared codes of every video; one render
+    step; the uint8 frames of one step for every video (and the grid, and with
+    `compare` the reference and the strip); and every frame of each GIF.
+    """
+    h0, w0 = check_size(size, G.cfg)
+    held = 1 + bool(grid) + 2 * bool(compare)
+
+    def build(videos: int, frames: int, size: int, batch: int, chunk: int) -> list[Part]:
+        h, w = _scaled(h0, w0, size)
+        b = max(1, min(batch, videos))
+        c = max(1, min(frames, chunk or frames_per_chunk(b, (h, w))))
+        gifs = videos + bool(grid) if "gif" in formats else 0
+        return [
+            Part("the times", frames * TIME_BYTES, ("frames",), on_device=False),
+            Part("the video codes", videos * code_bytes(G), ("videos",)),
+            Part("a render step", b * c * h * w * render_pixel_bytes(G.cfg), ("batch", "chunk", "size")),
+            Part("the frames of a step", videos * c * h * w * 3 * held, ("videos", "size"), on_device=False),
+            Part("the GIF frames", gifs * frames * h * w * 3 * GIF_COPIES, ("frames", "videos", "size"),
+                 on_device=False, note=_GIF_NOTE),
+        ]
+
+    now = {"videos": videos, "frames": frames, "size": max(h0, w0), "batch": batch, "chunk": chunk or 0}
+    hints = {"frames": _FRAMES_HINT, "size": _size_hint(h0, w0),
+             "videos": lambda n: f"at most {n:,} videos fit at once (--seeds, --motion-seeds)",
+             "batch": lambda n: f"use --batch {n} or less", "chunk": lambda n: f"use --chunk {n} or less"}
+    return build, now, hints
+
+
+def interpolate_memory(G: Generator, seeds: int, steps: int, frames: int, size: int | tuple[int, int] | None = None,
+                       *, layout: str = "both", formats: Sequence[str] = ("mp4",)) -> tuple:
+    """What `interpolate` holds at once, as `(build, now, hints)` for `digan.memory.check`: the grid's codes,
+    render step, frames of a step and GIF frames; the walk's render step and GIF frames."""
+    h0, w0 = check_size(size, G.cfg)
+    pairs = seeds - 1
+
+    def build(steps: int, frames: int, size: int) -> list[Part]:
+        h, w = _scaled(h0, w0, size)
+        parts = [Part("the times", frames * TIME_BYTES, ("frames",), on_device=False)]
+        if layout in ("grid", "both"):
+            videos = pairs * steps
+            b = min(4, videos)
+            c = max(1, min(frames, frames_per_chunk(b, (h, w))))
+            parts += [
+                Part("the video codes", videos * code_bytes(G), ("steps",)),
+                Part("a render step", b * c * h * w * render_pixel_bytes(G.cfg), ("size",)),
+                Part("the frames of a step", videos * c * h * w * 3 * 2, ("steps", "size"), on_device=False),
+            ]
+            if "gif" in formats:
+                parts.append(Part("the GIF frames of the grid", videos * frames * h * w * 3 * GIF_COPIES,
+                                  ("frames", "steps", "size"), on_device=False, note=_GIF_NOTE))
+        if layout in ("video", "both"):
+            parts.append(Part("a render step of the walk", frames_per_chunk(1, (h, w)) * h * w
+                              * render_pixel_bytes(G.cfg), ("size",)))
+            if "gif" in formats:
+                parts.append(Part("the GIF frames of the walk", pairs * frames * h * w * 3 * GIF_COPIES,
+                                  ("frames", "size"), on_device=False, note=_GIF_NOTE))
+        return parts
+
+    hints = {"frames": _FRAMES_HINT, "size": _size_hint(h0, w0), "steps": lambda n: f"use --steps {n} or less"}
+    return build, {"steps": steps, "frames": frames, "size": max(h0, w0)}, hints
 
 
 # ---------------------------------------------------------------- interpolation walks

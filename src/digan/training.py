@@ -28,6 +28,7 @@ from .data.clips import ClipSpec, PairBatches, PrefetchedBatches
 from .distributed import Distributed
 from .export import write_samples
 from .losses import DiganLoss
+from .memory import FLOAT, PARAM_COPIES_D, PARAM_COPIES_G, Part, train_pixel_bytes
 from .models import DiganDiscriminators, Generator
 from .run import MetricsLog, resolved_options, run_name, same_run
 from .version import __version__
@@ -147,6 +148,30 @@ class Trainer:
         self.opt_D.load_state_dict(state["opt_D"])
         torch.set_rng_state(state["torch_rng"])
         self.step_index = int(state["step"])
+
+
+def training_memory(preset: Preset, world: int = 1) -> tuple:
+    """What a training step holds at once on each process, as `(build, now, hints)` for `digan.memory.check`:
+    weights and optimiser state, and a step's activations over its share of the batch (2 frames a clip).
+    Parameters are counted on the meta device: nothing is allocated."""
+    with torch.device("meta"):
+        g = sum(p.numel() for p in Generator(preset.generator).parameters())
+        d = sum(p.numel() for p in DiganDiscriminators(preset.discriminator).parameters())
+    weights = (g * PARAM_COPIES_G + d * PARAM_COPIES_D) * FLOAT
+    smallest = max(8, preset.generator.input_resolution)
+
+    def build(batch: int, size: int) -> list[Part]:
+        return [Part("the weights and optimiser state", weights),
+                Part("a training step", batch * 2 * size * size * train_pixel_bytes(preset.generator),
+                     ("batch", "size"))]
+
+    def size_hint(n: int) -> str:
+        largest = 2 ** int(math.log2(n))
+        return (f"at most --size {largest} fits at --batch {world}" if largest >= smallest
+                else f"preset {preset.name} does not fit even at {smallest}x{smallest}: use a smaller preset")
+
+    hints = {"batch": lambda n: f"use --batch {n * world} or less", "size": size_hint}
+    return build, {"batch": preset.training.batch // world, "size": preset.resolution}, hints
 
 
 @dataclass
