@@ -26,7 +26,7 @@ def cmd_fvd(args) -> int:
     device = resolve_device(args.device)
     for root in (args.dir_a, args.dir_b):
         if not is_features_file(root):
-            folder_clips(root, args.frames)  # bad folders fail before the detector loads
+            folder_clips(root, args.frames, report=False)  # bad folders fail before the detector loads
     features = I3DFeatures(args.i3d, device, args.batch)
     r = folder_distance(args.dir_a, args.dir_b, args.frames, features, args.batch, progress=not args.quiet,
                         save=args.save_features)
