@@ -129,3 +129,160 @@ def test_old_spellings_parse_as_the_new_ones_and_stay_out_of_help(command, new, 
     assert {k: v for k, v in parsed_new.items() if k != "func"} == {k: v for k, v in parsed_old.items() if k != "func"}
     help_text = subcommands()[command[0]].format_help()
     assert new[0] in help_text and f"{old[0]} " not in help_text and f"{old[0]}\n" not in help_text
+
+
+# ---------------------------------------------------------------- bad input: one line, nothing written (issue 11)
+
+from cli_helpers import cli_error  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def snapshot_run(tmp_path_factory):
+    """A run directory with one tiny-32 snapshot (8-frame clips), inside a `runs/` folder of its own."""
+    from digan.checkpoint import save_snapshot
+    from digan.config import get_preset
+    from digan.models import Generator
+    import torch
+
+    preset = get_preset("tiny-32").replace_training(clip_frames=8)
+    torch.manual_seed(0)
+    run = tmp_path_factory.mktemp("runs") / "shapes-tiny-32"
+    save_snapshot(run, Generator(preset.generator).eval(), preset, 1000)
+    return run
+
+
+@pytest.fixture()
+def one_gigabyte(monkeypatch):
+    """Memory checks see 1 GiB free, whatever the machine has: the refusals do not depend on it."""
+    monkeypatch.setattr("digan.memory.available", lambda device="cpu": 2 ** 30)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--seed", "-1"], "argument --seed: must be a seed from 0"),
+    (["--diffaugment", "bogus"], "--diffaugment 'bogus': unknown DiffAugment policy"),
+    (["--kimg", "nan"], "argument --kimg: must be a finite number"),
+    (["--kimg", "inf"], "argument --kimg: must be a finite number"),
+    (["--snap", "nan"], "argument --snap: must be a finite number"),
+    (["--lr", "inf"], "argument --lr: must be a finite number"),
+    (["--r1-gamma", "-1"], "argument --r1-gamma: must be 0 or more"),
+    (["--fvd-clips", "1"], "argument --fvd-clips: must be 0 (off) or at least 2"),
+    (["--fvd-clips", "-5"], "argument --fvd-clips: must be 0 (off) or at least 2"),
+    (["--clip-frames", "1"], "argument --clip-frames: must be at least 2"),
+    (["--device", "bogus"], "--device bogus: not a device"),
+    (["--size", "4096"], "cannot produce 4096x4096: use a power of two from 8 to 1024"),
+])
+def test_train_refuses_bad_values_before_anything_runs(tmp_path, capsys, args, message):
+    line = cli_error(capsys, "train", "--data", "shapes", "--out", tmp_path / "runs", *args)
+    assert message in line
+    assert not (tmp_path / "runs").exists()
+
+
+def test_train_refuses_what_cannot_fit_and_says_what_would(tmp_path, capsys, one_gigabyte):
+    line = cli_error(capsys, "train", "--data", "shapes", "--out", tmp_path, "--size", "256")
+    assert "training tiny-32 at 256x256, batch 16 would hold about" in line and "1.0 GB is free" in line
+    assert "use --batch 1 or less" in line or "at most --size" in line
+    line = cli_error(capsys, "train", "--data", "shapes", "--out", tmp_path, "--size", "1024", "--batch", "1")
+    assert "at most --size 256 fits at --batch 1" in line
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_out_that_is_a_file_is_refused_at_the_start(tmp_path, capsys, snapshot_run):
+    blocker = tmp_path / "file"
+    blocker.write_text("mine")
+    assert "exists and is not a folder" in cli_error(capsys, "generate", "--ckpt", snapshot_run, "--out", blocker)
+    assert "is a file, not a folder" in cli_error(capsys, "interpolate", "--ckpt", snapshot_run,
+                                                  "--out", blocker / "sub")
+    assert "is a file, not a folder" in cli_error(capsys, "train", "--data", "shapes", "--out", blocker)
+    assert "is a file, not a folder" in cli_error(capsys, "demo", "--out", blocker / "demo")
+    assert blocker.read_text() == "mine" and sorted(p.name for p in tmp_path.iterdir()) == ["file"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--t", "nan"], "cannot read --t times 'nan'"),
+    (["--t", "0,inf"], "cannot read --t times '0,inf'"),
+    (["--at", "nan"], "cannot read --at seconds 'nan'"),
+    (["--psi", "nan"], "argument --psi: must be a finite number"),
+    (["--start", "inf"], "argument --start: must be a finite number"),
+    (["--seconds", "inf"], "argument --seconds: must be a finite number"),
+    (["--fps", "nan"], "argument --fps: must be a finite number"),
+    (["--device", "bogus"], "--device bogus: not a device"),
+])
+def test_generate_refuses_non_finite_times_and_psi(tmp_path, capsys, snapshot_run, args, message):
+    assert message in cli_error(capsys, "generate", "--ckpt", snapshot_run, "--out", tmp_path / "out", *args)
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("command, args, message", [
+    ("generate", ["--size", "100000"], "frames of at most about"),
+    ("generate", ["--size", "3000x4000"], "fit (--size)"),
+    ("generate", ["--seconds", "1e9"], "frames fit (--frames, --seconds, --fps)"),
+    ("generate", ["--seconds", "100000", "--format", "gif"], "a GIF holds every frame"),
+    ("generate", ["--seeds", "0-999999"], "videos fit at once (--seeds, --motion-seeds)"),
+    ("interpolate", ["--steps", "100000", "--seeds", "0,1"], "use --steps"),
+    ("interpolate", ["--seconds", "1e9"], "frames fit (--frames, --seconds, --fps)"),
+])
+def test_renders_that_cannot_fit_are_refused_up_front(tmp_path, capsys, snapshot_run, one_gigabyte, command, args,
+                                                      message):
+    line = cli_error(capsys, command, "--ckpt", snapshot_run, "--out", tmp_path / "out", "--quiet", *args)
+    assert "would hold about" in line and "1.0 GB is free" in line and message in line
+    assert not (tmp_path / "out").exists()
+
+
+def test_what_the_refusal_suggests_fits(tmp_path, capsys, snapshot_run, one_gigabyte):
+    import re
+
+    line = cli_error(capsys, "generate", "--ckpt", snapshot_run, "--out", tmp_path, "--size", "100000")
+    side = re.search(r"at most about (\d+)x\1 pixels", line).group(1)
+    assert 100 < int(side) < 100000
+    line = cli_error(capsys, "interpolate", "--ckpt", snapshot_run, "--out", tmp_path, "--steps", "100000")
+    steps = re.search(r"use --steps (\d+) or less", line).group(1)
+    from digan.export import interpolate_memory
+    from digan.checkpoint import load_snapshot
+    from digan.memory import check
+
+    G, _ = load_snapshot(snapshot_run)
+    check("fits", *interpolate_memory(G, 2, int(steps), 8, None))  # no error: the suggestion fits
+    with pytest.raises(ValueError):
+        check("fits", *interpolate_memory(G, 2, int(steps) + 100, 8, None))
+
+
+def test_ckpt_may_be_the_folder_that_holds_one_run(tmp_path, capsys, snapshot_run):
+    runs = snapshot_run.parent
+    assert main(["generate", "--ckpt", str(runs), "--out", str(tmp_path / "one"), "--seeds", "1", "--frames", "2",
+                 "--quiet"]) == 0
+    assert (tmp_path / "one" / "seed0001.mp4").is_file()
+    import shutil
+
+    several = tmp_path / "runs"
+    for name in ("sky-tiny-32", "shapes-tiny-32"):
+        shutil.copytree(snapshot_run, several / name)
+    (several / "notes").mkdir()
+    line = cli_error(capsys, "generate", "--ckpt", several, "--out", tmp_path / "two")
+    assert "holds 2 runs (shapes-tiny-32, sky-tiny-32)" in line
+    assert "no snapshot in this directory" in cli_error(capsys, "generate", "--ckpt", several / "notes",
+                                                        "--out", tmp_path / "two")
+    assert not (tmp_path / "two").exists()
+
+
+def test_evaluate_refuses_a_negative_seed_and_a_folder_as_jsonl(tmp_path, capsys):
+    assert "argument --seed: must be a seed" in cli_error(capsys, "evaluate", "--ckpt", "x", "--seed", "-1")
+    assert "is a folder, not a file" in cli_error(capsys, "evaluate", "--ckpt", "x", "--jsonl", tmp_path)
+
+
+def test_device_names_are_checked(monkeypatch):
+    import torch
+
+    from digan.cliutil import resolve_device
+
+    assert resolve_device("cpu") == "cpu"
+    for bad, message in [("bogus", "not a device"), ("meta", "not supported")]:
+        with pytest.raises(CliError, match=message):
+            resolve_device(bad)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    with pytest.raises(CliError, match="no MPS"):
+        resolve_device("mps")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    assert resolve_device("cuda:0") == "cuda:0"
+    with pytest.raises(CliError, match="sees 1 CUDA device"):
+        resolve_device("cuda:3")

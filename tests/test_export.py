@@ -68,3 +68,30 @@ def test_long_render_memory_does_not_grow_with_length(tiny_G, tmp_path, monkeypa
     kept = 1080 * 128 * 128 * 3  # what the 1080 extra frames would hold as uint8 if kept: 53 MB
     assert long - short < 20e6 < kept, (short, long)
     assert len(read_video(tmp_path / "1200" / "seed0000.mp4")) == 1200
+
+
+def test_ctrl_c_during_a_multi_format_generate_leaves_the_old_set_whole(tiny_G, tiny_preset, tmp_path, capsys,
+                                                                        monkeypatch):
+    from cli_helpers import files_under
+    from digan.checkpoint import save_snapshot
+    from digan.cli import main
+    from digan.data.io import VideoWriter
+
+    save_snapshot(tmp_path / "run", tiny_G, tiny_preset, 16)
+    args = ["generate", "--ckpt", str(tmp_path / "run"), "--out", str(tmp_path / "out"), "--seeds", "0,1",
+            "--frames", "3", "--format", "mp4,gif,png", "--quiet"]
+    assert main(args) == 0
+    before = files_under(tmp_path / "out")
+    assert {"seed0000.mp4", "seed0000.gif", "seed0000/frame00000.png", "grid.gif"} <= set(before)
+
+    def interrupted(self):
+        raise KeyboardInterrupt  # Ctrl-C while a GIF is encoded: after the MP4s and PNGs are complete
+
+    monkeypatch.setattr(VideoWriter, "_encode_gif", interrupted)
+    assert main(args + ["--psi", "0.5"]) == 130
+    assert capsys.readouterr().err.strip().splitlines()[-1] == "digan: interrupted"
+    assert files_under(tmp_path / "out") == before  # no new PNGs beside old MP4s; no temporary files
+    monkeypatch.undo()
+    assert main(args + ["--psi", "0.5"]) == 0
+    after = files_under(tmp_path / "out")
+    assert after.keys() == before.keys() and all(after[k] != before[k] for k in after if k.endswith((".mp4", ".gif")))

@@ -40,3 +40,17 @@ def test_moved_names_keep_their_old_import_paths():
     assert sampling.Timebase is timebase.Timebase and sampling.clip_times is timebase.clip_times
     assert training.write_samples is export.write_samples
     assert video_writer.VideoWriter is data.io.VideoWriter
+
+
+def test_packaging_metadata_uses_the_current_license_form_and_the_readme_says_how_to_run_digan():
+    from pathlib import Path
+
+    import pytest
+
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+    root = Path(__file__).resolve().parents[1]
+    project = tomllib.loads((root / "pyproject.toml").read_text())
+    assert project["project"]["license"] == "MIT"  # an SPDX string: a TOML table is deprecated by setuptools
+    assert any(r.startswith("setuptools>=77") for r in project["build-system"]["requires"])
+    readme = (root / "README.md").read_text()
+    assert "source .venv/bin/activate" in readme and ".venv/bin/digan" in readme

@@ -136,7 +136,7 @@ def test_snapshot_round_trip_renders_identical_videos(tmp_path):
         torch.testing.assert_close(G(z, zm, t), trainer.G_ema(z, zm, t), rtol=0, atol=0)
 
 
-def test_ctrl_c_saves_after_the_step_and_the_same_command_resumes(tmp_path, monkeypatch):
+def test_ctrl_c_saves_after_the_step_and_the_same_command_resumes(tmp_path, monkeypatch, capsys):
     import os
     import signal
 
@@ -153,9 +153,135 @@ def test_ctrl_c_saves_after_the_step_and_the_same_command_resumes(tmp_path, monk
         return stats
 
     monkeypatch.setattr(Trainer, "step", step_then_interrupt)
+    capsys.readouterr()
     stopped = train(preset, source, "shapes", tmp_path / "b", progress=False)
     monkeypatch.setattr(Trainer, "step", original)
     assert stopped.interrupted and stopped.clips_seen == 8 and stopped.snapshots == []
+    assert "stopping after this step" in capsys.readouterr().err
     resumed = train(preset, source, "shapes", tmp_path / "b", progress=False)
     assert (resumed.resumed_from, resumed.clips_seen, resumed.interrupted) == (8, 12, False)
     assert torch.equal(params(load_snapshot(whole.run_dir)[0]), params(load_snapshot(resumed.run_dir)[0]))
+
+
+# ---------------------------------------------------------------- nothing lost, nothing silently wrong (issue 11)
+
+from cli_helpers import cli_error  # noqa: E402
+
+TRAIN = ["train", "--data", "shapes", "--kimg", "0.004", "--batch", "4", "--snap", "0.004", "--quiet"]
+
+
+def cli_train(capsys, out, *args):
+    from digan.cli import main
+
+    code = main([*TRAIN, "--out", str(out), *map(str, args)])
+    captured = capsys.readouterr()
+    return code, captured.err
+
+
+def test_a_run_whose_options_file_is_cut_short_says_so_in_one_line(tmp_path, capsys, monkeypatch):
+    assert cli_train(capsys, tmp_path)[0] == 0
+    options = tmp_path / "shapes-tiny-32" / "training_options.json"
+    good = options.read_text()
+
+    from pathlib import Path
+
+    real = Path.write_text
+
+    def cut_short(self, text, *a, **k):  # a kill in the middle of writing the options
+        real(self, text[: len(text) // 2])
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Path, "write_text", cut_short)
+    assert cli_train(capsys, tmp_path, "--kimg", "0.008")[0] == 130  # "digan: interrupted"
+    monkeypatch.setattr(Path, "write_text", real)
+    assert options.read_text() == good  # written atomically: the old file is whole
+    assert not [p for p in options.parent.iterdir() if p.name.startswith(".")]
+
+    options.write_text(good[:40])  # as an older, non-atomic version could leave it
+    line = cli_error(capsys, *TRAIN, "--out", tmp_path, "--kimg", "0.008")
+    assert "training_options.json: unreadable (JSONDecodeError" in line and "delete it to resume" in line
+    options.unlink()  # what the message offers: the state's own preset is checked instead
+    code, err = cli_train(capsys, tmp_path, "--kimg", "0.008")
+    assert code == 0 and "resuming from 0.004 kimg" in err
+
+
+def test_changed_options_are_named_and_resume_says_where_it_starts(tmp_path, capsys):
+    assert cli_train(capsys, tmp_path)[0] == 0
+    line = cli_error(capsys, *TRAIN, "--out", tmp_path, "--lr", "0.001", "--r1-gamma", "0.5")
+    assert "holds a run with other options (training.lr: 0.0025 -> 0.001; training.r1_gamma: 1.0 -> 0.5)" in line
+    code, err = cli_train(capsys, tmp_path, "--kimg", "0.008")
+    assert code == 0 and "resuming from 0.004 kimg" in err
+
+
+def test_a_state_of_other_networks_is_one_line_that_names_the_difference(tmp_path, capsys):
+    assert cli_train(capsys, tmp_path)[0] == 0
+    state_path = tmp_path / "shapes-tiny-32" / "training-state.pt"
+    other = Trainer(tiny(clip_frames=8).replace_training(batch=4), Shapes(32, count=8))
+    other.G = Trainer(get_preset("small-64").replace_training(batch=4), Shapes(64, count=8)).G  # wrong tensors
+    state = other.state_dict()
+    torch.save(state, state_path)
+    line = cli_error(capsys, *TRAIN, "--out", tmp_path, "--kimg", "0.008")
+    assert "a training state of other networks or training options (training.clip_frames: 8 -> 16)" in line
+    state["preset"] = tiny().to_json()  # a preset that matches, with tensors that do not
+    torch.save(state, state_path)
+    line = cli_error(capsys, *TRAIN, "--out", tmp_path, "--kimg", "0.008")
+    assert "training-state.pt: does not fit the networks of preset tiny-32 (RuntimeError" in line
+
+
+def test_a_crafted_state_is_refused_in_one_line_and_never_run(tmp_path, capsys):
+    from pathlib import Path
+
+    assert cli_train(capsys, tmp_path)[0] == 0
+    marker = tmp_path / "ran"
+
+    class Crafted:
+        def __reduce__(self):
+            return Path.touch, (marker,)
+
+    torch.save({"step": 1, "G": Crafted()}, tmp_path / "shapes-tiny-32" / "training-state.pt")
+    line = cli_error(capsys, *TRAIN, "--out", tmp_path, "--kimg", "0.008")
+    assert "training-state.pt: not a valid training state" in line and "without running any of it" in line
+    assert "weights_only" not in line and not marker.exists()
+
+
+def test_stale_temporaries_in_the_run_directory_are_removed_at_start(tmp_path, capsys):
+    run_dir = tmp_path / "shapes-tiny-32"
+    run_dir.mkdir()
+    stale = run_dir / ".training-state.pt.0123abcd.tmp"
+    stale.write_bytes(b"\0" * 100_000)  # a partial state from a killed save
+    (run_dir / "notes.tmp").write_text("mine")
+    code, err = cli_train(capsys, tmp_path)
+    assert code == 0 and not stale.exists() and (run_dir / "notes.tmp").exists()
+    assert "removed 1 temporary file left by an interrupted write" in err
+
+
+def test_a_kill_before_the_state_keeps_the_samples_and_one_metrics_line_each(tmp_path, monkeypatch):
+    import digan.training
+
+    source = Shapes(32, count=8)
+    whole = train(tiny(kimg=0.016, snap_kimg=0.008), source, "shapes", tmp_path / "a", progress=False)
+    saved = digan.training.save_state
+    calls = []
+
+    def killed_at_the_second_snapshot(path, state):
+        calls.append(state["clips_seen"])
+        if state["clips_seen"] == 16:
+            raise KeyboardInterrupt  # as kill -9 between the samples and the state
+        saved(path, state)
+
+    monkeypatch.setattr(digan.training, "save_state", killed_at_the_second_snapshot)
+    with pytest.raises(KeyboardInterrupt):
+        train(tiny(kimg=0.016, snap_kimg=0.008), source, "shapes", tmp_path / "b", progress=False)
+    monkeypatch.setattr(digan.training, "save_state", saved)
+    run_dir = tmp_path / "b" / "shapes-tiny-32"
+    assert calls == [8, 16]
+    assert (run_dir / "samples-0000000016.mp4").is_file() and (run_dir / "samples-0000000016.gif").is_file()
+    assert [json.loads(line)["kimg"] for line in (run_dir / "metrics.jsonl").read_text().splitlines()] == [0.008, 0.016]
+
+    rest = train(tiny(kimg=0.016, snap_kimg=0.008), source, "shapes", tmp_path / "b", progress=False)
+    assert (rest.resumed_from, rest.clips_seen) == (8, 16)
+    assert torch.equal(params(load_snapshot(whole.run_dir)[0]), params(load_snapshot(rest.run_dir)[0]))
+    log = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert [r["kimg"] for r in log] == [0.008, 0.016]  # the line of the lost state was written once, again
+    first = [json.loads(line) for line in (whole.run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert [r["G_motion"] for r in log] == [r["G_motion"] for r in first]

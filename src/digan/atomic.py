@@ -1,26 +1,98 @@
-"""Writes that never leave a half-written file: write to a temporary name beside the target, then rename."""
+"""Writes that never leave a half-written file: write to a temporary name beside the target, then rename.
+
+Every temporary name of the library is `.<name>.<8 random characters>.tmp`
+beside its target (`temp_path`), written with the user's umask like any other
+file. A kill before the rename leaves such a file behind; `remove_stale_temps`
+deletes the ones in a folder the library owns (a run directory, a store) when
+a command starts there again.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import os
-import tempfile
+import re
+import shutil
+import signal
+import threading
+import uuid
 from collections.abc import Callable
 from pathlib import Path
+
+# `.<name>.<tag>.tmp`: tag is 8 hex digits (temp_path) or 8 characters of tempfile.mkstemp (earlier versions);
+# earlier video writers kept the suffix: `.<stem>.<tag>.tmp.mp4`, and swapped frame folders as `.<name>.<tag>.old`.
+TEMP_NAME = re.compile(r"^\..+\.[a-z0-9_]{8}\.(tmp|tmp\.mp4|tmp\.gif|old)$")
+
+
+def temp_path(path: str | os.PathLike) -> Path:
+    """A fresh temporary name beside `path`: `.<name>.<8 hex digits>.tmp`."""
+    path = Path(path)
+    return path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> Path:
     """Call `write(tmp_path)`, then rename tmp_path to `path` (same directory, so the rename is atomic).
 
-    A failure or a kill before the rename leaves `path` as it was.
+    A failure or a kill before the rename leaves `path` as it was. The file
+    gets the permissions of any new file (0666 less the umask), whatever
+    `write` does to the temporary one.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    while True:
+        tmp = temp_path(path)
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # the umask applies, as to open()
+        except FileExistsError:
+            continue
+        break
     try:
-        write(Path(tmp))
+        mode = os.fstat(fd).st_mode & 0o777
+        os.close(fd)
+        write(tmp)
+        os.chmod(tmp, mode)  # a writer that replaced the file may have created it with other permissions
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
     return path
+
+
+def remove_stale_temps(folder: str | os.PathLike) -> list[Path]:
+    """Delete temporary files and folders of the library's own naming (TEMP_NAME) directly in `folder`.
+
+    For the start of a command that owns `folder`: whatever such a name holds
+    then was left by a killed write. Other files are never touched.
+    """
+    removed = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    for entry in entries:
+        if not TEMP_NAME.match(entry.name):
+            continue
+        path = Path(entry.path)
+        if entry.is_dir(follow_symlinks=False):
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            path.unlink(missing_ok=True)
+        removed.append(path)
+    return removed
+
+
+@contextlib.contextmanager
+def deferred_signals():
+    """Hold Ctrl-C and SIGTERM back while a few renames that belong together run; delivered right after.
+
+    Only the main thread receives signals, and only where the OS lets it block them; elsewhere a no-op.
+    """
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    held = {signal.SIGINT, signal.SIGTERM}
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)

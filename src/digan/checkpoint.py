@@ -12,12 +12,14 @@ save never corrupts the last good file.
 from __future__ import annotations
 
 import json
+import math
 import os
+import pickle
 from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 from .atomic import atomic_write
@@ -58,15 +60,22 @@ def save_snapshot(run_dir: Path, G: Generator, preset: Preset, clips_seen: int, 
 
 
 def find_snapshot(path: str | os.PathLike) -> Path:
-    """A snapshot's JSON from a snapshot file (either half) or a run directory (its latest)."""
+    """A snapshot's JSON from a snapshot file (either half), a run directory (its latest), or a folder that
+    holds exactly one run directory (`digan train --out runs/`)."""
     path = Path(path)
     if not path.exists():
         raise CheckpointError(f"{path}: no such file or directory")
     if path.is_dir():
         found = sorted(path.glob(SNAPSHOT_GLOB))
-        if not found:
-            raise CheckpointError(f"{path}: no snapshot in this directory")
-        return found[-1]
+        if found:
+            return found[-1]
+        runs = sorted(d for d in path.iterdir() if d.is_dir() and any(d.glob(SNAPSHOT_GLOB)))
+        if len(runs) == 1:
+            return sorted(runs[0].glob(SNAPSHOT_GLOB))[-1]
+        if runs:
+            names = ", ".join(d.name for d in runs[:10]) + (f" and {len(runs) - 10} more" if len(runs) > 10 else "")
+            raise CheckpointError(f"{path}: holds {len(runs)} runs ({names}); give one of them, e.g. {runs[0]}")
+        raise CheckpointError(f"{path}: no snapshot in this directory or in the run directories inside it")
     if path.suffix in (".safetensors", ".json"):
         meta = path.with_suffix(".json")
         if not meta.exists():
@@ -75,26 +84,75 @@ def find_snapshot(path: str | os.PathLike) -> Path:
     raise CheckpointError(f"{path}: not a snapshot (.safetensors or .json) or a run directory")
 
 
+def check_meta(meta: dict, preset: Preset) -> None:
+    """The fields of a snapshot's JSON that sampling reads, checked to make sense (ValueError)."""
+    if not isinstance(meta.get("resolution"), int) or meta["resolution"] != preset.generator.resolution:
+        raise ValueError(f"resolution {meta.get('resolution')!r} is not the preset's {preset.generator.resolution}")
+    if not isinstance(meta.get("clip_frames"), int) or meta["clip_frames"] < 2:
+        raise ValueError(f"clip_frames {meta.get('clip_frames')!r} is not a whole number of at least 2")
+    fps = meta.get("train_fps")
+    if fps is not None and (not isinstance(fps, (int, float)) or not math.isfinite(fps) or fps <= 0):
+        raise ValueError(f"train_fps {fps!r} is not a positive number")
+
+
+def weight_shapes(preset: Preset) -> dict[str, tuple[int, ...]]:
+    """Names and shapes of the generator's weights, from the preset alone (built on the meta device)."""
+    with torch.device("meta"):
+        return {k: tuple(v.shape) for k, v in Generator(preset.generator).state_dict().items()}
+
+
 def load_snapshot(path: str | os.PathLike, device: str | torch.device = "cpu") -> tuple[Generator, dict]:
-    """The EMA generator of a snapshot, in eval mode, and its metadata."""
+    """The EMA generator of a snapshot, in eval mode, and its metadata.
+
+    Checked before anything large is allocated: the JSON's fields, that the
+    networks it describes fit in memory, and that the weight file holds
+    exactly their tensors; then that no weight is NaN or infinite (a diverged
+    run renders black videos).
+    """
+    from .memory import available, size_text
+
     meta_path = find_snapshot(path)
     try:
         meta = json.loads(meta_path.read_text())
         preset = Preset.from_dict(meta["preset"])
-    except (OSError, ValueError, KeyError, TypeError) as e:
+        check_meta(meta, preset)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, OverflowError) as e:
         raise CheckpointError(f"{meta_path}: not a valid snapshot description ({type(e).__name__}: {e})") from None
+    try:
+        shapes = weight_shapes(preset)
+    except Exception as e:  # absurd sizes fail in many ways; none of them is the user's to debug
+        raise CheckpointError(f"{meta_path}: describes a generator that cannot be built "
+                              f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})") from None
+    need, free = sum(math.prod(s) for s in shapes.values()) * 4, available(str(device))
+    if free is not None and need > free:
+        raise CheckpointError(f"{meta_path}: describes a generator of {size_text(need)} of weights, more than the "
+                              f"{size_text(free)} of free memory")
     weights = meta_path.parent / meta.get("weights", meta_path.with_suffix(".safetensors").name)
+    try:
+        with safe_open(str(weights), "pt") as f:
+            stored = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
+    except (OSError, SafetensorError) as e:
+        raise CheckpointError(f"{weights}: cannot read weights ({e})") from None
+    if stored != shapes:
+        wrong = sorted(set(stored) ^ set(shapes)) or [k for k in sorted(shapes) if stored[k] != shapes[k]]
+        raise CheckpointError(f"{weights}: weights do not match the snapshot's preset ({len(wrong)} of "
+                              f"{len(shapes)} tensors, e.g. {wrong[0]}: {stored.get(wrong[0], 'missing')} stored, "
+                              f"{shapes.get(wrong[0], 'none')} expected)")
     try:
         state = load_file(str(weights))
     except (OSError, SafetensorError) as e:
         raise CheckpointError(f"{weights}: cannot read weights ({e})") from None
+    bad = [k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()]
+    if bad:
+        raise CheckpointError(f"{weights}: {len(bad)} of {len(state)} weight tensors hold NaN or inf (e.g. {bad[0]}): "
+                              "the run diverged before this snapshot; use an earlier one")
     G = Generator(preset.generator)
-    try:
-        G.load_state_dict(state)
-    except RuntimeError as e:
-        raise CheckpointError(f"{weights}: weights do not match the snapshot's preset ({str(e).splitlines()[0]})") from None
+    G.load_state_dict(state)
     meta["path"] = str(weights)
     return G.to(device).eval().requires_grad_(False), meta
+
+
+STATE_KEYS = ("preset", "step", "G", "D", "G_ema", "opt_G", "opt_D", "torch_rng")
 
 
 def save_state(path: Path, state: dict[str, Any]) -> None:
@@ -102,7 +160,17 @@ def save_state(path: Path, state: dict[str, Any]) -> None:
 
 
 def load_state(path: Path) -> dict[str, Any]:
+    """A training state, loaded with weights_only=True: a file holding anything but tensors and plain data is
+    refused before any of it runs."""
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        raise CheckpointError(f"{path}: not a valid training state: it holds objects other than tensors and plain "
+                              "data, and was refused without running any of it") from None
     except Exception as e:  # any unreadable file is the same problem for the user
-        raise CheckpointError(f"{path}: cannot read training state ({type(e).__name__}: {e})") from None
+        reason = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        raise CheckpointError(f"{path}: cannot read training state ({type(e).__name__}: {reason[:200]})") from None
+    missing = [k for k in STATE_KEYS if k not in state] if isinstance(state, dict) else list(STATE_KEYS)
+    if missing:
+        raise CheckpointError(f"{path}: not a valid training state (no {', '.join(missing)})")
+    return state

@@ -8,16 +8,19 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import os
 import sys
 from pathlib import Path
 
 from .checkpoint import CheckpointError
-from .cliutil import CliError, non_negative, old_spelling, positive, resolve_device
+from .cliutil import (CliError, at_least, finite, non_negative, old_spelling, output_dir, positive, resolve_device,
+                      seed, zero_or_at_least)
 from .data import cli as data_cli
 from .metrics import cli as metrics_cli
 from .config import PRESETS, Preset, get_preset
 from .data.base import DataError
+from .memory import MemoryLimit
 from .version import __version__
 
 
@@ -59,22 +62,30 @@ def build_preset(args) -> Preset:
         raise CliError(str(e)) from None
     if args.size is not None and args.size != preset.resolution:
         r = args.size
-        if r & (r - 1) or r < max(8, preset.generator.input_resolution):
-            raise CliError(f"preset {preset.name} cannot produce {r}x{r}: use a power of two "
-                           f">= {max(8, preset.generator.input_resolution)} (its own is {preset.resolution})")
+        # widths are channel_base / size: past the smaller channel_base a block would have no channels
+        largest = 2 ** int(math.log2(min(preset.generator.channel_base, preset.discriminator.channel_base)))
+        if r & (r - 1) or not max(8, preset.generator.input_resolution) <= r <= largest:
+            raise CliError(f"preset {preset.name} cannot produce {r}x{r}: use a power of two from "
+                           f"{max(8, preset.generator.input_resolution)} to {largest} (its own is {preset.resolution})")
         preset = dataclasses.replace(
             preset,
             generator=dataclasses.replace(preset.generator, resolution=r),
             discriminator=dataclasses.replace(preset.discriminator, resolution=r),
         )
     try:
-        return preset.replace_training(
+        preset = preset.replace_training(
             batch=args.batch, kimg=args.kimg, seed=args.seed, snap_kimg=args.snap, lr=args.lr,
             r1_gamma=args.r1_gamma, clip_frames=args.clip_frames, clip_stride=args.stride,
             diffaugment=args.diffaugment, mirror=args.mirror, fvd_clips=args.fvd_clips,
         )
     except ValueError as e:
         raise CliError(str(e)) from None
+    from .augment import parse_policy
+    try:  # checked now, not at the first step
+        parse_policy(preset.training.diffaugment)
+    except ValueError as e:
+        raise CliError(f"--diffaugment {preset.training.diffaugment!r}: {e}") from None
+    return preset
 
 
 def cmd_train(args) -> int:
@@ -82,18 +93,21 @@ def cmd_train(args) -> int:
 
     from .data import open_dataset
     from .distributed import Distributed
+    from .memory import check
     from .run import run_name
-    from .training import train
+    from .training import train, training_memory
 
     preset = build_preset(args)
+    run_dir = output_dir(Path(args.out) / run_name(args.data, preset))
     if args.dry_run:
-        print(json.dumps({"data": args.data, "run_dir": str(Path(args.out) / run_name(args.data, preset)),
-                          "preset": preset.to_dict()}, indent=2))
+        print(json.dumps({"data": args.data, "run_dir": str(run_dir), "preset": preset.to_dict()}, indent=2))
         return 0
     device = resolve_device(args.device)
     world = int(os.environ.get("WORLD_SIZE", "1"))  # set by torchrun
     if preset.training.batch % world:
         raise CliError(f"--batch {preset.training.batch} does not split over {world} processes")
+    check(f"training {preset.name} at {preset.resolution}x{preset.resolution}, batch {preset.training.batch}",
+          *training_memory(preset, world), device)
     data_options = {k: v for k, v in (("split", args.split), ("fps", args.data_fps)) if v is not None}
     source = open_dataset(args.data, preset.resolution, **data_options)
     fvd = None
@@ -123,8 +137,8 @@ def parse_numbers(text: str, what: str) -> list[float]:
         values = [float(p) for p in text.split(",") if p.strip()]
     except ValueError:
         values = []
-    if not values:
-        raise CliError(f"cannot read {what} '{text}': use comma-separated numbers, e.g. 0,0.5,3.25")
+    if not values or not all(math.isfinite(v) for v in values):
+        raise CliError(f"cannot read {what} '{text}': use comma-separated finite numbers, e.g. 0,0.5,3.25")
     return values
 
 
@@ -137,8 +151,13 @@ def parse_formats(text: str) -> list[str]:
     return list(dict.fromkeys(formats))
 
 
-def sampling_times(args, meta):
-    """(timebase, t [T], fps of the files) from --frames/--seconds/--fps/--start/--at/--t and the snapshot."""
+def sampling_times(args, meta, check=lambda frames: None):
+    """(timebase, t [T], fps of the files) from --frames/--seconds/--fps/--start/--at/--t and the snapshot.
+
+    `check(frames)` runs before the times are computed (a memory check: --seconds 1e9 is 8e9 times).
+    """
+    import torch
+
     from .timebase import Timebase
 
     timebase = Timebase.from_meta(meta, args.train_fps)
@@ -147,13 +166,19 @@ def sampling_times(args, meta):
     if len(chosen) > 1:
         raise CliError(f"give only one of --{' / --'.join(chosen)}")
     if args.at is not None:
-        import torch
-        t = timebase.t_of(torch.tensor(parse_numbers(args.at, "--at seconds"), dtype=torch.float64)).float()
+        seconds = parse_numbers(args.at, "--at seconds")
+        check(len(seconds))
+        t = timebase.t_of(torch.tensor(seconds, dtype=torch.float64)).float()
     elif args.t is not None:
-        import torch
-        t = torch.tensor(parse_numbers(args.t, "--t times"), dtype=torch.float32)
+        times = parse_numbers(args.t, "--t times")
+        check(len(times))
+        t = torch.tensor(times, dtype=torch.float32)
     else:
-        t = timebase.times(frames=args.frames, fps=fps, seconds=args.seconds, start=args.start)
+        frames = timebase.count(args.frames, fps, args.seconds)
+        check(frames)
+        t = timebase.times(frames=frames, fps=fps, start=args.start)
+    if not torch.isfinite(t).all():
+        raise CliError(f"{describe_times(t, timebase)}: not finite; give smaller --start, --seconds or --at")
     return timebase, t, fps
 
 
@@ -169,20 +194,30 @@ def plural(n: int, word: str) -> str:
 
 def cmd_generate(args) -> int:
     from .checkpoint import load_snapshot
-    from .export import generate
+    from .export import generate, generate_memory
+    from .memory import check
 
     seeds = parse_seeds(args.seeds)
     motion_seeds = None if args.motion_seeds is None else parse_seeds(args.motion_seeds)
     formats = parse_formats(args.format)
     size = parse_size(args.size)
-    G, meta = load_snapshot(args.ckpt, resolve_device(args.device))
-    timebase, t, fps = sampling_times(args, meta)
+    output_dir(args.out)
+    device = resolve_device(args.device)
+    G, meta = load_snapshot(args.ckpt, device)
+    videos = len(seeds) * (1 if motion_seeds is None else len(motion_seeds))
+    grid = videos > 1 if args.grid is None else args.grid
+
+    def fits(frames: int) -> None:
+        check(f"rendering {plural(videos, 'video')} of {plural(frames, 'frame')}",
+              *generate_memory(G, videos, frames, size, batch=args.batch, chunk=args.chunk, formats=formats,
+                               grid=grid, compare=args.compare), device)
+
+    timebase, t, fps = sampling_times(args, meta, fits)
     reference_t = timebase.nearest_training_times(t) if args.compare else None
     paths = generate(G, args.out, seeds, t, fps=fps, motion_seeds=motion_seeds, size=size, psi=args.psi,
-                     grids=args.grids, formats=formats, grid=args.grid, reference_t=reference_t, batch=args.batch,
+                     grids=args.grids, formats=formats, grid=grid, reference_t=reference_t, batch=args.batch,
                      chunk=args.chunk, progress=False if args.quiet else None)
     h, w = size or (meta["resolution"], meta["resolution"])
-    videos = len(seeds) * (1 if motion_seeds is None else len(motion_seeds))
     print(f"wrote {plural(len(paths), 'file')} for {plural(videos, 'video')} of {plural(len(t), 'frame')} at "
           f"{h}x{w}, {fps:g} fps, "
           f"{describe_times(t, timebase)} to {args.out}")
@@ -191,17 +226,24 @@ def cmd_generate(args) -> int:
 
 def cmd_interpolate(args) -> int:
     from .checkpoint import load_snapshot
-    from .export import interpolate
+    from .export import interpolate, interpolate_memory
+    from .memory import check
 
     seeds = parse_seeds(args.seeds)
     if len(seeds) < 2:
         raise CliError("interpolation needs at least two seeds, e.g. --seeds 0,5")
-    if args.steps < 2:
-        raise CliError(f"--steps must be at least 2 (the two ends), got {args.steps}")
     formats = parse_formats(args.format)
     size = parse_size(args.size)
-    G, meta = load_snapshot(args.ckpt, resolve_device(args.device))
-    timebase, t, fps = sampling_times(args, meta)
+    output_dir(args.out)
+    device = resolve_device(args.device)
+    G, meta = load_snapshot(args.ckpt, device)
+
+    def fits(frames: int) -> None:
+        check(f"interpolating {len(seeds) - 1} x {args.steps} videos of {plural(frames, 'frame')}",
+              *interpolate_memory(G, len(seeds), args.steps, frames, size, layout=args.layout, formats=formats),
+              device)
+
+    timebase, t, fps = sampling_times(args, meta, fits)
     paths = interpolate(G, args.out, seeds, t, fps=fps, mode=args.mode, steps=args.steps, layout=args.layout,
                         size=size, psi=args.psi, grids=args.grids, formats=formats,
                         progress=False if args.quiet else None)
@@ -212,7 +254,7 @@ def cmd_interpolate(args) -> int:
 
 def cmd_demo(args) -> int:
     from .demo import run_demo
-    run_demo(Path(args.out), kimg=args.kimg, data=args.data, device=resolve_device(args.device))
+    run_demo(output_dir(args.out), kimg=args.kimg, data=args.data, device=resolve_device(args.device))
     return 0
 
 
@@ -245,18 +287,19 @@ def add_train_parser(sub) -> None:
     p.add_argument("--out", default="runs", help="parent of the run directory (default runs)")
     p.add_argument("--kimg", type=positive(float), help="train until this many thousand clips seen")
     p.add_argument("--batch", type=positive(int), help="clips (frame pairs) per step")
-    p.add_argument("--seed", type=int, help="random seed of weights, batches and latents")
+    p.add_argument("--seed", type=seed, help="random seed of weights, batches and latents")
     p.add_argument("--snap", type=positive(float), help="snapshot, samples and metrics every this many kimg")
     p.add_argument("--lr", type=positive(float), help="Adam learning rate before the lazy-R1 correction")
-    p.add_argument("--r1-gamma", type=float, help="R1 weight on both discriminators (0 disables)")
-    p.add_argument("--clip-frames", type=int, help="frames per training clip (t = 1 at its last frame)")
-    old_spelling(p, "--frames", dest="clip_frames", type=int)
+    p.add_argument("--r1-gamma", type=non_negative(float), help="R1 weight on both discriminators (0 disables)")
+    p.add_argument("--clip-frames", type=at_least(2), help="frames per training clip (t = 1 at its last frame)")
+    old_spelling(p, "--frames", dest="clip_frames", type=at_least(2))
     p.add_argument("--stride", type=positive(int), help="source frames between clip frames")
     p.add_argument("--size", type=positive(int), help="train at this frame size (square) instead of the preset's")
     old_spelling(p, "--resolution", dest="size", type=positive(int))
     p.add_argument("--diffaugment", help="DiffAugment policy, e.g. 'color,translation' ('' disables)")
     p.add_argument("--mirror", action=argparse.BooleanOptionalAction, default=None, help="flip whole clips")
-    p.add_argument("--fvd-clips", type=int, help="clips for a quick FVD at each snapshot (0: off)")
+    p.add_argument("--fvd-clips", type=zero_or_at_least(2), help="clips for a quick FVD at each snapshot "
+                   "(0: off; at least 2, and FVD is strongly biased below 401)")
     p.add_argument("--workers", type=non_negative(int), default=2, help="processes that decode the next batches "
                    "while a step runs (0: on the training thread; default 2); the batches are the same either way")
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:1 or auto (default)")
@@ -280,7 +323,7 @@ def add_time_arguments(p) -> None:
                    "t 0..1, at --fps)")
     g.add_argument("--seconds", type=positive(float), help="length in seconds instead of --frames")
     g.add_argument("--fps", type=positive(float), help="frame rate of the video (default: the training rate)")
-    g.add_argument("--start", type=float, default=0.0, help="seconds at which the first frame is (default 0)")
+    g.add_argument("--start", type=finite(float), default=0.0, help="seconds at which the first frame is (default 0)")
     g.add_argument("--at", metavar="SECONDS", help="render only these instants, in this order, e.g. 3.5,0,1.25")
     g.add_argument("--t", metavar="T", help="render only these clip times t (1 = end of a training clip), e.g. 0,4")
     g.add_argument("--train-fps", type=positive(float), help="frame rate of the training clips (default: the "
@@ -296,7 +339,7 @@ def add_render_arguments(p) -> None:
                    help="at other sizes: 'nested' keeps the coarse scales at their training grids (agrees exactly "
                    "with the training-size frames; enlargements show coarse blocks), 'scaled' samples every scale "
                    "more densely (smooth super-resolution, agreement only approximate). Default nested")
-    p.add_argument("--psi", type=float, default=1.0, help="truncation psi: pull content towards the average (1 = none)")
+    p.add_argument("--psi", type=finite(float), default=1.0, help="truncation psi: pull content towards the average (1 = none)")
     p.add_argument("--format", default="mp4", help="mp4 (H.264, yuv420p; streamed), gif (held in memory until "
                    "written: for short clips), png (a folder of frames; streamed), or several, e.g. mp4,gif "
                    "(default mp4)")
@@ -341,7 +384,7 @@ def add_interpolate_parser(sub) -> None:
     add_render_arguments(p)
     p.add_argument("--seeds", default="0,1", help="two or more seeds to pass through, e.g. 0,5,9 (default 0,1)")
     p.add_argument("--mode", choices=["content", "motion", "both"], default="both", help="what moves (default both)")
-    p.add_argument("--steps", type=int, default=8, help="videos per pair in the grid, endpoints included "
+    p.add_argument("--steps", type=at_least(2), default=8, help="videos per pair in the grid, endpoints included "
                    "(default 8)")
     p.add_argument("--layout", choices=["grid", "video", "both"], default="both", help="what to write (default both)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -390,7 +433,7 @@ class Parser(argparse.ArgumentParser):
     """Usage errors on one line, like every other error of the command."""
 
     def error(self, message: str):
-        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+        self.exit(2, f"digan: error: {message} (see {self.prog} --help)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -412,7 +455,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except (CliError, DataError, CheckpointError) as e:
+    except (CliError, DataError, CheckpointError, MemoryLimit) as e:
         print(f"digan: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -16,7 +16,8 @@ import numpy as np
 import torch
 
 from .config import Preset
-from .data.io import VideoWriter, make_grid, output_path, write_video
+from .memory import GIF_COPIES, TIME_BYTES, Part, code_bytes, render_pixel_bytes
+from .data.io import VideoSet, VideoWriter, make_grid, output_path
 from .models import Generator, VideoCode
 from .models.generator import check_size
 from .sampling import frames_per_chunk, interpolation_codes, morph_video, prepare_videos, render_code, render_videos
@@ -132,12 +133,11 @@ def write_videos(G: Generator, out: str | Path, codes: Sequence[VideoCode], t: t
         assert reference_t.shape == t.shape and names is not None, (reference_t.shape, t.shape)
     from tqdm import tqdm
 
-    paths = []
     with contextlib.ExitStack() as stack:
+        files = stack.enter_context(VideoSet())  # every file changes together, or none (Ctrl-C, errors)
+
         def open_writer(stem: Path, fmt: str) -> VideoWriter:
-            writer = stack.enter_context(VideoWriter(output_path(stem, fmt), fps))
-            paths.append(writer.path)
-            return writer
+            return files.open(output_path(stem, fmt), fps)
 
         writers = [[open_writer(out / name, f) for f in formats] for name in names or []]
         grid_writers = [open_writer(out / grid, f) for f in formats] if grid else []
@@ -166,7 +166,90 @@ def write_videos(G: Generator, out: str | Path, codes: Sequence[VideoCode], t: t
                     w.write(video)
                 if compare_grid is not None:
                     compare_grid.write(make_grid(compared, grid_cols))
-    return paths
+    return files.paths
+
+
+# ---------------------------------------------------------------- what a write holds at once
+
+def _scaled(h: int, w: int, longest: int) -> tuple[int, int]:
+    """(h, w) scaled so that its longer side is `longest` (a quantity that `digan.memory.check` can shrink)."""
+    k = longest / max(h, w)
+    return max(1, round(h * k)), max(1, round(w * k))
+
+
+def _size_hint(h: int, w: int):
+    return lambda n: f"frames of at most about {'x'.join(map(str, _scaled(h, w, n)))} pixels fit (--size)"
+
+
+_FRAMES_HINT = lambda n: f"at most {n:,} frames fit (--frames, --seconds, --fps)"  # noqa: E731
+_GIF_NOTE = " (a GIF holds every frame until it is written; mp4 and png stream any length)"
+
+
+def generate_memory(G: Generator, videos: int, frames: int, size: int | tuple[int, int] | None = None, *,
+                    batch: int = 4, chunk: int | None = None, formats: Sequence[str] = ("mp4",), grid: bool = True,
+                    compare: bool = False) -> tuple:
+    """What `generate` holds at once, as `(build, now, hints)` for `digan.memory.check`.
+
+    The times of every frame; the prepared codes of every video; one render
+    step; the uint8 frames of one step for every video (and the grid, and with
+    `compare` the reference and the strip); and every frame of each GIF.
+    """
+    h0, w0 = check_size(size, G.cfg)
+    held = 1 + bool(grid) + 2 * bool(compare)
+
+    def build(videos: int, frames: int, size: int, batch: int, chunk: int) -> list[Part]:
+        h, w = _scaled(h0, w0, size)
+        b = max(1, min(batch, videos))
+        c = max(1, min(frames, chunk or frames_per_chunk(b, (h, w))))
+        gifs = videos + bool(grid) if "gif" in formats else 0
+        return [
+            Part("the times", frames * TIME_BYTES, ("frames",), on_device=False),
+            Part("the video codes", videos * code_bytes(G), ("videos",)),
+            Part("a render step", b * c * h * w * render_pixel_bytes(G.cfg), ("batch", "chunk", "size")),
+            Part("the frames of a step", videos * c * h * w * 3 * held, ("videos", "size"), on_device=False),
+            Part("the GIF frames", gifs * frames * h * w * 3 * GIF_COPIES, ("frames", "videos", "size"),
+                 on_device=False, note=_GIF_NOTE),
+        ]
+
+    now = {"videos": videos, "frames": frames, "size": max(h0, w0), "batch": batch, "chunk": chunk or 0}
+    hints = {"frames": _FRAMES_HINT, "size": _size_hint(h0, w0),
+             "videos": lambda n: f"at most {n:,} videos fit at once (--seeds, --motion-seeds)",
+             "batch": lambda n: f"use --batch {n} or less", "chunk": lambda n: f"use --chunk {n} or less"}
+    return build, now, hints
+
+
+def interpolate_memory(G: Generator, seeds: int, steps: int, frames: int, size: int | tuple[int, int] | None = None,
+                       *, layout: str = "both", formats: Sequence[str] = ("mp4",)) -> tuple:
+    """What `interpolate` holds at once, as `(build, now, hints)` for `digan.memory.check`: the grid's codes,
+    render step, frames of a step and GIF frames; the walk's render step and GIF frames."""
+    h0, w0 = check_size(size, G.cfg)
+    pairs = seeds - 1
+
+    def build(steps: int, frames: int, size: int) -> list[Part]:
+        h, w = _scaled(h0, w0, size)
+        parts = [Part("the times", frames * TIME_BYTES, ("frames",), on_device=False)]
+        if layout in ("grid", "both"):
+            videos = pairs * steps
+            b = min(4, videos)
+            c = max(1, min(frames, frames_per_chunk(b, (h, w))))
+            parts += [
+                Part("the video codes", videos * code_bytes(G), ("steps",)),
+                Part("a render step", b * c * h * w * render_pixel_bytes(G.cfg), ("size",)),
+                Part("the frames of a step", videos * c * h * w * 3 * 2, ("steps", "size"), on_device=False),
+            ]
+            if "gif" in formats:
+                parts.append(Part("the GIF frames of the grid", videos * frames * h * w * 3 * GIF_COPIES,
+                                  ("frames", "steps", "size"), on_device=False, note=_GIF_NOTE))
+        if layout in ("video", "both"):
+            parts.append(Part("a render step of the walk", frames_per_chunk(1, (h, w)) * h * w
+                              * render_pixel_bytes(G.cfg), ("size",)))
+            if "gif" in formats:
+                parts.append(Part("the GIF frames of the walk", pairs * frames * h * w * 3 * GIF_COPIES,
+                                  ("frames", "size"), on_device=False, note=_GIF_NOTE))
+        return parts
+
+    hints = {"frames": _FRAMES_HINT, "size": _size_hint(h0, w0), "steps": lambda n: f"use --steps {n} or less"}
+    return build, {"steps": steps, "frames": frames, "size": max(h0, w0)}, hints
 
 
 # ---------------------------------------------------------------- interpolation walks
@@ -190,15 +273,14 @@ def interpolate(G: Generator, out: str | Path, seeds: Sequence[int], t: torch.Te
         paths += write_videos(G, out, codes, t, fps=fps, size=size, grids=grids, formats=formats,
                               grid=f"interp-{mode}-grid", grid_cols=steps, progress=progress)
     if layout in ("video", "both"):
-        with contextlib.ExitStack() as stack:
-            writers = [stack.enter_context(VideoWriter(output_path(Path(out) / f"interp-{mode}-video", f), fps))
-                       for f in formats]
+        with VideoSet() as files:
+            writers = [files.open(output_path(Path(out) / f"interp-{mode}-video", f), fps) for f in formats]
             for a, b in zip(seeds[:-1], seeds[1:]):
                 for frames in morph_video(G, a, b, t, mode=mode, size=size, psi=psi, grids=grids,
                                           base_seed=seeds[0]):
                     for w in writers:
                         w.write(frames)
-        paths += [w.path for w in writers]
+        paths += files.paths
     return paths
 
 
@@ -213,5 +295,6 @@ def write_samples(G: Generator, preset: Preset, path_stem: Path, train_fps: floa
     videos = render_videos(G, list(range(cfg.sample_seeds)), clip_times(cfg.clip_frames, cfg.clip_frames))
     grid = make_grid(videos)
     fps = train_fps or DEFAULT_TRAIN_FPS
-    write_video(path_stem.with_suffix(".mp4"), grid, fps=fps)
-    write_video(path_stem.with_suffix(".gif"), grid, fps=fps)
+    with VideoSet() as files:
+        for suffix in (".mp4", ".gif"):
+            files.open(path_stem.with_suffix(suffix), fps).write(grid)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from .atomic import atomic_write
 from .config import Preset
 from .data.base import VideoSource
 from .version import __version__
@@ -27,16 +28,63 @@ def resolved_options(preset: Preset, data: str, source: VideoSource, data_option
 
 # Options that change what a run reports or how long it lasts, not what it computes.
 NOT_IDENTITY = ("kimg", "snap_kimg", "sample_seeds", "fvd_clips")
+OPTIONS_NAME = "training_options.json"
+
+
+def _identity(options: dict) -> dict:
+    opts = json.loads(json.dumps(options))  # compare as stored (tuples -> lists)
+    opts.pop("version", None)
+    for key in NOT_IDENTITY:
+        opts.get("preset", {}).get("training", {}).pop(key, None)
+    return opts
+
+
+def _flatten(value, prefix: str = "") -> dict:
+    if isinstance(value, dict) and value:
+        return {k: v for key, item in value.items() for k, v in _flatten(item, f"{prefix}{key}.").items()}
+    return {prefix[:-1]: value}
+
+
+def _short(value) -> str:
+    text = json.dumps(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def differences(saved: dict, new: dict) -> list[str]:
+    """The options in which `new` differs from `saved`, as 'name: saved -> new' (dotted names), in a stable order."""
+    a, b = _flatten(_identity(saved)), _flatten(_identity(new))
+    out = []
+    for key in sorted(set(a) | set(b)):
+        if a.get(key, "(unset)") != b.get(key, "(unset)"):
+            out.append(f"{key.removeprefix('preset.')}: {_short(a.get(key, '(unset)'))} -> {_short(b.get(key, '(unset)'))}")
+    return out
 
 
 def same_run(saved: dict, new: dict) -> bool:
     """Whether `new` continues `saved`: equal in everything that shapes the training trajectory."""
-    a, b = json.loads(json.dumps(saved)), json.loads(json.dumps(new))  # compare as stored (tuples -> lists)
-    for opts in (a, b):
-        opts.pop("version", None)
-        for key in NOT_IDENTITY:
-            opts["preset"]["training"].pop(key, None)
-    return a == b
+    return not differences(saved, new)
+
+
+def read_options(run_dir: Path) -> dict | None:
+    """The run's recorded options, None when there are none; an unreadable file is a one-line CheckpointError."""
+    from .checkpoint import CheckpointError
+
+    path = Path(run_dir) / OPTIONS_NAME
+    if not path.exists():
+        return None
+    try:
+        options = json.loads(path.read_text())
+        if not isinstance(options, dict) or not isinstance(options.get("preset"), dict):
+            raise ValueError("not an options record")
+    except (OSError, ValueError) as e:
+        raise CheckpointError(f"{path}: unreadable ({type(e).__name__}: {str(e).splitlines()[0]}); it records this "
+                              "run's options: delete it to resume from the training state, whose preset is then "
+                              "checked against this command's") from None
+    return options
+
+
+def write_options(run_dir: Path, options: dict) -> None:
+    atomic_write(Path(run_dir) / OPTIONS_NAME, lambda p: p.write_text(json.dumps(options, indent=2)))
 
 
 class MetricsLog:
@@ -49,6 +97,26 @@ class MetricsLog:
             self.tb = SummaryWriter(str(run_dir / "tensorboard"))
         except ImportError:
             self.tb = None
+
+    def keep_until(self, kimg: float) -> None:
+        """Drop the lines past `kimg` (and a line cut short): a run resumed from there writes them again.
+
+        Lines are written before the training state they belong to, so a kill
+        in between leaves lines that the resumed run recomputes.
+        """
+        if not self.path.exists():
+            return
+        kept = []
+        for line in self.path.read_text().splitlines():
+            try:
+                record = json.loads(line)
+                if record["kimg"] <= kimg + 1e-9:
+                    kept.append(line)
+            except (ValueError, KeyError, TypeError):
+                continue
+        text = "".join(line + "\n" for line in kept)
+        if text != self.path.read_text():
+            atomic_write(self.path, lambda p: p.write_text(text))
 
     def write(self, record: dict) -> None:
         with open(self.path, "a") as f:

@@ -88,18 +88,28 @@ class Timebase:
         (`times()` is the training clip's own t_k = k / (clip_frames - 1)).
         """
         fps = self.train_fps if fps is None else float(fps)
-        if not fps > 0:
+        frames = self.count(frames, fps, seconds)
+        if not math.isfinite(start):
+            raise ValueError(f"start must be finite, got {start}")
+        seconds_k = start + torch.arange(frames, dtype=torch.float64) / fps
+        return self.t_of(seconds_k).float()
+
+    def count(self, frames: int | None = None, fps: float | None = None, seconds: float | None = None) -> int:
+        """How many frames `times` gives for these arguments, without computing them."""
+        fps = self.train_fps if fps is None else float(fps)
+        if not math.isfinite(fps) or not fps > 0:
             raise ValueError(f"fps must be positive, got {fps}")
         if frames is not None and seconds is not None:
             raise ValueError("give frames or seconds, not both")
+        if seconds is not None and not math.isfinite(seconds * fps):
+            raise ValueError(f"seconds must be finite, got {seconds}")
         if frames is None:
             # default: the frames of one training clip's t = 0..1 at this rate
             frames = (self.frame_count(seconds, fps) if seconds is not None
                       else math.floor(self.clip_seconds * fps + 1e-6) + 1)
         if frames < 1:
             raise ValueError(f"need at least one frame, got {frames}")
-        seconds_k = start + torch.arange(frames, dtype=torch.float64) / fps
-        return self.t_of(seconds_k).float()
+        return int(frames)
 
     def nearest_training_times(self, t: torch.Tensor) -> torch.Tensor:
         """The training clip frame nearest each t (held at the first/last frame outside [0, 1])."""

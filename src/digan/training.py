@@ -21,15 +21,17 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from .atomic import remove_stale_temps
 from .checkpoint import STATE_NAME, CheckpointError, load_state, save_snapshot, save_state
 from .config import Preset
-from .data.base import DataError, VideoSource
+from .data.base import DataError, VideoSource, note
 from .data.clips import ClipSpec, PairBatches, PrefetchedBatches
 from .distributed import Distributed
 from .export import write_samples
 from .losses import DiganLoss
+from .memory import FLOAT, PARAM_COPIES_D, PARAM_COPIES_G, Part, train_pixel_bytes
 from .models import DiganDiscriminators, Generator
-from .run import MetricsLog, resolved_options, run_name, same_run
+from .run import MetricsLog, differences, read_options, resolved_options, run_name, write_options
 from .version import __version__
 
 
@@ -140,13 +142,50 @@ class Trainer:
         }
 
     def load_state_dict(self, state: dict) -> None:
-        self.G.load_state_dict(state["G"])
-        self.D.load_state_dict(state["D"])
-        self.G_ema.load_state_dict(state["G_ema"])
-        self.opt_G.load_state_dict(state["opt_G"])
-        self.opt_D.load_state_dict(state["opt_D"])
-        torch.set_rng_state(state["torch_rng"])
-        self.step_index = int(state["step"])
+        """Continue from `state_dict()`'s output; a state of other networks is a one-line CheckpointError."""
+        try:
+            saved = json.loads(state["preset"])
+        except (KeyError, TypeError, ValueError):
+            raise CheckpointError("not a training state of this library (no readable preset)") from None
+        diff = differences({"preset": saved}, {"preset": self.preset.to_dict()})
+        if diff:
+            shown = "; ".join(diff[:4]) + (f"; and {len(diff) - 4} more" if len(diff) > 4 else "")
+            raise CheckpointError(f"a training state of other networks or training options ({shown})")
+        try:
+            self.G.load_state_dict(state["G"])
+            self.D.load_state_dict(state["D"])
+            self.G_ema.load_state_dict(state["G_ema"])
+            self.opt_G.load_state_dict(state["opt_G"])
+            self.opt_D.load_state_dict(state["opt_D"])
+            torch.set_rng_state(state["torch_rng"])
+            self.step_index = int(state["step"])
+        except (KeyError, RuntimeError, ValueError, TypeError) as e:
+            raise CheckpointError(f"does not fit the networks of preset {self.preset.name} "
+                                  f"({type(e).__name__}: {str(e).strip().splitlines()[0][:200]})") from None
+
+
+def training_memory(preset: Preset, world: int = 1) -> tuple:
+    """What a training step holds at once on each process, as `(build, now, hints)` for `digan.memory.check`:
+    weights and optimiser state, and a step's activations over its share of the batch (2 frames a clip).
+    Parameters are counted on the meta device: nothing is allocated."""
+    with torch.device("meta"):
+        g = sum(p.numel() for p in Generator(preset.generator).parameters())
+        d = sum(p.numel() for p in DiganDiscriminators(preset.discriminator).parameters())
+    weights = (g * PARAM_COPIES_G + d * PARAM_COPIES_D) * FLOAT
+    smallest = max(8, preset.generator.input_resolution)
+
+    def build(batch: int, size: int) -> list[Part]:
+        return [Part("the weights and optimiser state", weights),
+                Part("a training step", batch * 2 * size * size * train_pixel_bytes(preset.generator),
+                     ("batch", "size"))]
+
+    def size_hint(n: int) -> str:
+        largest = 2 ** int(math.log2(n))
+        return (f"at most --size {largest} fits at --batch {world}" if largest >= smallest
+                else f"preset {preset.name} does not fit even at {smallest}x{smallest}: use a smaller preset")
+
+    hints = {"batch": lambda n: f"use --batch {n * world} or less", "size": size_hint}
+    return build, {"batch": preset.training.batch // world, "size": preset.resolution}, hints
 
 
 @dataclass
@@ -174,19 +213,31 @@ def train(preset: Preset, source: VideoSource, data: str, out: str | Path, *, de
     run_dir = Path(run_dir) if run_dir is not None else Path(out) / run_name(data, preset)
     run_dir.mkdir(parents=True, exist_ok=True)
     options = resolved_options(preset, data, source, data_options)
-    options_path = run_dir / "training_options.json"
     state_path = run_dir / STATE_NAME
+    if dist.main:
+        stale = remove_stale_temps(run_dir)  # left by a killed write: a partial state can be gigabytes
+        if stale:
+            note(f"{run_dir}: removed {len(stale)} temporary file{'s' if len(stale) > 1 else ''} left by an "
+                 "interrupted write")
 
     trainer = Trainer(preset, source, device, dist)
     if state_path.exists():
-        saved = json.loads(options_path.read_text()) if options_path.exists() else None
-        if saved is None or not same_run(saved, options):
-            raise CheckpointError(f"{run_dir} holds a run with other options; choose another --out to start anew")
-        trainer.load_state_dict(load_state(state_path))
+        saved = read_options(run_dir)
+        diff = differences(saved, options) if saved is not None else []
+        if diff:
+            shown = "; ".join(diff[:4]) + (f"; and {len(diff) - 4} more" if len(diff) > 4 else "")
+            raise CheckpointError(f"{run_dir} holds a run with other options ({shown}); "
+                                  "run it with those, or choose another --out to start anew")
+        try:
+            trainer.load_state_dict(load_state(state_path))
+        except CheckpointError as e:
+            raise CheckpointError(str(e) if str(e).startswith(str(state_path)) else f"{state_path}: {e}") from None
     dist.barrier()  # every process has read the old options before process 0 writes the new ones
     if dist.main:
-        options_path.write_text(json.dumps(options, indent=2))
+        write_options(run_dir, options)
     resumed_from = trainer.clips_seen
+    if resumed_from and dist.main:
+        note(f"resuming from {resumed_from / 1000:g} kimg in {run_dir}")
 
     cfg = preset.training
     snapshot_extra = {"data": data}
@@ -197,6 +248,8 @@ def train(preset: Preset, source: VideoSource, data: str, out: str | Path, *, de
     total = total_steps * cfg.batch
     snap_every = max(1, int(round(cfg.snap_kimg * 1000 / cfg.batch)))
     log = MetricsLog(run_dir) if dist.main else None
+    if log is not None:
+        log.keep_until(resumed_from / 1000)  # lines of snapshots whose state was not saved are written again
     snapshots: list[Path] = []
     stats = StepStats()  # since the last snapshot
 
@@ -205,7 +258,7 @@ def train(preset: Preset, source: VideoSource, data: str, out: str | Path, *, de
     stopping = False
     batches = PrefetchedBatches(trainer.reals, trainer.step_index, total_steps, workers,
                                 pin_memory=trainer.device.type == "cuda")
-    with StopRequest() as stop, batches:
+    with StopRequest(announce=dist.main) as stop, batches:
         trainer.batches = batches
         while trainer.clips_seen < total and not stopping:
             step = trainer.step()
@@ -217,9 +270,10 @@ def train(preset: Preset, source: VideoSource, data: str, out: str | Path, *, de
             if trainer.step_index % snap_every == 0 or trainer.clips_seen >= total:
                 dist.check_same(sum(p.double().sum() for p in trainer.G_ema.parameters()), "G_ema")
                 if dist.main:
+                    # Everything of this snapshot before the state that moves past it: a kill in between
+                    # resumes from the previous state and writes them again, identical (the log keeps one line).
                     path = save_snapshot(run_dir, trainer.G_ema, preset, trainer.clips_seen, snapshot_extra)
                     snapshots.append(path)
-                    save_state(state_path, trainer.state_dict())
                     write_samples(trainer.G_ema, preset, run_dir / path.stem.replace("snapshot-", "samples-"),
                                   snapshot_extra.get("train_fps"))
                     record = {"kimg": trainer.clips_seen / 1000, **stats.means(),
@@ -227,6 +281,7 @@ def train(preset: Preset, source: VideoSource, data: str, out: str | Path, *, de
                     if fvd is not None:
                         record.update(fvd(trainer.G_ema))
                     log.write(record)
+                    save_state(state_path, trainer.state_dict())
                 stats = StepStats()
             stopping = dist.any(stop.requested)  # all processes stop after the same step
         if stopping and dist.main:
@@ -266,7 +321,10 @@ class StepStats:
 
 
 class StopRequest:
-    """Turns Ctrl-C / SIGTERM into a request to stop after the current step."""
+    """Turns Ctrl-C / SIGTERM into a request to stop after the current step (said on stderr when `announce`)."""
+
+    def __init__(self, announce: bool = True):
+        self.announce = announce
 
     def __enter__(self) -> "StopRequest":
         self.requested = False
@@ -280,6 +338,9 @@ class StopRequest:
         if self.requested:  # a second Ctrl-C stops at once
             raise KeyboardInterrupt
         self.requested = True
+        if self.announce:
+            note("stopping after this step and saving the training state (Ctrl-C again stops at once, "
+                 "losing the steps since the last snapshot)")
 
     def __exit__(self, *exc) -> None:
         for sig, handler in self.previous.items():

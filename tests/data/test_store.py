@@ -133,3 +133,31 @@ def test_sources_survive_pickling_for_loader_workers(video_folder, tmp_path):
     for source in (stored, raw, open_dataset(tmp_path / "s", 16, frames_per_video=4)):
         copy = pickle.loads(pickle.dumps(source))
         np.testing.assert_array_equal(copy.read(1, [0, 3]), source.read(1, [0, 3]))
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--fps", "-1"], "argument --fps: must be positive"),
+    (["--fps", "nan"], "argument --fps: must be a finite number"),
+    (["--size", "2"], "argument --size: must be at least 4"),
+    (["--workers", "0"], "argument --workers/-j: must be positive"),
+])
+def test_prepare_checks_options_before_touching_the_destination(video_folder, tmp_path, capsys, args, message):
+    from cli_helpers import cli_error
+
+    base = ["--size", "16"] if "--size" not in args else []
+    assert message in cli_error(capsys, "prepare", video_folder, tmp_path / "s", *base, *args)
+    assert not (tmp_path / "s").exists()
+    with pytest.raises(DataError, match="fps must be a positive number"):
+        prepare(video_folder, tmp_path / "s", 16, fps=float("nan"), progress=False)
+    assert not (tmp_path / "s").exists()
+
+
+def test_a_prepare_that_writes_no_store_leaves_nothing_to_block_the_next(tmp_path, capsys):
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "broken.mp4").write_bytes(b"not a video at all")
+    assert cli("prepare", str(src), str(tmp_path / "s"), "--size", "16", "--quiet") == 2
+    assert "no store written" in capsys.readouterr().err.strip().splitlines()[-1]
+    assert not (tmp_path / "s").exists()
+    write_avi(src / "good.avi", clip(6, h=16, w=16))
+    assert cli("prepare", str(src), str(tmp_path / "s"), "--size", "16", "--fps", "4", "--quiet") == 0

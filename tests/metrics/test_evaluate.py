@@ -124,9 +124,14 @@ def test_resize_modes():
     stretched = resize_clips(clip, "stretch")
     cropped = resize_clips(clip, "short_side_crop")
     assert stretched.shape == cropped.shape == (1, 2, 3, 224, 224)
-    assert stretched.min() == -1 and stretched.max() == 1
-    assert cropped.min() == 1  # the centre square of the wide frame is all white
-    assert stretched[0, 0, 0, 112, 0] == -1 and stretched[0, 0, 0, 112, 112] == 1
+    # Bilinear weights sum to 1 only up to float32 rounding, and which kernel runs (so the last bit of a
+    # constant region) depends on the thread count: a few ulps of 1.0 (1.2e-7 each; 2 seen with one thread).
+    def near(x, value):
+        return abs(float(x) - value) <= 4e-7
+
+    assert near(stretched.min(), -1) and near(stretched.max(), 1)
+    assert near(cropped.min(), 1)  # the centre square of the wide frame is all white
+    assert near(stretched[0, 0, 0, 112, 0], -1) and near(stretched[0, 0, 0, 112, 112], 1)
     ragged = resize_clips([clip[0], np.zeros((2, 50, 60, 3), np.uint8)])
     assert ragged.shape == (2, 2, 3, 224, 224) and ragged[1].max() == -1
     torch.testing.assert_close(resize_clips(np.full((1, 1, 224, 224, 3), 255, np.uint8)), torch.ones(1, 1, 3, 224, 224))

@@ -93,3 +93,115 @@ def test_register_adds_both_commands_with_funcs():
 def test_digan_evaluate_unknown_metric(capsys):
     assert main(["evaluate", "--ckpt", "s.safetensors", "--metrics", "fid50k"]) == 2
     assert "unknown metric fid50k" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- issue 11: folders of samples, feature files
+
+from cli_helpers import cli_error  # noqa: E402
+
+
+@pytest.fixture()
+def moments(monkeypatch):
+    """`digan fvd` with the cheap moment features in place of I3D (same code path, no 7-minute I3D)."""
+    from metrics_helpers import MomentFeatures
+
+    made = []
+
+    def features(*args, **kwargs):
+        made.append(MomentFeatures())
+        return made[-1]
+
+    monkeypatch.setattr("digan.metrics.features.I3DFeatures", features)
+    return made
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory):
+    """`digan generate` output (4 seeds, 16 frames) in three formats, with a grid and comparison strips, and the
+    same seeds alone: their PNG frame folders in one folder, their MP4s (written alone) in another."""
+    import shutil
+
+    import torch
+
+    from digan.config import get_preset
+    from digan.export import generate
+    from digan.models import Generator
+    from digan.timebase import Timebase
+
+    torch.manual_seed(0)
+    G = Generator(get_preset("tiny-32").generator).eval().requires_grad_(False)
+    root = tmp_path_factory.mktemp("generated")
+    t = Timebase(16).times()
+    generate(G, root / "all", range(4), t, fps=8, formats=("mp4", "gif", "png"),
+             reference_t=Timebase(16).nearest_training_times(t), progress=False)
+    generate(G, root / "mp4", range(4), t, fps=8, progress=False)  # the README's workflow: mp4 and a grid
+    (root / "mp4-only").mkdir()
+    for k in range(4):
+        shutil.copytree(root / "all" / f"seed{k:04d}", root / "png-only" / f"seed{k:04d}")
+        shutil.copy(root / "mp4" / f"seed{k:04d}.mp4", root / "mp4-only")
+    return root
+
+
+def test_a_generate_folder_counts_each_seed_once(generated, folders, capsys):
+    from digan.metrics.evaluation import folder_distance, sample_videos
+
+    from metrics_helpers import MomentFeatures
+
+    videos, note = sample_videos(generated / "all")
+    assert [v.name for v in videos] == ["seed0000", "seed0001", "seed0002", "seed0003"]  # the lossless copies
+    assert "4 videos; left out 8 copies in other formats and 6 grids and comparison videos" in note
+    for mixed, alone in (("all", "png-only"), ("mp4", "mp4-only")):
+        a = folder_distance(generated / mixed, folders / "b", 16, MomentFeatures(), progress=False)
+        b = folder_distance(generated / alone, folders / "b", 16, MomentFeatures(), progress=False)
+        assert a["n_a"] == b["n_a"] == 4 and a["fvd"] == b["fvd"] and a["kvd"] == b["kvd"]
+    assert "mostly sampling noise" in capsys.readouterr().err  # 4 clips a side: the warning
+
+
+def test_digan_fvd_prints_the_counts_and_warns_about_few_clips(generated, moments, capsys):
+    from digan.metrics.cli import main as fvd_main
+
+    assert fvd_main(["fvd", str(generated / "all"), str(generated / "mp4-only"), "--quiet"]) == 0
+    captured = capsys.readouterr()
+    assert "(4 vs 4 videos" in captured.out
+    assert captured.err.count("left out 8 copies in other formats and 6 grids") == 1
+    assert "warning: FVD and KVD of 4 vs 4 videos" in captured.err
+
+
+def save_npz(path, **arrays):
+    base = {"features": np.ones((4, 24), np.float32), "detector": "moments", "detector_sha256": "0" * 64,
+            "frames": 16, "source": "x"}
+    np.savez(path, **{**base, **arrays})
+    return path
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda p: p.write_bytes(b""), "not a features file written by `digan fvd --save-features` (EOFError"),
+    (lambda p: p.write_bytes(save_npz(p).read_bytes()[:300]), "not a features file written by"),
+    (lambda p: save_npz(p, features=np.ones((4, 3, 8), np.float32)), "features must be floats [clips, 24]"),
+    (lambda p: save_npz(p, features=np.ones((4, 5), np.float32)), "features must be floats [clips, 24]"),
+    (lambda p: save_npz(p, features=np.array([["a"] * 24] * 4)), "features must be floats"),
+    (lambda p: save_npz(p, features=np.ones((1, 24), np.float32)), "features of 1 clip; FVD needs at least 2"),
+    (lambda p: save_npz(p, features=np.full((4, 24), np.nan, np.float32)), "features hold NaN or inf"),
+])
+def test_bad_feature_files_are_one_line_before_any_feature_is_computed(folders, tmp_path, capsys, moments, make,
+                                                                       message):
+    bad = tmp_path / "bad.npz"
+    make(bad)
+    assert message in cli_error(capsys, "fvd", folders / "a", bad, "--quiet")
+    assert sum(f.calls for f in moments) == 0  # checked before folder A's features
+
+
+def test_saved_features_are_written_atomically_and_the_folder_checked_first(folders, tmp_path, capsys, moments,
+                                                                            monkeypatch):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    assert "--save-features" in cli_error(capsys, "fvd", folders / "a", folders / "b", "--save-features", blocker)
+    assert not moments  # refused before the detector was even loaded
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(np, "savez", killed)
+    with pytest.raises(KeyboardInterrupt):
+        main(["fvd", str(folders / "a"), str(folders / "b"), "--save-features", str(tmp_path / "f"), "--quiet"])
+    assert list((tmp_path / "f").iterdir()) == []  # no a.npz cut short, no temporary file

@@ -13,3 +13,14 @@ def test_periodic_fvd_is_logged_with_the_losses(i3d, tmp_path):
     record = json.loads((info.run_dir / "metrics.jsonl").read_text().splitlines()[-1])
     assert record["kimg"] == 0.004
     assert record["fvd2_16f"] > 0 and "kvd2_16f" in record and "G_motion" in record
+
+
+def test_periodic_fvd_of_fewer_than_two_clips_is_refused_before_i3d_loads(monkeypatch):
+    import pytest
+
+    import digan.metrics.snapshot as snapshot
+
+    monkeypatch.setattr(snapshot, "I3DFeatures", lambda *a, **k: pytest.fail("I3D loaded"))
+    for n in (1, 0, -5):
+        with pytest.raises(ValueError, match="at least 2 clips"):
+            training_fvd(Shapes(32, count=4), get_preset("tiny-32"), n)

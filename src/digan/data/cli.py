@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..cliutil import old_spelling
+from ..cliutil import at_least, old_spelling, positive
 
 
 def register(subparsers) -> argparse.ArgumentParser:
@@ -19,11 +19,12 @@ def register(subparsers) -> argparse.ArgumentParser:
     p.add_argument("src", metavar="SRC", help="folder or .zip of video files or frame folders, a video file, or a UCF-101 tree")
     p.add_argument("dest", metavar="DEST", help="store folder to create (or to resume)")
     size = p.add_mutually_exclusive_group(required=True)  # required, in either spelling
-    size.add_argument("--size", type=int, metavar="R", help="frame size in pixels, R x R")
-    old_spelling(size, "--resolution", "-r", dest="size", type=int)
-    p.add_argument("--fps", type=float, default=None, metavar="F",
+    size.add_argument("--size", type=at_least(4), metavar="R", help="frame size in pixels, R x R")
+    old_spelling(size, "--resolution", "-r", dest="size", type=at_least(4))
+    p.add_argument("--fps", type=positive(float), default=None, metavar="F",
                    help="resample video files to F frames/s by nearest frame in time (default: keep every frame)")
-    p.add_argument("--workers", "-j", type=int, default=1, metavar="N", help="decoding processes (default 1)")
+    p.add_argument("--workers", "-j", type=positive(int), default=1, metavar="N",
+                   help="decoding processes (default 1)")
     p.add_argument("--split", default="train+test", choices=("train", "test", "train+test"),
                    help="UCF-101 split to keep (default train+test, as the paper); ignored elsewhere")
     p.add_argument("--fold", type=int, default=1, choices=(1, 2, 3), help="UCF-101 split fold (default 1)")
@@ -37,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
     from .store import prepare
 
     try:  # a DataError reaches `digan`'s entry point, which prints it as one line
-        store = prepare(args.src, args.dest, args.size, fps=args.fps, workers=max(1, args.workers),
+        store = prepare(args.src, args.dest, args.size, fps=args.fps, workers=args.workers,
                         split=args.split, fold=args.fold, progress=not args.quiet)
     except KeyboardInterrupt:
         print(f"interrupted: run the same command again to resume into {args.dest}", file=sys.stderr)

@@ -16,7 +16,8 @@ form. A GIF needs its whole palette history, so a .gif collects its frames and
 encodes them at `close` (fine for the short clips GIFs are for). A file
 appears only when complete: frames go to a temporary name in the same
 directory, renamed at `close`; a writer left by an exception (`with` block)
-removes its temporary file instead.
+removes its temporary file instead. `VideoSet` makes several files change
+together: all are finished, then renamed at once (or none, after Ctrl-C).
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ import math
 import os
 import re
 import shutil
-import uuid
 from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
@@ -33,6 +33,7 @@ from typing import BinaryIO
 
 import numpy as np
 
+from ..atomic import deferred_signals, temp_path
 from .base import DataError, error_reason
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".gif")
@@ -256,9 +257,8 @@ class VideoWriter:
         self.frames = 0
         self.size: tuple[int, int] | None = None  # (H, W) of the first frame; every frame must match
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        tag = uuid.uuid4().hex[:8]
-        name = self.path.name if self.kind == "png" else self.path.stem
-        self.tmp = self.path.with_name(f".{name}.{tag}.tmp" + ("" if self.kind == "png" else self.path.suffix))
+        self.tmp = temp_path(self.path)  # format given explicitly to the encoders: the name needs no suffix
+        self.finished = False
         self._container = self._stream = None
         self._gif: list[np.ndarray] = []
         if self.kind == "png":
@@ -310,8 +310,10 @@ class VideoWriter:
         images[0].save(self.tmp, format="GIF", save_all=True, append_images=images[1:],
                        duration=max(20, round(1000 / self.fps)), loop=0, disposal=2)
 
-    def close(self) -> Path:
-        """Finish the file and move it into place; returns its path."""
+    def finish(self) -> None:
+        """Encode what is left into the temporary file; the destination is not touched yet (`commit`)."""
+        if self.finished:
+            return
         if self.frames == 0:
             self.abort()
             raise ValueError(f"{self.path}: no frames were written")
@@ -320,19 +322,27 @@ class VideoWriter:
                 self._container.mux(packet)
             self._container.close()
             self._container = None
-            os.replace(self.tmp, self.path)
         elif self.kind == "gif":
             self._encode_gif()
             self._gif = []
-            os.replace(self.tmp, self.path)
-        elif self.path.exists():  # swap folders so the old frames never mix with the new
-            old = self.path.with_name(f".{self.path.name}.{uuid.uuid4().hex[:8]}.old")
+        self.finished = True
+
+    def commit(self) -> Path:
+        """Move the finished file (or frame folder) into place; returns its path."""
+        self.finish()
+        if self.kind == "png" and self.path.exists():  # swap folders so the old frames never mix with the new
+            old = temp_path(self.path)
             os.replace(self.path, old)
             os.replace(self.tmp, self.path)
             shutil.rmtree(old, ignore_errors=True)
         else:
             os.replace(self.tmp, self.path)
         return self.path
+
+    def close(self) -> Path:
+        """Finish the file and move it into place; returns its path."""
+        self.finish()
+        return self.commit()
 
     def abort(self) -> None:
         """Drop everything written so far; the destination is left as it was."""
@@ -372,6 +382,52 @@ def write_video(path: str | os.PathLike, frames: np.ndarray, fps: float = 8) -> 
     with VideoWriter(path, fps) as writer:
         writer.write(frames)
     return writer.path
+
+
+class VideoSet:
+    """Video files that change together: all of them, or (after an error or Ctrl-C) none.
+
+        with VideoSet() as files:
+            mp4, gif = files.open("seed0000.mp4", fps), files.open("seed0000.gif", fps)
+            ...                              # write chunks to both
+
+    Leaving the block finishes every file first (the slow part: encoding), then
+    renames all of them into place with Ctrl-C held back for those few renames;
+    an exception or Ctrl-C before that leaves every destination as it was.
+    """
+
+    def __init__(self):
+        self.writers: list[VideoWriter] = []
+
+    def open(self, path: str | os.PathLike, fps: float = 8) -> VideoWriter:
+        writer = VideoWriter(path, fps)
+        self.writers.append(writer)
+        return writer
+
+    @property
+    def paths(self) -> list[Path]:
+        return [w.path for w in self.writers]
+
+    def abort(self) -> None:
+        for w in self.writers:
+            w.abort()
+
+    def __enter__(self) -> "VideoSet":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is not None:
+            self.abort()
+            return
+        try:
+            for w in self.writers:
+                w.finish()
+        except BaseException:
+            self.abort()
+            raise
+        with deferred_signals():
+            for w in self.writers:
+                w.commit()
 
 
 def make_grid(videos: np.ndarray, cols: int | None = None, pad: int = 2) -> np.ndarray:

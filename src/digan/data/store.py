@@ -17,6 +17,7 @@ inputs are unchanged and redoes the rest.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import mmap
@@ -28,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..atomic import atomic_write
+from ..atomic import atomic_write, remove_stale_temps
 from .base import DataError, VideoSource
 from .folders import Entry, Report, decode_video, find_entries, note, probe, resample_ids
 
@@ -185,8 +186,13 @@ def prepare(src: str | os.PathLike, dest: str | os.PathLike, resolution: int, *,
             workers: int = 1, split: str = "train+test", fold: int = 1, progress: bool = True) -> StoreSource:
     """Decode the videos under `src` once into a store at `dest` (see the module docstring); resumable."""
     src, dest = Path(src).expanduser(), Path(dest).expanduser()
+    # Every option is checked before the destination is touched: a refused run leaves nothing to block the next.
     if resolution < 4:
         raise DataError(f"resolution must be at least 4, got {resolution}")
+    if fps is not None and not (math.isfinite(fps) and fps > 0):
+        raise DataError(f"fps must be a positive number, got {fps}")
+    if workers < 1:
+        raise DataError(f"workers must be at least 1, got {workers}")
     if not src.exists():
         raise DataError(f"{src}: no such file or folder")
     if is_store(src):
@@ -201,6 +207,8 @@ def prepare(src: str | os.PathLike, dest: str | os.PathLike, resolution: int, *,
     entries, name = find_entries(src, split, fold, report)
     if not entries:
         raise DataError(f"{src}: no videos found (looked for video files and frame folders)")
+    existed = dest.exists()
+    fresh = not existed or not any(dest.iterdir())  # nothing of an earlier run to keep
     dest.mkdir(parents=True, exist_ok=True)
     if (dest / "settings.json").is_file():
         old = _read_json(dest / "settings.json")
@@ -213,8 +221,7 @@ def prepare(src: str | os.PathLike, dest: str | os.PathLike, resolution: int, *,
             return open_store(dest, resolution)
     else:
         _write_json(dest / "settings.json", settings)
-    for junk in dest.glob(".*.tmp"):  # leftovers of an interrupted run
-        junk.unlink(missing_ok=True)
+    remove_stale_temps(dest)  # leftovers of an interrupted run
 
     size = _shard_size(len(entries))
     plan = [entries[i:i + size] for i in range(0, len(entries), size)]
@@ -267,6 +274,12 @@ def prepare(src: str | os.PathLike, dest: str | os.PathLike, resolution: int, *,
     skipped = [{"name": n, "reason": why} for n, why in report.skipped]
     note(report.summary(len(videos)) + f" ({time.time() - start:.0f} s)")
     if not videos:
+        if fresh:  # leave the destination as it was, so a corrected command starts afresh
+            for f in [dest / "settings.json", *dest.glob("shard-*.bin"), *dest.glob("shard-*.json")]:
+                f.unlink(missing_ok=True)
+            if not existed:
+                with contextlib.suppress(OSError):
+                    dest.rmdir()
         raise DataError(f"{src}: none of the {len(entries)} videos found can be read; no store written")
     index = {**settings, "name": name, "shards": shards, "videos": videos, "skipped": skipped,
              "frames": int(sum(v["frames"] for v in videos))}

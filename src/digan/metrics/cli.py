@@ -10,7 +10,7 @@ import argparse
 import json
 import sys
 
-from ..cliutil import CliError, old_spelling, positive, resolve_device
+from ..cliutil import CliError, old_spelling, output_dir, output_file, positive, resolve_device, seed
 from ..data.base import DataError
 from .protocols import PROTOCOLS
 
@@ -21,10 +21,13 @@ def cmd_fvd(args) -> int:
 
     if args.frames < 9:
         raise DataError(f"--frames {args.frames}: I3D needs at least 9 frames")
+    if args.save_features is not None:
+        output_dir(args.save_features, "--save-features")
+    device = resolve_device(args.device)
     for root in (args.dir_a, args.dir_b):
         if not is_features_file(root):
-            folder_clips(root, args.frames)  # bad folders fail before the detector loads
-    features = I3DFeatures(args.i3d, resolve_device(args.device), args.batch)
+            folder_clips(root, args.frames, report=False)  # bad folders fail before the detector loads
+    features = I3DFeatures(args.i3d, device, args.batch)
     r = folder_distance(args.dir_a, args.dir_b, args.frames, features, args.batch, progress=not args.quiet,
                         save=args.save_features)
     if args.json:
@@ -43,6 +46,8 @@ def cmd_evaluate(args, make_generate=None) -> int:
     unknown = [m for m in metrics if m not in PROTOCOLS]
     if unknown or not metrics:
         raise DataError(f"unknown metric {', '.join(unknown) or '(none)'}; known: {', '.join(PROTOCOLS)}")
+    if args.jsonl:
+        output_file(args.jsonl, "--jsonl")
     device = resolve_device(args.device)
     if make_generate is None:
         from .snapshot import snapshot_generator as make_generate
@@ -108,7 +113,7 @@ def register(subparsers, make_generate=None) -> None:
     p.add_argument("--data", help="real videos: built-in dataset name or path (needed by FVD and KVD)")
     p.add_argument("--metrics", default="fvd2048_16f,kvd2048_16f",
                    help="comma-separated metric names (default fvd2048_16f,kvd2048_16f)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the real clip draw and of the generated videos")
+    p.add_argument("--seed", type=seed, default=0, help="seed of the real clip draw and of the generated videos")
     p.add_argument("--size", type=positive(int), help="real frames at this size (default: the snapshot's)")
     old_spelling(p, "--resolution", dest="size", type=positive(int))
     p.add_argument("--real-stride", type=positive(int), help="frame step of real clips (default: the protocol's)")

@@ -16,7 +16,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import time
+import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -24,7 +26,8 @@ from pathlib import Path
 import numpy as np
 
 from ..atomic import atomic_write
-from ..data.base import DataError, VideoSource, warn
+from ..data.base import DataError, VideoSource, note, warn
+from ..data.io import list_videos, natural_key
 from ..version import __version__
 from .distances import fvd, kvd
 from .features import DETECTOR_SIZE, I3DFeatures, extract
@@ -240,20 +243,69 @@ def quick_fvd(generate: Generate, source: VideoSource, n_clips: int = 64, frames
             "time_s": round(time.time() - start, 1)}
 
 
-def folder_clips(root: str | os.PathLike, frames: int) -> tuple[list[Path], Callable[[Sequence[int]], list[np.ndarray]]]:
-    """Videos under a folder (files or frame folders), checked to hold `frames` frames, and a loader of those frames."""
-    from ..data.io import frame_files, iter_frames, list_videos, read_video
+# What `digan generate` and `digan interpolate` write beside the samples: grids, comparison strips, walks.
+GENERATED_EXTRAS = re.compile(r"^(grid|grid-compare|.+-compare|interp-(content|motion|both)-(grid|video))$")
+GENERATED_SAMPLE = re.compile(r"^seed\d+(-motion\d+)?$")
+
+
+def _preference(video: Path) -> int:
+    """Which copy of a video FVD reads when several formats share a name: PNG frames (lossless), then MP4,
+    other files, and GIF last (256 colours)."""
+    if video.is_dir():
+        return 0
+    suffix = video.suffix.lower()
+    return {".mp4": 1, ".gif": 3}.get(suffix, 2)
+
+
+def sample_videos(root: str | os.PathLike) -> tuple[list[Path], str]:
+    """One video per sample under `root`, and a note of what was left out ('' when nothing was).
+
+    Copies of one video in several formats (`seed0003.mp4`, `.gif` and the
+    frame folder `seed0003/`) count once. In a folder of `digan generate`
+    samples (`seedNNNN` names), the grids and comparison strips written beside
+    them are not samples and are left out.
+    """
+    root = Path(root)
+    copies: dict[str, list[Path]] = {}
+    for v in list_videos(root):
+        rel = v.relative_to(root)
+        copies.setdefault((rel if v.is_dir() else rel.with_suffix("")).as_posix(), []).append(v)
+    generated = any(GENERATED_SAMPLE.match(Path(stem).name) for stem in copies)
+    extras = sorted(stem for stem in copies if generated and GENERATED_EXTRAS.match(Path(stem).name))
+    videos, duplicates = [], 0
+    for stem, found in copies.items():
+        if stem in extras:
+            continue
+        found.sort(key=_preference)
+        videos.append(found[0])
+        duplicates += len(found) - 1
+    videos.sort(key=lambda p: natural_key(p.relative_to(root).as_posix()))
+    left_out = []
+    if duplicates:
+        left_out.append(f"{duplicates} copies in other formats")
+    if extras:
+        left_out.append(f"{len(extras)} grids and comparison videos ({', '.join(extras[:3])}{', ...' if len(extras) > 3 else ''})")
+    return videos, (f"{root}: {len(videos)} videos; left out {' and '.join(left_out)}" if left_out else "")
+
+
+def folder_clips(root: str | os.PathLike, frames: int,
+                 report: bool = True) -> tuple[list[Path], Callable[[Sequence[int]], list[np.ndarray]]]:
+    """Videos under a folder (files or frame folders, one per sample: `sample_videos`), checked to hold
+    `frames` frames, and a loader of those frames. `report`: say on stderr what was left out."""
+    from ..data.io import frame_files, iter_frames, read_video
 
     root = Path(root)
     if not root.is_dir():
         raise DataError(f"{root}: not a directory")
-    videos = list_videos(root)
+    videos, left_out = sample_videos(root)
     if len(videos) < 2:
         raise DataError(f"{root}: FVD needs at least 2 videos (video files or frame folders), found {len(videos)}")
     for v in videos:  # fail before any feature is computed
         n = len(frame_files(v)) if v.is_dir() else sum(1 for _ in iter_frames(v, frames))
         if n < frames:
             raise DataError(f"{v}: {n} frames, fewer than --frames {frames}")
+    if left_out and report:
+        note(left_out)
 
     def load(indices: Sequence[int]) -> list[np.ndarray]:
         return [read_video(videos[i], max_frames=frames) for i in indices]
@@ -263,24 +315,34 @@ def folder_clips(root: str | os.PathLike, frames: int) -> tuple[list[Path], Call
 
 def save_features(path: str | os.PathLike, feats: np.ndarray, detector, frames: int, source: str) -> Path:
     """Features of a set of videos as .npz, with what produced them; `digan fvd` reads it in place of a folder."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    np.savez(path, features=feats, detector=detector.name, detector_sha256=detector.sha256, frames=frames,
-             source=str(source))
-    return path
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as f:  # a file object: np.savez would append .npz to a name
+            np.savez(f, features=feats, detector=detector.name, detector_sha256=detector.sha256, frames=frames,
+                     source=str(source))
+
+    return atomic_write(path, write)
 
 
-def load_features(path: str | os.PathLike, detector, frames: int) -> np.ndarray:
-    """Features saved by `save_features`, checked to come from the same detector weights and frame count."""
+def load_features(path: str | os.PathLike, detector, frames: int, dim: int | None = None) -> np.ndarray:
+    """Features saved by `save_features`, checked to come from the same detector weights and frame count, and to
+    be usable: float `[clips >= 2, dim]`, all finite."""
     try:
         with np.load(path, allow_pickle=False) as z:
             feats, sha, saved_frames = z["features"], str(z["detector_sha256"]), int(z["frames"])
-    except (OSError, KeyError, ValueError) as e:
-        raise DataError(f"{path}: not a features file written by `digan fvd --save-features` ({e})") from None
+    except (OSError, KeyError, ValueError, TypeError, EOFError, zipfile.BadZipFile) as e:
+        reason = str(e).strip().splitlines()[0] if str(e).strip() else "empty or cut short"
+        raise DataError(f"{path}: not a features file written by `digan fvd --save-features` "
+                        f"({type(e).__name__}: {reason[:200]})") from None
     if sha != detector.sha256:
         raise DataError(f"{path}: features of other detector weights ({sha[:12]}, not {detector.sha256[:12]})")
     if saved_frames != frames:
         raise DataError(f"{path}: features of {saved_frames}-frame clips, not --frames {frames}")
+    if feats.ndim != 2 or feats.dtype.kind != "f" or (dim is not None and feats.shape[1] != dim):
+        raise DataError(f"{path}: features must be floats [clips, {dim or 'dims'}], got {feats.dtype} {list(feats.shape)}")
+    if len(feats) < 2:
+        raise DataError(f"{path}: features of {len(feats)} clip{'' if len(feats) == 1 else 's'}; FVD needs at least 2")
+    if not np.isfinite(feats).all():
+        raise DataError(f"{path}: features hold NaN or inf")
     return feats
 
 
@@ -292,24 +354,34 @@ def folder_distance(dir_a, dir_b, frames: int = 16, features=None, batch: int = 
                     save: str | os.PathLike | None = None) -> dict:
     """FVD (original definition, unbiased covariance) and KVD between two folders of videos.
 
-    Each video contributes its first `frames` frames, resized to 224x224 ignoring aspect.
+    Each video contributes its first `frames` frames, resized to 224x224 ignoring aspect;
+    a folder gives one video per sample (`sample_videos`).
     Either argument may instead be a .npz of features saved earlier (`save`: a
-    directory that receives a.npz and b.npz).
+    directory that receives a.npz and b.npz). With fewer clips a side than the
+    features have dimensions (400 for I3D), the covariances are singular and
+    both numbers are dominated by sampling noise: a warning says so.
     """
     if frames < 9:
         raise DataError(f"--frames {frames}: I3D needs at least 9 frames")
     sets = [None if is_features_file(root) else folder_clips(root, frames) for root in (dir_a, dir_b)]
     features = I3DFeatures(batch=batch) if features is None else features
-    feats = []
+    dim = getattr(features, "dim", None)
+    feats = {name: load_features(root, features.detector, frames, dim)  # every check before any feature is computed
+             for name, root, clips in zip("ab", (dir_a, dir_b), sets) if clips is None}
     for name, root, clips in zip("ab", (dir_a, dir_b), sets):
         if clips is None:
-            feats.append(load_features(root, features.detector, frames))
             continue
         videos, load = clips
-        feats.append(extract(len(videos), load, features, "stretch", batch, name.upper() if progress else None))
+        feats[name] = extract(len(videos), load, features, "stretch", batch, name.upper() if progress else None)
         if save is not None:
-            save_features(Path(save) / f"{name}.npz", feats[-1], features.detector, frames, root)
-    a, b = feats
+            save_features(Path(save) / f"{name}.npz", feats[name], features.detector, frames, root)
+    a, b = feats["a"], feats["b"]
+    if a.shape[1] != b.shape[1]:
+        raise DataError(f"features of {a.shape[1]} and {b.shape[1]} dimensions cannot be compared")
+    if min(len(a), len(b)) <= a.shape[1]:
+        warn(f"FVD and KVD of {len(a)} vs {len(b)} videos: with no more clips than the {a.shape[1]} feature "
+             "dimensions the covariances are singular and both numbers are mostly sampling noise (published "
+             "FVDs use 2048 a side); compare only numbers of equal clip counts")
     p = Protocol(f"folders_{frames}f", "fvd+kvd", len(a), len(b), frames, reference="TF-GAN FVD, first frames")
     meta = _metadata(p, 0, features.detector, len(a), len(b), None)
     for k in ("num_real", "num_fake", "resolution", "seed", "trials", "real_clips"):

@@ -40,6 +40,8 @@ def training_fvd(source, preset, n_clips: int, device: str = "cpu", frames: int 
 
     Real clips are read at the training clip stride, so both sides have the frame rate G learnt.
     """
+    if n_clips < 2:  # checked before I3D loads, not at the first snapshot
+        raise ValueError(f"a periodic FVD needs at least 2 clips a side, got {n_clips}")
     features = I3DFeatures(device=device)
     clip_frames, stride = preset.training.clip_frames, preset.training.clip_stride
 
