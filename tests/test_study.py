@@ -20,20 +20,21 @@ def cheap_features(clips: np.ndarray) -> np.ndarray:
 def test_study_writes_a_report(tmp_path, one_thread):
     cfg = StudyConfig(datasets=("shapes",), kimg=0.064, evals=(0.032, 0.064), clips=8, strip_seeds=2,
                       extrapolate_frames=20)
-    results = run_study(cfg, tmp_path, progress=False, features=cheap_features)
+    results = run_study(cfg, tmp_path / "report", progress=False, features=cheap_features, runs=tmp_path / "runs")
     (d,) = results["datasets"]
     assert [p["kimg"] for p in d["points"]] == [0.032, 0.064]
     assert d["floor"] > 0 and np.isfinite(d["untrained"]["fvd"])
     for p in d["points"]:
         assert p["fvd_over_floor"] == pytest.approx(p["fvd"] / d["floor"])
         assert 0 <= p["motion"]["moving_pixels"] <= 1
-    saved = json.loads((tmp_path / "results.json").read_text())
+    saved = json.loads((tmp_path / "report" / "results.json").read_text())
     assert saved["datasets"][0]["points"] == json.loads(json.dumps(d["points"]))
-    report = (tmp_path / "README.md").read_text()
+    report = (tmp_path / "report" / "README.md").read_text()
+    assert not (tmp_path / "report" / "runs").exists()  # training runs stay out of the report
     assert "| untrained |" in report and "shapes-strip.png" in report and saved["commit"] in report
-    strip = Image.open(tmp_path / "shapes-strip.png")
+    strip = Image.open(tmp_path / "report" / "shapes-strip.png")
     assert strip.size[1] > strip.size[0] / 16  # 4 rows of 16 frames
-    long = np.asarray(Image.open(tmp_path / "shapes-extrapolation.png"))
+    long = np.asarray(Image.open(tmp_path / "report" / "shapes-extrapolation.png"))
     assert long.shape[1] > 20 * 32  # 20 frames side by side, doubled
 
 

@@ -268,7 +268,8 @@ def cmd_study(args) -> int:
         get_preset(cfg.preset)
     except ValueError as e:
         raise CliError(str(e)) from None
-    results = run_study(cfg, args.out, device=resolve_device(args.device), progress=not args.quiet, jobs=args.jobs)
+    results = run_study(cfg, args.out, device=resolve_device(args.device), progress=not args.quiet, jobs=args.jobs,
+                        runs=args.runs)
     print(f"study: report in {Path(args.out) / 'README.md'} ({results['wall_s'] / 60:.1f} min)")
     return 0
 
@@ -424,6 +425,8 @@ def add_study_parser(sub) -> None:
     p.add_argument("--jobs", type=positive(int), default=1, help="datasets trained at once, in separate processes "
                    "sharing the cores (default 1; 2 is faster on a 2-core CPU)")
     p.add_argument("--out", default="docs/study", help="report folder (default docs/study)")
+    p.add_argument("--runs", default="runs/study", help="where the training runs go; rerunning resumes them "
+                   "(default runs/study)")
     p.add_argument("--device", default="auto", help="cpu, cuda or auto")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_study)

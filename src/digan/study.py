@@ -134,21 +134,21 @@ class Scorer:
 
 
 def run_dataset(cfg: StudyConfig, preset: Preset, data: str, out: Path, device: str, progress: bool,
-                bars: bool = True, features=None) -> dict:
+                bars: bool = True, features=None, runs: str | os.PathLike = "runs/study") -> dict:
     """Train on one dataset to each eval point in turn; score each snapshot; write its strip."""
     from .models import Generator
     from .training import train
 
     clip_frames = preset.training.clip_frames
     source = open_dataset(data, preset.resolution, frames_per_video=max(64, 2 * clip_frames))
-    run_dir = out / "runs" / f"{data}-{preset.name}"
+    run_dir = Path(runs) / f"{data}-{preset.name}"
     scorer = Scorer(source, cfg.clips, clip_frames, cfg.seed, features)
     torch.manual_seed(preset.training.seed)  # the untrained G is the one training starts from
     untrained, _ = scorer(Generator(preset.generator).eval())
     points, train_s = [], 0.0
     for kimg in cfg.eval_points():
         start = time.perf_counter()
-        info = train(preset.replace_training(kimg=kimg, snap_kimg=kimg), source, data, out, device=device,
+        info = train(preset.replace_training(kimg=kimg, snap_kimg=kimg), source, data, runs, device=device,
                      run_dir=run_dir, progress=progress and bars)
         train_s += time.perf_counter() - start
         G, meta = load_snapshot(info.run_dir, device)
@@ -159,9 +159,9 @@ def run_dataset(cfg: StudyConfig, preset: Preset, data: str, out: Path, device: 
                   f"({result['fvd_over_floor']:.2f}x the floor {scorer.floor:.0f}), "
                   f"speed x{result['speed_ratio']:.2f}, moving pixels x{result['moving_pixels_ratio']:.2f}", flush=True)
     long_t = clip_times(cfg.extrapolate_frames, clip_frames)
-    seeds = list(range(cfg.strip_seeds))
-    long = render_videos(G, seeds, long_t, batch=cfg.strip_seeds)
-    strip = frame_strip([v for v in scorer.real[:cfg.strip_seeds, :clip_frames]] + [v for v in fake[seeds, :clip_frames]])
+    seeds = list(range(min(cfg.strip_seeds, cfg.clips)))  # the first scored seeds, not picked
+    long = render_videos(G, seeds, long_t, batch=len(seeds))
+    strip = frame_strip(list(scorer.real[seeds, :clip_frames]) + list(fake[seeds, :clip_frames]))
     save_png(out / f"{data}-strip.png", strip)
     save_png(out / f"{data}-extrapolation.png", frame_strip(list(long)))
     return {"data": data, "floor": scorer.floor, "untrained": untrained, "points": points,
@@ -189,20 +189,22 @@ def commit() -> str:
         return "unknown"
 
 
-def _run_dataset_alone(cfg: StudyConfig, preset: Preset, data: str, out: Path, device: str, threads: int) -> dict:
+def _run_dataset_alone(cfg: StudyConfig, preset: Preset, data: str, out: Path, device: str, threads: int,
+                       runs: str | os.PathLike) -> dict:
     """One dataset in a worker process with its own share of the cores (see `run_study(jobs=...)`)."""
     torch.set_num_threads(threads)
-    return run_dataset(cfg, preset, data, out, device, progress=True, bars=False)
+    return run_dataset(cfg, preset, data, out, device, progress=True, bars=False, runs=runs)
 
 
 def run_study(cfg: StudyConfig, out: str | os.PathLike, device: str = "cpu", progress: bool = True,
-              jobs: int = 1, features=None) -> dict:
+              jobs: int = 1, features=None, runs: str | os.PathLike = "runs/study") -> dict:
     """Run every dataset of the study and write `results.json`, the plots and `README.md` under `out`.
 
     `jobs` > 1 trains that many datasets at once in separate processes, each with
     cores / jobs threads: on a small CPU, two one-thread runs finish sooner than
     two two-thread runs in turn, and every figure stays the same function of the
     options (training is deterministic at a fixed thread count per run).
+    The training runs go under `runs` (resumable; not part of the report).
     `features` replaces the I3D (a callable uint8 clips -> `[N, D]` features; tests), with `jobs` = 1 only.
     """
     out = Path(out)
@@ -214,7 +216,7 @@ def run_study(cfg: StudyConfig, out: str | os.PathLike, device: str = "cpu", pro
     results = {"config": asdict(cfg), "preset": preset.to_dict(), "commit": commit(), "version": __version__,
                "machine": machine() | {"threads": threads, "jobs": jobs}, "device": str(device), "datasets": []}
     if jobs == 1:
-        results["datasets"] = [run_dataset(cfg, preset, data, out, device, progress, features=features)
+        results["datasets"] = [run_dataset(cfg, preset, data, out, device, progress, features=features, runs=runs)
                                for data in cfg.datasets]
     else:
         if features is not None:
@@ -223,7 +225,7 @@ def run_study(cfg: StudyConfig, out: str | os.PathLike, device: str = "cpu", pro
         from concurrent.futures import ProcessPoolExecutor
 
         with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-            futures = [pool.submit(_run_dataset_alone, cfg, preset, data, out, device, threads) for data in cfg.datasets]
+            futures = [pool.submit(_run_dataset_alone, cfg, preset, data, out, device, threads, runs) for data in cfg.datasets]
             results["datasets"] = [f.result() for f in futures]
     results["wall_s"] = round(time.perf_counter() - start, 1)
     atomic_write(out / "results.json", lambda p: p.write_text(json.dumps(results, indent=1)))
@@ -276,7 +278,7 @@ def write_report(results: dict, out: Path) -> Path:
         "Written by `digan study` (src/digan/study.py); rerun it with the command below to reproduce every figure.", "",
         "```sh",
         f".venv/bin/digan study --preset {cfg['preset']} --data {','.join(cfg['datasets'])} --kimg {cfg['kimg']:g} "
-        f"--clips {cfg['clips']} --seed {cfg['seed']} --out {out.as_posix()}",
+        f"--clips {cfg['clips']} --seed {cfg['seed']} --jobs {m.get('jobs', 1)} --out {out.as_posix()}",
         "```", "",
         f"- commit `{results['commit']}`, digan {results['version']}, torch {m['torch']}, {results['device']}",
         f"- machine: {m['cpu']}, {m['cores']} cores, {m['threads']} torch threads",

@@ -39,6 +39,7 @@ class GeneratorConfig:
     fmm_rank: int = 10                    # rank r of A B in FMM
     fourier_features: int = 128           # predicted 2-D frequencies per scale; embedding = sin and cos
     spatial_sigma: float = math.sqrt(10)  # sigma_x = sigma_y (Sec. 4)
+    fine_sigma: float | None = None       # sigma_x = sigma_y of the scales finer than the input grid; None: spatial_sigma
     temporal_sigma: float = 0.25          # sigma_t (Sec. 4)
     motion_slope: float = 0.01            # leaky-ReLU slope inside the motion path (authors' code)
     w_avg_beta: float = 0.995             # running mean of w, for truncation
@@ -57,6 +58,10 @@ class GeneratorConfig:
     @property
     def block_resolutions(self) -> list[int]:
         return [2 ** i for i in range(2, int(math.log2(self.resolution)) + 1)]
+
+    def sigma(self, scale: int) -> float:
+        """Spatial Fourier scale of embedding `scale` (0 = the input grid)."""
+        return self.spatial_sigma if scale == 0 or self.fine_sigma is None else self.fine_sigma
 
     @property
     def scale_resolutions(self) -> list[int]:
@@ -144,14 +149,14 @@ class CoordEmbedding(nn.Module):
     a = sigma_t * Linear([w; z_M]). Time enters the generator only here.
     """
 
-    def __init__(self, cfg: GeneratorConfig):
+    def __init__(self, cfg: GeneratorConfig, spatial_sigma: float):
         super().__init__()
         n = cfg.fourier_features
         self.n = n
         self.xy_affine = EqualLinear(cfg.w_dim, 3 * n)  # n 2-D frequencies and n phases
         self.motion_affine = EqualLinear(cfg.w_dim + cfg.motion_dim, n)
         self.motion_mlp = nn.Sequential(EqualLinear(n, n, activation=True), EqualLinear(n, n))
-        self.spatial_sigma, self.temporal_sigma = cfg.spatial_sigma, cfg.temporal_sigma
+        self.spatial_sigma, self.temporal_sigma = spatial_sigma, cfg.temporal_sigma
         self.motion_slope = cfg.motion_slope
 
     @property
@@ -214,7 +219,7 @@ class SynthesisNetwork(nn.Module):
     def __init__(self, cfg: GeneratorConfig):
         super().__init__()
         self.cfg = cfg
-        self.embeddings = nn.ModuleList([CoordEmbedding(cfg) for _ in cfg.scale_resolutions])
+        self.embeddings = nn.ModuleList([CoordEmbedding(cfg, cfg.sigma(i)) for i in range(len(cfg.scale_resolutions))])
         emb = self.embeddings[0].channels
         self.layers = nn.ModuleList()
         self.torgb = nn.ModuleList()
