@@ -18,7 +18,7 @@ from .cliutil import (CliError, at_least, finite, non_negative, old_spelling, ou
                       seed, zero_or_at_least)
 from .data import cli as data_cli
 from .metrics import cli as metrics_cli
-from .config import PRESETS, Preset, get_preset
+from .config import DEMO_KIMG, DEMO_MINUTES, PRESETS, Preset, get_preset
 from .data.base import DataError
 from .memory import MemoryLimit
 from .version import __version__
@@ -397,10 +397,11 @@ def add_demo_parser(sub) -> None:
                        description="Train tiny-32 on a built-in dataset (OUT/run, resumed when run again), then "
                        "render from its latest snapshot: a sample grid, 4x the training length and 4x the training "
                        "size beside what the training clips cover, and a real clip for comparison (OUT/samples). "
-                       "About 4 minutes on 2 CPU cores at the default 5 kimg.")
+                       f"About {DEMO_MINUTES} minutes of training on 2 CPU cores at the default {DEMO_KIMG:g} kimg.")
     p.add_argument("--out", default="runs/demo", help="output directory (default runs/demo)")
     p.add_argument("--data", default="shapes", help="built-in dataset (default shapes)")
-    p.add_argument("--kimg", type=positive(float), default=5.0, help="clips to train on, in thousands (default 5)")
+    p.add_argument("--kimg", type=positive(float), default=DEMO_KIMG,
+                   help=f"clips to train on, in thousands (default {DEMO_KIMG:g})")
     p.add_argument("--device", default="auto", help="cpu, cuda or auto")
     p.set_defaults(func=cmd_demo)
 

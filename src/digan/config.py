@@ -123,6 +123,12 @@ PRESETS: dict[str, Preset] = {
 }
 
 
+# `digan demo`'s budget: the study's second eval point (docs/study/README.md), where tiny-32 draws
+# coloured shapes that move; about DEMO_MINUTES of training on 2 idle CPU cores (README).
+DEMO_KIMG = 10.0
+DEMO_MINUTES = 5
+
+
 def get_preset(name: str) -> Preset:
     if name not in PRESETS:
         raise ValueError(f"unknown preset '{name}': expected one of {', '.join(PRESETS)}")

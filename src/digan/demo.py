@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .checkpoint import load_snapshot
-from .config import get_preset
+from .config import DEMO_KIMG, get_preset
 from .data import open_dataset
 from .data.io import write_video
 from .export import generate, write_samples
@@ -13,7 +13,7 @@ from .timebase import Timebase
 from .training import train
 
 
-def run_demo(out: Path, kimg: float = 5.0, data: str = "shapes", device: str = "cpu") -> Path:
+def run_demo(out: Path, kimg: float = DEMO_KIMG, data: str = "shapes", device: str = "cpu") -> Path:
     preset = get_preset("tiny-32").replace_training(kimg=kimg, snap_kimg=1.0)
     source = open_dataset(data, preset.resolution)
     print(f"demo: training {preset.name} on '{data}' for {kimg:g} kimg; run again to resume")
