@@ -187,13 +187,14 @@ def fit_loss(fake: torch.Tensor, real: torch.Tensor, structure: float) -> torch.
 
 @dataclass(frozen=True)
 class FitOptions:
+    """How a clip is fitted (`fit_clip`); `digan invert` sets them from its options."""
     steps: int = 300          # Adam steps on the latents
     starts: int = 4           # the mean w and the best starts - 1 candidates, run together until `select`
     candidates: int = 32      # random latents ranked by their loss before the first step
     select: float = 0.25      # fraction of the steps after which only the best start continues
     lr: float = 0.1           # Adam step size of the latents (w in units of its spread over seeds)
     wplus: bool = False       # one w per layer (w+) instead of one w for all
-    structure: float = 1.0    # weight of 1 - SSIM beside the mean squared error
+    structure: float = 1.0    # weight of 1 - SSIM beside the multi-scale MSE
     tune_steps: int = 0       # pivotal tuning: Adam steps on a copy of the synthesis network (0: off)
     tune_lr: float = 3e-4     # its step size (Roich et al. 2021)
     seed: int = 0             # seeds the random starts
@@ -244,9 +245,9 @@ class Fit:
 @dataclass
 class FitResult:
     fit: Fit
-    losses: list[float]        # loss of the best live start after each latent step
-    start_loss: float          # loss at the first step of the start that was kept
-    tune_losses: list[float]   # loss after each tuning step
+    losses: list[float]        # at each latent step (before its update): the loss of the best live start
+    start_loss: float          # the loss of the kept start at the first step
+    tune_losses: list[float]   # at each tuning step (before its update)
     frames: np.ndarray         # uint8 [N, R, R, 3]: the fit rendered at the fitted times
     scores: dict               # frame_scores of the input against `frames`
     seconds: float
@@ -281,8 +282,8 @@ def _starts(G: Generator, options: FitOptions, mean: torch.Tensor, spread: float
 
 
 def _schedule(step: int, steps: int, lr: float) -> float:
-    """A short linear warm-up, then a cosine decay over the last quarter (StyleGAN2's projector schedule,
-    Karras et al. 2020, Appendix D)."""
+    """A short linear warm-up, then a cosine decay over the last quarter (the schedule of StyleGAN2's
+    projector, Karras et al. 2020, Sec. 5)."""
     x = step / max(1, steps)
     ramp = min(1.0, (1 - x) / 0.25)
     return lr * 0.5 * (1 - math.cos(ramp * math.pi)) * min(1.0, x / 0.05 + 1 / max(1, steps))
@@ -393,7 +394,7 @@ def fit_clip(G: Generator, frames: np.ndarray, *, clip_frames: int, fps: float, 
             G_tuned = copy.deepcopy(G).requires_grad_(False)
             G_tuned.synthesis.requires_grad_(True)
             tune_opt = torch.optim.Adam(G_tuned.synthesis.parameters(), lr=options.tune_lr)
-            pivot = _Latents(w, z_motion, torch.zeros_like(mean), 1.0)
+            pivot = _Latents(w, z_motion, torch.zeros_like(mean), 1.0)  # w = 0 + 1 * w: the latents, held fixed
             pivot.u.requires_grad_(False)
             pivot.zm.requires_grad_(False)
             bar.set_description("tuning G")
