@@ -514,7 +514,9 @@ def load_fit(path: str | os.PathLike) -> Fit:
         fps, clip_frames = float(meta["fps"]), int(meta["clip_frames"])
         if not (math.isfinite(fps) and fps > 0 and clip_frames >= 2):
             raise ValueError(f"fps {fps} and clip_frames {clip_frames}")
-        meta["snapshot"]["path"], meta["snapshot"]["sha256"]  # noqa: B018  (both are required)
+        missing = [k for k in ("path", "sha256") if k not in meta["snapshot"]]
+        if missing:
+            raise KeyError(f"snapshot {', '.join(missing)}")
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise CheckpointError(f"{meta_path}: not a valid fit description ({type(e).__name__}: {e})") from None
     weights = meta_path.parent / meta.get("weights", FIT_WEIGHTS)
