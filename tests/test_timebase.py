@@ -32,6 +32,8 @@ def test_timebase_maps_frames_and_fps_to_t():
     assert torch.equal(torch.cat([tb.times(frames=10), tb.times(frames=6, start=10 / 8)]), tb.times(frames=16))
     assert torch.equal(tb.nearest_training_times(torch.tensor([-0.2, 0.51 / 15, 0.52, 3.0])),
                        torch.tensor([0.0, 1 / 15, 8 / 15, 1.0]))
+    # a clip of 4 frames on the same time base (a fit): held at its own last frame, t = 3 / 15
+    assert torch.equal(tb.nearest_training_times(torch.tensor([0.52, 3.0]), frames=4), torch.tensor([3 / 15, 3 / 15]))
 
 
 def test_timebase_from_meta_uses_recorded_or_default_fps():

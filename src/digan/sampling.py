@@ -28,6 +28,9 @@ from .models.generator import check_size
 from .timebase import DEFAULT_TRAIN_FPS, Timebase, clip_times  # noqa: F401  (their old import path)
 
 CONTENT_STREAM, MOTION_STREAM = 0, 1
+# A point of an interpolation: a seed, or latents as they are: (w `[1, w_dim]` or w+ `[1, num_ws, w_dim]`,
+# z_M `[1, motion_dim]`), e.g. a fit's (`digan.invert`).
+Point = int | tuple[torch.Tensor, torch.Tensor]
 CHUNK_PIXELS = 2 ** 17       # pixels rendered at once by every renderer (video count x frames x H x W)
 INTERPOLATION_MODES = ("content", "motion", "both")
 
@@ -135,6 +138,26 @@ def motion_variations(G: Generator, seed: int, motion_seeds: Sequence[int], t: t
 
 # ---------------------------------------------------------------- interpolation
 
+def point_latents(G: Generator, points: Sequence[Point], psi: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """w `[n, w_dim]` (or `[n, num_ws, w_dim]` when a point is w+: the others' w repeated per layer) and
+    z_M `[n, motion_dim]` of seeds (w truncated by `psi`) and latents (taken as they are)."""
+    seeds = [p for p in points if not isinstance(p, tuple)]
+    seed_ws = iter(seed_w(G, seeds, psi)) if seeds else None
+    seed_ms = iter(seed_motion(G, seeds)) if seeds else None
+    device = _device(G)
+    ws, ms = [], []
+    for p in points:
+        if isinstance(p, tuple):
+            ws.append(p[0].to(device)[0])
+            ms.append(p[1].to(device)[0])
+        else:
+            ws.append(next(seed_ws))
+            ms.append(next(seed_ms))
+    if any(w.ndim == 2 for w in ws):
+        ws = [w if w.ndim == 2 else w[None].expand(G.synthesis.num_ws, -1) for w in ws]
+    return torch.stack(ws), torch.stack(ms)
+
+
 def slerp(a: torch.Tensor, b: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor:
     """Spherical interpolation of rows `[N, D]` (keeps the norm of Gaussian latents); exact at alpha 0 and 1."""
     alpha = alpha[:, None]
@@ -148,14 +171,15 @@ def slerp(a: torch.Tensor, b: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor
 
 
 @torch.no_grad()
-def interpolation_code(G: Generator, seed_a: int, seed_b: int, alphas: torch.Tensor, mode: str = "both", *,
-                       base_seed: int | None = None, psi: float = 1.0) -> VideoCode:
+def interpolation_code(G: Generator, seed_a: Point, seed_b: Point, alphas: torch.Tensor, mode: str = "both", *,
+                       base_seed: Point | None = None, psi: float = 1.0) -> VideoCode:
     """INRs along the path from seed_a (alpha 0) to seed_b (alpha 1), one video per alpha.
 
     `content` moves w in a straight line (the mapped space that sets the INR
     weights) and keeps the motion latent of `base_seed`; `motion` moves z_M on
     the sphere (slerp) and keeps the content of `base_seed`; `both` moves both.
-    `base_seed` defaults to seed_a.
+    `base_seed` defaults to seed_a. Any of them may be latents instead of a
+    seed (`Point`), e.g. fits of real clips.
     """
     if mode not in INTERPOLATION_MODES:
         raise ValueError(f"unknown interpolation mode '{mode}': expected one of {', '.join(INTERPOLATION_MODES)}")
@@ -163,21 +187,23 @@ def interpolation_code(G: Generator, seed_a: int, seed_b: int, alphas: torch.Ten
     alphas = torch.as_tensor(alphas, dtype=torch.float32, device=_device(G)).reshape(-1)
     n = len(alphas)
     if mode == "motion":
-        w = seed_w(G, [base], psi).expand(n, -1)
+        w = point_latents(G, [base], psi)[0]
+        w = w.expand(n, *w.shape[1:])
     else:
-        w_a, w_b = seed_w(G, [seed_a, seed_b], psi).chunk(2)
-        w = torch.lerp(w_a.expand(n, -1), w_b.expand(n, -1), alphas[:, None])
+        w_a, w_b = point_latents(G, [seed_a, seed_b], psi)[0].chunk(2)
+        shape = (n, *w_a.shape[1:])
+        w = torch.lerp(w_a.expand(shape), w_b.expand(shape), alphas.view(n, *[1] * (w_a.ndim - 1)))
     if mode == "content":
-        z_motion = seed_motion(G, [base]).expand(n, -1)
+        z_motion = point_latents(G, [base], psi)[1].expand(n, -1)
     else:
-        m_a, m_b = seed_motion(G, [seed_a, seed_b]).chunk(2)
+        m_a, m_b = point_latents(G, [seed_a, seed_b], psi)[1].chunk(2)
         z_motion = slerp(m_a.expand(n, -1), m_b.expand(n, -1), alphas)
     return G.synthesis.prepare(w.contiguous(), z_motion.contiguous())
 
 
-def interpolation_codes(G: Generator, seeds: Sequence[int], *, steps: int = 8, mode: str = "both",
-                        psi: float = 1.0, base_seed: int | None = None, batch: int = 4) -> list[VideoCode]:
-    """INRs of `steps` evenly spaced points (ends included) from each seed to the next, in batches.
+def interpolation_codes(G: Generator, seeds: Sequence[Point], *, steps: int = 8, mode: str = "both",
+                        psi: float = 1.0, base_seed: Point | None = None, batch: int = 4) -> list[VideoCode]:
+    """INRs of `steps` evenly spaced points (ends included) from each seed (or latents) to the next, in batches.
 
     `base_seed` (the seed whose motion a `content` walk keeps, or whose content
     a `motion` walk keeps) defaults to the first seed.
@@ -192,9 +218,9 @@ def interpolation_codes(G: Generator, seeds: Sequence[int], *, steps: int = 8, m
             for a, b in zip(seeds[:-1], seeds[1:]) for i in range(0, steps, batch)]
 
 
-def interpolate_videos(G: Generator, seed_a: int, seed_b: int, t: torch.Tensor, *, steps: int = 8,
+def interpolate_videos(G: Generator, seed_a: Point, seed_b: Point, t: torch.Tensor, *, steps: int = 8,
                        mode: str = "both", size: int | tuple[int, int] | None = None, psi: float = 1.0,
-                       grids: str = "nested", base_seed: int | None = None, batch: int = 4) -> np.ndarray:
+                       grids: str = "nested", base_seed: Point | None = None, batch: int = 4) -> np.ndarray:
     """uint8 `[steps, T, H, W, 3]`: whole videos at `steps` evenly spaced points from seed_a to seed_b."""
     t = torch.as_tensor(t, dtype=torch.float32).reshape(-1)
     codes = interpolation_codes(G, [seed_a, seed_b], steps=steps, mode=mode, psi=psi, base_seed=base_seed,
@@ -203,9 +229,9 @@ def interpolate_videos(G: Generator, seed_a: int, seed_b: int, t: torch.Tensor, 
                            for code in codes])
 
 
-def morph_video(G: Generator, seed_a: int, seed_b: int, t: torch.Tensor, *, mode: str = "both",
+def morph_video(G: Generator, seed_a: Point, seed_b: Point, t: torch.Tensor, *, mode: str = "both",
                 size: int | tuple[int, int] | None = None, psi: float = 1.0, grids: str = "nested",
-                base_seed: int | None = None, chunk: int | None = None) -> Iterator[np.ndarray]:
+                base_seed: Point | None = None, chunk: int | None = None) -> Iterator[np.ndarray]:
     """Yield uint8 `[f, H, W, 3]` chunks of one video that goes from seed_a to seed_b while time plays.
 
     Frame k is the video at alpha_k = k / (T - 1) on the path, at time t[k]:

@@ -111,8 +111,12 @@ class Timebase:
             raise ValueError(f"need at least one frame, got {frames}")
         return int(frames)
 
-    def nearest_training_times(self, t: torch.Tensor) -> torch.Tensor:
-        """The training clip frame nearest each t (held at the first/last frame outside [0, 1])."""
-        last = self.clip_frames - 1
+    def nearest_training_times(self, t: torch.Tensor, frames: int | None = None) -> torch.Tensor:
+        """The training clip frame nearest each t (held at the first/last frame outside [0, 1]).
+
+        `frames` counts the frames of a clip of another length on the same time base (a fitted
+        clip, `digan.invert`): held at its frame `frames - 1` instead.
+        """
+        last = (frames or self.clip_frames) - 1
         k = clip_frame(torch.as_tensor(t, dtype=torch.float32), self.clip_frames).round().clamp(0, last)
         return clip_time(k, self.clip_frames)

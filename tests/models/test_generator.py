@@ -134,3 +134,19 @@ def test_scaled_grids_enlarge_every_scale(tiny_G):
     assert (scaled - nested).abs().amax() > 1e-3
     with pytest.raises(ValueError, match="grid mode"):
         tiny_G.render(code, t, grids="smooth")
+
+
+def test_per_layer_codes_repeating_one_w_make_the_same_video(tiny_G):
+    """w+ (one w per consumer, for inversion) with every row the same w is the plain code; rows act separately."""
+    z, zm = latents(tiny_G, 2)
+    t = torch.tensor([[0.0, 0.5]] * 2)
+    with torch.no_grad():
+        w = tiny_G.mapping(z)
+        wplus = w[:, None].expand(-1, tiny_G.synthesis.num_ws, -1).clone()
+        torch.testing.assert_close(tiny_G.render(tiny_G.synthesis.prepare(wplus, zm), t),
+                                   tiny_G.render(tiny_G.synthesis.prepare(w, zm), t))
+        plain = tiny_G.render(tiny_G.synthesis.prepare(w, zm), t)
+        wplus[:, -1] = w.flip(0)  # another w for the last coordinate embedding only
+        assert (tiny_G.render(tiny_G.synthesis.prepare(wplus, zm), t) - plain).abs().amax() > 1e-3
+    synthesis = tiny_G.synthesis
+    assert synthesis.num_ws == len(synthesis.layers) + len(synthesis.torgb) + len(synthesis.embeddings)

@@ -241,12 +241,25 @@ class SynthesisNetwork(nn.Module):
             self.plan.append((scale, new_scale, ids))
             self.torgb.append(ToRGB(out_ch, cfg.w_dim))
 
+    @property
+    def num_ws(self) -> int:
+        """Consumers of w, in the order of a per-layer code w+: modulated layers, ToRGBs, coordinate embeddings."""
+        return len(self.layers) + len(self.torgb) + len(self.embeddings)
+
     def prepare(self, w: torch.Tensor, z_motion: torch.Tensor) -> VideoCode:
-        assert w.ndim == 2 and z_motion.ndim == 2 and w.shape[0] == z_motion.shape[0], (w.shape, z_motion.shape)
+        """The INR of each video from w `[B, w_dim]`, or one w per consumer `[B, num_ws, w_dim]` (w+,
+        Abdal et al. 2019, for inversion), and z_M `[B, motion_dim]`."""
+        assert w.ndim in (2, 3) and z_motion.ndim == 2 and w.shape[0] == z_motion.shape[0], (w.shape, z_motion.shape)
+        if w.ndim == 2:
+            ws = [w] * self.num_ws
+        else:
+            assert w.shape[1] == self.num_ws, (w.shape, self.num_ws)
+            ws = w.unbind(1)
+        n_layers, n_rgb = len(self.layers), len(self.torgb)
         return VideoCode(
-            layers=[layer.modulated_weight(w) for layer in self.layers],
-            rgb=[rgb.modulated_weight(w) for rgb in self.torgb],
-            embeddings=[emb.prepare(w, z_motion) for emb in self.embeddings],
+            layers=[layer.modulated_weight(v) for layer, v in zip(self.layers, ws[:n_layers])],
+            rgb=[rgb.modulated_weight(v) for rgb, v in zip(self.torgb, ws[n_layers:n_layers + n_rgb])],
+            embeddings=[emb.prepare(v, z_motion) for emb, v in zip(self.embeddings, ws[n_layers + n_rgb:])],
         )
 
     def grid_sizes(self, size: tuple[int, int], grids: str = "nested") -> list[tuple[int, int]]:
