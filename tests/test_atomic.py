@@ -78,6 +78,29 @@ def test_signals_wait_until_the_renames_are_done():
     assert done == ["renamed"]
 
 
+def test_signals_are_held_with_other_threads_running():
+    """A process-directed signal may land on any thread; it is still held until the block ends."""
+    import threading
+
+    stop = threading.Event()
+    workers = [threading.Thread(target=stop.wait) for _ in range(4)]
+    for w in workers:
+        w.start()
+    done = []
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            with deferred_signals():
+                os.kill(os.getpid(), signal.SIGINT)
+                for _ in range(10_000):  # many bytecode boundaries at which a pending handler would run
+                    pass
+                done.append("renamed")
+    finally:
+        stop.set()
+        for w in workers:
+            w.join()
+    assert done == ["renamed"]
+
+
 def test_a_video_set_changes_all_its_files_or_none(tmp_path, monkeypatch):
     from digan.data.io import VideoWriter, read_video
 

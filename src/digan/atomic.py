@@ -85,14 +85,22 @@ def remove_stale_temps(folder: str | os.PathLike) -> list[Path]:
 def deferred_signals():
     """Hold Ctrl-C and SIGTERM back while a few renames that belong together run; delivered right after.
 
-    Only the main thread receives signals, and only where the OS lets it block them; elsewhere a no-op.
+    The handlers are swapped for ones that only take note, not the signal mask: a
+    process-directed signal goes to any thread that does not block it (PyTorch's
+    worker threads included), so blocking it in the main thread alone would not hold it.
+    Only the main thread can set handlers; elsewhere this is a no-op.
     """
-    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "pthread_sigmask"):
+    if threading.current_thread() is not threading.main_thread():
         yield
         return
-    held = {signal.SIGINT, signal.SIGTERM}
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    held: list[int] = []
+    previous = {sig: signal.signal(sig, lambda signum, frame: held.append(signum))
+                for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        for sig, handler in previous.items():
+            if handler is not None:  # None: a handler set outside Python, which cannot be put back
+                signal.signal(sig, handler)
+        if held:
+            signal.raise_signal(held[0])  # now, to the handler the caller had
