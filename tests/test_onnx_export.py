@@ -57,3 +57,20 @@ def test_export_without_snapshot_is_one_line_error(tmp_path, capsys):
     assert main(["export", "--ckpt", str(tmp_path / "missing"), "--out", str(tmp_path / "g.onnx")]) == 2
     assert "no such file" in capsys.readouterr().err
     assert not (tmp_path / "g.onnx").exists()
+
+
+def test_docs_example_renders_with_onnxruntime_alone(exported, tmp_path, monkeypatch, tiny_G):
+    import re
+    from pathlib import Path
+
+    doc = Path(__file__).resolve().parents[1] / "docs" / "showing.md"
+    code = re.search(r"```python\n(# digan-example: onnx\n.*?)```", doc.read_text(), re.S).group(1)
+    assert "import torch" not in code and "digan" not in code.split("\n", 1)[1]
+    monkeypatch.chdir(tmp_path)  # where the fixture wrote g.onnx
+    scope = {}
+    exec(compile(code, str(doc), "exec"), scope)
+    video = scope["video"]
+    assert video.shape == (31, 128, 128, 3) and video.dtype == np.uint8
+    t = torch.from_numpy(scope["t"][0])
+    expected = render_video(tiny_G, 3, t[[0, 20]], size=128).astype(np.int16)
+    assert np.abs(video[[0, 20]].astype(np.int16) - expected).max() <= UINT8_LEVELS  # seed 3, as digan generate

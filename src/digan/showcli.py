@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .cliutil import CliError, output_dir, output_file, resolve_device
+from .cliutil import CliError, at_least, output_dir, output_file, positive, resolve_device
 
 
 def cmd_export(args) -> int:
@@ -44,7 +44,7 @@ def add_export_parser(sub) -> None:
                        "Needs pip install -e '.[export]'.")
     p.add_argument("--ckpt", required=True, help="snapshot (.safetensors or .json) or a run directory (latest)")
     p.add_argument("--out", required=True, help="the ONNX file to write, e.g. g.onnx")
-    p.add_argument("--opset", type=int, default=OPSET, help=f"ONNX opset (default {OPSET})")
+    p.add_argument("--opset", type=at_least(14), default=OPSET, help=f"ONNX opset (default {OPSET})")
     p.set_defaults(func=cmd_export)
 
 
@@ -56,7 +56,7 @@ def add_gallery_parser(sub) -> None:
                        "of the run's metrics.jsonl (a PNG when matplotlib is installed).")
     p.add_argument("--ckpt", required=True, help="snapshot (.safetensors or .json) or a run directory (latest)")
     p.add_argument("--out", required=True, help="output folder, e.g. site/")
-    p.add_argument("--seeds", type=int, default=8, help="videos in the sample grid (seeds 0..N-1, default 8)")
+    p.add_argument("--seeds", type=positive(int), default=8, help="videos in the sample grid (seeds 0..N-1, default 8)")
     p.add_argument("--gif", action=argparse.BooleanOptionalAction, default=True,
                    help="also write GIFs, which every browser plays from disk (default on)")
     p.add_argument("--device", default="auto", help="cpu, cuda or auto")
