@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from .cliutil import CliError, at_least, output_dir, output_file, positive, resolve_device
 
@@ -31,6 +32,27 @@ def cmd_gallery(args) -> int:
     page = build_gallery(G, meta, out, seeds=args.seeds, formats=("mp4", "gif") if args.gif else ("mp4",),
                          progress=not args.quiet)
     print(f"wrote {page}")
+    return 0
+
+
+def cmd_explore(args) -> int:
+    from .checkpoint import load_snapshot
+    from .explore import Explorer, make_server
+
+    G, meta = load_snapshot(args.ckpt, resolve_device(args.device))
+    try:
+        server = make_server(Explorer(G, meta), args.host, args.port)
+    except (OSError, OverflowError) as e:  # address in use or not here; a port past 65535
+        raise CliError(f"cannot listen on {args.host}:{args.port}: {getattr(e, 'strerror', None) or e}") from None
+    host, port = server.server_address[:2]
+    print(f"explorer of {meta['path']} at http://{host}:{port}/ (Ctrl-C stops it)", flush=True)
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"warning: listening on {args.host}: anyone who can reach this port can use the page "
+              "(it has no authentication)", file=sys.stderr, flush=True)
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()
     return 0
 
 
@@ -64,6 +86,21 @@ def add_gallery_parser(sub) -> None:
     p.set_defaults(func=cmd_gallery)
 
 
+def add_explore_parser(sub) -> None:
+    p = sub.add_parser("explore", help="serve a local page that renders frames on demand (time slider, seeds, size)",
+                       description="Serve a page on http://HOST:PORT/ that renders a snapshot's frames when asked: "
+                       "content and motion seeds, truncation psi, a time slider past t = 1, playback at a chosen "
+                       "fps, output size, grid mode and interpolation between two seeds. Standard library only; "
+                       "the page has no authentication, so it listens on 127.0.0.1 unless --host says otherwise.")
+    p.add_argument("--ckpt", required=True, help="snapshot (.safetensors or .json) or a run directory (latest)")
+    p.add_argument("--port", type=at_least(0), default=7860, help="port (default 7860; 0: any free port)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1, this machine "
+                   "only; 0.0.0.0 opens the page, without authentication, to the network)")
+    p.add_argument("--device", default="auto", help="cpu, cuda or auto")
+    p.set_defaults(func=cmd_explore)
+
+
 def register(sub) -> None:
     add_export_parser(sub)
     add_gallery_parser(sub)
+    add_explore_parser(sub)
