@@ -74,3 +74,13 @@ def test_docs_example_renders_with_onnxruntime_alone(exported, tmp_path, monkeyp
     t = torch.from_numpy(scope["t"][0])
     expected = render_video(tiny_G, 3, t[[0, 20]], size=128).astype(np.int16)
     assert np.abs(video[[0, 20]].astype(np.int16) - expected).max() <= UINT8_LEVELS  # seed 3, as digan generate
+
+
+def test_export_without_onnx_says_which_extra(tmp_path, tiny_G, tiny_preset, monkeypatch, capsys):
+    import sys
+
+    save_snapshot(tmp_path / "run", tiny_G, tiny_preset, 16)
+    monkeypatch.setitem(sys.modules, "onnx", None)  # import onnx now raises ImportError
+    assert main(["export", "--ckpt", str(tmp_path / "run"), "--out", str(tmp_path / "g.onnx")]) == 2
+    assert "pip install -e '.[export]'" in capsys.readouterr().err
+    assert not list(tmp_path.glob("*.onnx")) and not list(tmp_path.glob(".*tmp"))

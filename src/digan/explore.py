@@ -52,7 +52,8 @@ def _one(query: dict, name: str, default: str | None = None) -> str:
     return values[0]
 
 
-def _number(query: dict, name: str, default: str | None = None, low: float = -math.inf, high: float = math.inf) -> float:
+def _number(query: dict, name: str, default: str | None = None, low: float = -math.inf,
+            high: float = math.inf) -> float:
     text = _one(query, name, default)
     try:
         value = float(text)
