@@ -208,8 +208,8 @@ PAGE = """<!doctype html>
 body { font-family: sans-serif; margin: 1.5em; background: #fafafa; }
 label { margin-right: 1em; white-space: nowrap; }
 input[type=number] { width: 6em; }
-#time { width: 40em; }
-#band { height: 6px; width: 40em; margin-bottom: 1em; }
+#time { width: 512px; margin: 0; }
+#band { height: 6px; width: 512px; margin-bottom: 1em; }
 canvas { image-rendering: pixelated; background: #000; width: 512px; }
 #status { color: #a00; min-height: 1.2em; }
 </style></head><body>
