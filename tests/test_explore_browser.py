@@ -114,12 +114,18 @@ def test_time_slider_shows_the_frame_render_video_gives(tmp_path, tiny_G, one_th
         browser.open(f"http://127.0.0.1:{server.server_address[1]}/")
         browser.wait_for("document.getElementById('frame')?.dataset.rendered")  # the first frame, t = 0
         first = canvas_frame(browser)
-        browser.js("const s = document.getElementById('time'); s.value = '2.5'; "
-                   "s.dispatchEvent(new Event('input'))")
+        browser.js("{ const s = document.getElementById('time'); s.value = '2.5'; "
+                   "s.dispatchEvent(new Event('input')) }")
         browser.wait_for("document.getElementById('frame').dataset.t === '2.5'")
         moved = canvas_frame(browser)
         shot = browser.call("Page.captureScreenshot", format="png")["data"]
         (tmp_path / "explorer.png").write_bytes(base64.b64decode(shot))
+        # playback from t = 0.5 at 16 fps: chunks of 16 frames, each asked for while the one before plays
+        browser.js("{ const s = document.getElementById('time'); s.value = '0.5'; s.dispatchEvent(new Event('input'));"
+                   "document.getElementById('fps').value = '16'; document.getElementById('play').click() }")
+        played = float(browser.wait_for("(t => t > 1.6 && t)(Number(document.getElementById('frame').dataset.t))"))
+        browser.js("document.getElementById('play').click()")
+        status = browser.js("document.getElementById('status').textContent")
     finally:
         browser.close()
         server.shutdown()
@@ -129,3 +135,4 @@ def test_time_slider_shows_the_frame_render_video_gives(tmp_path, tiny_G, one_th
     np.testing.assert_array_equal(first, expected[0])
     np.testing.assert_array_equal(moved, expected[1])
     assert Image.open(tmp_path / "explorer.png").size[0] > 100
+    assert played > 1.6 and status == ""  # played into the third chunk (each 16 frames, 0.53 of t), without an error

@@ -248,31 +248,37 @@ async function fetchFrames(t, count, dt) {
   if (!r.ok) { throw new Error(await r.text()); }
   return await createImageBitmap(await r.blob());
 }
-function draw(strip, k, count) {
+function draw(strip, k, count, t) {
   const w = strip.width / count, c = $("frame");
   c.width = w; c.height = strip.height;
   c.getContext("2d").drawImage(strip, k * w, 0, w, strip.height, 0, 0, w, strip.height);
-  c.dataset.t = $("time").value; c.dataset.rendered = String(++token);
+  c.dataset.t = String(t); c.dataset.rendered = String(++token);
 }
+function setTime(t) { $("time").value = t; $("tval").textContent = t.toFixed(2); }
 async function show() {
   const t = Number($("time").value);
   $("tval").textContent = t.toFixed(2);
-  try { draw(await fetchFrames(t, 1, 0), 0, 1); $("status").textContent = ""; }
+  try { draw(await fetchFrames(t, 1, 0), 0, 1, t); $("status").textContent = ""; }
   catch (e) { $("status").textContent = e.message; }
 }
 async function play() {
   const fps = Math.max(1, Number($("fps").value)), dt = info.train_fps / (fps * (info.clip_frames - 1));
-  const count = Math.min(info.max_chunk, Math.ceil(fps));
+  const count = Math.min(info.max_chunk, Math.ceil(fps)), end = Number($("time").max);
+  let t0 = Number($("time").value), next = fetchFrames(t0, count, dt);
   while (playing) {
-    const t0 = Number($("time").value), strip = await fetchFrames(t0, count, dt).catch(e => { $("status").textContent = e.message; playing = false; });
-    for (let k = 0; playing && strip && k < count; k++) {
-      const t = t0 + k * dt > Number($("time").max) ? 0 : t0 + k * dt;
-      $("time").value = t; $("tval").textContent = t.toFixed(2); draw(strip, k, count);
+    let strip;
+    try { strip = await next; $("status").textContent = ""; }
+    catch (e) { $("status").textContent = e.message; break; }
+    const t1 = t0 + count * dt > end ? 0 : t0 + count * dt;
+    next = fetchFrames(t1, count, dt);  // the next chunk renders while this one plays
+    next.catch(() => {});
+    for (let k = 0; playing && k < count; k++) {
+      setTime(t0 + k * dt); draw(strip, k, count, t0 + k * dt);
       await new Promise(r => setTimeout(r, 1000 / fps));
     }
-    if (Number($("time").value) + dt > Number($("time").max)) $("time").value = 0;
-    else $("time").value = Number($("time").value) + dt;
+    t0 = t1;
   }
+  playing = false;
   $("play").textContent = "play";
 }
 fetch("/info").then(r => r.json()).then(i => {
