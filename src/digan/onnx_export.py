@@ -1,0 +1,92 @@
+"""The generator as an ONNX file: latents, times and an output grid in, frames out (`digan export`).
+
+The graph is `Generator.prepare` then `Generator.render` with nested grids
+(docs/conventions.md): the coarse scales keep their training grids, built into
+the graph; the finest scale reads the coordinate grid given. So the frame
+count and the output size are dynamic, and a renderer needs only onnxruntime:
+
+    inputs   z        [B, z_dim]          content latent z_I (standard normal)
+             z_motion [B, motion_dim]     motion latent z_M (standard normal)
+             t        [B, T]              clip times (0..1 = a training clip; any reals)
+             coords   [H, W, 2]           pixel corners, `make_coords(H, W)`: x = -1 + 2j/W, y = 1 - 2i/H
+             psi      []                  truncation (1 = none)
+    output   frames   [B, T, 3, H, W]     float, about [-1, 1], not clamped
+
+Needs the `export` extra (`pip install -e '.[export]'`: onnx, and onnxruntime to check the file).
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from .models import Generator
+from .models.generator import make_coords
+
+INPUT_NAMES = ("z", "z_motion", "t", "coords", "psi")
+OUTPUT_NAME = "frames"
+OPSET = 17
+
+
+class RenderGraph(nn.Module):
+    """What the ONNX file computes: latents -> VideoCode -> frames at the given times and grid."""
+
+    def __init__(self, G: Generator):
+        super().__init__()
+        self.G = G
+
+    def forward(self, z: torch.Tensor, z_motion: torch.Tensor, t: torch.Tensor, coords: torch.Tensor,
+                psi: torch.Tensor) -> torch.Tensor:
+        mapping = self.G.mapping
+        w = mapping.layers(_normalize(z))
+        w = mapping.w_avg + psi * (w - mapping.w_avg)  # truncation trick, psi an input rather than a constant
+        code = self.G.synthesis.prepare(w, z_motion)
+        size = (coords.shape[0], coords.shape[1])
+        return self.G.synthesis(code, t, size, "nested", coords=coords)
+
+
+def _normalize(z: torch.Tensor) -> torch.Tensor:
+    return z * (z.square().mean(dim=1, keepdim=True) + 1e-8).rsqrt()
+
+
+def example_inputs(G: Generator, videos: int = 1, frames: int = 3, size: int | None = None) -> tuple[torch.Tensor, ...]:
+    """Inputs to trace with; the size must differ from every coarse grid so that the resizes stay in the graph."""
+    size = size or G.resolution + 8
+    gen = torch.Generator().manual_seed(0)
+    return (torch.randn(videos, G.z_dim, generator=gen), torch.randn(videos, G.motion_dim, generator=gen),
+            torch.linspace(0, 1.5, frames).expand(videos, -1).contiguous(), make_coords(size, size),
+            torch.tensor(1.0))
+
+
+def export_onnx(G: Generator, path: str | Path, opset: int = OPSET) -> Path:
+    """Write G (a copy on the CPU, in eval mode) to `path` as ONNX; returns the path."""
+    import copy
+
+    try:
+        import onnx  # noqa: F401  (the exporter needs it; say so before tracing)
+    except ImportError:
+        raise ImportError("exporting to ONNX needs the onnx package: pip install -e '.[export]'") from None
+    from .atomic import atomic_write
+
+    G = copy.deepcopy(G).cpu().eval().float()
+    graph = RenderGraph(G)
+    dynamic = {"z": {0: "batch"}, "z_motion": {0: "batch"}, "t": {0: "batch", 1: "frames"},
+               "coords": {0: "height", 1: "width"}, OUTPUT_NAME: {0: "batch", 1: "frames", 3: "height", 4: "width"}}
+
+    def write(tmp: Path) -> None:
+        # The TorchScript tracer (dynamo=False: no onnxscript needed) warns at the shape checks and at
+        # resize_nearest's "same size" shortcut; tracing at a size unlike every coarse grid keeps the
+        # general index path, which is exact at every size, so those warnings say nothing here.
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore", torch.jit.TracerWarning)
+            warnings.simplefilter("ignore", DeprecationWarning)
+            warnings.simplefilter("ignore", FutureWarning)
+            torch.onnx.export(graph, example_inputs(G), str(tmp), input_names=list(INPUT_NAMES),
+                              output_names=[OUTPUT_NAME], dynamic_axes=dynamic, opset_version=opset, dynamo=False)
+
+    path = Path(path)
+    atomic_write(path, write)
+    return path

@@ -1,0 +1,106 @@
+"""The commands that show a trained generator to others: `digan export`, `digan gallery`, `digan explore`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .cliutil import CliError, at_least, output_dir, output_file, positive, resolve_device
+
+
+def cmd_export(args) -> int:
+    from .checkpoint import load_snapshot
+    from .onnx_export import OPSET, export_onnx
+
+    out = output_file(args.out, "--out")
+    G, meta = load_snapshot(args.ckpt, "cpu")
+    try:
+        export_onnx(G, out, opset=args.opset)
+    except ImportError as e:
+        raise CliError(str(e)) from None
+    print(f"wrote {out}: {meta['path']} as ONNX (opset {args.opset or OPSET}; inputs z, z_motion, t, coords, psi; "
+          f"output frames [B, T, 3, H, W]; see docs/showing.md)")
+    return 0
+
+
+def cmd_gallery(args) -> int:
+    from .checkpoint import load_snapshot
+    from .gallery import build_gallery
+
+    out = output_dir(args.out)
+    G, meta = load_snapshot(args.ckpt, resolve_device(args.device))
+    page = build_gallery(G, meta, out, seeds=args.seeds, formats=("mp4", "gif") if args.gif else ("mp4",),
+                         progress=not args.quiet)
+    print(f"wrote {page}")
+    return 0
+
+
+def cmd_explore(args) -> int:
+    from .checkpoint import load_snapshot
+    from .explore import Explorer, make_server
+
+    G, meta = load_snapshot(args.ckpt, resolve_device(args.device))
+    try:
+        server = make_server(Explorer(G, meta), args.host, args.port)
+    except (OSError, OverflowError) as e:  # address in use or not here; a port past 65535
+        raise CliError(f"cannot listen on {args.host}:{args.port}: {getattr(e, 'strerror', None) or e}") from None
+    host, port = server.server_address[:2]
+    print(f"explorer of {meta['path']} at http://{host}:{port}/ (Ctrl-C stops it)", flush=True)
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"warning: listening on {args.host}: anyone who can reach this port can use the page "
+              "(it has no authentication)", file=sys.stderr, flush=True)
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()
+    return 0
+
+
+def add_export_parser(sub) -> None:
+    from .onnx_export import OPSET
+
+    p = sub.add_parser("export", help="write the generator as ONNX (latents, times, coordinate grid -> frames)",
+                       description="Write a snapshot's generator as an ONNX file that renders any number of frames "
+                       "at any size with onnxruntime alone: inputs z [B, z_dim], z_motion [B, motion_dim], t [B, T], "
+                       "coords [H, W, 2], psi []; output frames [B, T, 3, H, W] in about [-1, 1] (nested grids). "
+                       "Needs pip install -e '.[export]'.")
+    p.add_argument("--ckpt", required=True, help="snapshot (.safetensors or .json) or a run directory (latest)")
+    p.add_argument("--out", required=True, help="the ONNX file to write, e.g. g.onnx")
+    p.add_argument("--opset", type=at_least(14), default=OPSET, help=f"ONNX opset (default {OPSET})")
+    p.set_defaults(func=cmd_export)
+
+
+def add_gallery_parser(sub) -> None:
+    p = sub.add_parser("gallery", help="write a static HTML page of what a snapshot renders",
+                       description="Write OUT/index.html (openable from disk) with captions: a sample grid, time "
+                       "extrapolation beside the training interval, 4x super-resolution beside nearest upscaling, "
+                       "one first frame with 8 motions, content and motion interpolation, and the training curves "
+                       "of the run's metrics.jsonl (a PNG when matplotlib is installed).")
+    p.add_argument("--ckpt", required=True, help="snapshot (.safetensors or .json) or a run directory (latest)")
+    p.add_argument("--out", required=True, help="output folder, e.g. site/")
+    p.add_argument("--seeds", type=positive(int), default=8, help="videos in the sample grid (seeds 0..N-1, default 8)")
+    p.add_argument("--gif", action=argparse.BooleanOptionalAction, default=True,
+                   help="also write GIFs, which every browser plays from disk (default on)")
+    p.add_argument("--device", default="auto", help="cpu, cuda or auto")
+    p.add_argument("--quiet", action="store_true", help="no progress lines")
+    p.set_defaults(func=cmd_gallery)
+
+
+def add_explore_parser(sub) -> None:
+    p = sub.add_parser("explore", help="serve a local page that renders frames on demand (time slider, seeds, size)",
+                       description="Serve a page on http://HOST:PORT/ that renders a snapshot's frames when asked: "
+                       "content and motion seeds, truncation psi, a time slider past t = 1, playback at a chosen "
+                       "fps, output size, grid mode and interpolation between two seeds. Standard library only; "
+                       "the page has no authentication, so it listens on 127.0.0.1 unless --host says otherwise.")
+    p.add_argument("--ckpt", required=True, help="snapshot (.safetensors or .json) or a run directory (latest)")
+    p.add_argument("--port", type=at_least(0), default=7860, help="port (default 7860; 0: any free port)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1, this machine "
+                   "only; 0.0.0.0 opens the page, without authentication, to the network)")
+    p.add_argument("--device", default="auto", help="cpu, cuda or auto")
+    p.set_defaults(func=cmd_explore)
+
+
+def register(sub) -> None:
+    add_export_parser(sub)
+    add_gallery_parser(sub)
+    add_explore_parser(sub)

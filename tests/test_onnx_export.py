@@ -1,0 +1,86 @@
+"""`digan export`: the ONNX file renders what PyTorch renders, at other sizes and past t = 1."""
+
+import numpy as np
+import pytest
+import torch
+
+from digan.checkpoint import save_snapshot
+from digan.cli import main
+from digan.models.generator import make_coords
+from digan.sampling import CONTENT_STREAM, MOTION_STREAM, render_video, seed_latents
+
+onnx = pytest.importorskip("onnx", reason="onnx is not installed (pip install -e '.[export]')")
+ort = pytest.importorskip("onnxruntime", reason="onnxruntime is not installed (pip install -e '.[export]')")
+
+# float32 through a different runtime: the same ops in another order, so agreement to rounding, not bits.
+ATOL = 1e-4       # on frames in [-1, 1]
+UINT8_LEVELS = 1  # after the same clamp and rounding as render_video
+
+
+@pytest.fixture()
+def exported(tmp_path, tiny_G, tiny_preset, one_thread):
+    save_snapshot(tmp_path / "run", tiny_G, tiny_preset, 16)
+    path = tmp_path / "g.onnx"
+    assert main(["export", "--ckpt", str(tmp_path / "run"), "--out", str(path)]) == 0
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = options.inter_op_num_threads = 1
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def run(session, z, z_motion, t, size, psi=1.0):
+    return session.run(None, {"z": z.numpy(), "z_motion": z_motion.numpy(), "t": t.numpy(),
+                              "coords": make_coords(*size).numpy(), "psi": np.array(psi, np.float32)})[0]
+
+
+@pytest.mark.parametrize("size", [(32, 32), (64, 48)])
+def test_onnx_matches_torch_at_two_sizes_and_past_t1(exported, tiny_G, size):
+    z, zm = seed_latents([3, 5], tiny_G.z_dim, CONTENT_STREAM), seed_latents([3, 5], tiny_G.motion_dim, MOTION_STREAM)
+    t = torch.tensor([[0.0, 0.5, 1.0, 2.5], [1.7, 0.2, 3.0, 0.0]])  # per-video times, several past the clip
+    frames = run(exported, z, zm, t, size, psi=0.7)
+    with torch.no_grad():
+        expected = tiny_G(z, zm, t, size=size, psi=0.7).numpy()
+    assert frames.shape == (2, 4, 3, *size)
+    np.testing.assert_allclose(frames, expected, atol=ATOL, rtol=0)
+    assert np.abs(frames[0, 0] - frames[0, 3]).max() > 1e-3  # time changes the frame: the test can fail
+
+
+def test_onnx_frames_match_render_video(exported, tiny_G):
+    t = torch.tensor([0.0, 1.5])
+    z, zm = seed_latents([7], tiny_G.z_dim, CONTENT_STREAM), seed_latents([7], tiny_G.motion_dim, MOTION_STREAM)
+    frames = run(exported, z, zm, t[None], (40, 40))[0]
+    as_uint8 = ((np.clip(frames, -1, 1) + 1) * 127.5).round().transpose(0, 2, 3, 1)  # [T, H, W, 3]
+    expected = render_video(tiny_G, 7, t, size=40).astype(np.float64)
+    assert np.abs(as_uint8 - expected).max() <= UINT8_LEVELS
+
+
+def test_export_without_snapshot_is_one_line_error(tmp_path, capsys):
+    assert main(["export", "--ckpt", str(tmp_path / "missing"), "--out", str(tmp_path / "g.onnx")]) == 2
+    assert "no such file" in capsys.readouterr().err
+    assert not (tmp_path / "g.onnx").exists()
+
+
+def test_docs_example_renders_with_onnxruntime_alone(exported, tmp_path, monkeypatch, tiny_G):
+    import re
+    from pathlib import Path
+
+    doc = Path(__file__).resolve().parents[1] / "docs" / "showing.md"
+    code = re.search(r"```python\n(# digan-example: onnx\n.*?)```", doc.read_text(), re.S).group(1)
+    assert "import torch" not in code and "digan" not in code.split("\n", 1)[1]
+    monkeypatch.chdir(tmp_path)  # where the fixture wrote g.onnx
+    scope = {}
+    exec(compile(code, str(doc), "exec"), scope)
+    video = scope["video"]
+    assert video.shape == (31, 128, 128, 3) and video.dtype == np.uint8
+    t = torch.from_numpy(scope["t"][0])
+    expected = render_video(tiny_G, 3, t[[0, 20]], size=128).astype(np.int16)
+    assert np.abs(video[[0, 20]].astype(np.int16) - expected).max() <= UINT8_LEVELS  # seed 3, as digan generate
+
+
+def test_export_without_onnx_says_which_extra(tmp_path, tiny_G, tiny_preset, monkeypatch, capsys):
+    import sys
+
+    save_snapshot(tmp_path / "run", tiny_G, tiny_preset, 16)
+    monkeypatch.setitem(sys.modules, "onnx", None)  # import onnx now raises ImportError
+    assert main(["export", "--ckpt", str(tmp_path / "run"), "--out", str(tmp_path / "g.onnx")]) == 2
+    assert "pip install -e '.[export]'" in capsys.readouterr().err
+    assert not list(tmp_path.glob("*.onnx")) and not list(tmp_path.glob(".*tmp"))
