@@ -9,6 +9,7 @@ from .config import DEMO_KIMG, get_preset
 from .data import open_dataset
 from .data.io import write_video
 from .export import generate, write_samples
+from .gallery import build_gallery
 from .timebase import Timebase
 from .training import train
 
@@ -24,6 +25,8 @@ def run_demo(out: Path, kimg: float = DEMO_KIMG, data: str = "shapes", device: s
     write_video(samples / "real-example.gif", source.read(0, range(preset.training.clip_frames)), fps=8)
     write_property_samples(G, meta, samples)
     print(f"demo: samples in {samples}; snapshot {meta['path']}")
+    page = build_gallery(G, meta, out / "site", progress=False)
+    print(f"demo: gallery {page} (open it in a browser)")
     return samples
 
 
