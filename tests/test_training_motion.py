@@ -1,11 +1,14 @@
-"""Training learns motion: after a few hundred tiny-32 steps on `shapes`, generated clips move like the data more.
+"""Training learns motion: after the demo's 10 kimg of tiny-32 on `shapes`, clips move like the data.
 
-The untrained generator's clips are still (its motion path starts near zero):
-no pixel changes by more than 0.1 between frames, against about 5% for the
-real clips. The motion discriminator sees pairs of frames and their time gap
-(DIGAN Sec. 3.2), so training must push the share of moving pixels towards
-the data's. Seen to fail with the motion path cut (temporal_sigma = 0: the
-generator cannot depend on t, so its clips stay still).
+The statistic is the share of pixels that change by more than 0.1 between
+consecutive frames (metrics/motion.py); the real clips have about 5%. The
+untrained generator's clips drift at random (about 0.4x the data's share), the
+clips then go still for a while (0.006x at 200 steps), and objects start to
+move: 0.96x the data's at 10 kimg in the study (docs/study.md). So this test
+needs the demo's whole budget, 625 steps: about 4 minutes on 2 cores.
+
+Seen to fail with the motion path cut (temporal_sigma = 0: the generator
+cannot depend on t, so the share stays 0 and the gap at 1).
 """
 
 import dataclasses
@@ -20,7 +23,7 @@ from digan.sampling import render_videos
 from digan.timebase import clip_times
 from digan.training import Trainer
 
-STEPS = 200
+STEPS = 625  # 10 kimg of 16 clips: DEMO_KIMG
 
 
 def moving_share_gap(trainer: Trainer, reals: np.ndarray) -> float:
@@ -46,5 +49,4 @@ def train_gap(preset) -> tuple[float, float]:
 def test_motion_moves_towards_the_data():
     before, after = train_gap(get_preset("tiny-32"))
     print(f"moving-pixel gap to the data: before {before:.3f}, after {STEPS} steps {after:.3f}")
-    assert before > 0.95  # the untrained generator barely moves
-    assert after < 0.9 * before
+    assert after < 0.5 * before
