@@ -69,7 +69,15 @@ def test_stale_temporaries_of_our_own_naming_are_removed_and_nothing_else(tmp_pa
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(theirs)
 
 
-def test_signals_wait_until_the_renames_are_done():
+@pytest.fixture()
+def default_ctrl_c():
+    """Ctrl-C raises KeyboardInterrupt during the test, whatever handler earlier code left installed."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+def test_signals_wait_until_the_renames_are_done(default_ctrl_c):
     done = []
     with pytest.raises(KeyboardInterrupt):
         with deferred_signals():
@@ -78,7 +86,7 @@ def test_signals_wait_until_the_renames_are_done():
     assert done == ["renamed"]
 
 
-def test_signals_are_held_with_other_threads_running():
+def test_signals_are_held_with_other_threads_running(default_ctrl_c):
     """A process-directed signal may land on any thread; it is still held until the block ends."""
     import threading
 
