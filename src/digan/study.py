@@ -19,12 +19,11 @@ wall time, so anyone can rerun it: `digan study` (or `make study`).
 from __future__ import annotations
 
 import json
-import math
 import os
 import platform
 import subprocess
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
