@@ -286,3 +286,16 @@ def test_device_names_are_checked(monkeypatch):
     assert resolve_device("cuda:0") == "cuda:0"
     with pytest.raises(CliError, match="sees 1 CUDA device"):
         resolve_device("cuda:3")
+
+
+def test_set_replaces_preset_fields_after_the_named_options(capsys):
+    code, out, _ = run(capsys, "train", "--data", "shapes", "--lr", "0.001", "--set", "training.lr=0.004",
+                       "--set", "generator.temporal_sigma=0.5", "--dry-run")
+    preset = json.loads(out)["preset"]
+    assert code == 0 and preset["training"]["lr"] == 0.004 and preset["generator"]["temporal_sigma"] == 0.5
+
+
+def test_a_bad_set_is_one_line(tmp_path, capsys):
+    line = cli_error(capsys, "train", "--data", "shapes", "--out", tmp_path / "runs", "--set", "training.nope=1")
+    assert "--set 'training.nope=1': training has no field 'nope'" in line
+    assert not (tmp_path / "runs").exists()

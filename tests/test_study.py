@@ -60,3 +60,12 @@ def test_bad_study_options_are_refused():
         StudyConfig(datasets=("nope",))
     with pytest.raises(ValueError, match="eval points"):
         StudyConfig(kimg=1, evals=(2,))
+
+
+def test_variants_train_in_their_own_folders_and_the_report_repeats_the_sets():
+    plain, variant = StudyConfig(), StudyConfig(sets=("training.lr=0.004",))
+    assert plain.run_tag() == "tiny-32" and variant.run_tag().startswith("tiny-32-")
+    assert variant.run_tag() != StudyConfig(sets=("training.lr=0.005",)).run_tag()
+    assert variant.build_preset().training.lr == 0.004
+    with pytest.raises(ValueError, match="no field"):
+        StudyConfig(sets=("training.nope=1",)).build_preset()

@@ -81,6 +81,10 @@ def build_preset(args) -> Preset:
         )
     except ValueError as e:
         raise CliError(str(e)) from None
+    try:
+        preset = preset.override(args.set or ())
+    except ValueError as e:
+        raise CliError(f"--set {e}") from None
     from .augment import parse_policy
     try:  # checked now, not at the first step
         parse_policy(preset.training.diffaugment)
@@ -360,8 +364,8 @@ def cmd_study(args) -> int:
     try:
         cfg = StudyConfig(preset=args.preset, datasets=tuple(d.strip() for d in args.data.split(",") if d.strip()),
                           kimg=args.kimg, evals=tuple(parse_numbers(args.evals, "--evals")) if args.evals else (),
-                          clips=args.clips, seed=args.seed)
-        get_preset(cfg.preset)
+                          clips=args.clips, seed=args.seed, sets=tuple(args.set or ()))
+        cfg.build_preset()
     except ValueError as e:
         raise CliError(str(e)) from None
     results = run_study(cfg, args.out, device=resolve_device(args.device), progress=not args.quiet, jobs=args.jobs,
@@ -399,6 +403,9 @@ def add_train_parser(sub) -> None:
                    "(0: off; at least 2, and FVD is strongly biased below 401)")
     p.add_argument("--workers", type=non_negative(int), default=2, help="processes that decode the next batches "
                    "while a step runs (0: on the training thread; default 2); the batches are the same either way")
+    p.add_argument("--set", action="append", metavar="SECTION.FIELD=VALUE", help="replace any preset field "
+                   "after the options above, e.g. training.ema_kimg=2 or generator.temporal_sigma=0.5 (repeatable; "
+                   "see --dry-run for the fields)")
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:1 or auto (default)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--dry-run", action="store_true", help="print the resolved options and exit")
@@ -559,6 +566,9 @@ def add_study_parser(sub) -> None:
     p.add_argument("--evals", help="kimg of the eval points, e.g. 5,10,20 (default: 6 even points up to --kimg)")
     p.add_argument("--clips", type=positive(int), default=128, help="FVD clips a side (default 128)")
     p.add_argument("--seed", type=int, default=0, help="seed of the real-clip sets (default 0)")
+    p.add_argument("--set", action="append", metavar="SECTION.FIELD=VALUE", help="replace one preset field, "
+                   "e.g. training.lr=0.004 or generator.temporal_sigma=0.5 (repeatable); the runs of each variant "
+                   "go to their own folder")
     p.add_argument("--jobs", type=positive(int), default=1, help="datasets trained at once, in separate processes "
                    "sharing the cores (default 1; 2 is faster on a 2-core CPU)")
     p.add_argument("--out", default="docs/study", help="report folder (default docs/study)")

@@ -64,6 +64,32 @@ class Preset:
         given = {k: v for k, v in overrides.items() if v is not None}
         return dataclasses.replace(self, training=dataclasses.replace(self.training, **given))
 
+    def override(self, assignments: "list[str] | tuple[str, ...]") -> "Preset":
+        """This preset with fields replaced by `section.field=value` strings, e.g. `generator.temporal_sigma=0.5`.
+
+        The sections are generator, discriminator and training; values are read as the field's
+        current type (`none` clears an optional field). The name stays: a run records its whole preset,
+        so a resume with other values is refused (run.py), and the study report prints the assignments.
+        """
+        preset = self
+        for text in assignments:
+            key, sep, value = text.partition("=")
+            section, _, name = key.strip().partition(".")
+            if not sep or section not in ("generator", "discriminator", "training"):
+                raise ValueError(f"cannot read '{text}': use section.field=value with section generator, "
+                                 "discriminator or training, e.g. training.lr=0.004")
+            part = getattr(preset, section)
+            fields = {f.name for f in dataclasses.fields(part)}
+            if name not in fields:
+                raise ValueError(f"'{text}': {section} has no field '{name}' (it has {', '.join(sorted(fields))})")
+            try:
+                parsed = parse_field(value.strip(), getattr(part, name))
+                part = dataclasses.replace(part, **{name: parsed})
+            except (TypeError, ValueError) as e:
+                raise ValueError(f"'{text}': {e}") from None
+            preset = dataclasses.replace(preset, **{section: part})
+        return preset
+
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
@@ -80,6 +106,26 @@ class Preset:
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2)
+
+
+def parse_field(text: str, current):
+    """A config value from text, read as the type of `current`: bool, int, float, str, tuple or None."""
+    if text.lower() == "none":
+        return None
+    if isinstance(current, bool):
+        if text.lower() not in ("true", "false", "1", "0"):
+            raise ValueError(f"expected true or false, got '{text}'")
+        return text.lower() in ("true", "1")
+    if isinstance(current, tuple):
+        return tuple(parse_field(p, current[0] if current else 0.0) for p in text.split(",") if p.strip())
+    if isinstance(current, str):
+        return text
+    if isinstance(current, int):
+        return int(text)
+    value = float(text)  # floats, and optional fields now None (all of them are floats)
+    if not math.isfinite(value):
+        raise ValueError(f"expected a finite number, got '{text}'")
+    return value
 
 
 PRESETS: dict[str, Preset] = {

@@ -18,6 +18,7 @@ wall time, so anyone can rerun it: `digan study` (or `make study`).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import platform
@@ -53,6 +54,7 @@ class StudyConfig:
     strip_seeds: int = 6                  # videos in the sample strip (seeds 0..n-1, not picked)
     extrapolate_frames: int = 64          # frames of the long render in the strip (t up to ~(n-1)/15)
     seed: int = 0
+    sets: tuple[str, ...] = ()            # preset fields replaced, `section.field=value` (Preset.override)
 
     def __post_init__(self):
         if self.kimg <= 0 or self.clips < 2 or self.strip_seeds < 1:
@@ -62,6 +64,15 @@ class StudyConfig:
             raise ValueError(f"study datasets are built-in: {', '.join(STUDY_DATASETS)}; got {', '.join(unknown) or 'none'}")
         if any(not 0 < k <= self.kimg for k in self.evals):
             raise ValueError(f"eval points must lie in (0, {self.kimg:g}] kimg")
+
+    def build_preset(self) -> Preset:
+        return get_preset(self.preset).override(self.sets)
+
+    def run_tag(self) -> str:
+        """`preset`, plus a short hash of the overrides: each variant trains (and resumes) in its own folder."""
+        if not self.sets:
+            return self.preset
+        return f"{self.preset}-{hashlib.sha1(chr(10).join(self.sets).encode()).hexdigest()[:8]}"
 
     def eval_points(self) -> list[float]:
         points = self.evals or tuple(self.kimg * (i + 1) / 6 for i in range(6))
@@ -140,7 +151,7 @@ def run_dataset(cfg: StudyConfig, preset: Preset, data: str, out: Path, device: 
 
     clip_frames = preset.training.clip_frames
     source = open_dataset(data, preset.resolution, frames_per_video=max(64, 2 * clip_frames))
-    run_dir = Path(runs) / f"{data}-{preset.name}"
+    run_dir = Path(runs) / f"{data}-{cfg.run_tag()}"
     scorer = Scorer(source, cfg.clips, clip_frames, cfg.seed, features)
     torch.manual_seed(preset.training.seed)  # the untrained G is the one training starts from
     untrained, _ = scorer(Generator(preset.generator).eval())
@@ -208,7 +219,7 @@ def run_study(cfg: StudyConfig, out: str | os.PathLike, device: str = "cpu", pro
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    preset = get_preset(cfg.preset)
+    preset = cfg.build_preset()
     start = time.perf_counter()
     jobs = max(1, min(jobs, len(cfg.datasets)))
     threads = max(1, torch.get_num_threads() // jobs)
@@ -277,7 +288,9 @@ def write_report(results: dict, out: Path) -> Path:
         "Written by `digan study` (src/digan/study.py); rerun it with the command below to reproduce every figure.", "",
         "```sh",
         f".venv/bin/digan study --preset {cfg['preset']} --data {','.join(cfg['datasets'])} --kimg {cfg['kimg']:g} "
-        f"--clips {cfg['clips']} --seed {cfg['seed']} --jobs {m.get('jobs', 1)} --out {out.as_posix()}",
+        + (f"--evals {','.join(format(k, 'g') for k in cfg['evals'])} " if cfg.get("evals") else "")
+        + f"--clips {cfg['clips']} --seed {cfg['seed']} --jobs {m.get('jobs', 1)}"
+        + "".join(f" --set {s}" for s in cfg.get("sets", ())) + f" --out {out.as_posix()}",
         "```", "",
         f"- commit `{results['commit']}`, digan {results['version']}, torch {m['torch']}, {results['device']}",
         f"- machine: {m['cpu']}, {m['cores']} cores, {m['threads']} torch threads",
