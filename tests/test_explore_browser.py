@@ -7,6 +7,7 @@ no Python package beyond the standard library.
 import base64
 import io
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -57,3 +58,45 @@ def test_time_slider_shows_the_frame_render_video_gives(tmp_path, tiny_G, one_th
     np.testing.assert_array_equal(moved, expected[1])
     assert Image.open(tmp_path / "explorer.png").size[0] > 100
     assert played > 1.6 and status == ""  # played into the third chunk (each 16 frames, 0.53 of t), without an error
+
+
+class SlowAt(Explorer):
+    """An explorer that answers the request for one t late, as a busy server can."""
+
+    def __init__(self, *args, slow_t: str, delay: float):
+        super().__init__(*args)
+        self.slow_t, self.delay, self.slow_answered = slow_t, delay, threading.Event()
+
+    def frames(self, query):
+        if query.get("t") == [self.slow_t]:
+            time.sleep(self.delay)
+            try:
+                return super().frames(query)
+            finally:
+                self.slow_answered.set()
+        return super().frames(query)
+
+
+def test_a_late_answer_to_an_older_slider_position_is_not_drawn(tmp_path, tiny_G, one_thread):
+    explorer = SlowAt(tiny_G, {"clip_frames": 16, "train_fps": 8, "path": "tiny"}, slow_t="3", delay=1.0)
+    server = make_server(explorer, "127.0.0.1", 0)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    browser = DevTools(tmp_path / "profile")
+    try:
+        browser.open(f"http://127.0.0.1:{server.server_address[1]}/")
+        browser.wait_for("document.getElementById('frame')?.dataset.rendered")
+        # a drag: t = 3 is asked for first and answered last
+        browser.js("{ const s = document.getElementById('time'); for (const v of ['3', '0.5']) { s.value = v; "
+                   "s.dispatchEvent(new Event('input')) } }")
+        browser.wait_for("document.getElementById('frame').dataset.t === '0.5'")
+        assert explorer.slow_answered.wait(30)
+        time.sleep(0.5)  # the late answer has reached the page
+        shown = browser.js("document.getElementById('frame').dataset.t")
+        label = browser.js("document.getElementById('tval').textContent")
+        frame = canvas_frame(browser)
+    finally:
+        browser.close()
+        server.shutdown()
+        server.server_close()
+    assert (shown, label) == ("0.5", "0.50")
+    np.testing.assert_array_equal(frame, render_video(tiny_G, 0, torch.tensor([0.5]))[0])
