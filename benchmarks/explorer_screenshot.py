@@ -39,8 +39,7 @@ def screenshot(url: str, seed: int, motion: int, t: float, profile: Path) -> byt
         browser.call("Emulation.setDeviceMetricsOverride", width=WIDTH, height=900, deviceScaleFactor=1,
                      mobile=False)
         browser.wait_for("document.getElementById('frame')?.dataset.rendered")  # /info has filled the size list
-        # The seeds are set quietly and only the slider fires 'input', so one frame is asked for: three
-        # requests in flight could be answered in any order, and the page draws whichever comes last.
+        # The seeds are set quietly and only the slider fires 'input': one frame asked for, with every control.
         browser.js(f"""{{ const $ = id => document.getElementById(id);
                        $('seed').value = '{seed}'; $('motion').value = '{motion}'; $('time').value = '{t}';
                        $('time').dispatchEvent(new Event('input')) }}""")
