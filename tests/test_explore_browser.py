@@ -1,16 +1,11 @@
 """The explorer's page in headless Chromium: moving the time slider shows render_video's frame for that t.
 
-Chromium is driven through the DevTools protocol over a pipe (--remote-debugging-pipe: JSON messages ended
-by a NUL byte on file descriptors 3 and 4), so the test needs no Python package beyond the standard library.
+Chromium is driven through the DevTools protocol over a pipe (tests/browser_helpers.py), so the test needs
+no Python package beyond the standard library.
 """
 
 import base64
-import fcntl
 import io
-import json
-import os
-import shutil
-import subprocess
 import threading
 import time
 
@@ -19,86 +14,13 @@ import pytest
 import torch
 from PIL import Image
 
+from browser_helpers import CHROMIUM, DevTools
 from digan.explore import Explorer, make_server
 from digan.sampling import render_video
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(CHROMIUM is None, reason="headless browser test skipped: no chromium on PATH "
                                  "(Debian: apt-get install chromium; .ci/run installs it)")]
-
-
-class DevTools:
-    """A Chromium started with --remote-debugging-pipe, and one page of it."""
-
-    def __init__(self, profile):
-        to_chrome_r, self.to_chrome = os.pipe()
-        self.from_chrome, from_chrome_w = os.pipe()
-
-        def child_fds():  # Chromium reads commands on fd 3 and writes replies on fd 4
-            high = [fcntl.fcntl(fd, fcntl.F_DUPFD, 10) for fd in (to_chrome_r, from_chrome_w)]  # clear of 3 and 4
-            os.dup2(high[0], 3)
-            os.dup2(high[1], 4)
-
-        # close_fds=False: fds 3 and 4 are made in preexec_fn, after which close_fds would close them; every
-        # other fd of this process is close-on-exec (PEP 446), so nothing else leaks into the browser.
-        self.process = subprocess.Popen(
-            [CHROMIUM, "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run", "--mute-audio",
-             "--remote-debugging-pipe", f"--user-data-dir={profile}", "about:blank"],
-            close_fds=False, preexec_fn=child_fds, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        os.close(to_chrome_r)
-        os.close(from_chrome_w)
-        self.buffer, self.next_id, self.session = b"", 0, None
-
-    def call(self, method, timeout=60, **params):
-        self.next_id += 1
-        message = {"id": self.next_id, "method": method, "params": params}
-        if self.session and not method.startswith(("Target.", "Browser.")):
-            message["sessionId"] = self.session
-        os.write(self.to_chrome, json.dumps(message).encode() + b"\0")
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            while b"\0" in self.buffer:
-                line, self.buffer = self.buffer.split(b"\0", 1)
-                reply = json.loads(line)
-                if reply.get("id") == self.next_id:
-                    assert "error" not in reply, reply
-                    return reply["result"]
-            chunk = os.read(self.from_chrome, 1 << 20)
-            assert chunk, "chromium closed the pipe"
-            self.buffer += chunk
-        raise TimeoutError(method)
-
-    def open(self, url):
-        target = self.call("Target.createTarget", url=url)["targetId"]
-        self.session = self.call("Target.attachToTarget", targetId=target, flatten=True)["sessionId"]
-
-    def js(self, expression):
-        result = self.call("Runtime.evaluate", expression=expression, awaitPromise=True, returnByValue=True)
-        assert "exceptionDetails" not in result, result
-        return result["result"].get("value")
-
-    def wait_for(self, expression, timeout=60):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            value = self.js(expression)
-            if value:
-                return value
-            time.sleep(0.1)
-        raise TimeoutError(expression)
-
-    def close(self):
-        try:
-            self.call("Browser.close", timeout=10)
-        except (AssertionError, OSError, TimeoutError):
-            pass
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        os.close(self.to_chrome)
-        os.close(self.from_chrome)
 
 
 def canvas_frame(browser) -> np.ndarray:
@@ -136,3 +58,45 @@ def test_time_slider_shows_the_frame_render_video_gives(tmp_path, tiny_G, one_th
     np.testing.assert_array_equal(moved, expected[1])
     assert Image.open(tmp_path / "explorer.png").size[0] > 100
     assert played > 1.6 and status == ""  # played into the third chunk (each 16 frames, 0.53 of t), without an error
+
+
+class SlowAt(Explorer):
+    """An explorer that answers the request for one t late, as a busy server can."""
+
+    def __init__(self, *args, slow_t: str, delay: float):
+        super().__init__(*args)
+        self.slow_t, self.delay, self.slow_answered = slow_t, delay, threading.Event()
+
+    def frames(self, query):
+        if query.get("t") == [self.slow_t]:
+            time.sleep(self.delay)
+            try:
+                return super().frames(query)
+            finally:
+                self.slow_answered.set()
+        return super().frames(query)
+
+
+def test_a_late_answer_to_an_older_slider_position_is_not_drawn(tmp_path, tiny_G, one_thread):
+    explorer = SlowAt(tiny_G, {"clip_frames": 16, "train_fps": 8, "path": "tiny"}, slow_t="3", delay=1.0)
+    server = make_server(explorer, "127.0.0.1", 0)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    browser = DevTools(tmp_path / "profile")
+    try:
+        browser.open(f"http://127.0.0.1:{server.server_address[1]}/")
+        browser.wait_for("document.getElementById('frame')?.dataset.rendered")
+        # a drag: t = 3 is asked for first and answered last
+        browser.js("{ const s = document.getElementById('time'); for (const v of ['3', '0.5']) { s.value = v; "
+                   "s.dispatchEvent(new Event('input')) } }")
+        browser.wait_for("document.getElementById('frame').dataset.t === '0.5'")
+        assert explorer.slow_answered.wait(30)
+        time.sleep(0.5)  # the late answer has reached the page
+        shown = browser.js("document.getElementById('frame').dataset.t")
+        label = browser.js("document.getElementById('tval').textContent")
+        frame = canvas_frame(browser)
+    finally:
+        browser.close()
+        server.shutdown()
+        server.server_close()
+    assert (shown, label) == ("0.5", "0.50")
+    np.testing.assert_array_equal(frame, render_video(tiny_G, 0, torch.tensor([0.5]))[0])

@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from digan.checkpoint import save_snapshot
+from digan.checkpoint import load_snapshot, save_snapshot
 from digan.cli import main
+from digan.models import Generator
 from digan.models.generator import make_coords
 from digan.sampling import CONTENT_STREAM, MOTION_STREAM, render_video, seed_latents
 
@@ -17,14 +18,30 @@ ATOL = 1e-4       # on frames in [-1, 1]
 UINT8_LEVELS = 1  # after the same clamp and rounding as render_video
 
 
+@pytest.fixture(scope="module")
+def exported_file(tmp_path_factory, tiny_preset):
+    """One `digan export` for the module (capturing the graph takes about 15 s): tiny_G's weights, a file."""
+    folder = tmp_path_factory.mktemp("onnx")
+    torch.manual_seed(0)  # as conftest's tiny_G, which the tests compare with
+    G = Generator(tiny_preset.generator).eval()
+    save_snapshot(folder / "run", G, tiny_preset, 16)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        assert main(["export", "--ckpt", str(folder / "run"), "--out", str(folder / "g.onnx")]) == 0
+    finally:
+        torch.set_num_threads(threads)
+    assert [p.name for p in folder.iterdir() if p.is_file()] == ["g.onnx"]  # the weights are inside, no .data file
+    return folder / "g.onnx"
+
+
 @pytest.fixture()
-def exported(tmp_path, tiny_G, tiny_preset, one_thread):
-    save_snapshot(tmp_path / "run", tiny_G, tiny_preset, 16)
-    path = tmp_path / "g.onnx"
-    assert main(["export", "--ckpt", str(tmp_path / "run"), "--out", str(path)]) == 0
+def exported(exported_file, tiny_G, one_thread):
+    G, _ = load_snapshot(exported_file.parent / "run")
+    assert all(torch.equal(a, b) for a, b in zip(G.state_dict().values(), tiny_G.state_dict().values(), strict=True))
     options = ort.SessionOptions()
     options.intra_op_num_threads = options.inter_op_num_threads = 1
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(str(exported_file), options, providers=["CPUExecutionProvider"])
 
 
 def run(session, z, z_motion, t, size, psi=1.0):
@@ -53,20 +70,30 @@ def test_onnx_frames_match_render_video(exported, tiny_G):
     assert np.abs(as_uint8 - expected).max() <= UINT8_LEVELS
 
 
+def test_file_is_the_opset_asked_for_and_older_ones_are_refused(exported_file, tiny_G, tmp_path):
+    from digan.onnx_export import OPSET, export_onnx
+
+    opsets = onnx.load(str(exported_file)).opset_import
+    assert [o.version for o in opsets if o.domain == ""] == [OPSET]
+    with pytest.raises(ValueError, match=f"opset {OPSET} or later"):  # the exporter cannot write it; never pretend
+        export_onnx(tiny_G, tmp_path / "old.onnx", opset=OPSET - 1)
+    assert not list(tmp_path.iterdir())
+
+
 def test_export_without_snapshot_is_one_line_error(tmp_path, capsys):
     assert main(["export", "--ckpt", str(tmp_path / "missing"), "--out", str(tmp_path / "g.onnx")]) == 2
     assert "no such file" in capsys.readouterr().err
     assert not (tmp_path / "g.onnx").exists()
 
 
-def test_docs_example_renders_with_onnxruntime_alone(exported, tmp_path, monkeypatch, tiny_G):
+def test_docs_example_renders_with_onnxruntime_alone(exported, exported_file, monkeypatch, tiny_G):
     import re
     from pathlib import Path
 
     doc = Path(__file__).resolve().parents[1] / "docs" / "showing.md"
     code = re.search(r"```python\n(# digan-example: onnx\n.*?)```", doc.read_text(), re.S).group(1)
     assert "import torch" not in code and "digan" not in code.split("\n", 1)[1]
-    monkeypatch.chdir(tmp_path)  # where the fixture wrote g.onnx
+    monkeypatch.chdir(exported_file.parent)  # where the fixture wrote g.onnx
     scope = {}
     exec(compile(code, str(doc), "exec"), scope)
     video = scope["video"]

@@ -235,7 +235,7 @@ t from 0 to 1 is one training clip (green below the slider); past 1 the model ex
 <canvas id="frame" width="32" height="32"></canvas>
 <script>
 const $ = id => document.getElementById(id);
-let info = null, playing = false, token = 0;
+let info = null, playing = false, token = 0, asked = 0;  // asked: the latest single-frame request
 function params(t, count, dt) {
   const p = new URLSearchParams({seed: $("seed").value, psi: $("psi").value, size: $("size").value,
                                  grids: $("grids").value, t: t, count: count, dt: dt});
@@ -256,10 +256,14 @@ function draw(strip, k, count, t) {
 }
 function setTime(t) { $("time").value = t; $("tval").textContent = t.toFixed(2); }
 async function show() {
-  const t = Number($("time").value);
+  // A slider drag sends a request per step and the server answers them in any order: only the latest
+  // request's answer is drawn, so the frame shown is the one the controls say.
+  const t = Number($("time").value), mine = ++asked;
   $("tval").textContent = t.toFixed(2);
-  try { draw(await fetchFrames(t, 1, 0), 0, 1, t); $("status").textContent = ""; }
-  catch (e) { $("status").textContent = e.message; }
+  try {
+    const strip = await fetchFrames(t, 1, 0);
+    if (mine === asked) { draw(strip, 0, 1, t); $("status").textContent = ""; }
+  } catch (e) { if (mine === asked) $("status").textContent = e.message; }
 }
 async function play() {
   const fps = Math.max(1, Number($("fps").value)), dt = info.train_fps / (fps * (info.clip_frames - 1));
@@ -290,7 +294,7 @@ fetch("/info").then(r => r.json()).then(i => {
   show();
 });
 for (const id of ["seed", "motion", "psi", "size", "grids", "interp", "to", "alpha", "mode", "time"]) $(id).addEventListener("input", () => { if (!playing) show(); });
-$("play").addEventListener("click", () => { playing = !playing; $("play").textContent = playing ? "stop" : "play"; if (playing) play(); });
+$("play").addEventListener("click", () => { playing = !playing; $("play").textContent = playing ? "stop" : "play"; if (playing) { asked++; play(); } });
 </script>
 </body></html>
 """

@@ -12,11 +12,14 @@ count and the output size are dynamic, and a renderer needs only onnxruntime:
              psi      []                  truncation (1 = none)
     output   frames   [B, T, 3, H, W]     float, about [-1, 1], not clamped
 
-Needs the `export` extra (`pip install -e '.[export]'`: onnx, and onnxruntime to check the file).
+The graph is captured by `torch.export` (PyTorch's ONNX exporter with `dynamo=True`, which needs
+onnxscript), not by the TorchScript tracer that PyTorch deprecates. Needs the `export` extra
+(`pip install -e '.[export]'`: onnx and onnxscript, and onnxruntime to run the file).
 """
 
 from __future__ import annotations
 
+import logging
 import warnings
 from pathlib import Path
 
@@ -28,7 +31,7 @@ from .models.generator import make_coords
 
 INPUT_NAMES = ("z", "z_motion", "t", "coords", "psi")
 OUTPUT_NAME = "frames"
-OPSET = 17
+OPSET = 18  # the oldest the exporter writes natively: below it, its down-conversion fails on this graph
 
 
 class RenderGraph(nn.Module):
@@ -52,8 +55,11 @@ def _normalize(z: torch.Tensor) -> torch.Tensor:
     return z * (z.square().mean(dim=1, keepdim=True) + 1e-8).rsqrt()
 
 
-def example_inputs(G: Generator, videos: int = 1, frames: int = 3, size: int | None = None) -> tuple[torch.Tensor, ...]:
-    """Inputs to trace with; the size must differ from every coarse grid so that the resizes stay in the graph."""
+def example_inputs(G: Generator, videos: int = 2, frames: int = 3, size: int | None = None) -> tuple[torch.Tensor, ...]:
+    """Inputs to trace with; the size must differ from every coarse grid so that the resizes stay in the graph.
+
+    Every dynamic dimension must be 2 or more: torch.export fixes a dimension of size 1 at 1.
+    """
     size = size or G.resolution + 8
     gen = torch.Generator().manual_seed(0)
     return (torch.randn(videos, G.z_dim, generator=gen), torch.randn(videos, G.motion_dim, generator=gen),
@@ -62,30 +68,47 @@ def example_inputs(G: Generator, videos: int = 1, frames: int = 3, size: int | N
 
 
 def export_onnx(G: Generator, path: str | Path, opset: int = OPSET) -> Path:
-    """Write G (a copy on the CPU, in eval mode) to `path` as ONNX; returns the path."""
+    """Write G (a copy on the CPU, in eval mode) to `path` as one ONNX file; returns the path."""
     import copy
 
+    if opset < OPSET:
+        raise ValueError(f"opset {opset}: the exporter writes opset {OPSET} or later")
     try:
-        import onnx  # noqa: F401  (the exporter needs it; say so before tracing)
+        import onnx  # noqa: F401  (the exporter needs both; say so before capturing the graph)
+        import onnxscript  # noqa: F401
     except ImportError:
-        raise ImportError("exporting to ONNX needs the onnx package: pip install -e '.[export]'") from None
+        raise ImportError("exporting to ONNX needs the onnx and onnxscript packages: pip install -e '.[export]'") \
+            from None
+    from torch.export import Dim
+
     from .atomic import atomic_write
 
     G = copy.deepcopy(G).cpu().eval().float()
-    graph = RenderGraph(G)
-    dynamic = {"z": {0: "batch"}, "z_motion": {0: "batch"}, "t": {0: "batch", 1: "frames"},
-               "coords": {0: "height", 1: "width"}, OUTPUT_NAME: {0: "batch", 1: "frames", 3: "height", 4: "width"}}
+    graph = RenderGraph(G).eval()
+    batch, frames, height, width = Dim("batch"), Dim("frames"), Dim("height"), Dim("width")
+    dynamic = {"z": {0: batch}, "z_motion": {0: batch}, "t": {0: batch, 1: frames}, "coords": {0: height, 1: width},
+               "psi": None}
 
     def write(tmp: Path) -> None:
-        # The TorchScript tracer (dynamo=False: no onnxscript needed) warns at the shape checks and at
-        # resize_nearest's "same size" shortcut; tracing at a size unlike every coarse grid keeps the
-        # general index path, which is exact at every size, so those warnings say nothing here.
-        with torch.no_grad(), warnings.catch_warnings():
-            warnings.simplefilter("ignore", torch.jit.TracerWarning)
-            warnings.simplefilter("ignore", DeprecationWarning)
-            warnings.simplefilter("ignore", FutureWarning)
-            torch.onnx.export(graph, example_inputs(G), str(tmp), input_names=list(INPUT_NAMES),
-                              output_names=[OUTPUT_NAME], dynamic_axes=dynamic, opset_version=opset, dynamo=False)
+        # external_data=False: the weights go inside the file (by default they go to a second file named after
+        # the temporary one). What is kept quiet is named, and none of it concerns this graph: the exporter
+        # logs one line per torchvision operator it cannot register (torchvision is not a dependency);
+        # torch.export warns about its own use of a deprecated pytree class; and the exporter warns that the
+        # axis name "batch" of z_motion and t "will not be used" in favour of z's, which is also "batch".
+        # Any other warning is shown.
+        registration = logging.getLogger("torch.onnx._internal.exporter._registration")
+        level = registration.level
+        registration.setLevel(logging.ERROR)
+        try:
+            with torch.no_grad(), warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)", category=FutureWarning)
+                warnings.filterwarnings("ignore", message=r"# The axis name: (\w+) will not be used, since it shares "
+                                        r"the same shape constraints with another axis: \1\.$", category=UserWarning)
+                torch.onnx.export(graph, example_inputs(G), str(tmp), input_names=list(INPUT_NAMES),
+                                  output_names=[OUTPUT_NAME], dynamic_shapes=dynamic, opset_version=opset,
+                                  dynamo=True, external_data=False, verbose=False)
+        finally:
+            registration.setLevel(level)
 
     path = Path(path)
     atomic_write(path, write)
