@@ -66,7 +66,7 @@ def add_export_parser(sub) -> None:
                        "Needs pip install -e '.[export]'.")
     p.add_argument("--ckpt", required=True, help="snapshot (.safetensors or .json) or a run directory (latest)")
     p.add_argument("--out", required=True, help="the ONNX file to write, e.g. g.onnx")
-    p.add_argument("--opset", type=at_least(14), default=OPSET, help=f"ONNX opset (default {OPSET})")
+    p.add_argument("--opset", type=at_least(OPSET), default=OPSET, help=f"ONNX opset (default {OPSET})")
     p.set_defaults(func=cmd_export)
 
 
