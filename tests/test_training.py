@@ -58,7 +58,7 @@ def test_lazy_regularisation_corrects_adam():
     cfg = tiny().training
     opt = lazy_adam([torch.nn.Parameter(torch.zeros(1))], cfg, interval=16)
     group = opt.param_groups[0]
-    assert group["lr"] == pytest.approx(0.0025 * 16 / 17)
+    assert group["lr"] == pytest.approx(0.005 * 16 / 17)
     assert group["betas"] == pytest.approx((0.0, 0.99 ** (16 / 17)))
 
 
@@ -208,7 +208,7 @@ def test_a_run_whose_options_file_is_cut_short_says_so_in_one_line(tmp_path, cap
 def test_changed_options_are_named_and_resume_says_where_it_starts(tmp_path, capsys):
     assert cli_train(capsys, tmp_path)[0] == 0
     line = cli_error(capsys, *TRAIN, "--out", tmp_path, "--lr", "0.001", "--r1-gamma", "0.5")
-    assert "holds a run with other options (training.lr: 0.0025 -> 0.001; training.r1_gamma: 0.05 -> 0.5)" in line
+    assert "holds a run with other options (training.lr: 0.005 -> 0.001; training.r1_gamma: 0.05 -> 0.5)" in line
     code, err = cli_train(capsys, tmp_path, "--kimg", "0.008")
     assert code == 0 and "resuming from 0.004 kimg" in err
 

@@ -1,11 +1,11 @@
-"""Training learns motion: after the demo's 10 kimg of tiny-32 on `shapes`, clips move like the data.
+"""Training learns motion: after 10 kimg of tiny-32 on `shapes`, clips move like the data.
 
 The statistic is the share of pixels that change by more than 0.1 between
 consecutive frames (metrics/motion.py); the real clips have about 5%. The
 untrained generator's clips flicker (about 1.6x the data's share), the
 clips then go still for a while (0.006x at 200 steps), and objects start to
-move: 0.96x the data's at 10 kimg in the study (docs/study.md). So this test
-needs the demo's whole budget, 625 steps: about 4 minutes on 2 cores.
+move: 1.01x the data's at 10 kimg in the study (docs/study.md), 0.35x at 5. So this test
+needs 625 steps, most of the demo's budget: about 4 minutes on 2 cores.
 
 Seen to fail with the motion path cut (temporal_sigma = 0: the generator
 cannot depend on t, so the share stays 0 and the gap at 1).
@@ -23,7 +23,7 @@ from digan.sampling import render_videos
 from digan.timebase import clip_times
 from digan.training import Trainer
 
-STEPS = 625  # 10 kimg of 16 clips: DEMO_KIMG
+STEPS = 625  # 10 kimg of 16 clips
 
 
 def moving_share_gap(trainer: Trainer, reals: np.ndarray) -> float:
@@ -49,4 +49,4 @@ def train_gap(preset) -> tuple[float, float]:
 def test_motion_moves_towards_the_data():
     before, after = train_gap(get_preset("tiny-32"))
     print(f"moving-pixel gap to the data: before {before:.3f}, after {STEPS} steps {after:.3f}")
-    assert after < 0.75 * before  # gap 0.61 untrained; at 10 kimg 0.29 (run v1 of docs/study.md) and 0.04 (the study)
+    assert after < 0.75 * before  # gap 0.61 untrained; 0.01 at 10 kimg in the study (docs/study.md)

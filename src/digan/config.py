@@ -154,6 +154,8 @@ PRESETS: dict[str, Preset] = {
     # - a narrower D (channel_base 512): the same FVD at 10 kimg and a faster step;
     # - no DiffAugment and R1 gamma 0.05: the built-in datasets are unlimited, so augmentation only
     #   slows learning; gamma 1 is far above the StyleGAN2 heuristic for 32x32 (0.0002 * 32^2 / 16).
+    # - lr 0.005 (not 0.0025): FVD 6.6x the floor at 10 kimg against 15.0x, 4.7x at 15 kimg; 0.008 was
+    #   worse than 0.005 at 10 kimg (8.6x), and R1 gamma 0.25 too (17.7x) (docs/study.md, round 2).
     # For a small set of your own videos, pass --diffaugment color,translation.
     "tiny-32": Preset(
         name="tiny-32",
@@ -164,14 +166,14 @@ PRESETS: dict[str, Preset] = {
         ),
         discriminator=DiscriminatorConfig(resolution=32, channel_base=512, channel_max=128),
         training=TrainingConfig(batch=16, kimg=200.0, snap_kimg=5.0, ema_kimg=1.0, sample_seeds=16,
-                                diffaugment="", r1_gamma=0.05),
+                                diffaugment="", r1_gamma=0.05, lr=0.005),
     ),
 }
 
 
 # `digan demo`'s budget: the study's second eval point (docs/study/README.md), where tiny-32 draws
 # coloured shapes that move; about DEMO_MINUTES of training on 2 idle CPU cores (README).
-DEMO_KIMG = 10.0
+DEMO_KIMG = 12.0
 DEMO_MINUTES = 5
 
 
