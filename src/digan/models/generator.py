@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .layers import EqualLinear, lrelu
+from .layers import LRELU_GAIN, LRELU_SLOPE, EqualLinear
 
 
 @dataclass(frozen=True)
@@ -121,8 +121,33 @@ class FMMLinear(nn.Module):
         return weight * (weight.square().sum(dim=2, keepdim=True) + 1e-8).rsqrt()
 
     def apply(self, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-        """x `[B, N, c_in]` (all pixels of all frames of a video) -> `[B, N, c_out]`."""
-        return lrelu(torch.baddbmm(self.bias.expand(x.shape[0], 1, -1), x, weight.transpose(1, 2)))
+        """x `[B, N, c_in]` (all pixels of all frames of a video) -> `[B, N, c_out]`.
+
+        lrelu's gain is folded into the weights (lrelu(y) * g = leaky_relu(g y) for g > 0), so the
+        activation is one in-place pass over the output.
+        """
+        y = torch.baddbmm(self.bias.expand(x.shape[0], 1, -1) * LRELU_GAIN, x, weight.transpose(1, 2) * LRELU_GAIN)
+        return F.leaky_relu_(y, LRELU_SLOPE)
+
+    def apply_upsampled(self, coarse: torch.Tensor, emb: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+        """The first layer of a new scale, on [resize_nearest(coarse); emb] -> `[B, T*h*w, c_out]`.
+
+        coarse `[B, T, hc, wc, c_x]`, emb `[B, T, h, w, c_e]`. A nearest resize copies pixels and the
+        layer is per pixel, so W [resize(coarse); emb] = resize(W_x coarse) + W_e emb: the coarse part
+        runs on the smaller of the two grids (4x fewer pixels when the grid doubles) and nothing is
+        concatenated. Equal to `apply` on the concatenation up to float rounding (tested).
+        """
+        B, T, h, w, c_e = emb.shape
+        c_x = coarse.shape[-1]
+        if coarse.shape[2] * coarse.shape[3] > h * w:  # rendering below the coarse grid's size: resize first
+            coarse = resize_nearest(coarse, (h, w))
+        hc, wc = coarse.shape[2:4]
+        weight = weight * LRELU_GAIN
+        y = torch.baddbmm(self.bias.expand(B, 1, -1) * LRELU_GAIN, coarse.reshape(B, T * hc * wc, c_x),
+                          weight[:, :, :c_x].transpose(1, 2))                                # (B, T*hc*wc, c_out)
+        y = resize_nearest(y.view(B, T, hc, wc, -1), (h, w)).view(B, T * h * w, -1)          # (B, T*h*w, c_out)
+        y = y.baddbmm_(emb.reshape(B, T * h * w, c_e).to(y.dtype), weight[:, :, c_x:].transpose(1, 2).to(y.dtype))
+        return F.leaky_relu_(y, LRELU_SLOPE)
 
 
 class ToRGB(nn.Module):
@@ -172,12 +197,20 @@ class CoordEmbedding(nn.Module):
         }
 
     def forward(self, code: dict[str, torch.Tensor], t: torch.Tensor, coords: torch.Tensor) -> torch.Tensor:
-        """t `[B, T]`, coords `[h, w, 2]` -> embedding `[B, T, h, w, 2n]`."""
+        """t `[B, T]`, coords `[h, w, 2]` -> embedding `[B, T, h, w, 2n]`, float32 under mixed precision too:
+        phases reach hundreds of radians, and bf16 keeps 8 bits of them."""
+        with torch.autocast(t.device.type, enabled=False):
+            return self.embed(code, t.float(), coords.float())
+
+    def embed(self, code: dict[str, torch.Tensor], t: torch.Tensor, coords: torch.Tensor) -> torch.Tensor:
         m = F.leaky_relu(code["motion"][:, None, :] * t[:, :, None] * self.temporal_sigma, self.motion_slope)
         m = self.motion_mlp(m)                                                 # (B, T, n)
         spatial = torch.einsum("hwc,bnc->bhwn", coords, code["freqs"])         # (B, h, w, n)
-        phase = spatial[:, None] + (code["phase"][:, None] + m)[:, :, None, None, :]  # (B, T, h, w, n)
-        return torch.cat([phase.sin(), phase.cos()], dim=-1)
+        # [sin p, cos p] as one sin of [p, p + pi/2]: a single pass writes the embedding, nothing is concatenated
+        # per frame (the pi/2 is added to the spatial term, which the frames share).
+        spatial = torch.cat([spatial, spatial + math.pi / 2], dim=-1)         # (B, h, w, 2n)
+        temporal = (code["phase"][:, None] + m).repeat(1, 1, 2)                # (B, T, 2n)
+        return (spatial[:, None] + temporal[:, :, None, None, :]).sin()       # (B, T, h, w, 2n)
 
 
 def make_coords(h: int, w: int, device=None, dtype=torch.float32) -> torch.Tensor:
@@ -193,12 +226,13 @@ def make_coords(h: int, w: int, device=None, dtype=torch.float32) -> torch.Tenso
 
 def resize_nearest(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     """Nearest resize of `[B, T, h, w, C]`: output pixel i takes input cell floor(i * h / H)."""
-    h, w = x.shape[2:4]
+    B, T, h, w, C = x.shape
     if (h, w) == tuple(size):
         return x
     rows = torch.arange(size[0], device=x.device) * h // size[0]
     cols = torch.arange(size[1], device=x.device) * w // size[1]
-    return x.index_select(2, rows).index_select(3, cols)
+    cells = (rows[:, None] * w + cols[None, :]).flatten()  # one gather over h*w instead of rows, then columns
+    return x.reshape(B, T, h * w, C).index_select(2, cells).view(B, T, size[0], size[1], C)
 
 
 @dataclass
@@ -301,22 +335,21 @@ class SynthesisNetwork(nn.Module):
             if x is None or new_scale:
                 h, w = grids[scale]
                 if coords is not None and scale == finest:
-                    grid = coords.to(t.dtype)
+                    grid = coords.to(torch.float32)
                 else:
-                    grid = make_coords(h, w, device=t.device, dtype=t.dtype)
-                emb = self.embeddings[scale](code.embeddings[scale], t, grid)  # (B, T, h, w, 2n)
+                    grid = make_coords(h, w, device=t.device)
+                emb = self.embeddings[scale](code.embeddings[scale], t, grid)  # (B, T, h, w, 2n), float32
                 if x is None:
-                    x = emb
-                else:
-                    x = torch.cat([resize_nearest(x, (h, w)), emb], dim=-1)
+                    flat = emb.reshape(B, T * h * w, emb.shape[-1])  # (B, T*h*w, C): one MLP over every pixel
+                else:  # the first layer of the scale takes [x resized; emb]
+                    flat = self.layers[ids[0]].apply_upsampled(x, emb, code.layers[ids[0]])
                     img = resize_nearest(img, (h, w))
-            h, w = x.shape[2:4]
-            flat = x.reshape(B, T * h * w, x.shape[-1])  # (B, T*h*w, C): one MLP over every pixel
+                    ids = ids[1:]
             for i in ids:
                 flat = self.layers[i].apply(flat, code.layers[i])
             x = flat.view(B, T, h, w, -1)
-            rgb = torgb.apply(flat, rgb_weight).view(B, T, h, w, 3)
-            img = rgb if img is None else img + rgb  # skip architecture: sum of every block's RGB
+            rgb = torgb.apply(flat, rgb_weight).view(B, T, h, w, 3).float()
+            img = rgb if img is None else img + rgb  # skip architecture: sum of every block's RGB, in float32
         return img.permute(0, 1, 4, 2, 3)  # (B, T, 3, H, W)
 
 
@@ -328,6 +361,9 @@ class Generator(nn.Module):
         self.cfg = cfg
         self.mapping = MappingNetwork(cfg)
         self.synthesis = SynthesisNetwork(cfg)
+        # Arithmetic of the per-pixel MLP in `render` (bf16: mixed precision; the coordinate embedding
+        # and the sum of the RGB skips stay float32). Not saved: a setting of the machine, not the model.
+        self.mlp_dtype = torch.float32
 
     @property
     def z_dim(self) -> int:
@@ -356,7 +392,10 @@ class Generator(nn.Module):
         size = check_size(size, self.cfg)
         if t.ndim == 1:
             t = t[None].expand(code.batch, -1)
-        return self.synthesis(code, t.to(code.layers[0].dtype), size, grids)
+        if self.mlp_dtype == torch.float32:  # no context: an autocast around the call (training) stays in force
+            return self.synthesis(code, t.float(), size, grids)
+        with torch.autocast(t.device.type, dtype=self.mlp_dtype):
+            return self.synthesis(code, t.float(), size, grids)
 
     def forward(self, z: torch.Tensor, z_motion: torch.Tensor, t: torch.Tensor,
                 size: int | tuple[int, int] | None = None, psi: float = 1.0, grids: str = "nested") -> torch.Tensor:
