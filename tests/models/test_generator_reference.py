@@ -76,6 +76,8 @@ def test_render_matches_the_reference(tiny_G, size, grids):
     slow = reference_render(tiny_G, code, t, hw, grids)
     assert fast.shape == slow.shape
     assert (fast - slow).abs().max() <= TOLERANCE * slow.abs().max()
+    assert code.spatial  # the spatial sin and cos are kept for the next chunk of frames ...
+    assert torch.equal(tiny_G.render(code, t, size, grids=grids), fast)  # ... which renders the same frames
 
 
 def test_gradients_match_the_reference(tiny_G):

@@ -129,25 +129,51 @@ class FMMLinear(nn.Module):
         y = torch.baddbmm(self.bias.expand(x.shape[0], 1, -1) * LRELU_GAIN, x, weight.transpose(1, 2) * LRELU_GAIN)
         return F.leaky_relu_(y, LRELU_SLOPE)
 
-    def apply_upsampled(self, coarse: torch.Tensor, emb: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-        """The first layer of a new scale, on [resize_nearest(coarse); emb] -> `[B, T*h*w, c_out]`.
+    def apply_embedded(self, sc: torch.Tensor, theta: torch.Tensor, weight: torch.Tensor,
+                       coarse: torch.Tensor | None = None, cells: torch.Tensor | None = None) -> torch.Tensor:
+        """The first layer of a scale, on [coarse features resized; the embedding of every frame] -> `[B, P*T, c_out]`.
 
-        coarse `[B, T, hc, wc, c_x]`, emb `[B, T, h, w, c_e]`. A nearest resize copies pixels and the
-        layer is per pixel, so W [resize(coarse); emb] = resize(W_x coarse) + W_e emb: the coarse part
-        runs on the smaller of the two grids (4x fewer pixels when the grid doubles) and nothing is
-        concatenated. Equal to `apply` on the concatenation up to float rounding (tested).
+        sc `[B, P, 2n]` and theta `[B, T, n]`: the embedding's parts (`CoordEmbedding`) at P pixels;
+        coarse `[B, Pc*T, c_x]` (or None at the first scale) and `cells` `[P]`: which coarse pixel each pixel
+        takes (nearest). Rows are (pixel, frame) pairs. Two identities keep the work down, each exact up to
+        float rounding (tested against the plain formula):
+        - a nearest resize copies pixels and the layer is per pixel, so W_x resize(x) = resize(W_x x):
+          the coarse part runs on the smaller grid (a quarter of the pixels when the grid doubles) and
+          nothing is concatenated;
+        - W_e [sin(S + theta), cos(S + theta)] = W'(theta) [sin S, cos S] (`frame_weights`): the
+          embedding's sin and cos run once per pixel, not once per pixel and frame, and phases stay float32.
         """
-        B, T, h, w, c_e = emb.shape
-        c_x = coarse.shape[-1]
-        if coarse.shape[2] * coarse.shape[3] > h * w:  # rendering below the coarse grid's size: resize first
-            coarse = resize_nearest(coarse, (h, w))
-        hc, wc = coarse.shape[2:4]
+        B, P, two_n = sc.shape
+        T = theta.shape[1]
         weight = weight * LRELU_GAIN
-        y = torch.baddbmm(self.bias.expand(B, 1, -1) * LRELU_GAIN, coarse.reshape(B, T * hc * wc, c_x),
-                          weight[:, :, :c_x].transpose(1, 2))                                # (B, T*hc*wc, c_out)
-        y = resize_nearest(y.view(B, T, hc, wc, -1), (h, w)).view(B, T * h * w, -1)          # (B, T*h*w, c_out)
-        y = y.baddbmm_(emb.reshape(B, T * h * w, c_e).to(y.dtype), weight[:, :, c_x:].transpose(1, 2).to(y.dtype))
-        return F.leaky_relu_(y, LRELU_SLOPE)
+        c_x = weight.shape[2] - two_n
+        bias = (self.bias * LRELU_GAIN).expand(B, 1, -1)                                  # (B, 1, c_out)
+        per_frame = frame_weights(weight[:, :, c_x:], theta)                              # (B, 2n, T*c_out)
+        if coarse is None:
+            y = torch.baddbmm(bias.repeat(1, 1, T), sc, per_frame)                         # (B, P, T*c_out)
+        else:
+            Pc = coarse.shape[1] // T
+            if Pc > P:  # rendering below the coarse grid's size: resize first
+                coarse = coarse.view(B, Pc, -1).index_select(1, cells).view(B, P * T, c_x)
+                cells = None
+            y = torch.baddbmm(bias, coarse, weight[:, :, :c_x].transpose(1, 2))            # (B, Pc*T or P*T, c_out)
+            y = y.view(B, -1, T * self.out_features)                                       # (B, Pc or P, T*c_out)
+            if cells is not None:
+                y = y.index_select(1, cells)                                               # (B, P, T*c_out)
+            y = y.baddbmm_(sc.to(y.dtype), per_frame.to(y.dtype))
+        return F.leaky_relu_(y.view(B, P * T, -1), LRELU_SLOPE)
+
+
+def frame_weights(weight: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
+    """Weights `[B, c_out, 2n]` on [sin(S + theta), cos(S + theta)] -> `[B, 2n, T*c_out]` on [sin S, cos S], a block
+    per frame: W_s sin(S + theta) + W_c cos(S + theta) = (W_s cos theta - W_c sin theta) sin S
+    + (W_s sin theta + W_c cos theta) cos S, theta `[B, T, n]`, per channel."""
+    B, c_out, two_n = weight.shape
+    n = two_n // 2
+    w_s, w_c = weight[:, None, :, :n], weight[:, None, :, n:]              # (B, 1, c_out, n)
+    cos, sin = theta.cos()[:, :, None, :], theta.sin()[:, :, None, :]       # (B, T, 1, n)
+    per_frame = torch.cat([w_s * cos - w_c * sin, w_s * sin + w_c * cos], dim=-1)  # (B, T, c_out, 2n)
+    return per_frame.permute(0, 3, 1, 2).reshape(B, two_n, -1)             # (B, 2n, T*c_out)
 
 
 class ToRGB(nn.Module):
@@ -196,21 +222,22 @@ class CoordEmbedding(nn.Module):
             "motion": self.motion_affine(torch.cat([w, z_motion], dim=1)),           # (B, n)
         }
 
-    def forward(self, code: dict[str, torch.Tensor], t: torch.Tensor, coords: torch.Tensor) -> torch.Tensor:
-        """t `[B, T]`, coords `[h, w, 2]` -> embedding `[B, T, h, w, 2n]`, float32 under mixed precision too:
-        phases reach hundreds of radians, and bf16 keeps 8 bits of them."""
-        with torch.autocast(t.device.type, enabled=False):
-            return self.embed(code, t.float(), coords.float())
+    # The embedding comes in two parts: frame t's is [sin(S + theta_t), cos(S + theta_t)] with S the spatial
+    # phases and theta_t the temporal ones (`FMMLinear.apply_embedded` combines them). Both in float32 under
+    # mixed precision too: phases reach tens of radians, and bf16 keeps 8 bits of them.
 
-    def embed(self, code: dict[str, torch.Tensor], t: torch.Tensor, coords: torch.Tensor) -> torch.Tensor:
-        m = F.leaky_relu(code["motion"][:, None, :] * t[:, :, None] * self.temporal_sigma, self.motion_slope)
-        m = self.motion_mlp(m)                                                 # (B, T, n)
-        spatial = torch.einsum("hwc,bnc->bhwn", coords, code["freqs"])         # (B, h, w, n)
-        # [sin p, cos p] as one sin of [p, p + pi/2]: a single pass writes the embedding, nothing is concatenated
-        # per frame (the pi/2 is added to the spatial term, which the frames share).
-        spatial = torch.cat([spatial, spatial + math.pi / 2], dim=-1)         # (B, h, w, 2n)
-        temporal = (code["phase"][:, None] + m).repeat(1, 1, 2)                # (B, T, 2n)
-        return (spatial[:, None] + temporal[:, :, None, None, :]).sin()       # (B, T, h, w, 2n)
+    def spatial(self, code: dict[str, torch.Tensor], coords: torch.Tensor) -> torch.Tensor:
+        """coords `[h, w, 2]` -> [sin S, cos S] `[B, h*w, 2n]`, S = Omega p + b's spatial part."""
+        with torch.autocast(coords.device.type, enabled=False):
+            spatial = torch.einsum("hwc,bnc->bhwn", coords.float(), code["freqs"]).flatten(1, 2)  # (B, h*w, n)
+            return torch.cat([spatial.sin(), spatial.cos()], dim=-1)
+
+    def temporal(self, code: dict[str, torch.Tensor], t: torch.Tensor) -> torch.Tensor:
+        """t `[B, T]` -> theta `[B, T, n]`: the phase b plus the motion path f_M(a t)."""
+        with torch.autocast(t.device.type, enabled=False):
+            m = F.leaky_relu(code["motion"][:, None, :] * t.float()[:, :, None] * self.temporal_sigma,
+                             self.motion_slope)
+            return code["phase"][:, None] + self.motion_mlp(m)                              # (B, T, n)
 
 
 def make_coords(h: int, w: int, device=None, dtype=torch.float32) -> torch.Tensor:
@@ -224,15 +251,13 @@ def make_coords(h: int, w: int, device=None, dtype=torch.float32) -> torch.Tenso
     return torch.stack(torch.broadcast_tensors(x[None, :], y[:, None]), dim=-1)
 
 
-def resize_nearest(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """Nearest resize of `[B, T, h, w, C]`: output pixel i takes input cell floor(i * h / H)."""
-    B, T, h, w, C = x.shape
-    if (h, w) == tuple(size):
-        return x
-    rows = torch.arange(size[0], device=x.device) * h // size[0]
-    cols = torch.arange(size[1], device=x.device) * w // size[1]
-    cells = (rows[:, None] * w + cols[None, :]).flatten()  # one gather over h*w instead of rows, then columns
-    return x.reshape(B, T, h * w, C).index_select(2, cells).view(B, T, size[0], size[1], C)
+def nearest_cells(source: tuple[int, int], size: tuple[int, int], device=None) -> torch.Tensor:
+    """For a nearest resize from `source` (h, w) to `size` (H, W): the flat source pixel `[H*W]` of each output pixel;
+    output pixel (i, j) takes input cell (floor(i * h / H), floor(j * w / W))."""
+    (h, w), (H, W) = source, size
+    rows = torch.arange(H, device=device) * h // H
+    cols = torch.arange(W, device=device) * w // W
+    return (rows[:, None] * w + cols[None, :]).flatten()
 
 
 @dataclass
@@ -241,6 +266,9 @@ class VideoCode:
     layers: list[torch.Tensor]
     rgb: list[torch.Tensor]
     embeddings: list[dict[str, torch.Tensor]] = field(default_factory=list)
+    # [sin S, cos S] of each (scale, h, w), kept by renders without gradients: they do not depend on t, and
+    # `sampling.render_code` renders a video a chunk of frames at a time.
+    spatial: dict[tuple[int, int, int], torch.Tensor] = field(default_factory=dict, repr=False)
 
     @property
     def batch(self) -> int:
@@ -330,27 +358,33 @@ class SynthesisNetwork(nn.Module):
         assert coords is None or coords.shape[-1] == 2, coords.shape
         grids = self.grid_sizes(size, grids)
         finest = len(grids) - 1
-        x = img = None
+        # Features are rows of (pixel, frame) pairs, `[B, h*w*T, C]`: one MLP over every pixel of every frame.
+        flat = img = None
+        hw = None
         for (scale, new_scale, ids), torgb, rgb_weight in zip(self.plan, self.torgb, code.rgb):
-            if x is None or new_scale:
+            if flat is None or new_scale:
                 h, w = grids[scale]
+                emb, emb_code = self.embeddings[scale], code.embeddings[scale]
                 if coords is not None and scale == finest:
-                    grid = coords.to(torch.float32)
+                    sc = emb.spatial(emb_code, coords)                                # (B, h*w, 2n)
+                elif (scale, h, w) in code.spatial:
+                    sc = code.spatial[(scale, h, w)]
                 else:
-                    grid = make_coords(h, w, device=t.device)
-                emb = self.embeddings[scale](code.embeddings[scale], t, grid)  # (B, T, h, w, 2n), float32
-                if x is None:
-                    flat = emb.reshape(B, T * h * w, emb.shape[-1])  # (B, T*h*w, C): one MLP over every pixel
-                else:  # the first layer of the scale takes [x resized; emb]
-                    flat = self.layers[ids[0]].apply_upsampled(x, emb, code.layers[ids[0]])
-                    img = resize_nearest(img, (h, w))
-                    ids = ids[1:]
+                    sc = emb.spatial(emb_code, make_coords(h, w, device=t.device))
+                    if not torch.is_grad_enabled():
+                        code.spatial[(scale, h, w)] = sc
+                theta = emb.temporal(emb_code, t)                                     # (B, T, n)
+                cells = None if hw is None or hw == (h, w) else nearest_cells(hw, (h, w), t.device)
+                flat = self.layers[ids[0]].apply_embedded(sc, theta, code.layers[ids[0]], flat, cells)
+                if img is not None and cells is not None:
+                    img = img.index_select(1, cells)
+                hw = (h, w)
+                ids = ids[1:]
             for i in ids:
                 flat = self.layers[i].apply(flat, code.layers[i])
-            x = flat.view(B, T, h, w, -1)
-            rgb = torgb.apply(flat, rgb_weight).view(B, T, h, w, 3).float()
+            rgb = torgb.apply(flat, rgb_weight).view(B, h * w, T * 3).float()
             img = rgb if img is None else img + rgb  # skip architecture: sum of every block's RGB, in float32
-        return img.permute(0, 1, 4, 2, 3)  # (B, T, 3, H, W)
+        return img.view(B, h, w, T, 3).permute(0, 3, 4, 1, 2)  # (B, T, 3, H, W)
 
 
 class Generator(nn.Module):
