@@ -113,8 +113,8 @@ def main() -> None:
     print(f"sharing: beside a render / alone = {shared / alone:.2f}   target >= 0.35 (fair share 0.5)", flush=True)
     if not args.no_spin:
         spin_alone = training_rate("spin", args.threads, args.seconds, beside_render=False)
-        print(f"alone, libgomp's default spin:           {spin_alone:6.2f} clips/s   (load {load()}): what "
-              f"sleeping threads cost alone, {spin_alone / alone:.2f}x", flush=True)
+        print(f"alone, libgomp's default spin:           {spin_alone:6.2f} clips/s   (load {load()}): "
+              f"{spin_alone / alone:.2f}x the rate with sleeping threads", flush=True)
         spin = training_rate("spin", args.threads, args.seconds, beside_render=True)
         print(f"beside a render, libgomp's default spin: {spin:6.2f} clips/s   (load {load()}): "
               f"{spin / spin_alone:.2f} of alone; sleeping threads {shared / spin:.1f}x faster", flush=True)
