@@ -16,6 +16,7 @@ Writing what is rendered to files (jobs, grids, comparison strips) is `digan.exp
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 from collections.abc import Iterator, Sequence
 
@@ -93,6 +94,7 @@ def render_code(G: Generator, code: VideoCode, t: torch.Tensor, *, size: int | t
         t = t[None].expand(code.batch, -1)
     assert t.ndim == 2 and t.shape[0] == code.batch, (t.shape, code.batch)
     chunk = chunk or frames_per_chunk(code.batch, check_size(size, G.cfg))
+    code = dataclasses.replace(code, spatial={})  # the chunks share the spatial sin and cos (`VideoCode.spatial`)
     for start in range(0, t.shape[1], chunk):
         yield to_uint8_video(G.render(code, t[:, start:start + chunk], size, grids=grids))
 

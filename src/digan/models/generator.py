@@ -266,9 +266,10 @@ class VideoCode:
     layers: list[torch.Tensor]
     rgb: list[torch.Tensor]
     embeddings: list[dict[str, torch.Tensor]] = field(default_factory=list)
-    # [sin S, cos S] of each (scale, h, w), kept by renders without gradients: they do not depend on t, and
-    # `sampling.render_code` renders a video a chunk of frames at a time.
-    spatial: dict[tuple[int, int, int], torch.Tensor] = field(default_factory=dict, repr=False)
+    # Where renders without gradients keep [sin S, cos S] of each (scale, h, w): it does not depend on t.
+    # `sampling.render_code` gives its copy of the code one for the chunks of frames of one render;
+    # None (the default): computed at each call, so a code that lives long holds nothing per size.
+    spatial: dict[tuple[int, int, int], torch.Tensor] | None = field(default=None, repr=False)
 
     @property
     def batch(self) -> int:
@@ -367,11 +368,11 @@ class SynthesisNetwork(nn.Module):
                 emb, emb_code = self.embeddings[scale], code.embeddings[scale]
                 if coords is not None and scale == finest:
                     sc = emb.spatial(emb_code, coords)                                # (B, h*w, 2n)
-                elif (scale, h, w) in code.spatial:
+                elif code.spatial is not None and (scale, h, w) in code.spatial:
                     sc = code.spatial[(scale, h, w)]
                 else:
                     sc = emb.spatial(emb_code, make_coords(h, w, device=t.device))
-                    if not torch.is_grad_enabled():
+                    if code.spatial is not None and not torch.is_grad_enabled():
                         code.spatial[(scale, h, w)] = sc
                 theta = emb.temporal(emb_code, t)                                     # (B, T, n)
                 cells = None if hw is None or hw == (h, w) else nearest_cells(hw, (h, w), t.device)
@@ -395,8 +396,9 @@ class Generator(nn.Module):
         self.cfg = cfg
         self.mapping = MappingNetwork(cfg)
         self.synthesis = SynthesisNetwork(cfg)
-        # Arithmetic of the per-pixel MLP in `render` (bf16: mixed precision; the coordinate embedding
-        # and the sum of the RGB skips stay float32). Not saved: a setting of the machine, not the model.
+        # Arithmetic of the per-pixel MLP in `render` (bf16: mixed precision; the embedding's phases, sin and
+        # cos, the per-frame weights and the sum of the RGB skips stay float32). Not saved: a setting of the
+        # machine, not of the model.
         self.mlp_dtype = torch.float32
 
     @property
