@@ -4,10 +4,11 @@ Sharing cores. PyTorch's CPU wheels run their threads under GNU OpenMP, whose
 threads spin (300,000 rounds) at the end of every parallel region before they
 sleep. A training step is thousands of small regions. When another process
 holds a core, a thread waiting for its descheduled sibling spins through its
-time slice, and so does the other process's: with a second torch process
-running, a tiny-32 step went from 0.41 s to 5.5 s (13x; fair sharing costs 2x).
-Threads that sleep at once (OMP_WAIT_POLICY=PASSIVE) hand the core back: 1.3 s
-in the same conditions (benchmarks/sharing.py). libgomp reads the policy once,
+time slice, and so do the other process's: beside other torch processes (load
+average about 2 on 2 cores) a tiny-32 step took 5.5 s where it takes 0.41 s
+alone (fair sharing would cost 2x). Threads that sleep at once
+(OMP_WAIT_POLICY=PASSIVE) hand the core back: 1.3 s in the same conditions
+(docs/speed.md, benchmarks/sharing.py). libgomp reads the policy once,
 when torch is loaded, so `wait_politely()` runs before the first `import torch`:
 the `digan` command, the tests and the benchmarks call it first.
 
