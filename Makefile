@@ -32,8 +32,10 @@ study: $(STAMP)
 	$(PIP) install -q -e '.[study]'
 	$(VENV)/bin/digan study --out docs/study
 
+# Each figure beside its target (README "Speed"); about 7 minutes on 2 idle CPU cores. GPU: benchmarks/gpu_check.sh.
 bench: $(STAMP)
 	$(PY) benchmarks/generator_speed.py
+	$(PY) benchmarks/sharing.py
 	$(PY) benchmarks/data_throughput.py
 	$(PY) benchmarks/i3d_speed.py
 

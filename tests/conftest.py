@@ -1,8 +1,12 @@
-import pytest
-import torch
+from digan.runtime import wait_politely
 
-from digan.config import get_preset
-from digan.models import Generator
+wait_politely()  # before torch loads: sleeping OpenMP threads keep the suite fast beside other processes
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+from digan.config import get_preset  # noqa: E402
+from digan.models import Generator  # noqa: E402
 
 
 @pytest.fixture(scope="session")

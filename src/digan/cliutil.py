@@ -106,6 +106,26 @@ def output_file(path: str | os.PathLike, option: str) -> Path:
     return path
 
 
+def add_runtime_arguments(parser, *, device: bool = True, precision: bool = False) -> None:
+    """Where and how a command computes: --device, --precision (commands that render or train), --threads.
+
+    --threads is applied by `digan.cli.main` before the command runs; the others by each command.
+    """
+    from .runtime import PRECISIONS
+
+    g = parser.add_argument_group("runtime")
+    if device:
+        g.add_argument("--device", default="auto", help="cpu, cuda, cuda:1, mps or auto (default: cuda when "
+                       "PyTorch sees one, else cpu)")
+    if precision:
+        g.add_argument("--precision", choices=PRECISIONS, default="auto", help="arithmetic of the networks: "
+                       "bf16 (phases, sin/cos, RGB sums and losses stay float32), float32, or auto (default): "
+                       "bf16 where the device has native bf16 (recent GPUs; CPUs with AVX512-BF16 or AMX), "
+                       "float32 elsewhere, where emulated bf16 is slower")
+    g.add_argument("--threads", type=positive(int), help="CPU threads for PyTorch (default: PyTorch's, one per core; "
+                   "waiting threads sleep rather than spin, so other processes can share the cores: docs/speed.md)")
+
+
 def resolve_device(name: str) -> str:
     """'auto' -> cuda when PyTorch sees one, else cpu; a device that is not there is an error."""
     import torch

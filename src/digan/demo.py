@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import torch
+
 from .checkpoint import load_snapshot
 from .config import DEMO_KIMG, get_preset
 from .data import open_dataset
@@ -14,12 +16,14 @@ from .timebase import Timebase
 from .training import train
 
 
-def run_demo(out: Path, kimg: float = DEMO_KIMG, data: str = "shapes", device: str = "cpu") -> Path:
+def run_demo(out: Path, kimg: float = DEMO_KIMG, data: str = "shapes", device: str = "cpu",
+             precision: torch.dtype = torch.float32) -> Path:
     preset = get_preset("tiny-32").replace_training(kimg=kimg, snap_kimg=1.0)
     source = open_dataset(data, preset.resolution)
     print(f"demo: training {preset.name} on '{data}' for {kimg:g} kimg; run again to resume")
-    info = train(preset, source, data, out, device=device, run_dir=out / "run")
+    info = train(preset, source, data, out, device=device, run_dir=out / "run", precision=precision)
     G, meta = load_snapshot(info.run_dir, device)
+    G.mlp_dtype = precision
     samples = out / "samples"
     write_samples(G, preset, samples / "grid", meta.get("train_fps"))  # grid.mp4 and .gif, as the run's samples
     write_video(samples / "real-example.gif", source.read(0, range(preset.training.clip_frames)), fps=8)

@@ -20,8 +20,11 @@ from .models import DiganDiscriminators, Generator, motion_input
 
 
 class DiganLoss:
-    def __init__(self, G: Generator, D: DiganDiscriminators, cfg: TrainingConfig):
-        self.G, self.D, self.cfg = G, D, cfg
+    """`dtype` bf16: the discriminators run under autocast (the generator's MLP follows `G.mlp_dtype`);
+    logits, losses and R1 stay float32."""
+
+    def __init__(self, G: Generator, D: DiganDiscriminators, cfg: TrainingConfig, dtype: torch.dtype = torch.float32):
+        self.G, self.D, self.cfg, self.dtype = G, D, cfg, dtype
 
     def sample_fake(self, batch: int, rng: np.random.Generator, g: torch.Generator,
                     update_w_avg: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
@@ -42,11 +45,14 @@ class DiganLoss:
         k1, k2 = sample_pair_indices(rng, batch, self.cfg.clip_frames)
         return torch.from_numpy(pair_times(k1, k2, self.cfg.clip_frames))
 
-    def logits(self, pair: torch.Tensor, dt: torch.Tensor, g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-        """(motion logits `[B]`, image logits `[2B]`) of augmented pairs."""
+    def logits(self, pair: torch.Tensor, dt: torch.Tensor, g: torch.Generator,
+               mixed: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+        """(motion logits `[B]`, image logits `[2B]`) of augmented pairs, float32; `mixed`: D in `self.dtype`."""
         if self.cfg.diffaugment:
             pair = diff_augment(pair, self.cfg.diffaugment, g)
-        return self.D.motion(motion_input(pair, dt)), self.D.image(pair.flatten(0, 1))
+        with torch.autocast(pair.device.type, dtype=self.dtype, enabled=mixed and self.dtype != torch.float32):
+            motion, image = self.D.motion(motion_input(pair, dt)), self.D.image(pair.flatten(0, 1))
+        return motion.float(), image.float()
 
     def generator_loss(self, batch: int, rng: np.random.Generator, g: torch.Generator) -> dict[str, torch.Tensor]:
         pair, dt = self.sample_fake(batch, rng, g, update_w_avg=True)
@@ -75,7 +81,7 @@ class DiganLoss:
         are with respect to the real frames, the data the penalty is about.
         """
         real = real.detach().requires_grad_(True)
-        motion, image = self.logits(real, real_dt, g)
+        motion, image = self.logits(real, real_dt, g, mixed=False)  # R1 in float32: a gradient norm squared
         grad_motion, = torch.autograd.grad(motion.sum(), real, create_graph=True)
         grad_image, = torch.autograd.grad(image.sum(), real, create_graph=True)
         r1_motion = grad_motion.square().sum(dim=(1, 2, 3, 4)).mean()

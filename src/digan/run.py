@@ -21,9 +21,12 @@ def run_name(data: str, preset: Preset) -> str:
     return f"{name}-{preset.name}"
 
 
-def resolved_options(preset: Preset, data: str, source: VideoSource, data_options: dict | None = None) -> dict:
+def resolved_options(preset: Preset, data: str, source: VideoSource, data_options: dict | None = None,
+                     precision: str = "float32") -> dict:
+    """What a run is: a resume must match all of it but the version. `precision` is resolved ('float32' or
+    'bf16', never 'auto'): a run started with bf16 resumes with bf16 on any machine, or not at all."""
     return {"data": data, "data_options": data_options or {}, "dataset": source.describe(),
-            "version": __version__, "preset": preset.to_dict()}
+            "version": __version__, "preset": preset.to_dict(), "precision": precision}
 
 
 # Options that change what a run reports or how long it lasts, not what it computes.

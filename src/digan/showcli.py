@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .cliutil import CliError, at_least, output_dir, output_file, positive, resolve_device
+from .cliutil import CliError, add_runtime_arguments, at_least, output_dir, output_file, positive, resolve_device
+from .runtime import resolve_precision
 
 
 def cmd_export(args) -> int:
@@ -28,7 +29,9 @@ def cmd_gallery(args) -> int:
     from .gallery import build_gallery
 
     out = output_dir(args.out)
-    G, meta = load_snapshot(args.ckpt, resolve_device(args.device))
+    device = resolve_device(args.device)
+    G, meta = load_snapshot(args.ckpt, device)
+    G.mlp_dtype = resolve_precision(args.precision, device)
     page = build_gallery(G, meta, out, seeds=args.seeds, formats=("mp4", "gif") if args.gif else ("mp4",),
                          progress=not args.quiet)
     print(f"wrote {page}")
@@ -39,7 +42,9 @@ def cmd_explore(args) -> int:
     from .checkpoint import load_snapshot
     from .explore import Explorer, make_server
 
-    G, meta = load_snapshot(args.ckpt, resolve_device(args.device))
+    device = resolve_device(args.device)
+    G, meta = load_snapshot(args.ckpt, device)
+    G.mlp_dtype = resolve_precision(args.precision, device)
     try:
         server = make_server(Explorer(G, meta), args.host, args.port)
     except (OSError, OverflowError) as e:  # address in use or not here; a port past 65535
@@ -67,6 +72,7 @@ def add_export_parser(sub) -> None:
     p.add_argument("--ckpt", required=True, help="snapshot (.safetensors or .json) or a run directory (latest)")
     p.add_argument("--out", required=True, help="the ONNX file to write, e.g. g.onnx")
     p.add_argument("--opset", type=at_least(OPSET), default=OPSET, help=f"ONNX opset (default {OPSET})")
+    add_runtime_arguments(p, device=False)
     p.set_defaults(func=cmd_export)
 
 
@@ -81,7 +87,7 @@ def add_gallery_parser(sub) -> None:
     p.add_argument("--seeds", type=positive(int), default=8, help="videos in the sample grid (seeds 0..N-1, default 8)")
     p.add_argument("--gif", action=argparse.BooleanOptionalAction, default=True,
                    help="also write GIFs, which every browser plays from disk (default on)")
-    p.add_argument("--device", default="auto", help="cpu, cuda or auto")
+    add_runtime_arguments(p, precision=True)
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     p.set_defaults(func=cmd_gallery)
 
@@ -96,7 +102,7 @@ def add_explore_parser(sub) -> None:
     p.add_argument("--port", type=at_least(0), default=7860, help="port (default 7860; 0: any free port)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1, this machine "
                    "only; 0.0.0.0 opens the page, without authentication, to the network)")
-    p.add_argument("--device", default="auto", help="cpu, cuda or auto")
+    add_runtime_arguments(p, precision=True)
     p.set_defaults(func=cmd_explore)
 
 

@@ -32,6 +32,7 @@ from .losses import DiganLoss
 from .memory import FLOAT, PARAM_COPIES_D, PARAM_COPIES_G, Part, train_pixel_bytes
 from .models import DiganDiscriminators, Generator
 from .run import MetricsLog, differences, read_options, resolved_options, run_name, write_options
+from .runtime import precision_name
 from .version import __version__
 
 
@@ -49,7 +50,9 @@ class Trainer:
     """G, both D, G_ema and their optimisers; `step()` runs one batch."""
 
     def __init__(self, preset: Preset, source: VideoSource, device: str | torch.device = "cpu",
-                 dist: Distributed | None = None):
+                 dist: Distributed | None = None, precision: torch.dtype = torch.float32):
+        """`precision` bf16: the G MLP and both D under autocast; the embedding, losses, R1, the weights and
+        Adam stay float32 (`digan.runtime`)."""
         self.dist = dist or Distributed()
         if preset.training.batch % self.dist.world:
             raise ValueError(f"batch {preset.training.batch} does not split over {self.dist.world} processes")
@@ -58,11 +61,14 @@ class Trainer:
         self.preset, self.cfg, self.device = preset, preset.training, torch.device(device)
         torch.manual_seed(self.cfg.seed)  # initial weights
         self.G = Generator(preset.generator).to(self.device).train()
+        self.G.mlp_dtype = precision
         self.D = DiganDiscriminators(preset.discriminator).to(self.device).train()
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
         self.opt_G = lazy_adam(self.G.parameters(), self.cfg, self.cfg.g_reg_interval)
         self.opt_D = lazy_adam(self.D.parameters(), self.cfg, self.cfg.d_reg_interval)
-        self.loss = DiganLoss(self.G, self.D, self.cfg)
+        self.loss = DiganLoss(self.G, self.D, self.cfg, precision)
+        self.ema_pairs = (list(self.G_ema.parameters()), list(self.G.parameters()))
+        self.ema_buffers = (list(self.G_ema.buffers()), list(self.G.buffers()))
         spec = ClipSpec(self.cfg.clip_frames, self.cfg.clip_stride)
         self.local_batch = self.cfg.batch // self.dist.world  # this process's share of each step
         data_seed = self.cfg.seed + 1_000_003 * self.dist.rank  # each process draws its own clips
@@ -124,10 +130,8 @@ class Trainer:
         if self.cfg.ema_rampup is not None:
             half_life = min(half_life, self.clips_seen * self.cfg.ema_rampup)
         beta = 0.5 ** (self.cfg.batch / max(half_life, 1e-8))
-        for p_ema, p in zip(self.G_ema.parameters(), self.G.parameters()):
-            p_ema.lerp_(p.detach(), 1 - beta)
-        for b_ema, b in zip(self.G_ema.buffers(), self.G.buffers()):
-            b_ema.copy_(b)
+        torch._foreach_lerp_(self.ema_pairs[0], self.ema_pairs[1], 1 - beta)  # one call, not one per tensor
+        torch._foreach_copy_(*self.ema_buffers)
 
     def state_dict(self) -> dict:
         return {
@@ -199,8 +203,10 @@ class RunInfo:
 
 def train(preset: Preset, source: VideoSource, data: str, out: str | Path, *, device: str = "cpu",
           run_dir: Path | None = None, progress: bool = True, fvd=None, data_options: dict | None = None,
-          dist: Distributed | None = None, workers: int = 2) -> RunInfo:
+          dist: Distributed | None = None, workers: int = 2, precision: torch.dtype = torch.float32) -> RunInfo:
     """Train until `preset.training.kimg`; resumes when the run directory holds a training state.
+
+    `precision` (float32 or bf16, `Trainer`) is recorded with the options: a resume must use the run's.
 
     `data_options` are the options `source` was opened with, recorded so that a
     resume checks them. `fvd`, when given, is called as `fvd(G_ema) -> dict` at each snapshot and its
@@ -212,7 +218,7 @@ def train(preset: Preset, source: VideoSource, data: str, out: str | Path, *, de
         device = f"cuda:{dist.local_rank}"  # one GPU per process
     run_dir = Path(run_dir) if run_dir is not None else Path(out) / run_name(data, preset)
     run_dir.mkdir(parents=True, exist_ok=True)
-    options = resolved_options(preset, data, source, data_options)
+    options = resolved_options(preset, data, source, data_options, precision_name(precision))
     state_path = run_dir / STATE_NAME
     if dist.main:
         stale = remove_stale_temps(run_dir)  # left by a killed write: a partial state can be gigabytes
@@ -220,9 +226,11 @@ def train(preset: Preset, source: VideoSource, data: str, out: str | Path, *, de
             note(f"{run_dir}: removed {len(stale)} temporary file{'s' if len(stale) > 1 else ''} left by an "
                  "interrupted write")
 
-    trainer = Trainer(preset, source, device, dist)
+    trainer = Trainer(preset, source, device, dist, precision)
     if state_path.exists():
         saved = read_options(run_dir)
+        if saved is not None:
+            saved.setdefault("precision", "float32")  # runs recorded before the option trained in float32
         diff = differences(saved, options) if saved is not None else []
         if diff:
             shown = "; ".join(diff[:4]) + (f"; and {len(diff) - 4} more" if len(diff) > 4 else "")

