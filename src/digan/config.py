@@ -171,8 +171,9 @@ PRESETS: dict[str, Preset] = {
 }
 
 
-# `digan demo`'s budget: the study's second eval point (docs/study/README.md), where tiny-32 draws
-# coloured shapes that move; about DEMO_MINUTES of training on 2 idle CPU cores (README).
+# `digan demo`'s budget: the study's 12 kimg point (docs/study/README.md), where tiny-32 draws coloured
+# blobs that move, FVD 5.6x the floor; about DEMO_MINUTES of training on 2 idle CPU cores (an estimate:
+# 10 kimg took 4 min 45 s before the step got cheaper; README).
 DEMO_KIMG = 12.0
 DEMO_MINUTES = 5
 
