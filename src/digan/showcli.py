@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .cliutil import CliError, add_runtime_arguments, at_least, output_dir, output_file, positive, resolve_device
+from .cliutil import CliError, add_ckpt_argument, add_runtime_arguments, at_least, output_dir, output_file, positive, resolve_device
 from .runtime import resolve_precision
 
 
@@ -69,7 +69,7 @@ def add_export_parser(sub) -> None:
                        "at any size with onnxruntime alone: inputs z [B, z_dim], z_motion [B, motion_dim], t [B, T], "
                        "coords [H, W, 2], psi []; output frames [B, T, 3, H, W] in about [-1, 1] (nested grids). "
                        "Needs pip install -e '.[export]'.")
-    p.add_argument("--ckpt", required=True, help="snapshot (.safetensors or .json) or a run directory (latest)")
+    add_ckpt_argument(p)
     p.add_argument("--out", required=True, help="the ONNX file to write, e.g. g.onnx")
     p.add_argument("--opset", type=at_least(OPSET), default=OPSET, help=f"ONNX opset (default {OPSET})")
     add_runtime_arguments(p, device=False)
@@ -82,7 +82,7 @@ def add_gallery_parser(sub) -> None:
                        "extrapolation beside the training interval, 4x super-resolution beside nearest upscaling, "
                        "one first frame with 8 motions, content and motion interpolation, and the training curves "
                        "of the run's metrics.jsonl (a PNG when matplotlib is installed).")
-    p.add_argument("--ckpt", required=True, help="snapshot (.safetensors or .json) or a run directory (latest)")
+    add_ckpt_argument(p)
     p.add_argument("--out", required=True, help="output folder, e.g. site/")
     p.add_argument("--seeds", type=positive(int), default=8, help="videos in the sample grid (seeds 0..N-1, default 8)")
     p.add_argument("--gif", action=argparse.BooleanOptionalAction, default=True,
@@ -98,7 +98,7 @@ def add_explore_parser(sub) -> None:
                        "content and motion seeds, truncation psi, a time slider past t = 1, playback at a chosen "
                        "fps, output size, grid mode and interpolation between two seeds. Standard library only; "
                        "the page has no authentication, so it listens on 127.0.0.1 unless --host says otherwise.")
-    p.add_argument("--ckpt", required=True, help="snapshot (.safetensors or .json) or a run directory (latest)")
+    add_ckpt_argument(p)
     p.add_argument("--port", type=at_least(0), default=7860, help="port (default 7860; 0: any free port)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1, this machine "
                    "only; 0.0.0.0 opens the page, without authentication, to the network)")

@@ -72,7 +72,8 @@ class StudyConfig:
         """`preset`, plus a short hash of the overrides: each variant trains (and resumes) in its own folder."""
         if not self.sets:
             return self.preset
-        return f"{self.preset}-{hashlib.sha1(chr(10).join(self.sets).encode()).hexdigest()[:8]}"
+        digest = hashlib.sha1("\n".join(self.sets).encode()).hexdigest()
+        return f"{self.preset}-{digest[:8]}"
 
     def eval_points(self) -> list[float]:
         points = self.evals or tuple(self.kimg * (i + 1) / 6 for i in range(6))

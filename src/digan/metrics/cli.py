@@ -10,7 +10,7 @@ import argparse
 import json
 import sys
 
-from ..cliutil import CliError, add_runtime_arguments, old_spelling, output_dir, output_file, positive, resolve_device, seed
+from ..cliutil import CliError, add_ckpt_argument, add_runtime_arguments, old_spelling, output_dir, output_file, positive, resolve_device, seed
 from ..data.base import DataError
 from .protocols import PROTOCOLS
 
@@ -109,7 +109,7 @@ def register(subparsers, make_generate=None) -> None:
         description="Generate clips from a snapshot, extract features, and print one JSON line per metric "
         f"(protocol, clip counts, frames, stride, resolution, seed, detector and weights hash). Metrics: {names}. "
         "Real features are cached per dataset and protocol under $DIGAN_CACHE (default ~/.cache/digan).")
-    p.add_argument("--ckpt", required=True, help="snapshot (.safetensors or .json) or run directory (latest)")
+    add_ckpt_argument(p)
     p.add_argument("--data", help="real videos: built-in dataset name or path (needed by FVD and KVD)")
     p.add_argument("--metrics", default="fvd2048_16f,kvd2048_16f",
                    help="comma-separated metric names (default fvd2048_16f,kvd2048_16f)")
