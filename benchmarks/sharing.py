@@ -6,12 +6,14 @@ Each side is a separate process, as `digan train` and `digan generate` would be:
 - training: `tiny-32` steps (batch 16) for --seconds after a warm-up step; clips/s;
 - the render beside it: paper-128 frames in a loop, as `digan generate` renders them.
 Both use --threads threads (default 2, the target machine's cores). The measurements:
-1. training alone, with the wait policy `digan` sets (OMP_WAIT_POLICY=PASSIVE, `digan.runtime`);
+1. training alone, with the wait policy `digan` sets (a short spin, then sleep: `digan.runtime`);
 2. training beside the render, same policy: the ratio 2/1 is the figure (target >= 0.35; sharing
    two cores fairly between two processes gives 0.5);
 3. both again under libgomp's default (threads spin 300,000 rounds before they sleep; GOMP_SPINCOUNT
-   makes it explicit), which is what every torch process did before: alone it shows what sleeping
-   threads cost, beside the render the cause of the old 30x slowdown.
+   makes it explicit), which is what every torch process did before: alone it shows what the short
+   spin costs, beside the render the cause of the old 30x slowdown;
+4. both again with threads that sleep at once (OMP_WAIT_POLICY=PASSIVE, no spin): the choice before
+   the short spin.
 Other processes on the machine count as well: the load average is printed beside each figure.
 """
 
@@ -71,6 +73,8 @@ def environment(policy: str) -> dict:
     env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "OMP_NUM_THREADS")}
     if policy == "digan":
         wait_politely(env)
+    elif policy == "passive":
+        env["OMP_WAIT_POLICY"] = "PASSIVE"
     else:
         env["GOMP_SPINCOUNT"] = LIBGOMP_DEFAULT_SPIN
     return env
@@ -97,7 +101,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--seconds", type=float, default=15.0, help="timed training per measurement (default 15)")
     p.add_argument("--threads", type=int, default=2, help="threads of each process (default 2)")
-    p.add_argument("--no-spin", action="store_true", help="skip measurement 3 (libgomp's default spinning)")
+    p.add_argument("--no-spin", action="store_true", help="skip measurements 3 and 4 (other wait policies)")
     p.add_argument("--child", choices=["train", "render"], help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child == "train":
@@ -114,10 +118,16 @@ def main() -> None:
     if not args.no_spin:
         spin_alone = training_rate("spin", args.threads, args.seconds, beside_render=False)
         print(f"alone, libgomp's default spin:           {spin_alone:6.2f} clips/s   (load {load()}): "
-              f"{spin_alone / alone:.2f}x the rate with sleeping threads", flush=True)
+              f"{spin_alone / alone:.2f}x the rate with digan's short spin", flush=True)
         spin = training_rate("spin", args.threads, args.seconds, beside_render=True)
         print(f"beside a render, libgomp's default spin: {spin:6.2f} clips/s   (load {load()}): "
-              f"{spin / spin_alone:.2f} of alone; sleeping threads {shared / spin:.1f}x faster", flush=True)
+              f"{spin / spin_alone:.2f} of alone; digan's short spin {shared / spin:.1f}x faster", flush=True)
+        sleep_alone = training_rate("passive", args.threads, args.seconds, beside_render=False)
+        print(f"alone, sleeping at once (PASSIVE):       {sleep_alone:6.2f} clips/s   (load {load()}): "
+              f"{sleep_alone / alone:.2f}x the rate with digan's short spin", flush=True)
+        sleep = training_rate("passive", args.threads, args.seconds, beside_render=True)
+        print(f"beside a render, sleeping at once:       {sleep:6.2f} clips/s   (load {load()}): "
+              f"{sleep / sleep_alone:.2f} of alone", flush=True)
 
 if __name__ == "__main__":
     main()

@@ -8,9 +8,12 @@ time slice, and so do the other process's: beside other torch processes (load
 average about 2 on 2 cores) a tiny-32 step took 5.5 s where it takes 0.41 s
 alone (fair sharing would cost 2x). Threads that sleep at once
 (OMP_WAIT_POLICY=PASSIVE) hand the core back: 1.3 s in the same conditions
-(docs/speed.md, benchmarks/sharing.py). libgomp reads the policy once,
-when torch is loaded, so `wait_politely()` runs before the first `import torch`:
-the `digan` command, the tests and the benchmarks call it first.
+(docs/speed.md, benchmarks/sharing.py). Sleeping at once costs a lone process
+about 9%, since a sibling often arrives microseconds later; a short spin
+(GOMP_SPINCOUNT, a few microseconds) keeps most of that and still hands the
+core back. libgomp reads both once, when torch is loaded, so `wait_politely()`
+runs before the first `import torch`: the `digan` command, the tests and the
+benchmarks call it first.
 
 Precision. `auto` is bf16 where the hardware multiplies bf16 natively (CUDA
 devices that report it; CPUs with AVX512-BF16 or AMX), float32 elsewhere:
@@ -28,14 +31,19 @@ PRECISIONS = ("auto", "float32", "bf16")
 NATIVE_BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")  # /proc/cpuinfo flags of native bf16 multiplies
 
 
-def wait_politely(environ=os.environ) -> bool:
-    """Make OpenMP threads sleep instead of spin while they wait, unless the user chose a policy.
+POLITE_SPINCOUNT = 3000  # libgomp spin rounds before a waiting thread sleeps (its default: 300,000)
 
-    Returns False when torch was already imported (then the call changes nothing in this process,
-    only in the processes it starts).
+
+def wait_politely(environ=os.environ) -> bool:
+    """Make OpenMP threads spin only briefly, then sleep, while they wait, unless the user chose a policy.
+
+    OMP_WAIT_POLICY=PASSIVE makes LLVM's and Intel's OpenMP sleep at once; libgomp (Linux wheels)
+    takes its spin count from GOMP_SPINCOUNT ahead of the policy. Returns False when torch was
+    already imported (then the call changes nothing in this process, only in the processes it starts).
     """
     if "OMP_WAIT_POLICY" not in environ and "GOMP_SPINCOUNT" not in environ:
         environ["OMP_WAIT_POLICY"] = "PASSIVE"
+        environ["GOMP_SPINCOUNT"] = str(POLITE_SPINCOUNT)
     return "torch" not in sys.modules
 
 
