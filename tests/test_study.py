@@ -36,6 +36,12 @@ def test_study_writes_a_report(tmp_path, one_thread):
     assert strip.size[1] > strip.size[0] / 16  # 4 rows of 16 frames
     long = np.asarray(Image.open(tmp_path / "report" / "shapes-extrapolation.png"))
     assert long.shape[1] > 20 * 32  # 20 frames side by side, doubled
+    assert 0 < d["points"][0]["train_s"] < d["points"][1]["train_s"]
+    # rerun: the runs are complete, so nothing trains, yet the report keeps each point's training time (from the log)
+    again = run_study(cfg, tmp_path / "again", progress=False, features=cheap_features, runs=tmp_path / "runs")
+    assert [p["train_s"] for p in again["datasets"][0]["points"]] == [p["train_s"] for p in d["points"]]
+    # ... and scores each point's own snapshot, not the run's latest
+    assert [(p["kimg"], p["fvd"]) for p in again["datasets"][0]["points"]] == [(p["kimg"], p["fvd"]) for p in d["points"]]
 
 
 def test_scores_compare_inside_and_past_the_clip():

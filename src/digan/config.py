@@ -135,7 +135,7 @@ PRESETS: dict[str, Preset] = {
         generator=GeneratorConfig(),
         discriminator=DiscriminatorConfig(),
     ),
-    # Same architecture at half the size: G a quarter of the widths, D an eighth (6.7 s a step on 2 CPU cores).
+    # Same architecture at half the size: G a quarter of the widths, D an eighth (4.9 s a step on 2 idle CPU cores, README).
     "small-64": Preset(
         name="small-64",
         generator=GeneratorConfig(

@@ -8,7 +8,6 @@ training curves and the page. Links are relative, so the folder can be moved.
 from __future__ import annotations
 
 import html
-import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from pathlib import Path
 from .atomic import atomic_write
 from .export import generate, interpolate, write_videos
 from .models import Generator
+from .run import read_metrics
 from .sampling import prepare_videos
 from .timebase import Timebase
 
@@ -100,19 +100,6 @@ def build_gallery(G: Generator, meta: dict, out: str | Path, *, seeds: int = 8, 
     sections.append(training_curves(Path(meta["path"]).parent / "metrics.jsonl", out))
     text = render_page(meta, sections)
     return atomic_write(out / "index.html", lambda p: p.write_text(text))
-
-
-def read_metrics(path: Path) -> list[dict]:
-    """The records of a run's metrics.jsonl (a line cut short by a kill is skipped)."""
-    records = []
-    for line in path.read_text().splitlines() if path.exists() else []:
-        try:
-            record = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(record, dict) and isinstance(record.get("kimg"), (int, float)):
-            records.append(record)
-    return records
 
 
 def training_curves(metrics: Path, out: Path) -> Section:

@@ -90,6 +90,35 @@ def write_options(run_dir: Path, options: dict) -> None:
     atomic_write(Path(run_dir) / OPTIONS_NAME, lambda p: p.write_text(json.dumps(options, indent=2)))
 
 
+def read_metrics(path: Path) -> list[dict]:
+    """The records of a run's metrics.jsonl (a line cut short by a kill is skipped)."""
+    records = []
+    for line in path.read_text().splitlines() if path.exists() else []:
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict) and isinstance(record.get("kimg"), (int, float)):
+            records.append(record)
+    return records
+
+
+def training_seconds(records: list[dict], kimg: float) -> float:
+    """Seconds spent training up to `kimg`, from a run's records: each snapshot's clips over its clips/s.
+
+    Read from the log rather than timed by the caller, so a run resumed across several commands still
+    counts its whole training (snapshot writing and sample rendering between ticks are not counted).
+    """
+    rates = {r["kimg"]: r["clips_per_s"] for r in records if r.get("clips_per_s")}  # a rewritten line: the last
+    seconds, previous = 0.0, 0.0
+    for k in sorted(rates):
+        if k > kimg + 1e-9:
+            break
+        seconds += (k - previous) * 1000 / rates[k]
+        previous = k
+    return seconds
+
+
 class MetricsLog:
     """metrics.jsonl in the run directory, plus TensorBoard when it is installed."""
 

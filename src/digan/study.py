@@ -33,11 +33,12 @@ from PIL import Image
 
 from .version import __version__
 from .atomic import atomic_write
-from .checkpoint import load_snapshot
+from .checkpoint import SNAPSHOT_GLOB, load_snapshot
 from .config import Preset, get_preset
 from .data import open_dataset
 from .data.base import DataError, VideoSource
 from .metrics.motion import motion_ratios, motion_statistics
+from .run import read_metrics, training_seconds
 from .sampling import render_videos
 from .timebase import clip_times
 
@@ -144,6 +145,17 @@ class Scorer:
         return {"fvd": fvd, "fvd_over_floor": fvd / self.floor, **scores(fake, self.real, self.clip_frames)}, fake
 
 
+def snapshot_at(run_dir: Path, kimg: float) -> Path:
+    """The run's first snapshot at or past `kimg`: the one training to that eval point wrote.
+
+    Not the latest: a run that an earlier, longer study took further holds later snapshots too.
+    """
+    for path in sorted(Path(run_dir).glob(SNAPSHOT_GLOB)):  # names sort by clips seen
+        if int(path.stem.split("-")[1]) >= kimg * 1000 - 1e-6:
+            return path
+    raise FileNotFoundError(f"{run_dir}: no snapshot at or past {kimg:g} kimg")
+
+
 def run_dataset(cfg: StudyConfig, preset: Preset, data: str, out: Path, device: str, progress: bool,
                 bars: bool = True, features=None, runs: str | os.PathLike = "runs/study") -> dict:
     """Train on one dataset to each eval point in turn; score each snapshot; write its strip."""
@@ -156,13 +168,13 @@ def run_dataset(cfg: StudyConfig, preset: Preset, data: str, out: Path, device: 
     scorer = Scorer(source, cfg.clips, clip_frames, cfg.seed, features)
     torch.manual_seed(preset.training.seed)  # the untrained G is the one training starts from
     untrained, _ = scorer(Generator(preset.generator).eval())
-    points, train_s = [], 0.0
+    points = []
     for kimg in cfg.eval_points():
-        start = time.perf_counter()
         info = train(preset.replace_training(kimg=kimg, snap_kimg=kimg), source, data, runs, device=device,
                      run_dir=run_dir, progress=progress and bars)
-        train_s += time.perf_counter() - start
-        G, meta = load_snapshot(info.run_dir, device)
+        G, meta = load_snapshot(snapshot_at(info.run_dir, kimg), device)
+        # from the run's log, not a timer here: a run resumed by an earlier study counts its whole training
+        train_s = training_seconds(read_metrics(info.run_dir / "metrics.jsonl"), meta["clips_seen"] / 1000)
         result, fake = scorer(G)
         points.append({"kimg": meta["clips_seen"] / 1000, "train_s": round(train_s, 1), **result})
         if progress:
