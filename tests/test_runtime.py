@@ -47,9 +47,15 @@ def test_every_command_that_computes_takes_the_runtime_options():
         assert (args.precision, args.threads, args.device) == ("bf16", 1, "auto")
         assert parser.parse_args(argv).precision == "auto"
     commands = parser._subparsers._group_actions[0].choices
-    for command in ("invert", "study", "evaluate", "fvd", "export"):  # float32 always; export runs on the CPU
+    for command in ("invert", "evaluate", "fvd", "export"):  # float32 always; export runs on the CPU
         options = {a.dest for a in commands[command]._actions}
         assert "threads" in options and "precision" not in options
+    # the study trains in the precision it is told, never `auto`: its report names the arithmetic it measured
+    args = parser.parse_args(["study", "--threads", "1"])
+    assert (args.precision, args.threads) == ("float32", 1)
+    assert parser.parse_args(["study", "--precision", "bf16"]).precision == "bf16"
+    with pytest.raises(SystemExit):
+        parser.parse_args(["study", "--precision", "auto"])
 
 
 def test_threads_are_set_once_before_the_command_runs(monkeypatch):

@@ -66,6 +66,8 @@ def test_bad_study_options_are_refused():
         StudyConfig(datasets=("nope",))
     with pytest.raises(ValueError, match="eval points"):
         StudyConfig(kimg=1, evals=(2,))
+    with pytest.raises(ValueError, match="float32 or bf16"):
+        StudyConfig(precision="auto")  # a report names the arithmetic it measured
 
 
 def test_variants_train_in_their_own_folders_and_the_report_repeats_the_sets():
@@ -75,3 +77,15 @@ def test_variants_train_in_their_own_folders_and_the_report_repeats_the_sets():
     assert variant.build_preset().training.lr == 0.004
     with pytest.raises(ValueError, match="no field"):
         StudyConfig(sets=("training.nope=1",)).build_preset()
+
+
+def test_a_bf16_study_trains_in_its_own_folder_in_bf16(tmp_path, one_thread):
+    # bf16 runs refuse to resume float32 ones, and their curves are compared with float32's (issue 12)
+    assert StudyConfig(precision="bf16").run_tag() not in (StudyConfig().run_tag(),
+                                                           StudyConfig(sets=("training.lr=0.005",)).run_tag())
+    cfg = StudyConfig(datasets=("shapes",), kimg=0.032, clips=4, strip_seeds=1, extrapolate_frames=16,
+                      precision="bf16")
+    run_study(cfg, tmp_path / "report", progress=False, features=cheap_features, runs=tmp_path / "runs")
+    (run,) = (tmp_path / "runs").iterdir()
+    assert json.loads((run / "training_options.json").read_text())["precision"] == "bf16"
+    assert "--precision bf16" in (tmp_path / "report" / "README.md").read_text()

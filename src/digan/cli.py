@@ -371,7 +371,7 @@ def cmd_study(args) -> int:
     try:
         cfg = StudyConfig(preset=args.preset, datasets=tuple(d.strip() for d in args.data.split(",") if d.strip()),
                           kimg=args.kimg, evals=tuple(parse_numbers(args.evals, "--evals")) if args.evals else (),
-                          clips=args.clips, seed=args.seed, sets=tuple(args.set or ()))
+                          clips=args.clips, seed=args.seed, sets=tuple(args.set or ()), precision=args.precision)
         cfg.build_preset()
     except ValueError as e:
         raise CliError(str(e)) from None
@@ -581,7 +581,10 @@ def add_study_parser(sub) -> None:
     p.add_argument("--out", default="docs/study", help="report folder (default docs/study)")
     p.add_argument("--runs", default="runs/study", help="where the training runs go; rerunning resumes them "
                    "(default runs/study)")
-    add_runtime_arguments(p)  # float32: the study's figures compare with each other
+    add_runtime_arguments(p)
+    p.add_argument("--precision", choices=["float32", "bf16"], default="float32", help="training arithmetic "
+                   "(default float32; bf16: autocast as `digan train --precision bf16`, in its own run folder, to "
+                   "compare learning curves); generating and scoring stay float32")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_study)
 

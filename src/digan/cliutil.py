@@ -131,7 +131,7 @@ def add_runtime_arguments(parser, *, device: bool = True, precision: bool = Fals
                        "bf16 where the device has native bf16 (recent GPUs; CPUs with AVX512-BF16 or AMX), "
                        "float32 elsewhere, where emulated bf16 is slower")
     g.add_argument("--threads", type=positive(int), help="CPU threads for PyTorch (default: PyTorch's, one per core; "
-                   "waiting threads sleep rather than spin, so other processes can share the cores: docs/speed.md)")
+                   "waiting threads spin only briefly, then sleep, so other processes can share the cores: docs/speed.md)")
 
 
 def resolve_device(name: str) -> str:

@@ -39,6 +39,7 @@ from .data import open_dataset
 from .data.base import DataError, VideoSource
 from .metrics.motion import motion_ratios, motion_statistics
 from .run import read_metrics, training_seconds
+from .runtime import resolve_precision
 from .sampling import render_videos
 from .timebase import clip_times
 
@@ -56,6 +57,7 @@ class StudyConfig:
     extrapolate_frames: int = 64          # frames of the long render in the strip (t up to ~(n-1)/15)
     seed: int = 0
     sets: tuple[str, ...] = ()            # preset fields replaced, `section.field=value` (Preset.override)
+    precision: str = "float32"            # training arithmetic, float32 or bf16 (issue 12); scoring stays float32
 
     def __post_init__(self):
         if self.kimg <= 0 or self.clips < 2 or self.strip_seeds < 1:
@@ -65,15 +67,18 @@ class StudyConfig:
             raise ValueError(f"study datasets are built-in: {', '.join(STUDY_DATASETS)}; got {', '.join(unknown) or 'none'}")
         if any(not 0 < k <= self.kimg for k in self.evals):
             raise ValueError(f"eval points must lie in (0, {self.kimg:g}] kimg")
+        if self.precision not in ("float32", "bf16"):  # not auto: a report names the arithmetic it measured
+            raise ValueError(f"study precision is float32 or bf16, got '{self.precision}'")
 
     def build_preset(self) -> Preset:
         return get_preset(self.preset).override(self.sets)
 
     def run_tag(self) -> str:
         """`preset`, plus a short hash of the overrides: each variant trains (and resumes) in its own folder."""
-        if not self.sets:
+        keys = self.sets + ((f"precision={self.precision}",) if self.precision != "float32" else ())
+        if not keys:
             return self.preset
-        digest = hashlib.sha1("\n".join(self.sets).encode()).hexdigest()
+        digest = hashlib.sha1("\n".join(keys).encode()).hexdigest()
         return f"{self.preset}-{digest[:8]}"
 
     def eval_points(self) -> list[float]:
@@ -171,7 +176,7 @@ def run_dataset(cfg: StudyConfig, preset: Preset, data: str, out: Path, device: 
     points = []
     for kimg in cfg.eval_points():
         info = train(preset.replace_training(kimg=kimg, snap_kimg=kimg), source, data, runs, device=device,
-                     run_dir=run_dir, progress=progress and bars)
+                     run_dir=run_dir, progress=progress and bars, precision=resolve_precision(cfg.precision, device))
         G, meta = load_snapshot(snapshot_at(info.run_dir, kimg), device)
         # from the run's log, not a timer here: a run resumed by an earlier study counts its whole training
         train_s = training_seconds(read_metrics(info.run_dir / "metrics.jsonl"), meta["clips_seen"] / 1000)
@@ -303,10 +308,13 @@ def write_report(results: dict, out: Path) -> Path:
         f".venv/bin/digan study --preset {cfg['preset']} --data {','.join(cfg['datasets'])} --kimg {cfg['kimg']:g} "
         + (f"--evals {','.join(format(k, 'g') for k in cfg['evals'])} " if cfg.get("evals") else "")
         + f"--clips {cfg['clips']} --seed {cfg['seed']} --jobs {m.get('jobs', 1)}"
-        + "".join(f" --set {s}" for s in cfg.get("sets", ())) + f" --out {out.as_posix()}",
+        + "".join(f" --set {s}" for s in cfg.get("sets", ()))
+        + (f" --precision {cfg['precision']}" if cfg.get("precision", "float32") != "float32" else "")
+        + f" --out {out.as_posix()}",
         "```", "",
         f"- commit `{results['commit']}`, digan {results['version']}, torch {m['torch']}, {results['device']}",
-        f"- machine: {m['cpu']}, {m['cores']} cores, {m['threads']} torch threads",
+        f"- machine: {m['cpu']}, {m['cores']} cores, {m['threads']} torch threads; training in "
+        f"{cfg.get('precision', 'float32')}, scoring in float32",
         f"- budget: {cfg['kimg']:g} kimg per dataset, seed {cfg['seed']}; wall time of the whole study "
         f"{results['wall_s'] / 60:.1f} min (training, rendering and I3D)",
         f"- FVD: I3D (Kinetics-400), 16-frame clips, {cfg['clips']} generated (seeds 0..{cfg['clips'] - 1}) "
