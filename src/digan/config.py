@@ -172,7 +172,7 @@ PRESETS: dict[str, Preset] = {
 
 
 # `digan demo`'s budget: the study's 12 kimg point (docs/study/README.md), where tiny-32 draws coloured
-# blobs that move, FVD 5.8x the floor; about DEMO_MINUTES of training on 2 idle CPU cores (6 min 7 s
+# blobs that move, FVD 5.8x the floor; about DEMO_MINUTES of training on 2 idle CPU cores (6 min 4 s
 # measured, README).
 DEMO_KIMG = 12.0
 DEMO_MINUTES = 6
