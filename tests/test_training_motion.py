@@ -5,7 +5,7 @@ consecutive frames (metrics/motion.py); the real clips have about 5%. The
 untrained generator's clips flicker (about 1.6x the data's share), the
 clips then go still for a while (0.006x at 200 steps), and objects start to
 move: 1.01x the data's at 10 kimg in the study (docs/study.md), 0.35x at 5. So this test
-needs 625 steps, most of the demo's budget: about 4 minutes on 2 cores.
+needs 625 steps, most of the demo's budget: about 6 minutes at one thread.
 
 Seen to fail with the motion path cut (temporal_sigma = 0: the generator
 cannot depend on t, so the share stays 0 and the gap at 1).
