@@ -24,7 +24,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
@@ -41,16 +40,13 @@ def child_train(threads: int, seconds: float) -> None:
     from digan.data.procedural import Shapes
     from digan.training import Trainer
 
+    from batch_cost import clips_per_s  # the same timed loop
+
     torch.set_num_threads(threads)
     preset = get_preset("tiny-32")
     trainer = Trainer(preset, Shapes(preset.resolution, count=64))
     trainer.step()  # warm-up, includes the first R1 step
-    steps, start = 0, time.perf_counter()
-    while steps < 3 or time.perf_counter() - start < seconds:
-        trainer.step()
-        steps += 1
-    elapsed = time.perf_counter() - start
-    print(json.dumps({"clips_per_s": steps * preset.training.batch / elapsed, "steps": steps}), flush=True)
+    print(json.dumps({"clips_per_s": clips_per_s(trainer, preset.training.batch, seconds)}), flush=True)
 
 
 def child_render(threads: int) -> None:
@@ -116,18 +112,14 @@ def main() -> None:
     print(f"beside a paper-128 render:               {shared:6.2f} clips/s   (load {load()})", flush=True)
     print(f"sharing: beside a render / alone = {shared / alone:.2f}   target >= 0.35 (fair share 0.5)", flush=True)
     if not args.no_spin:
-        spin_alone = training_rate("spin", args.threads, args.seconds, beside_render=False)
-        print(f"alone, libgomp's default spin:           {spin_alone:6.2f} clips/s   (load {load()}): "
-              f"{spin_alone / alone:.2f}x the rate with digan's short spin", flush=True)
-        spin = training_rate("spin", args.threads, args.seconds, beside_render=True)
-        print(f"beside a render, libgomp's default spin: {spin:6.2f} clips/s   (load {load()}): "
-              f"{spin / spin_alone:.2f} of alone; digan's short spin {shared / spin:.1f}x faster", flush=True)
-        sleep_alone = training_rate("passive", args.threads, args.seconds, beside_render=False)
-        print(f"alone, sleeping at once (PASSIVE):       {sleep_alone:6.2f} clips/s   (load {load()}): "
-              f"{sleep_alone / alone:.2f}x the rate with digan's short spin", flush=True)
-        sleep = training_rate("passive", args.threads, args.seconds, beside_render=True)
-        print(f"beside a render, sleeping at once:       {sleep:6.2f} clips/s   (load {load()}): "
-              f"{sleep / sleep_alone:.2f} of alone", flush=True)
+        for policy, name in (("spin", "libgomp's default spin"), ("passive", "sleeping at once (PASSIVE)")):
+            other_alone = training_rate(policy, args.threads, args.seconds, beside_render=False)
+            print(f"alone, {name + ':':32s} {other_alone:6.2f} clips/s   (load {load()}): "
+                  f"{other_alone / alone:.2f}x the rate with digan's short spin", flush=True)
+            other = training_rate(policy, args.threads, args.seconds, beside_render=True)
+            print(f"beside a render, {name + ':':24s} {other:6.2f} clips/s   (load {load()}): "
+                  f"{other / other_alone:.2f} of alone; digan's short spin runs {shared / other:.2f}x this rate", flush=True)
+
 
 if __name__ == "__main__":
     main()

@@ -4,7 +4,7 @@ The statistic is the share of pixels that change by more than 0.1 between
 consecutive frames (metrics/motion.py); the real clips have about 5%. The
 untrained generator's clips flicker (about 1.6x the data's share), the
 clips then go still for a while (0.006x at 200 steps), and objects start to
-move: 1.01x the data's at 10 kimg in the study (docs/study.md), 0.35x at 5. So this test
+move: 1.01x the data's at 10 kimg in round 2 of docs/study.md, 0.35x at 5. So this test
 needs 625 steps, most of the demo's budget: about 6 minutes at one thread.
 
 Seen to fail with the motion path cut (temporal_sigma = 0: the generator
@@ -52,4 +52,4 @@ def test_motion_moves_towards_the_data(one_thread):
     # the bound, while the motion path still learns at 1 (docs/study.md: single runs are noisy).
     before, after = train_gap(get_preset("tiny-32"))
     print(f"moving-pixel gap to the data: before {before:.3f}, after {STEPS} steps {after:.3f}")
-    assert after < 0.75 * before  # gap 0.61 untrained; 0.01 at 10 kimg in the study (docs/study.md)
+    assert after < 0.75 * before  # gap 0.61 untrained; 0.01 at 10 kimg in round 2 (docs/study.md)

@@ -59,6 +59,15 @@ def save_snapshot(run_dir: Path, G: Generator, preset: Preset, clips_seen: int, 
     return stem.with_suffix(".safetensors")
 
 
+def snapshot_at(run_dir: str | os.PathLike, clips: int) -> Path | None:
+    """The JSON of a run's first snapshot at or past `clips` seen, or None: the snapshot that training to
+    that point wrote (a run taken further holds later ones too, which `find_snapshot` would pick)."""
+    for path in sorted(Path(run_dir).glob(SNAPSHOT_GLOB)):  # names sort by clips seen
+        if path.stem >= snapshot_name(clips):
+            return path
+    return None
+
+
 def find_snapshot(path: str | os.PathLike) -> Path:
     """A snapshot's JSON from a snapshot file (either half), a run directory (its latest), or a folder that
     holds exactly one run directory (`digan train --out runs/`)."""

@@ -8,8 +8,8 @@ time slice, and so do the other process's: beside other torch processes (load
 average about 2 on 2 cores) a tiny-32 step took 5.5 s where it takes 0.41 s
 alone (fair sharing would cost 2x). Threads that sleep at once
 (OMP_WAIT_POLICY=PASSIVE) hand the core back: 1.3 s in the same conditions
-(docs/speed.md, benchmarks/sharing.py). Sleeping at once costs a lone process
-6-9% of its speed, since a sibling often arrives microseconds later; a short
+(docs/speed.md, benchmarks/sharing.py). Sleeping at once cost a lone process
+about 6% (sharing.py, measurement 4), since a sibling often arrives microseconds later; a short
 spin (GOMP_SPINCOUNT=3000, a few tens of microseconds) wins most of it back and still
 hands a shared core back. libgomp reads both once, when torch is loaded, so `wait_politely()`
 runs before the first `import torch`: the `digan` command, the tests and the

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import platform
 import subprocess
@@ -33,7 +34,7 @@ from PIL import Image
 
 from .version import __version__
 from .atomic import atomic_write
-from .checkpoint import SNAPSHOT_GLOB, load_snapshot
+from .checkpoint import load_snapshot, snapshot_at
 from .config import Preset, get_preset
 from .data import open_dataset
 from .data.base import DataError, VideoSource
@@ -150,17 +151,6 @@ class Scorer:
         return {"fvd": fvd, "fvd_over_floor": fvd / self.floor, **scores(fake, self.real, self.clip_frames)}, fake
 
 
-def snapshot_at(run_dir: Path, kimg: float) -> Path:
-    """The run's first snapshot at or past `kimg`: the one training to that eval point wrote.
-
-    Not the latest: a run that an earlier, longer study took further holds later snapshots too.
-    """
-    for path in sorted(Path(run_dir).glob(SNAPSHOT_GLOB)):  # names sort by clips seen
-        if int(path.stem.split("-")[1]) >= kimg * 1000 - 1e-6:
-            return path
-    raise FileNotFoundError(f"{run_dir}: no snapshot at or past {kimg:g} kimg")
-
-
 def run_dataset(cfg: StudyConfig, preset: Preset, data: str, out: Path, device: str, progress: bool,
                 bars: bool = True, features=None, runs: str | os.PathLike = "runs/study") -> dict:
     """Train on one dataset to each eval point in turn; score each snapshot; write its strip."""
@@ -175,11 +165,15 @@ def run_dataset(cfg: StudyConfig, preset: Preset, data: str, out: Path, device: 
     untrained, _ = scorer(Generator(preset.generator).eval())
     points = []
     for kimg in cfg.eval_points():
-        info = train(preset.replace_training(kimg=kimg, snap_kimg=kimg), source, data, runs, device=device,
-                     run_dir=run_dir, progress=progress and bars, precision=resolve_precision(cfg.precision, device))
-        G, meta = load_snapshot(snapshot_at(info.run_dir, kimg), device)
+        # a run already past this point only resumes to find so, after checking its options match
+        train(preset.replace_training(kimg=kimg, snap_kimg=kimg), source, data, runs, device=device,
+              run_dir=run_dir, progress=progress and bars, precision=resolve_precision(cfg.precision, device))
+        snapshot = snapshot_at(run_dir, math.ceil(kimg * 1000 - 1e-6))
+        if snapshot is None:  # training was stopped (Ctrl-C) before this point
+            raise RuntimeError(f"{run_dir}: training stopped before {kimg:g} kimg; run the study again to resume")
+        G, meta = load_snapshot(snapshot, device)
         # from the run's log, not a timer here: a run resumed by an earlier study counts its whole training
-        train_s = training_seconds(read_metrics(info.run_dir / "metrics.jsonl"), meta["clips_seen"] / 1000)
+        train_s = training_seconds(read_metrics(run_dir / "metrics.jsonl"), meta["clips_seen"] / 1000)
         result, fake = scorer(G)
         points.append({"kimg": meta["clips_seen"] / 1000, "train_s": round(train_s, 1), **result})
         if progress:
