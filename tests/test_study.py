@@ -1,6 +1,7 @@
 """The study command: a tiny budget end to end, with a cheap stand-in for the I3D features."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -89,3 +90,12 @@ def test_a_bf16_study_trains_in_its_own_folder_in_bf16(tmp_path, one_thread):
     (run,) = (tmp_path / "runs").iterdir()
     assert json.loads((run / "training_options.json").read_text())["precision"] == "bf16"
     assert "--precision bf16" in (tmp_path / "report" / "README.md").read_text()
+
+
+def test_the_default_study_is_the_committed_one():
+    # `digan study` with no --data trains the datasets of docs/study (its results.json) and of `make study`
+    root = Path(__file__).resolve().parents[1]
+    committed = json.loads((root / "docs/study/results.json").read_text())["config"]
+    assert tuple(committed["datasets"]) == StudyConfig().datasets
+    (make_line,) = [line for line in (root / "Makefile").read_text().splitlines() if "digan study" in line]
+    assert f"--data {','.join(StudyConfig().datasets)} " in make_line

@@ -19,7 +19,7 @@ from .cliutil import (CliError, add_ckpt_argument, add_runtime_arguments, at_lea
 from .data import cli as data_cli
 from .metrics import cli as metrics_cli
 from . import showcli
-from .config import DEMO_KIMG, DEMO_MINUTES, PRESETS, Preset, get_preset
+from .config import DEMO_KIMG, DEMO_MINUTES, PRESETS, STUDY_DEFAULT_DATA, Preset, get_preset
 from .data.base import DataError
 from .runtime import resolve_precision
 from .memory import MemoryLimit
@@ -566,8 +566,9 @@ def add_study_parser(sub) -> None:
         "Writes OUT/README.md, results.json, plots (with matplotlib) and frame strips. Rerunning it with "
         "the same options reproduces the figures.")
     p.add_argument("--preset", default="tiny-32", help=f"named configuration: {', '.join(PRESETS)} (default tiny-32)")
-    p.add_argument("--data", default="shapes,pendulum", help="built-in datasets, comma-separated: shapes, "
-                   "pendulum, sky (default shapes,pendulum)")
+    default_data = ",".join(STUDY_DEFAULT_DATA)
+    p.add_argument("--data", default=default_data, help="built-in datasets, comma-separated: shapes, "
+                   f"pendulum, sky (default {default_data})")
     p.add_argument("--kimg", type=positive(float), default=60.0, help="training budget per dataset, in thousands "
                    "of clips (default 60)")
     p.add_argument("--evals", help="kimg of the eval points, e.g. 5,10,20 (default: 6 even points up to --kimg)")

@@ -177,6 +177,9 @@ PRESETS: dict[str, Preset] = {
 DEMO_KIMG = 12.0
 DEMO_MINUTES = 6
 
+# `digan study`'s datasets when none are named: those of the committed report (docs/study, `make study`).
+STUDY_DEFAULT_DATA = ("shapes", "sky")
+
 
 def get_preset(name: str) -> Preset:
     if name not in PRESETS:

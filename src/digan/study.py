@@ -35,7 +35,7 @@ from PIL import Image
 from .version import __version__
 from .atomic import atomic_write
 from .checkpoint import load_snapshot, snapshot_at
-from .config import Preset, get_preset
+from .config import STUDY_DEFAULT_DATA, Preset, get_preset
 from .data import open_dataset
 from .data.base import DataError, VideoSource
 from .metrics.motion import motion_ratios, motion_statistics
@@ -50,7 +50,7 @@ STUDY_DATASETS = ("shapes", "pendulum", "sky")
 @dataclass(frozen=True)
 class StudyConfig:
     preset: str = "tiny-32"
-    datasets: tuple[str, ...] = ("shapes", "pendulum")
+    datasets: tuple[str, ...] = STUDY_DEFAULT_DATA
     kimg: float = 60.0                    # training budget per dataset, in thousands of clips
     evals: tuple[float, ...] = ()         # kimg at which to evaluate; () -> 6 points up to kimg
     clips: int = 128                      # FVD clips per side (generated seeds 0..clips-1)
