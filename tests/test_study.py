@@ -5,9 +5,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
-from digan.study import StudyConfig, frame_strip, run_study, scores
+from digan.metrics.weights import Detector
+from digan.study import CachedFeatures, StudyConfig, frame_strip, run_study, scores
 
 
 def cheap_features(clips: np.ndarray) -> np.ndarray:
@@ -17,12 +19,28 @@ def cheap_features(clips: np.ndarray) -> np.ndarray:
     return np.concatenate([x.mean(axis=(1, 2, 3)), x.std(axis=(1, 2, 3)), diff], axis=1)
 
 
+class CountedFeatures:
+    """`cheap_features` with a detector record, as the I3D has, so the study caches them; counts clips computed."""
+
+    detector = Detector("cheap", "-", "0" * 64)
+
+    def __init__(self):
+        self.computed = 0
+
+    def __call__(self, clips: np.ndarray) -> np.ndarray:
+        self.computed += len(clips)
+        return cheap_features(clips)
+
+
 @pytest.mark.slow
 def test_study_writes_a_report(tmp_path, one_thread):
     cfg = StudyConfig(datasets=("shapes",), kimg=0.064, evals=(0.032, 0.064), clips=8, strip_seeds=2,
                       extrapolate_frames=20)
-    results = run_study(cfg, tmp_path / "report", progress=False, features=cheap_features, runs=tmp_path / "runs")
+    features = CountedFeatures()
+    results = run_study(cfg, tmp_path / "report", progress=False, features=features, runs=tmp_path / "runs",
+                        cache=tmp_path / "cache")
     (d,) = results["datasets"]
+    assert features.computed == 5 * 8  # two real sets, the untrained G, two points
     assert [p["kimg"] for p in d["points"]] == [0.032, 0.064]
     assert d["floor"] > 0 and np.isfinite(d["untrained"]["fvd"])
     for p in d["points"]:
@@ -39,10 +57,41 @@ def test_study_writes_a_report(tmp_path, one_thread):
     assert long.shape[1] > 20 * 32  # 20 frames side by side, doubled
     assert 0 < d["points"][0]["train_s"] < d["points"][1]["train_s"]
     # rerun: the runs are complete, so nothing trains, yet the report keeps each point's training time (from the log)
-    again = run_study(cfg, tmp_path / "again", progress=False, features=cheap_features, runs=tmp_path / "runs")
+    # and every clip set is one scored before, so its features come from the cache
+    features = CountedFeatures()
+    again = run_study(cfg, tmp_path / "again", progress=False, features=features, runs=tmp_path / "runs",
+                      cache=tmp_path / "cache")
     assert [p["train_s"] for p in again["datasets"][0]["points"]] == [p["train_s"] for p in d["points"]]
+    assert features.computed == 0 and again["datasets"][0]["floor"] == d["floor"]
+    assert again["datasets"][0]["untrained"]["fvd"] == d["untrained"]["fvd"]
     # ... and scores each point's own snapshot, not the run's latest
     assert [(p["kimg"], p["fvd"]) for p in again["datasets"][0]["points"]] == [(p["kimg"], p["fvd"]) for p in d["points"]]
+
+
+def test_cached_features_miss_on_other_clips_threads_or_a_damaged_file(tmp_path):
+    rng = np.random.default_rng(0)
+    clips = rng.integers(0, 256, (3, 4, 8, 8, 3), dtype=np.uint8)
+    features = CountedFeatures()
+    cached = CachedFeatures(features, tmp_path)
+    first = cached(clips)
+    np.testing.assert_array_equal(cached(clips), first)
+    np.testing.assert_array_equal(cached(clips[:, :4]), first)  # the same bytes through a view
+    assert features.computed == 3
+    other = clips.copy()
+    other[0, 0, 0, 0, 0] ^= 1
+    cached(other)
+    assert features.computed == 6
+    threads, path = torch.get_num_threads(), cached.path(clips)
+    try:
+        torch.set_num_threads(threads + 1)  # float rounding depends on it: a separate entry
+        assert cached.path(clips) != path
+        cached(clips)
+        assert features.computed == 9
+    finally:
+        torch.set_num_threads(threads)
+    cached.path(clips).write_bytes(b"not an array")
+    np.testing.assert_array_equal(cached(clips), first)
+    assert features.computed == 12 and np.load(cached.path(clips)).shape == first.shape
 
 
 def test_scores_compare_inside_and_past_the_clip():

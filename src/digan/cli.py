@@ -376,7 +376,7 @@ def cmd_study(args) -> int:
     except ValueError as e:
         raise CliError(str(e)) from None
     results = run_study(cfg, args.out, device=resolve_device(args.device), progress=not args.quiet, jobs=args.jobs,
-                        runs=args.runs)
+                        runs=args.runs, cache=None if args.no_cache else "default")
     print(f"study: report in {Path(args.out) / 'README.md'} ({results['wall_s'] / 60:.1f} min)")
     return 0
 
@@ -564,7 +564,9 @@ def add_study_parser(sub) -> None:
         "CLIPS real clips beside the floor (two disjoint real sets) and the untrained generator, and the "
         "motion check (foreground speed, moving pixels, still clips) inside the clip and for t in [1, 2]. "
         "Writes OUT/README.md, results.json, plots (with matplotlib) and frame strips. Rerunning it with "
-        "the same options reproduces the figures.")
+        "the same options reproduces the figures. The I3D features of each clip set are cached under "
+        "$DIGAN_CACHE/study-features (default ~/.cache/digan), so the floor and the untrained score are "
+        "computed once per dataset and thread count.")
     p.add_argument("--preset", default="tiny-32", help=f"named configuration: {', '.join(PRESETS)} (default tiny-32)")
     default_data = ",".join(STUDY_DEFAULT_DATA)
     p.add_argument("--data", default=default_data, help="built-in datasets, comma-separated: shapes, "
@@ -582,6 +584,7 @@ def add_study_parser(sub) -> None:
     p.add_argument("--out", default="docs/study", help="report folder (default docs/study)")
     p.add_argument("--runs", default="runs/study", help="where the training runs go; rerunning resumes them "
                    "(default runs/study)")
+    p.add_argument("--no-cache", action="store_true", help="compute every clip set's features again")
     add_runtime_arguments(p)
     p.add_argument("--precision", choices=["float32", "bf16"], default="float32", help="training arithmetic "
                    "(default float32; bf16: autocast as `digan train --precision bf16`, in its own run folder, to "

@@ -129,6 +129,46 @@ def save_png(path: Path, image: np.ndarray) -> Path:
     return atomic_write(Path(path), lambda p: Image.fromarray(image).save(p, format="PNG"))
 
 
+class CachedFeatures:
+    """A feature function that keeps the features of each clip set on disk, named by the clips' bytes.
+
+    Every study of a dataset scores the same two real sets and, unless the
+    generator's options change, the same untrained generator: three of the five
+    I3D passes of a two-point study. Keyed by content (and by the detector's
+    weights and the thread count, which changes float rounding), so changed
+    data or a changed generator misses and every figure stays what a cold run
+    gives.
+    """
+
+    def __init__(self, features, folder: str | os.PathLike):
+        self.features, self.folder = features, Path(folder)
+        self.detector = features.detector
+
+    def path(self, clips: np.ndarray) -> Path:
+        digest = hashlib.sha256(json.dumps({"shape": clips.shape, "dtype": str(clips.dtype),
+                                            "detector": self.detector.sha256,
+                                            "threads": torch.get_num_threads()}).encode())
+        digest.update(clips.data)
+        return self.folder / f"{digest.hexdigest()[:32]}.npy"
+
+    def __call__(self, clips: np.ndarray) -> np.ndarray:
+        clips = np.ascontiguousarray(clips)
+        path = self.path(clips)
+        if path.is_file():
+            try:
+                return np.load(path)
+            except (OSError, ValueError):
+                pass  # a damaged file: compute again and replace it
+        feats = self.features(clips)
+
+        def write(tmp: Path) -> None:
+            with open(tmp, "wb") as f:  # a file object: np.save would append .npy to a name
+                np.save(f, feats)
+
+        atomic_write(path, write)
+        return feats
+
+
 class Scorer:
     """FVD and motion scores of a generator against one dataset's fixed real sets."""
 
@@ -151,8 +191,25 @@ class Scorer:
         return {"fvd": fvd, "fvd_over_floor": fvd / self.floor, **scores(fake, self.real, self.clip_frames)}, fake
 
 
+def study_features(features=None, cache: str | os.PathLike | None = "default"):
+    """The study's feature function: `features` (default the I3D), cached under `cache` when it names its detector.
+
+    `cache` "default" is $DIGAN_CACHE/study-features; None computes everything.
+    """
+    if features is None:
+        from .metrics.features import I3DFeatures
+
+        features = I3DFeatures()
+    if cache is None or getattr(features, "detector", None) is None:
+        return features
+    from .metrics.weights import cache_dir
+
+    return CachedFeatures(features, cache_dir() / "study-features" if cache == "default" else cache)
+
+
 def run_dataset(cfg: StudyConfig, preset: Preset, data: str, out: Path, device: str, progress: bool,
-                bars: bool = True, features=None, runs: str | os.PathLike = "runs/study") -> dict:
+                bars: bool = True, features=None, runs: str | os.PathLike = "runs/study",
+                cache: str | os.PathLike | None = "default") -> dict:
     """Train on one dataset to each eval point in turn; score each snapshot; write its strip."""
     from .models import Generator
     from .training import train
@@ -160,7 +217,7 @@ def run_dataset(cfg: StudyConfig, preset: Preset, data: str, out: Path, device: 
     clip_frames = preset.training.clip_frames
     source = open_dataset(data, preset.resolution, frames_per_video=max(64, 2 * clip_frames))
     run_dir = Path(runs) / f"{data}-{cfg.run_tag()}"
-    scorer = Scorer(source, cfg.clips, clip_frames, cfg.seed, features)
+    scorer = Scorer(source, cfg.clips, clip_frames, cfg.seed, study_features(features, cache))
     torch.manual_seed(preset.training.seed)  # the untrained G is the one training starts from
     untrained, _ = scorer(Generator(preset.generator).eval())
     points = []
@@ -212,14 +269,15 @@ def commit() -> str:
 
 
 def _run_dataset_alone(cfg: StudyConfig, preset: Preset, data: str, out: Path, device: str, threads: int,
-                       runs: str | os.PathLike) -> dict:
+                       runs: str | os.PathLike, cache: str | os.PathLike | None) -> dict:
     """One dataset in a worker process with its own share of the cores (see `run_study(jobs=...)`)."""
     torch.set_num_threads(threads)
-    return run_dataset(cfg, preset, data, out, device, progress=True, bars=False, runs=runs)
+    return run_dataset(cfg, preset, data, out, device, progress=True, bars=False, runs=runs, cache=cache)
 
 
 def run_study(cfg: StudyConfig, out: str | os.PathLike, device: str = "cpu", progress: bool = True,
-              jobs: int = 1, features=None, runs: str | os.PathLike = "runs/study") -> dict:
+              jobs: int = 1, features=None, runs: str | os.PathLike = "runs/study",
+              cache: str | os.PathLike | None = "default") -> dict:
     """Run every dataset of the study and write `results.json`, the plots and `README.md` under `out`.
 
     `jobs` > 1 trains that many datasets at once in separate processes, each with
@@ -228,6 +286,7 @@ def run_study(cfg: StudyConfig, out: str | os.PathLike, device: str = "cpu", pro
     options (training is deterministic at a fixed thread count per run).
     The training runs go under `runs` (resumable; not part of the report).
     `features` replaces the I3D (a callable uint8 clips -> `[N, D]` features; tests), with `jobs` = 1 only.
+    `cache`: where clip features are kept between studies (`study_features`; None: not kept).
     """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -238,8 +297,8 @@ def run_study(cfg: StudyConfig, out: str | os.PathLike, device: str = "cpu", pro
     results = {"config": asdict(cfg), "preset": preset.to_dict(), "commit": commit(), "version": __version__,
                "machine": machine() | {"threads": threads, "jobs": jobs}, "device": str(device), "datasets": []}
     if jobs == 1:
-        results["datasets"] = [run_dataset(cfg, preset, data, out, device, progress, features=features, runs=runs)
-                               for data in cfg.datasets]
+        results["datasets"] = [run_dataset(cfg, preset, data, out, device, progress, features=features, runs=runs,
+                                           cache=cache) for data in cfg.datasets]
     else:
         if features is not None:
             raise ValueError("a custom feature extractor runs with jobs=1 only")
@@ -247,7 +306,8 @@ def run_study(cfg: StudyConfig, out: str | os.PathLike, device: str = "cpu", pro
         from concurrent.futures import ProcessPoolExecutor
 
         with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-            futures = [pool.submit(_run_dataset_alone, cfg, preset, data, out, device, threads, runs) for data in cfg.datasets]
+            futures = [pool.submit(_run_dataset_alone, cfg, preset, data, out, device, threads, runs, cache)
+                       for data in cfg.datasets]
             results["datasets"] = [f.result() for f in futures]
     results["wall_s"] = round(time.perf_counter() - start, 1)
     atomic_write(out / "results.json", lambda p: p.write_text(json.dumps(results, indent=1)))
