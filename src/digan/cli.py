@@ -21,6 +21,7 @@ from .metrics import cli as metrics_cli
 from . import showcli
 from .config import DEMO_KIMG, DEMO_MINUTES, PRESETS, STUDY_DEFAULT_DATA, Preset, get_preset
 from .data.base import DataError
+from .data.procedural import PROCEDURAL
 from .runtime import resolve_precision
 from .memory import MemoryLimit
 from .version import __version__
@@ -569,8 +570,8 @@ def add_study_parser(sub) -> None:
         "computed once per dataset and thread count.")
     p.add_argument("--preset", default="tiny-32", help=f"named configuration: {', '.join(PRESETS)} (default tiny-32)")
     default_data = ",".join(STUDY_DEFAULT_DATA)
-    p.add_argument("--data", default=default_data, help="built-in datasets, comma-separated: shapes, "
-                   f"pendulum, sky (default {default_data})")
+    p.add_argument("--data", default=default_data, help=f"built-in datasets, comma-separated: {', '.join(PROCEDURAL)} "
+                   f"(default {default_data})")
     p.add_argument("--kimg", type=positive(float), default=60.0, help="training budget per dataset, in thousands "
                    "of clips (default 60)")
     p.add_argument("--evals", help="kimg of the eval points, e.g. 5,10,20 (default: 6 even points up to --kimg)")

@@ -38,13 +38,14 @@ from .checkpoint import load_snapshot, snapshot_at
 from .config import STUDY_DEFAULT_DATA, Preset, get_preset
 from .data import open_dataset
 from .data.base import DataError, VideoSource
+from .data.procedural import PROCEDURAL
 from .metrics.motion import motion_ratios, motion_statistics
 from .run import read_metrics, training_seconds
 from .runtime import resolve_precision
 from .sampling import render_videos
 from .timebase import clip_times
 
-STUDY_DATASETS = ("shapes", "pendulum", "sky")
+STUDY_DATASETS = tuple(PROCEDURAL)  # built in and unlimited: the study's real sets never run short
 
 
 @dataclass(frozen=True)
