@@ -31,7 +31,7 @@ test: $(STAMP)
 # one after the other, about 35 minutes each on 2 idle CPU cores (training, rendering and I3D).
 study: $(STAMP)
 	$(PIP) install -q -e '.[study]'
-	$(VENV)/bin/digan study --data shapes,sky --kimg 60 --evals 12,20,30,45,60 --clips 128 --out docs/study
+	$(VENV)/bin/digan study --data shapes,sky --kimg 60 --evals 12,20,30,45,60 --clips 128 --jobs 2 --out docs/study
 
 # Each figure beside its target (README "Speed"); about 7 minutes on 2 idle CPU cores. GPU: benchmarks/gpu_check.sh.
 bench: $(STAMP)
