@@ -46,6 +46,10 @@ from digan.training import Trainer  # noqa: E402
 
 # Before issue #12, on the project's 2-core machine, idle (README's speed table of that time).
 STEP_BEFORE = {"tiny-32": 0.41, "small-64": 6.65}
+# The widths those steps had where a preset changed since (tiny-32 halved in docs/study.md round 5):
+# the speed-up over #12 is timed on them, the preset as it is beside it.
+WIDTHS_BEFORE = {"tiny-32": ("generator.channel_base=2048", "generator.channel_max=128",
+                             "discriminator.channel_base=512", "discriminator.channel_max=128")}
 
 
 def best_of(fn, repeats: int) -> float:
@@ -142,16 +146,23 @@ def render_figures(repeats: int, frames: int) -> None:
 
 def step_figures(repeats: int, presets: list[str]) -> None:
     for name in presets:
-        preset = get_preset(name)
-        trainer = Trainer(preset, Shapes(preset.resolution, count=64))
-        trainer.step()  # warm-up: the first step includes R1; the next ones, timed, do not (best of)
-        flops = counted_flops(trainer.step)
-        peak = matmul_peak()
-        seconds = best_of(trainer.step, repeats)
-        peak = max(peak, matmul_peak())
-        line(f"train step {name}, batch {preset.training.batch}, float32",
-             f"{seconds:.3f} s, {STEP_BEFORE[name] / seconds:.2f}x the step before #12 ({STEP_BEFORE[name]} s); "
-             f"{flops / seconds / 1e9:.0f} GFLOP/s = {flops / seconds / peak:.0%} of peak", ">= 1.7x (with native bf16)")
+        widths = WIDTHS_BEFORE.get(name, ())
+        for sets in ((widths, ()) if widths else ((),)):
+            preset = get_preset(name).override(sets)
+            trainer = Trainer(preset, Shapes(preset.resolution, count=64))
+            trainer.step()  # warm-up: the first step includes R1; the next ones, timed, do not (best of)
+            flops = counted_flops(trainer.step)
+            peak = matmul_peak()
+            seconds = best_of(trainer.step, repeats)
+            peak = max(peak, matmul_peak())
+            rate = f"{flops / seconds / 1e9:.0f} GFLOP/s = {flops / seconds / peak:.0%} of peak"
+            if sets or not widths:
+                line(f"train step {name}{' at its widths of #12' if sets else ''}, batch {preset.training.batch}, "
+                     "float32", f"{seconds:.3f} s, {STEP_BEFORE[name] / seconds:.2f}x the step before #12 "
+                     f"({STEP_BEFORE[name]} s); {rate}", ">= 1.7x (with native bf16)")
+            else:
+                line(f"train step {name}, batch {preset.training.batch}, float32", f"{seconds:.3f} s; {rate}",
+                     "(no target)")
 
 
 def clip_length_figures(repeats: int) -> None:

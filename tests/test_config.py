@@ -8,10 +8,10 @@ from digan.config import get_preset
 def test_override_reads_each_field_as_its_type():
     base = get_preset("tiny-32")
     p = base.override(["training.lr=0.004", "training.batch=8", "training.mirror=false", "training.betas=0,0.9",
-                       "generator.fine_sigma=none", "discriminator.channel_base=256", "training.diffaugment=color"])
+                       "generator.fine_sigma=none", "discriminator.channel_base=128", "training.diffaugment=color"])
     assert p.training.lr == 0.004 and p.training.batch == 8 and p.training.mirror is False
     assert p.training.betas == (0.0, 0.9) and p.generator.fine_sigma is None
-    assert p.discriminator.channel_base == 256 and p.training.diffaugment == "color"
+    assert p.discriminator.channel_base == 128 and p.training.diffaugment == "color"
     assert p.name == base.name and p.generator.resolution == base.generator.resolution
     assert base.override([]) == base
 
