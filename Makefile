@@ -27,11 +27,11 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q
 
-# The quality study (docs/study/): trains tiny-32 for the issue's 30 minutes (60 kimg) on two built-in datasets,
-# one after the other, about 35 minutes each on 2 idle CPU cores (training, rendering and I3D).
+# The quality study (docs/study/): trains tiny-32 for the issue's 30 minutes (90 kimg) on two built-in datasets,
+# both at once, one core each; about XX minutes on 2 idle CPU cores (training, rendering and I3D).
 study: $(STAMP)
 	$(PIP) install -q -e '.[study]'
-	$(VENV)/bin/digan study --data shapes,sky --kimg 60 --evals 12,20,30,45,60 --clips 128 --jobs 2 --out docs/study
+	$(VENV)/bin/digan study --data shapes,sky --kimg 90 --evals 12,20,30,45,60,75,90 --clips 128 --jobs 2 --out docs/study
 
 # Each figure beside its target (README "Speed"); about 7 minutes on 2 idle CPU cores. GPU: benchmarks/gpu_check.sh.
 bench: $(STAMP)
