@@ -28,7 +28,8 @@ test: $(STAMP)
 	$(PY) -m pytest -q
 
 # The quality study (docs/study/): trains tiny-32 for the issue's 30 minutes (90 kimg) on two built-in datasets,
-# both at once, one core each; about XX minutes on 2 idle CPU cores (training, rendering and I3D).
+# both at once, one core each: about an hour on 2 idle CPU cores (training, rendering and I3D; the sum of the
+# pieces in docs/study.md, not timed from a cold start).
 study: $(STAMP)
 	$(PIP) install -q -e '.[study]'
 	$(VENV)/bin/digan study --data shapes,sky --kimg 90 --evals 12,20,30,45,60,75,90 --clips 128 --jobs 2 --out docs/study

@@ -176,8 +176,8 @@ PRESETS: dict[str, Preset] = {
 
 
 # `digan demo`'s budget: the study's 20 kimg point (docs/study/README.md), where tiny-32 draws a coloured
-# shape or two a clip that moves, FVD 3.5x the floor; about DEMO_MINUTES of training on 2 idle CPU cores
-# (measured: README).
+# shape or two a clip that moves, FVD 3.5x the floor (the demo's own two-thread run: 4.1x); within
+# DEMO_MINUTES of training on 2 idle CPU cores (5 min 37 s measured, README).
 DEMO_KIMG = 20.0
 DEMO_MINUTES = 6
 
