@@ -82,6 +82,9 @@ def test_cached_features_miss_on_other_clips_threads_or_a_damaged_file(tmp_path)
     cached(other)
     assert features.computed == 6
     threads, path = torch.get_num_threads(), cached.path(clips)
+    on_gpu = CountedFeatures()
+    on_gpu.device = "cuda"  # another device rounds differently: a separate entry
+    assert CachedFeatures(on_gpu, tmp_path).path(clips) != path
     try:
         torch.set_num_threads(threads + 1)  # float rounding depends on it: a separate entry
         assert cached.path(clips) != path

@@ -136,9 +136,9 @@ class CachedFeatures:
     Every study of a dataset scores the same two real sets and, unless the
     generator's options change, the same untrained generator: three of the five
     I3D passes of a two-point study. Keyed by content (and by the detector's
-    weights and the thread count, which changes float rounding), so changed
-    data or a changed generator misses and every figure stays what a cold run
-    gives.
+    weights, its device and the thread count, which change float rounding), so
+    changed data or a changed generator misses and every figure stays what a
+    cold run gives.
     """
 
     def __init__(self, features, folder: str | os.PathLike):
@@ -148,6 +148,7 @@ class CachedFeatures:
     def path(self, clips: np.ndarray) -> Path:
         digest = hashlib.sha256(json.dumps({"shape": clips.shape, "dtype": str(clips.dtype),
                                             "detector": self.detector.sha256,
+                                            "device": str(getattr(self.features, "device", "cpu")),
                                             "threads": torch.get_num_threads()}).encode())
         digest.update(clips.data)
         return self.folder / f"{digest.hexdigest()[:32]}.npy"
