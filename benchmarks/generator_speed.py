@@ -146,8 +146,10 @@ def render_figures(repeats: int, frames: int) -> None:
 
 def step_figures(repeats: int, presets: list[str]) -> None:
     for name in presets:
-        widths = WIDTHS_BEFORE.get(name, ())
-        for sets in ((widths, ()) if widths else ((),)):
+        # (label, overrides, compare with the step before #12): the widths #12 measured carry the comparison
+        runs = ([(" at its widths of #12", WIDTHS_BEFORE[name], True), ("", (), False)] if name in WIDTHS_BEFORE
+                else [("", (), True)])
+        for label, sets, compare in runs:
             preset = get_preset(name).override(sets)
             trainer = Trainer(preset, Shapes(preset.resolution, count=64))
             trainer.step()  # warm-up: the first step includes R1; the next ones, timed, do not (best of)
@@ -156,13 +158,9 @@ def step_figures(repeats: int, presets: list[str]) -> None:
             seconds = best_of(trainer.step, repeats)
             peak = max(peak, matmul_peak())
             rate = f"{flops / seconds / 1e9:.0f} GFLOP/s = {flops / seconds / peak:.0%} of peak"
-            if sets or not widths:
-                line(f"train step {name}{' at its widths of #12' if sets else ''}, batch {preset.training.batch}, "
-                     "float32", f"{seconds:.3f} s, {STEP_BEFORE[name] / seconds:.2f}x the step before #12 "
-                     f"({STEP_BEFORE[name]} s); {rate}", ">= 1.7x (with native bf16)")
-            else:
-                line(f"train step {name}, batch {preset.training.batch}, float32", f"{seconds:.3f} s; {rate}",
-                     "(no target)")
+            before = f", {STEP_BEFORE[name] / seconds:.2f}x the step before #12 ({STEP_BEFORE[name]} s)" if compare else ""
+            line(f"train step {name}{label}, batch {preset.training.batch}, float32", f"{seconds:.3f} s{before}; {rate}",
+                 ">= 1.7x (with native bf16)" if compare else "(no target)")
 
 
 def clip_length_figures(repeats: int) -> None:

@@ -58,6 +58,17 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> Path
     return path
 
 
+def atomic_save_array(path: str | os.PathLike, array) -> Path:
+    """`np.save` through `atomic_write`, to exactly `path` (np.save given a name would append .npy to it)."""
+    import numpy as np
+
+    def write(tmp: Path) -> None:
+        with open(tmp, "wb") as f:
+            np.save(f, array)
+
+    return atomic_write(path, write)
+
+
 def remove_stale_temps(folder: str | os.PathLike) -> list[Path]:
     """Delete temporary files and folders of the library's own naming (TEMP_NAME) directly in `folder`.
 

@@ -33,7 +33,7 @@ import torch
 from PIL import Image
 
 from .version import __version__
-from .atomic import atomic_write
+from .atomic import atomic_save_array, atomic_write
 from .checkpoint import load_snapshot, snapshot_at
 from .config import STUDY_DEFAULT_DATA, Preset, get_preset
 from .data import open_dataset
@@ -162,26 +162,20 @@ class CachedFeatures:
             except (OSError, ValueError):
                 pass  # a damaged file: compute again and replace it
         feats = self.features(clips)
-
-        def write(tmp: Path) -> None:
-            with open(tmp, "wb") as f:  # a file object: np.save would append .npy to a name
-                np.save(f, feats)
-
-        atomic_write(path, write)
+        atomic_save_array(path, feats)
         return feats
 
 
 class Scorer:
     """FVD and motion scores of a generator against one dataset's fixed real sets."""
 
-    def __init__(self, source: VideoSource, clips: int, clip_frames: int, seed: int, features=None):
+    def __init__(self, source: VideoSource, clips: int, clip_frames: int, seed: int, features):
         from .metrics.distances import fvd
-        from .metrics.features import I3DFeatures
 
         self.clip_frames, self.clips = clip_frames, clips
         self.frames = 2 * clip_frames - 1  # the clip and its continuation to t = 2
         self.real, self.real_b = real_sets(source, clips, self.frames, seed)
-        self.features = features or I3DFeatures()
+        self.features = features  # study_features: the I3D, cached
         self.real_features = self.features(self.real[:, :clip_frames])
         self.fvd = fvd
         self.floor = fvd(self.real_features, self.features(self.real_b[:, :clip_frames]))

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..atomic import atomic_write
+from ..atomic import atomic_save_array, atomic_write
 from ..data.base import DataError, VideoSource, note, warn
 from ..data.io import list_videos, natural_key
 from ..version import __version__
@@ -84,11 +84,7 @@ def real_features(
     feats = extract(len(plan), lambda idx: read_real_clips(source, protocol, plan[list(idx)]), features,
                     protocol.resize, batch, f"{protocol.name} real" if progress else None)
     if path is not None:
-        def write(tmp: Path) -> None:
-            with open(tmp, "wb") as f:  # a file object: np.save would append .npy to a name
-                np.save(f, feats)
-
-        atomic_write(path, write)
+        atomic_save_array(path, feats)
     return feats
 
 
