@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from digan.runtime import wait_politely  # noqa: E402
+from digan.utils.runtime import wait_politely  # noqa: E402
 
 wait_politely()  # as the digan command does, before torch loads
 
@@ -29,7 +29,7 @@ import torch  # noqa: E402
 
 from digan.config import get_preset  # noqa: E402
 from digan.data.procedural import Shapes  # noqa: E402
-from digan.training import Trainer  # noqa: E402
+from digan.training.loop import Trainer  # noqa: E402
 
 
 def clips_per_s(trainer: Trainer, batch: int, seconds: float) -> float:

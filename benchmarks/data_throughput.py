@@ -41,7 +41,7 @@ def loader_rate(source, spec: ClipSpec, batch: int, seconds: float) -> float:
 
 def train_rate(preset_name: str, source, steps: int) -> tuple[float, int]:
     from digan.config import get_preset
-    from digan.training import Trainer
+    from digan.training.loop import Trainer
 
     preset = get_preset(preset_name)
     trainer = Trainer(preset, source)

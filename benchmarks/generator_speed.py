@@ -28,7 +28,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from digan.runtime import wait_politely  # noqa: E402
+from digan.utils.runtime import wait_politely  # noqa: E402
 
 wait_politely()  # as the digan command does, before torch loads
 
@@ -40,9 +40,9 @@ from conv3d_baseline import step_time as conv3d_step_time  # noqa: E402
 from digan.config import get_preset  # noqa: E402
 from digan.data.procedural import Shapes  # noqa: E402
 from digan.models import Generator  # noqa: E402
-from digan.runtime import precision_name, resolve_precision  # noqa: E402
-from digan.sampling import render_code  # noqa: E402
-from digan.training import Trainer  # noqa: E402
+from digan.utils.runtime import precision_name, resolve_precision  # noqa: E402
+from digan.sampling.render import render_code  # noqa: E402
+from digan.training.loop import Trainer  # noqa: E402
 
 # Before issue #12, on the project's 2-core machine, idle (README's speed table of that time).
 STEP_BEFORE = {"tiny-32": 0.41, "small-64": 6.65}

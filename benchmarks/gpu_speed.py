@@ -20,9 +20,9 @@ import torch  # noqa: E402
 from digan.config import get_preset  # noqa: E402
 from digan.data.procedural import Shapes  # noqa: E402
 from digan.models import Generator  # noqa: E402
-from digan.runtime import precision_name, resolve_precision  # noqa: E402
-from digan.sampling import render_code  # noqa: E402
-from digan.training import Trainer  # noqa: E402
+from digan.utils.runtime import precision_name, resolve_precision  # noqa: E402
+from digan.sampling.render import render_code  # noqa: E402
+from digan.training.loop import Trainer  # noqa: E402
 
 
 def synchronize(device: torch.device) -> None:

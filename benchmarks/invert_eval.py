@@ -35,11 +35,11 @@ from pathlib import Path
 
 import numpy as np
 
-from digan.atomic import atomic_write
+from digan.utils.atomic import atomic_write
 from digan.checkpoint import load_snapshot
 from digan.data import open_dataset
 from digan.data.folders import resize_crop
-from digan.invert import Fit, FitOptions, fit_clip, frame_scores, render_fit
+from digan.invert.fit import Fit, FitOptions, fit_clip, frame_scores, render_fit
 from digan.timebase import clip_times
 
 

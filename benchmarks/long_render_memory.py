@@ -1,4 +1,4 @@
-"""Memory of a long render: peak resident memory while `digan.sampling.generate` streams an MP4.
+"""Memory of a long render: peak resident memory while `digan.sampling.render.generate` streams an MP4.
 
 Renders one video of each length in --frames (shortest first, in one process)
 through the same path as `digan generate` (prepare once, render chunk by
@@ -31,9 +31,9 @@ import torch
 
 from digan.checkpoint import load_snapshot
 from digan.config import get_preset
-from digan.export import generate
+from digan.sampling.files import generate
 from digan.models import Generator
-from digan.sampling import frames_per_chunk
+from digan.sampling.render import frames_per_chunk
 from digan.timebase import Timebase
 
 

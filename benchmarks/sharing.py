@@ -6,7 +6,7 @@ Each side is a separate process, as `digan train` and `digan generate` would be:
 - training: `tiny-32` steps (batch 16) for --seconds after a warm-up step; clips/s;
 - the render beside it: paper-128 frames in a loop, as `digan generate` renders them.
 Both use --threads threads (default 2, the target machine's cores). The measurements:
-1. training alone, with the wait policy `digan` sets (a short spin, then sleep: `digan.runtime`);
+1. training alone, with the wait policy `digan` sets (a short spin, then sleep: `digan.utils.runtime`);
 2. training beside the render, same policy: the ratio 2/1 is the figure (target >= 0.35; sharing
    two cores fairly between two processes gives 0.5);
 3. both again under libgomp's default (threads spin 300,000 rounds before they sleep; GOMP_SPINCOUNT
@@ -28,7 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from digan.runtime import wait_politely  # noqa: E402  (imports no torch)
+from digan.utils.runtime import wait_politely  # noqa: E402  (imports no torch)
 
 LIBGOMP_DEFAULT_SPIN = "300000"
 
@@ -38,7 +38,7 @@ def child_train(threads: int, seconds: float) -> None:
 
     from digan.config import get_preset
     from digan.data.procedural import Shapes
-    from digan.training import Trainer
+    from digan.training.loop import Trainer
 
     from batch_cost import clips_per_s  # the same timed loop
 
@@ -54,7 +54,7 @@ def child_render(threads: int) -> None:
 
     from digan.config import get_preset
     from digan.models import Generator
-    from digan.sampling import render_code
+    from digan.sampling.render import render_code
 
     torch.set_num_threads(threads)
     G = Generator(get_preset("paper-128").generator).eval()

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from digan.cli import main
+from digan.cli.main import main
 
 
 def cli_error(capsys, *argv) -> str:

@@ -1,4 +1,4 @@
-from digan.runtime import wait_politely
+from digan.utils.runtime import wait_politely
 
 wait_politely()  # before torch loads: sleeping OpenMP threads keep the suite fast beside other processes
 

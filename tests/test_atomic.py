@@ -7,7 +7,7 @@ import stat
 import numpy as np
 import pytest
 
-from digan.atomic import TEMP_NAME, atomic_write, deferred_signals, remove_stale_temps, temp_path
+from digan.utils.atomic import TEMP_NAME, atomic_write, deferred_signals, remove_stale_temps, temp_path
 from digan.data.io import VideoSet, write_video
 
 

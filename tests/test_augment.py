@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from digan.augment import diff_augment, parse_policy, translation
+from digan.training.augment import diff_augment, parse_policy, translation
 
 
 def pairs_of_equal_frames(n=8, size=16, seed=0):

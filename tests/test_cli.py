@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from digan.cli import main, parse_seeds, parse_size, CliError
+from digan.cli.main import main, parse_seeds, parse_size, CliError
 from digan.data.io import read_video
 
 
@@ -101,7 +101,7 @@ def test_version(capsys):
 
 
 def subcommands():
-    from digan.cli import build_parser
+    from digan.cli.main import build_parser
 
     parser = build_parser()
     return next(a for a in parser._actions if a.dest == "command").choices
@@ -154,7 +154,7 @@ def snapshot_run(tmp_path_factory):
 @pytest.fixture()
 def one_gigabyte(monkeypatch):
     """Memory checks see 1 GiB free, whatever the machine has: the refusals do not depend on it."""
-    monkeypatch.setattr("digan.memory.available", lambda device="cpu": 2 ** 30)
+    monkeypatch.setattr("digan.utils.memory.available", lambda device="cpu": 2 ** 30)
 
 
 @pytest.mark.parametrize("args, message", [
@@ -181,7 +181,7 @@ def test_train_refuses_what_cannot_fit_and_says_what_would(tmp_path, capsys, one
     line = cli_error(capsys, "train", "--data", "shapes", "--out", tmp_path, "--size", "256")
     assert "training tiny-32 at 256x256, batch 16 would hold about" in line and "1.0 GB is free" in line
     assert "use --batch 1 or less" in line or "at most --size" in line
-    monkeypatch.setattr("digan.memory.available", lambda device="cpu": 2 ** 28)  # 256 MiB: not even batch 1
+    monkeypatch.setattr("digan.utils.memory.available", lambda device="cpu": 2 ** 28)  # 256 MiB: not even batch 1
     line = cli_error(capsys, "train", "--data", "shapes", "--out", tmp_path, "--size", "256", "--batch", "1")
     assert "at most --size 128 fits at --batch 1" in line
     assert list(tmp_path.iterdir()) == []
@@ -237,9 +237,9 @@ def test_what_the_refusal_suggests_fits(tmp_path, capsys, snapshot_run, one_giga
     assert 100 < int(side) < 100000
     line = cli_error(capsys, "interpolate", "--ckpt", snapshot_run, "--out", tmp_path, "--steps", "100000")
     steps = re.search(r"use --steps (\d+) or less", line).group(1)
-    from digan.export import interpolate_memory
+    from digan.sampling.files import interpolate_memory
     from digan.checkpoint import load_snapshot
-    from digan.memory import check
+    from digan.utils.memory import check
 
     G, _ = load_snapshot(snapshot_run)
     check("fits", *interpolate_memory(G, 2, int(steps), 8, None))  # no error: the suggestion fits
@@ -273,7 +273,7 @@ def test_evaluate_refuses_a_negative_seed_and_a_folder_as_jsonl(tmp_path, capsys
 def test_device_names_are_checked(monkeypatch):
     import torch
 
-    from digan.cliutil import resolve_device
+    from digan.cli.common import resolve_device
 
     assert resolve_device("cpu") == "cpu"
     for bad, message in [("bogus", "not a device"), ("meta", "not supported")]:

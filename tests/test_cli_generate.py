@@ -5,11 +5,11 @@ import pytest
 import torch
 
 from digan.checkpoint import save_snapshot
-from digan.cli import main
+from digan.cli.main import main
 from digan.config import get_preset
 from digan.data.io import read_video
 from digan.models import Generator
-from digan.sampling import Timebase, render_video
+from digan.sampling.render import Timebase, render_video
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")

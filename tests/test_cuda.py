@@ -9,9 +9,9 @@ import torch
 from digan.config import get_preset
 from digan.data.procedural import Shapes
 from digan.models import Generator
-from digan.runtime import resolve_precision
-from digan.sampling import render_videos
-from digan.training import Trainer
+from digan.utils.runtime import resolve_precision
+from digan.sampling.render import render_videos
+from digan.training.loop import Trainer
 
 pytestmark = [pytest.mark.cuda,
               pytest.mark.skipif(not torch.cuda.is_available(), reason="PyTorch sees no CUDA device")]

@@ -9,7 +9,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_demo_writes_extrapolation_and_super_resolution_samples(tiny_G, tmp_path):
-    from digan.demo import write_property_samples
+    from digan.apps.demo import write_property_samples
 
     write_property_samples(tiny_G, {"clip_frames": 4, "resolution": 32}, tmp_path, seeds=(0,))
     long = read_video(tmp_path / "extrapolation-4x" / "seed0000-compare.mp4")

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from digan.checkpoint import load_snapshot
-from digan.distributed import Distributed
+from digan.training.distributed import Distributed
 
 
 def test_one_process_is_the_default():
@@ -42,7 +42,7 @@ def test_two_processes_train_one_run_and_resume(tmp_path):
 
 
 def test_gradients_are_sanitised_and_averaged_in_one_flat_all_reduce(monkeypatch):
-    import digan.distributed as distributed
+    import digan.training.distributed as distributed
 
     calls = []
 
@@ -67,10 +67,10 @@ def test_gradients_are_sanitised_and_averaged_in_one_flat_all_reduce(monkeypatch
 
 
 def test_a_training_step_makes_one_all_reduce_per_phase(monkeypatch):
-    import digan.distributed as distributed
+    import digan.training.distributed as distributed
     from digan.config import get_preset
     from digan.data.procedural import Shapes
-    from digan.training import Trainer
+    from digan.training.loop import Trainer
 
     calls = []
     monkeypatch.setattr(distributed.dist, "all_reduce", lambda t: calls.append(t.numel()) or t.mul_(2))

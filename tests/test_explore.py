@@ -11,8 +11,8 @@ import pytest
 import torch
 from PIL import Image
 
-from digan.explore import Explorer, make_server
-from digan.sampling import interpolate_videos, render_video
+from digan.apps.explore import Explorer, make_server
+from digan.sampling.render import interpolate_videos, render_video
 
 META = {"clip_frames": 16, "train_fps": 8, "path": "snapshot-000000.safetensors"}
 
@@ -105,7 +105,7 @@ def test_unknown_path_is_404(server):
 
 def test_explore_refuses_a_port_it_cannot_use(tmp_path, tiny_G, tiny_preset, capsys):
     from digan.checkpoint import save_snapshot
-    from digan.cli import main
+    from digan.cli.main import main
 
     save_snapshot(tmp_path / "run", tiny_G, tiny_preset, 16)
     assert main(["explore", "--ckpt", str(tmp_path / "run"), "--port", "70000"]) == 2

@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from digan.data.io import read_video, video_fps
-from digan.export import generate, write_samples
-from digan.sampling import render_video
+from digan.sampling.files import generate, write_samples
+from digan.sampling.render import render_video
 from digan.timebase import Timebase, clip_times
 from memory_helpers import HAS_PROC, peak_rss_while
 
@@ -74,7 +74,7 @@ def test_ctrl_c_during_a_multi_format_generate_leaves_the_old_set_whole(tiny_G, 
                                                                         monkeypatch):
     from cli_helpers import files_under
     from digan.checkpoint import save_snapshot
-    from digan.cli import main
+    from digan.cli.main import main
     from digan.data.io import VideoWriter
 
     save_snapshot(tmp_path / "run", tiny_G, tiny_preset, 16)

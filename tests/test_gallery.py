@@ -7,7 +7,7 @@ from html.parser import HTMLParser
 import pytest
 
 from digan.checkpoint import save_snapshot
-from digan.cli import main
+from digan.cli.main import main
 
 
 class Links(HTMLParser):

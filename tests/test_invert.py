@@ -9,15 +9,15 @@ import pytest
 import torch
 
 from digan.checkpoint import load_snapshot, save_snapshot
-from digan.cli import main
+from digan.cli.main import main
 from digan.config import get_preset
 from digan.data import open_dataset
 from digan.data.clips import to_float_video, to_uint8_video
 from digan.data.io import read_video, write_video
-from digan.invert import (Fit, FitOptions, fit_clip, frame_scores, load_fit, psnr, read_clip, render_fit, save_fit,
+from digan.invert.fit import (Fit, FitOptions, fit_clip, frame_scores, load_fit, psnr, read_clip, render_fit, save_fit,
                           ssim)
 from digan.models import Generator
-from digan.sampling import interpolation_code, prepare_videos, render_code, seed_motion, seed_w
+from digan.sampling.render import interpolation_code, prepare_videos, render_code, seed_motion, seed_w
 from digan.timebase import clip_times
 from cli_helpers import cli_error
 

@@ -8,8 +8,8 @@ from torch import nn
 
 from digan.config import TrainingConfig, get_preset
 from digan.data.procedural import Shapes
-from digan.losses import DiganLoss
-from digan.training import Trainer
+from digan.training.losses import DiganLoss
+from digan.training.loop import Trainer
 
 R = 8  # frame size of the stand-ins
 

@@ -5,10 +5,10 @@ import pytest
 import torch
 
 from digan.checkpoint import load_snapshot, save_snapshot
-from digan.cli import main
+from digan.cli.main import main
 from digan.models import Generator
 from digan.models.generator import make_coords
-from digan.sampling import CONTENT_STREAM, MOTION_STREAM, render_video, seed_latents
+from digan.sampling.render import CONTENT_STREAM, MOTION_STREAM, render_video, seed_latents
 
 onnx = pytest.importorskip("onnx", reason="onnx is not installed (pip install -e '.[export]')")
 ort = pytest.importorskip("onnxruntime", reason="onnxruntime is not installed (pip install -e '.[export]')")
@@ -71,7 +71,7 @@ def test_onnx_frames_match_render_video(exported, tiny_G):
 
 
 def test_file_is_the_opset_asked_for_and_older_ones_are_refused(exported_file, tiny_G, tmp_path):
-    from digan.onnx_export import OPSET, export_onnx
+    from digan.apps.onnx import OPSET, export_onnx
 
     opsets = onnx.load(str(exported_file)).opset_import
     assert [o.version for o in opsets if o.domain == ""] == [OPSET]

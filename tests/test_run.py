@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from digan.run import read_metrics, training_seconds
+from digan.training.run import read_metrics, training_seconds
 
 
 def test_training_seconds_sums_each_snapshots_clips_over_its_rate(tmp_path):

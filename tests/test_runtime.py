@@ -5,8 +5,8 @@ import sys
 import pytest
 import torch
 
-from digan import runtime
-from digan.cli import build_parser
+from digan.utils import runtime
+from digan.cli.main import build_parser
 
 
 def test_the_command_sets_a_short_spin_before_torch_loads():
@@ -59,7 +59,7 @@ def test_every_command_that_computes_takes_the_runtime_options():
 
 
 def test_threads_are_set_once_before_the_command_runs(monkeypatch):
-    from digan import cli, showcli
+    from digan.cli import main as cli, show as showcli
 
     calls = []
     monkeypatch.setattr(runtime, "set_threads", lambda n: calls.append(("threads", n)))

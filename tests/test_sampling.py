@@ -9,7 +9,7 @@ import torch
 
 from digan.checkpoint import save_snapshot
 from digan.data.io import read_video
-from digan.sampling import (
+from digan.sampling.render import (
     CHUNK_PIXELS, Timebase, clip_times, frames_per_chunk, interpolate_videos, morph_video, motion_variations,
     render_chunks, render_video, render_videos, slerp,
 )

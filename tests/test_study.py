@@ -9,7 +9,7 @@ import torch
 from PIL import Image
 
 from digan.metrics.weights import Detector
-from digan.study import CachedFeatures, StudyConfig, frame_strip, run_study, scores
+from digan.apps.study import CachedFeatures, StudyConfig, frame_strip, run_study, scores
 
 
 def cheap_features(clips: np.ndarray) -> np.ndarray:

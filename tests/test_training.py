@@ -10,8 +10,8 @@ from digan.config import get_preset
 from digan.data import PairBatches, VideoSource
 from digan.data.clips import ClipSpec
 from digan.data.procedural import Shapes
-from digan.losses import DiganLoss
-from digan.training import Trainer, lazy_adam, train
+from digan.training.losses import DiganLoss
+from digan.training.loop import Trainer, lazy_adam, train
 
 
 def tiny(**training):
@@ -200,7 +200,7 @@ TRAIN = ["train", "--data", "shapes", "--kimg", "0.004", "--batch", "4", "--snap
 
 
 def cli_train(capsys, out, *args):
-    from digan.cli import main
+    from digan.cli.main import main
 
     code = main([*TRAIN, "--out", str(out), *map(str, args)])
     captured = capsys.readouterr()
@@ -285,11 +285,11 @@ def test_stale_temporaries_in_the_run_directory_are_removed_at_start(tmp_path, c
 
 
 def test_a_kill_before_the_state_keeps_the_samples_and_one_metrics_line_each(tmp_path, monkeypatch):
-    import digan.training
+    import digan.training.loop
 
     source = Shapes(32, count=8)
     whole = train(tiny(kimg=0.016, snap_kimg=0.008), source, "shapes", tmp_path / "a", progress=False)
-    saved = digan.training.save_state
+    saved = digan.training.loop.save_state
     calls = []
 
     def killed_at_the_second_snapshot(path, state):
@@ -298,10 +298,10 @@ def test_a_kill_before_the_state_keeps_the_samples_and_one_metrics_line_each(tmp
             raise KeyboardInterrupt  # as kill -9 between the samples and the state
         saved(path, state)
 
-    monkeypatch.setattr(digan.training, "save_state", killed_at_the_second_snapshot)
+    monkeypatch.setattr(digan.training.loop, "save_state", killed_at_the_second_snapshot)
     with pytest.raises(KeyboardInterrupt):
         train(tiny(kimg=0.016, snap_kimg=0.008), source, "shapes", tmp_path / "b", progress=False)
-    monkeypatch.setattr(digan.training, "save_state", saved)
+    monkeypatch.setattr(digan.training.loop, "save_state", saved)
     run_dir = tmp_path / "b" / "shapes-tiny-32"
     assert calls == [8, 16]
     assert (run_dir / "samples-0000000016.mp4").is_file() and (run_dir / "samples-0000000016.gif").is_file()

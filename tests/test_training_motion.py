@@ -19,9 +19,9 @@ import pytest
 from digan.config import get_preset
 from digan.data.procedural import Shapes
 from digan.metrics.motion import motion_statistics
-from digan.sampling import render_videos
+from digan.sampling.render import render_videos
 from digan.timebase import clip_times
-from digan.training import Trainer
+from digan.training.loop import Trainer
 
 STEPS = 625  # 10 kimg of 16 clips
 

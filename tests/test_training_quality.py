@@ -11,8 +11,8 @@ import pytest
 
 from digan.config import get_preset
 from digan.data.procedural import Shapes
-from digan.sampling import clip_times, render_videos
-from digan.training import Trainer
+from digan.sampling.render import clip_times, render_videos
+from digan.training.loop import Trainer
 
 STEPS = 150
 

@@ -2,11 +2,11 @@
 
 import sys
 
-from .runtime import wait_politely
+from .utils.runtime import wait_politely
 
 wait_politely()
 
-from .cli import main  # noqa: E402  (after the wait policy: importing the CLI loads torch)
+from .cli.main import main  # noqa: E402  (after the wait policy: importing the CLI loads torch)
 
 if __name__ == "__main__":
     sys.exit(main())

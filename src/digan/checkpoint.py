@@ -22,7 +22,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
-from .atomic import atomic_write
+from .utils.atomic import atomic_write
 from .config import Preset
 from .models import Generator
 from .version import __version__
@@ -118,7 +118,7 @@ def load_snapshot(path: str | os.PathLike, device: str | torch.device = "cpu") -
     exactly their tensors; then that no weight is NaN or infinite (a diverged
     run renders black videos).
     """
-    from .memory import available, size_text
+    from .utils.memory import available, size_text
 
     meta_path = find_snapshot(path)
     try:

@@ -115,7 +115,7 @@ class Timebase:
         """The training clip frame nearest each t (held at the first/last frame outside [0, 1]).
 
         `frames` counts the frames of a clip of another length on the same time base (a fitted
-        clip, `digan.invert`): held at its frame `frames - 1` instead.
+        clip, `digan.invert.fit`): held at its frame `frames - 1` instead.
         """
         last = (frames or self.clip_frames) - 1
         k = clip_frame(torch.as_tensor(t, dtype=torch.float32), self.clip_frames).round().clamp(0, last)

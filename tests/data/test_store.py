@@ -6,7 +6,7 @@ from data_helpers import clip, frame_folder, write_avi
 
 from digan.data import ClipSpec, DataError, PairBatches, open_dataset
 from digan.data import store as store_mod
-from digan.cli import main
+from digan.cli.main import main
 from digan.data.store import prepare
 
 

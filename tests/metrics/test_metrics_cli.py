@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from digan.data.io import write_video
-from digan.metrics.cli import main, register
+from digan.cli.metrics import main, register
 
 
 def moving_squares(rng, n, frames=16, size=40, speed=2):
@@ -124,7 +124,7 @@ def generated(tmp_path_factory):
     import torch
 
     from digan.config import get_preset
-    from digan.export import generate
+    from digan.sampling.files import generate
     from digan.models import Generator
     from digan.timebase import Timebase
 
@@ -158,7 +158,7 @@ def test_a_generate_folder_counts_each_seed_once(generated, folders, capsys):
 
 
 def test_digan_fvd_prints_the_counts_and_warns_about_few_clips(generated, moments, capsys):
-    from digan.metrics.cli import main as fvd_main
+    from digan.cli.metrics import main as fvd_main
 
     assert fvd_main(["fvd", str(generated / "all"), str(generated / "mp4-only"), "--quiet"]) == 0
     captured = capsys.readouterr()

@@ -3,7 +3,7 @@ import json
 from digan.config import get_preset
 from digan.data.procedural import Shapes
 from digan.metrics import training_fvd
-from digan.training import train
+from digan.training.loop import train
 
 
 def test_periodic_fvd_is_logged_with_the_losses(i3d, tmp_path):

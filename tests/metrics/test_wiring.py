@@ -9,7 +9,7 @@ import torch
 
 from digan.metrics import features as features_module
 from digan.metrics import snapshot
-from digan.metrics.cli import main
+from digan.cli.metrics import main
 from digan.metrics.protocols import PROTOCOLS
 
 from metrics_helpers import CountingSource, MomentFeatures

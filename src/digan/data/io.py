@@ -33,7 +33,7 @@ from typing import BinaryIO
 
 import numpy as np
 
-from ..atomic import deferred_signals, temp_path
+from ..utils.atomic import deferred_signals, temp_path
 from .base import DataError, error_reason
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".gif")

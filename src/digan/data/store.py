@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..atomic import atomic_write, remove_stale_temps
+from ..utils.atomic import atomic_write, remove_stale_temps
 from .base import DataError, VideoSource
 from .folders import Entry, Report, decode_video, find_entries, note, probe, resample_ids
 

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..atomic import atomic_save_array, atomic_write
+from ..utils.atomic import atomic_save_array, atomic_write
 from ..data.base import DataError, VideoSource, note, warn
 from ..data.io import list_videos, natural_key
 from ..version import __version__

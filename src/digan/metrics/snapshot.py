@@ -1,7 +1,7 @@
 """Adapters from a DIGAN generator to the `generate(seeds, frames)` callable the metrics take.
 
 Kept apart from evaluation.py so that the metric API never imports the networks:
-these functions import `digan.sampling` / `digan.checkpoint` only when called.
+these functions import `digan.sampling.render` / `digan.checkpoint` only when called.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from .features import I3DFeatures
 
 def generator_callable(G, clip_frames: int, batch: int = 8, psi: float = 1.0) -> Generate:
     """uint8 `[N, frames, H, W, 3]`: videos of `seeds` (same seeds as `digan generate`), frame k at t = k / (clip_frames - 1)."""
-    from ..sampling import render_videos
+    from ..sampling.render import render_videos
     from ..timebase import clip_times
 
     def generate(seeds: list[int], frames: int) -> np.ndarray:

@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..atomic import atomic_write
+from ..utils.atomic import atomic_write
 from ..data.base import DataError
 from .i3d import BN_EPS, MIXED, I3D
 

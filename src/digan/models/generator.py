@@ -352,7 +352,7 @@ class SynthesisNetwork(nn.Module):
         """t `[B, T]` -> video `[B, T, 3, H, W]` at size (H, W).
 
         `coords` `[H, W, 2]` replaces `make_coords(H, W)` at the finest scale (the ONNX export takes the
-        output grid as an input, `digan.onnx_export`); the coarser scales keep their own grids.
+        output grid as an input, `digan.apps.onnx`); the coarser scales keep their own grids.
         """
         B, T = t.shape
         assert B == code.batch, (t.shape, code.batch)

@@ -10,14 +10,14 @@ import argparse
 import json
 import sys
 
-from ..cliutil import CliError, add_ckpt_argument, add_runtime_arguments, old_spelling, output_dir, output_file, positive, resolve_device, seed
+from .common import CliError, add_ckpt_argument, add_runtime_arguments, old_spelling, output_dir, output_file, positive, resolve_device, seed
 from ..data.base import DataError
-from .protocols import PROTOCOLS
+from ..metrics.protocols import PROTOCOLS
 
 
 def cmd_fvd(args) -> int:
-    from .evaluation import folder_clips, folder_distance, is_features_file
-    from .features import I3DFeatures
+    from ..metrics.evaluation import folder_clips, folder_distance, is_features_file
+    from ..metrics.features import I3DFeatures
 
     if args.frames < 9:
         raise DataError(f"--frames {args.frames}: I3D needs at least 9 frames")
@@ -40,7 +40,7 @@ def cmd_fvd(args) -> int:
 
 def cmd_evaluate(args, make_generate=None) -> int:
     """`make_generate(ckpt, device) -> (generate, info)`; default: snapshot.snapshot_generator."""
-    from .evaluation import evaluate, write_jsonl
+    from ..metrics.evaluation import evaluate, write_jsonl
 
     metrics = [m.strip() for m in args.metrics.split(",") if m.strip()]
     unknown = [m for m in metrics if m not in PROTOCOLS]
@@ -50,7 +50,7 @@ def cmd_evaluate(args, make_generate=None) -> int:
         output_file(args.jsonl, "--jsonl")
     device = resolve_device(args.device)
     if make_generate is None:
-        from .snapshot import snapshot_generator as make_generate
+        from ..metrics.snapshot import snapshot_generator as make_generate
     generate, info = make_generate(args.ckpt, device)
     source = None
     if any(PROTOCOLS[m].statistic != "is" for m in metrics):
@@ -61,11 +61,11 @@ def cmd_evaluate(args, make_generate=None) -> int:
         source = open_dataset(args.data, args.size or info.get("resolution") or 128)
     features = c3d = None
     if any(PROTOCOLS[m].statistic != "is" for m in metrics):
-        from .features import I3DFeatures
+        from ..metrics.features import I3DFeatures
 
         features = I3DFeatures(args.i3d, device, args.batch)
     if any(PROTOCOLS[m].statistic == "is" for m in metrics):
-        from .c3d import C3DProbabilities
+        from ..metrics.c3d import C3DProbabilities
 
         c3d = C3DProbabilities(args.c3d, args.c3d_mean, device, args.batch)
     results = evaluate(generate, source, metrics, seed=args.seed, features=features, c3d=c3d, batch=args.batch,
@@ -130,7 +130,7 @@ def register(subparsers, make_generate=None) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Stand-alone entry (python -m digan.metrics.cli) with the same error handling as `digan`."""
+    """Stand-alone entry (python -m digan.cli.metrics) with the same error handling as `digan`."""
     parser = argparse.ArgumentParser(prog="digan")
     register(parser.add_subparsers(dest="command", required=True))
     args = parser.parse_args(argv)

@@ -11,7 +11,7 @@ by k alone (content and motion from separate streams), whatever the batch
 it is rendered in.
 
 Time is clip time t (`digan.timebase`): a training clip spans t in [0, 1].
-Writing what is rendered to files (jobs, grids, comparison strips) is `digan.export`.
+Writing what is rendered to files (jobs, grids, comparison strips) is `digan.sampling.files`.
 """
 
 from __future__ import annotations
@@ -23,14 +23,14 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 import torch
 
-from .data.clips import to_uint8_video
-from .models import Generator, VideoCode
-from .models.generator import check_size
-from .timebase import DEFAULT_TRAIN_FPS, Timebase, clip_times  # noqa: F401  (their old import path)
+from ..data.clips import to_uint8_video
+from ..models import Generator, VideoCode
+from ..models.generator import check_size
+from ..timebase import DEFAULT_TRAIN_FPS, Timebase, clip_times  # noqa: F401  (their old import path)
 
 CONTENT_STREAM, MOTION_STREAM = 0, 1
 # A point of an interpolation: a seed, or latents as they are: (w `[1, w_dim]` or w+ `[1, num_ws, w_dim]`,
-# z_M `[1, motion_dim]`), e.g. a fit's (`digan.invert`).
+# z_M `[1, motion_dim]`), e.g. a fit's (`digan.invert.fit`).
 Point = int | tuple[torch.Tensor, torch.Tensor]
 # Pixels rendered at once by every renderer (video count x frames x H x W): one 128x128 frame. Its
 # activations stay below glibc's 32 MB mmap threshold and near the L3 cache, so they are reused instead
@@ -252,7 +252,7 @@ def morph_video(G: Generator, seed_a: Point, seed_b: Point, t: torch.Tensor, *, 
         yield frames[:, 0]
 
 
-# Moved to digan.export with the rest of what writes files; importable from here for one release.
+# Moved to digan.sampling.files with the rest of what writes files; importable from here for one release.
 _MOVED_TO_EXPORT = ("VideoJob", "comparison_frames", "generate", "interpolate", "side_by_side", "time_bar",
                     "upscale_nearest", "video_jobs", "write_videos")
 

@@ -117,9 +117,9 @@ def output_file(path: str | os.PathLike, option: str) -> Path:
 def add_runtime_arguments(parser, *, device: bool = True, precision: bool = False) -> None:
     """Where and how a command computes: --device, --precision (commands that render or train), --threads.
 
-    --threads is applied by `digan.cli.main` before the command runs; the others by each command.
+    --threads is applied by `digan.cli.main.main` before the command runs; the others by each command.
     """
-    from .runtime import PRECISIONS
+    from ..utils.runtime import PRECISIONS
 
     g = parser.add_argument_group("runtime")
     if device:

@@ -13,18 +13,18 @@ import os
 import sys
 from pathlib import Path
 
-from .checkpoint import CheckpointError
-from .cliutil import (CliError, add_ckpt_argument, add_runtime_arguments, at_least, finite, non_negative, old_spelling, output_dir, positive, resolve_device,
+from ..checkpoint import CheckpointError
+from .common import (CliError, add_ckpt_argument, add_runtime_arguments, at_least, finite, non_negative, old_spelling, output_dir, positive, resolve_device,
                       seed, zero_or_at_least)
-from .data import cli as data_cli
-from .metrics import cli as metrics_cli
-from . import showcli
-from .config import DEMO_KIMG, DEMO_MINUTES, PRESETS, STUDY_DEFAULT_DATA, Preset, get_preset
-from .data.base import DataError
-from .data.procedural import PROCEDURAL
-from .runtime import resolve_precision
-from .memory import MemoryLimit
-from .version import __version__
+from . import data as data_cli
+from . import metrics as metrics_cli
+from . import show as showcli
+from ..config import DEMO_KIMG, DEMO_MINUTES, PRESETS, STUDY_DEFAULT_DATA, Preset, get_preset
+from ..data.base import DataError
+from ..data.procedural import PROCEDURAL
+from ..utils.runtime import resolve_precision
+from ..utils.memory import MemoryLimit
+from ..version import __version__
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -87,7 +87,7 @@ def build_preset(args) -> Preset:
         preset = preset.override(args.set or ())
     except ValueError as e:
         raise CliError(f"--set {e}") from None
-    from .augment import parse_policy
+    from ..training.augment import parse_policy
     try:  # checked now, not at the first step
         parse_policy(preset.training.diffaugment)
     except ValueError as e:
@@ -98,11 +98,11 @@ def build_preset(args) -> Preset:
 def cmd_train(args) -> int:
     import torch
 
-    from .data import open_dataset
-    from .distributed import Distributed
-    from .memory import check
-    from .run import run_name
-    from .training import train, training_memory
+    from ..data import open_dataset
+    from ..training.distributed import Distributed
+    from ..utils.memory import check
+    from ..training.run import run_name
+    from ..training.loop import train, training_memory
 
     preset = build_preset(args)
     run_dir = output_dir(Path(args.out) / run_name(args.data, preset))
@@ -119,7 +119,7 @@ def cmd_train(args) -> int:
     source = open_dataset(args.data, preset.resolution, **data_options)
     fvd = None
     if preset.training.fvd_clips:
-        from .metrics import training_fvd
+        from ..metrics import training_fvd
         fvd = training_fvd(source, preset, preset.training.fvd_clips, device=device)
     dist = Distributed.from_env(device)
     try:
@@ -151,7 +151,7 @@ def parse_numbers(text: str, what: str) -> list[float]:
 
 
 def parse_formats(text: str) -> list[str]:
-    from .data.io import FORMATS
+    from ..data.io import FORMATS
     formats = [f.strip().lower().lstrip(".") for f in text.split(",") if f.strip()]
     bad = [f for f in formats if f not in FORMATS]
     if not formats or bad:
@@ -166,7 +166,7 @@ def sampling_times(args, meta, check=lambda frames: None):
     """
     import torch
 
-    from .timebase import Timebase
+    from ..timebase import Timebase
 
     timebase = Timebase.from_meta(meta, args.train_fps)
     fps = args.fps or timebase.train_fps
@@ -201,9 +201,9 @@ def plural(n: int, word: str) -> str:
 
 
 def cmd_generate(args) -> int:
-    from .checkpoint import load_snapshot
-    from .export import generate, generate_memory
-    from .memory import check
+    from ..checkpoint import load_snapshot
+    from ..sampling.files import generate, generate_memory
+    from ..utils.memory import check
 
     if args.fit:
         return generate_fit(args)
@@ -238,9 +238,9 @@ def cmd_generate(args) -> int:
 
 
 def cmd_interpolate(args) -> int:
-    from .checkpoint import load_snapshot
-    from .export import interpolate, interpolate_memory
-    from .memory import check
+    from ..checkpoint import load_snapshot
+    from ..sampling.files import interpolate, interpolate_memory
+    from ..utils.memory import check
 
     fit_paths = args.fit or []
     seeds = parse_seeds(args.seeds) if args.seeds else ([] if fit_paths else [0, 1])
@@ -277,7 +277,7 @@ def cmd_interpolate(args) -> int:
 def load_fits_for_interpolation(paths: list[str], ckpt: str | None, device: str):
     """(G, time metadata, [(w, z_M) of each fit]) for `interpolate --fit`: untuned fits of one snapshot
     (--ckpt or the first fit's), on the first fit's time base."""
-    from .invert import check_fit, load_fit, load_fit_snapshot
+    from ..invert.fit import check_fit, load_fit, load_fit_snapshot
 
     fits = [load_fit(p) for p in paths]
     tuned = [p for p, f in zip(paths, fits) if f.tuned is not None]
@@ -292,9 +292,9 @@ def load_fits_for_interpolation(paths: list[str], ckpt: str | None, device: str)
 
 def generate_fit(args) -> int:
     """`generate --fit`: the fitted clip, with every option of a generated video but the seeds."""
-    from .export import generate_memory, write_videos
-    from .invert import load_fit, load_fit_snapshot
-    from .memory import check
+    from ..sampling.files import generate_memory, write_videos
+    from ..invert.fit import load_fit, load_fit_snapshot
+    from ..utils.memory import check
 
     for option, given in (("--seeds", args.seeds), ("--motion-seeds", args.motion_seeds), ("--psi", args.psi != 1)):
         if given:
@@ -326,12 +326,12 @@ def generate_fit(args) -> int:
 
 
 def cmd_invert(args) -> int:
-    from .checkpoint import load_snapshot
-    from .data.io import write_video
-    from .export import side_by_side
-    from .invert import FitOptions, fit_clip, fit_memory, read_clip, save_fit
-    from .memory import check
-    from .timebase import Timebase
+    from ..checkpoint import load_snapshot
+    from ..data.io import write_video
+    from ..sampling.files import side_by_side
+    from ..invert.fit import FitOptions, fit_clip, fit_memory, read_clip, save_fit
+    from ..utils.memory import check
+    from ..timebase import Timebase
 
     out = output_dir(args.out)
     device = resolve_device(args.device)
@@ -359,7 +359,7 @@ def cmd_invert(args) -> int:
 
 
 def cmd_demo(args) -> int:
-    from .demo import run_demo
+    from ..apps.demo import run_demo
     device = resolve_device(args.device)
     run_demo(output_dir(args.out), kimg=args.kimg, data=args.data, device=device,
              precision=resolve_precision(args.precision, device))
@@ -367,7 +367,7 @@ def cmd_demo(args) -> int:
 
 
 def cmd_study(args) -> int:
-    from .study import StudyConfig, run_study
+    from ..apps.study import StudyConfig, run_study
 
     try:
         cfg = StudyConfig(preset=args.preset, datasets=tuple(d.strip() for d in args.data.split(",") if d.strip()),
@@ -621,7 +621,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if getattr(args, "threads", None):
-        from .runtime import set_threads
+        from ..utils.runtime import set_threads
         set_threads(args.threads)  # once, before the command loads anything
     try:
         return args.func(args)

@@ -1,6 +1,6 @@
 """Writing rendered videos to files: one per seed, grids, comparison strips, interpolation walks, sample grids.
 
-What a model computes is `digan.sampling`; this module decides what goes in
+What a model computes is `digan.sampling.render`; this module decides what goes in
 which file and streams it there through `digan.data.io.VideoWriter`, so memory
 depends on the batch, the size and the chunk, never on the video's length.
 """
@@ -15,14 +15,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .config import Preset
-from .memory import GIF_COPIES, TIME_BYTES, Part, code_bytes, render_pixel_bytes
-from .data.io import VideoSet, VideoWriter, make_grid, output_path
-from .models import Generator, VideoCode
-from .models.generator import check_size
-from .sampling import (Point, frames_per_chunk, interpolation_codes, morph_video, prepare_videos, render_code,
+from ..config import Preset
+from ..utils.memory import GIF_COPIES, TIME_BYTES, Part, code_bytes, render_pixel_bytes
+from ..data.io import VideoSet, VideoWriter, make_grid, output_path
+from ..models import Generator, VideoCode
+from ..models.generator import check_size
+from .render import (Point, frames_per_chunk, interpolation_codes, morph_video, prepare_videos, render_code,
                        render_videos)
-from .timebase import DEFAULT_TRAIN_FPS, clip_times
+from ..timebase import DEFAULT_TRAIN_FPS, clip_times
 
 
 # ---------------------------------------------------------------- presentation
@@ -173,7 +173,7 @@ def write_videos(G: Generator, out: str | Path, codes: Sequence[VideoCode], t: t
 # ---------------------------------------------------------------- what a write holds at once
 
 def _scaled(h: int, w: int, longest: int) -> tuple[int, int]:
-    """(h, w) scaled so that its longer side is `longest` (a quantity that `digan.memory.check` can shrink)."""
+    """(h, w) scaled so that its longer side is `longest` (a quantity that `digan.utils.memory.check` can shrink)."""
     k = longest / max(h, w)
     return max(1, round(h * k)), max(1, round(w * k))
 
@@ -189,7 +189,7 @@ _GIF_NOTE = " (a GIF holds every frame until it is written; mp4 and png stream a
 def generate_memory(G: Generator, videos: int, frames: int, size: int | tuple[int, int] | None = None, *,
                     batch: int = 4, chunk: int | None = None, formats: Sequence[str] = ("mp4",), grid: bool = True,
                     compare: bool = False) -> tuple:
-    """What `generate` holds at once, as `(build, now, hints)` for `digan.memory.check`.
+    """What `generate` holds at once, as `(build, now, hints)` for `digan.utils.memory.check`.
 
     The times of every frame; the prepared codes of every video; one render
     step; the uint8 frames of one step for every video (and the grid, and with
@@ -221,7 +221,7 @@ def generate_memory(G: Generator, videos: int, frames: int, size: int | tuple[in
 
 def interpolate_memory(G: Generator, seeds: int, steps: int, frames: int, size: int | tuple[int, int] | None = None,
                        *, layout: str = "both", formats: Sequence[str] = ("mp4",)) -> tuple:
-    """What `interpolate` holds at once, as `(build, now, hints)` for `digan.memory.check`: the grid's codes,
+    """What `interpolate` holds at once, as `(build, now, hints)` for `digan.utils.memory.check`: the grid's codes,
     render step, frames of a step and GIF frames; the walk's render step and GIF frames."""
     h0, w0 = check_size(size, G.cfg)
     pairs = seeds - 1

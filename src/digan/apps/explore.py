@@ -24,11 +24,11 @@ from urllib.parse import parse_qs, urlparse
 import numpy as np
 import torch
 
-from .cliutil import MAX_SEED
-from .models import Generator, VideoCode
-from .models.generator import GRID_MODES
-from .sampling import INTERPOLATION_MODES, interpolation_code, prepare_videos, render_code
-from .timebase import Timebase
+from ..cli.common import MAX_SEED
+from ..models import Generator, VideoCode
+from ..models.generator import GRID_MODES
+from ..sampling.render import INTERPOLATION_MODES, interpolation_code, prepare_videos, render_code
+from ..timebase import Timebase
 
 MAX_SIZE = 1024          # pixels a side of one frame
 MAX_CHUNK = 64           # frames in one playback request

@@ -14,9 +14,9 @@ import torch
 import torch.nn.functional as F
 
 from .augment import diff_augment
-from .config import TrainingConfig
-from .data.clips import pair_times, sample_pair_indices
-from .models import DiganDiscriminators, Generator, motion_input
+from ..config import TrainingConfig
+from ..data.clips import pair_times, sample_pair_indices
+from ..models import DiganDiscriminators, Generator, motion_input
 
 
 class DiganLoss:

@@ -1,7 +1,7 @@
 """The run directory's bookkeeping: its name, its resolved options and whether a command continues it, its metrics log.
 
 A run directory holds `training_options.json`, the snapshots and the training
-state (`digan.checkpoint`), the sample grids (`digan.export.write_samples`)
+state (`digan.checkpoint`), the sample grids (`digan.sampling.files.write_samples`)
 and `metrics.jsonl`; running the same command again continues the run it holds.
 """
 
@@ -10,10 +10,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .atomic import atomic_write
-from .config import Preset
-from .data.base import VideoSource
-from .version import __version__
+from ..utils.atomic import atomic_write
+from ..config import Preset
+from ..data.base import VideoSource
+from ..version import __version__
 
 
 def run_name(data: str, preset: Preset) -> str:
@@ -70,7 +70,7 @@ def same_run(saved: dict, new: dict) -> bool:
 
 def read_options(run_dir: Path) -> dict | None:
     """The run's recorded options, None when there are none; an unreadable file is a one-line CheckpointError."""
-    from .checkpoint import CheckpointError
+    from ..checkpoint import CheckpointError
 
     path = Path(run_dir) / OPTIONS_NAME
     if not path.exists():

@@ -21,19 +21,19 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from .atomic import remove_stale_temps
-from .checkpoint import STATE_NAME, CheckpointError, load_state, save_snapshot, save_state
-from .config import Preset
-from .data.base import DataError, VideoSource, note
-from .data.clips import ClipSpec, PairBatches, PrefetchedBatches
+from ..utils.atomic import remove_stale_temps
+from ..checkpoint import STATE_NAME, CheckpointError, load_state, save_snapshot, save_state
+from ..config import Preset
+from ..data.base import DataError, VideoSource, note
+from ..data.clips import ClipSpec, PairBatches, PrefetchedBatches
 from .distributed import Distributed
-from .export import write_samples
+from ..sampling.files import write_samples
 from .losses import DiganLoss
-from .memory import FLOAT, PARAM_COPIES_D, PARAM_COPIES_G, Part, train_pixel_bytes
-from .models import DiganDiscriminators, Generator
+from ..utils.memory import FLOAT, PARAM_COPIES_D, PARAM_COPIES_G, Part, train_pixel_bytes
+from ..models import DiganDiscriminators, Generator
 from .run import MetricsLog, differences, read_options, resolved_options, run_name, write_options
-from .runtime import precision_name
-from .version import __version__
+from ..utils.runtime import precision_name
+from ..version import __version__
 
 
 PROGRESS_EVERY = 10  # steps between the losses shown on the progress bar
@@ -52,7 +52,7 @@ class Trainer:
     def __init__(self, preset: Preset, source: VideoSource, device: str | torch.device = "cpu",
                  dist: Distributed | None = None, precision: torch.dtype = torch.float32):
         """`precision` bf16: the G MLP and both D under autocast; the embedding, losses, R1, the weights and
-        Adam stay float32 (`digan.runtime`)."""
+        Adam stay float32 (`digan.utils.runtime`)."""
         self.dist = dist or Distributed()
         if preset.training.batch % self.dist.world:
             raise ValueError(f"batch {preset.training.batch} does not split over {self.dist.world} processes")
@@ -169,7 +169,7 @@ class Trainer:
 
 
 def training_memory(preset: Preset, world: int = 1) -> tuple:
-    """What a training step holds at once on each process, as `(build, now, hints)` for `digan.memory.check`:
+    """What a training step holds at once on each process, as `(build, now, hints)` for `digan.utils.memory.check`:
     weights and optimiser state, and a step's activations over its share of the batch (2 frames a clip).
     Parameters are counted on the meta device: nothing is allocated."""
     with torch.device("meta"):

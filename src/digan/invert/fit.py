@@ -41,14 +41,14 @@ import torch.nn.functional as F
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from .atomic import atomic_write
-from .checkpoint import CheckpointError
-from .data.base import DataError
-from .data.clips import to_float_video, to_uint8_video
-from .memory import Part, train_pixel_bytes
-from .models import Generator, VideoCode
-from .timebase import Timebase, clip_times
-from .version import __version__
+from ..utils.atomic import atomic_write
+from ..checkpoint import CheckpointError
+from ..data.base import DataError
+from ..data.clips import to_float_video, to_uint8_video
+from ..utils.memory import Part, train_pixel_bytes
+from ..models import Generator, VideoCode
+from ..timebase import Timebase, clip_times
+from ..version import __version__
 
 FIT_FORMAT = "digan-fit"
 FIT_WEIGHTS, FIT_META = "fit.safetensors", "fit.json"
@@ -81,8 +81,8 @@ def read_clip(spec: str | os.PathLike, resolution: int, *, frames: int | None = 
     takes every frame from `start`; with `exact=False` a shorter clip is taken
     as it is. A fit needs at least 2 frames. Errors are one-line DataErrors.
     """
-    from .data.folders import resize_crop
-    from .data.io import iter_frames, video_fps
+    from ..data.folders import resize_crop
+    from ..data.io import iter_frames, video_fps
 
     if start < 0:
         raise DataError(f"start must be 0 or more, got {start}")
@@ -90,7 +90,7 @@ def read_clip(spec: str | os.PathLike, resolution: int, *, frames: int | None = 
     name, _, index = str(spec).rpartition(":")
     stop = None if frames is None else start + frames
     if not path.exists() and name and index.isdigit():
-        from .data import open_dataset
+        from ..data import open_dataset
 
         source = open_dataset(name, resolution)
         i = int(index)
@@ -256,7 +256,7 @@ class FitResult:
 @torch.no_grad()
 def w_statistics(G: Generator) -> tuple[torch.Tensor, float]:
     """Mean w `[w_dim]` and the spread of w around it (RMS per dimension) over W_SAMPLES content seeds."""
-    from .sampling import seed_w
+    from ..sampling.render import seed_w
 
     w = seed_w(G, range(W_SAMPLES))
     mean = w.mean(0)
@@ -426,8 +426,8 @@ def _loss(G: Generator, w: torch.Tensor, z_motion: torch.Tensor, target: torch.T
 
 def render_fit(G: Generator, fit: Fit, t: torch.Tensor, *, size: int | tuple[int, int] | None = None,
                grids: str = "nested") -> np.ndarray:
-    """The fitted video at times `t`, uint8 `[T, H, W, 3]` (any t, any size, as `digan.sampling.render_code`)."""
-    from .sampling import render_code
+    """The fitted video at times `t`, uint8 `[T, H, W, 3]` (any t, any size, as `digan.sampling.render.render_code`)."""
+    from ..sampling.render import render_code
 
     G = fit.generator(G)
     t = torch.as_tensor(t, dtype=torch.float32).reshape(-1)
@@ -435,7 +435,7 @@ def render_fit(G: Generator, fit: Fit, t: torch.Tensor, *, size: int | tuple[int
 
 
 def fit_memory(G: Generator, starts: int, tune: bool = False) -> tuple:
-    """What a fit holds at once, as `(build, now, hints)` for `digan.memory.check`: one forward and backward
+    """What a fit holds at once, as `(build, now, hints)` for `digan.utils.memory.check`: one forward and backward
     pass of at least one frame of every start (near FIT_PIXELS pixels when frames are small) and, when
     tuning, the copy of the synthesis network with its gradients and Adam moments."""
     r = G.resolution
@@ -556,7 +556,7 @@ def load_fit_snapshot(fit: Fit, ckpt: str | os.PathLike | None = None, device: s
 
     `ckpt` defaults to the snapshot the fit was made from; either way it must be that snapshot.
     """
-    from .checkpoint import load_snapshot
+    from ..checkpoint import load_snapshot
 
     if ckpt is None:
         ckpt = fit.meta["snapshot"]["path"]

@@ -6,14 +6,14 @@ from pathlib import Path
 
 import torch
 
-from .checkpoint import load_snapshot
-from .config import DEMO_KIMG, get_preset
-from .data import open_dataset
-from .data.io import write_video
-from .export import generate, write_samples
+from ..checkpoint import load_snapshot
+from ..config import DEMO_KIMG, get_preset
+from ..data import open_dataset
+from ..data.io import write_video
+from ..sampling.files import generate, write_samples
 from .gallery import build_gallery
-from .timebase import Timebase
-from .training import train
+from ..timebase import Timebase
+from ..training.loop import train
 
 
 def run_demo(out: Path, kimg: float = DEMO_KIMG, data: str = "shapes", device: str = "cpu",

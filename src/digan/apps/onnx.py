@@ -26,8 +26,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .models import Generator
-from .models.generator import make_coords
+from ..models import Generator
+from ..models.generator import make_coords
 
 INPUT_NAMES = ("z", "z_motion", "t", "coords", "psi")
 OUTPUT_NAME = "frames"
@@ -81,7 +81,7 @@ def export_onnx(G: Generator, path: str | Path, opset: int = OPSET) -> Path:
             from None
     from torch.export import Dim
 
-    from .atomic import atomic_write
+    from ..utils.atomic import atomic_write
 
     G = copy.deepcopy(G).cpu().eval().float()
     graph = RenderGraph(G).eval()

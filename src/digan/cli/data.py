@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..cliutil import at_least, old_spelling, positive
+from .common import at_least, old_spelling, positive
 
 
 def register(subparsers) -> argparse.ArgumentParser:
@@ -35,7 +35,7 @@ def register(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .store import prepare
+    from ..data.store import prepare
 
     try:  # a DataError reaches `digan`'s entry point, which prints it as one line
         store = prepare(args.src, args.dest, args.size, fps=args.fps, workers=args.workers,

@@ -5,13 +5,13 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .cliutil import CliError, add_ckpt_argument, add_runtime_arguments, at_least, output_dir, output_file, positive, resolve_device
-from .runtime import resolve_precision
+from .common import CliError, add_ckpt_argument, add_runtime_arguments, at_least, output_dir, output_file, positive, resolve_device
+from ..utils.runtime import resolve_precision
 
 
 def cmd_export(args) -> int:
-    from .checkpoint import load_snapshot
-    from .onnx_export import OPSET, export_onnx
+    from ..checkpoint import load_snapshot
+    from ..apps.onnx import OPSET, export_onnx
 
     out = output_file(args.out, "--out")
     G, meta = load_snapshot(args.ckpt, "cpu")
@@ -25,8 +25,8 @@ def cmd_export(args) -> int:
 
 
 def cmd_gallery(args) -> int:
-    from .checkpoint import load_snapshot
-    from .gallery import build_gallery
+    from ..checkpoint import load_snapshot
+    from ..apps.gallery import build_gallery
 
     out = output_dir(args.out)
     device = resolve_device(args.device)
@@ -39,8 +39,8 @@ def cmd_gallery(args) -> int:
 
 
 def cmd_explore(args) -> int:
-    from .checkpoint import load_snapshot
-    from .explore import Explorer, make_server
+    from ..checkpoint import load_snapshot
+    from ..apps.explore import Explorer, make_server
 
     device = resolve_device(args.device)
     G, meta = load_snapshot(args.ckpt, device)
@@ -62,7 +62,7 @@ def cmd_explore(args) -> int:
 
 
 def add_export_parser(sub) -> None:
-    from .onnx_export import OPSET
+    from ..apps.onnx import OPSET
 
     p = sub.add_parser("export", help="write the generator as ONNX (latents, times, coordinate grid -> frames)",
                        description="Write a snapshot's generator as an ONNX file that renders any number of frames "

@@ -32,18 +32,18 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .version import __version__
-from .atomic import atomic_save_array, atomic_write
-from .checkpoint import load_snapshot, snapshot_at
-from .config import STUDY_DEFAULT_DATA, Preset, get_preset
-from .data import open_dataset
-from .data.base import DataError, VideoSource
-from .data.procedural import PROCEDURAL
-from .metrics.motion import motion_ratios, motion_statistics
-from .run import read_metrics, training_seconds
-from .runtime import resolve_precision
-from .sampling import render_videos
-from .timebase import clip_times
+from ..version import __version__
+from ..utils.atomic import atomic_save_array, atomic_write
+from ..checkpoint import load_snapshot, snapshot_at
+from ..config import STUDY_DEFAULT_DATA, Preset, get_preset
+from ..data import open_dataset
+from ..data.base import DataError, VideoSource
+from ..data.procedural import PROCEDURAL
+from ..metrics.motion import motion_ratios, motion_statistics
+from ..training.run import read_metrics, training_seconds
+from ..utils.runtime import resolve_precision
+from ..sampling.render import render_videos
+from ..timebase import clip_times
 
 STUDY_DATASETS = tuple(PROCEDURAL)  # built in and unlimited: the study's real sets never run short
 
@@ -170,7 +170,7 @@ class Scorer:
     """FVD and motion scores of a generator against one dataset's fixed real sets."""
 
     def __init__(self, source: VideoSource, clips: int, clip_frames: int, seed: int, features):
-        from .metrics.distances import fvd
+        from ..metrics.distances import fvd
 
         self.clip_frames, self.clips = clip_frames, clips
         self.frames = 2 * clip_frames - 1  # the clip and its continuation to t = 2
@@ -193,12 +193,12 @@ def study_features(features=None, cache: str | os.PathLike | None = "default"):
     `cache` "default" is $DIGAN_CACHE/study-features; None computes everything.
     """
     if features is None:
-        from .metrics.features import I3DFeatures
+        from ..metrics.features import I3DFeatures
 
         features = I3DFeatures()
     if cache is None or getattr(features, "detector", None) is None:
         return features
-    from .metrics.weights import cache_dir
+    from ..metrics.weights import cache_dir
 
     return CachedFeatures(features, cache_dir() / "study-features" if cache == "default" else cache)
 
@@ -207,8 +207,8 @@ def run_dataset(cfg: StudyConfig, preset: Preset, data: str, out: Path, device: 
                 bars: bool = True, features=None, runs: str | os.PathLike = "runs/study",
                 cache: str | os.PathLike | None = "default") -> dict:
     """Train on one dataset to each eval point in turn; score each snapshot; write its strip."""
-    from .models import Generator
-    from .training import train
+    from ..models import Generator
+    from ..training.loop import train
 
     clip_frames = preset.training.clip_frames
     source = open_dataset(data, preset.resolution, frames_per_video=max(64, 2 * clip_frames))

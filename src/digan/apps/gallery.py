@@ -1,6 +1,6 @@
 """`digan gallery`: a static HTML page of what a snapshot renders, openable from disk or hostable anywhere.
 
-Every video is written by `digan.export` (the same files `digan generate` and
+Every video is written by `digan.sampling.files` (the same files `digan generate` and
 `digan interpolate` write); this module picks what to show, writes the
 training curves and the page. Links are relative, so the folder can be moved.
 """
@@ -13,12 +13,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .atomic import atomic_write
-from .export import generate, interpolate, write_videos
-from .models import Generator
-from .run import read_metrics
-from .sampling import prepare_videos
-from .timebase import Timebase
+from ..utils.atomic import atomic_write
+from ..sampling.files import generate, interpolate, write_videos
+from ..models import Generator
+from ..training.run import read_metrics
+from ..sampling.render import prepare_videos
+from ..timebase import Timebase
 
 MOTIONS = 8          # motion seeds beside one first frame
 STEPS = 8            # videos along each interpolation
