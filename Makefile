@@ -8,7 +8,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test bench study clean
+.PHONY: setup demo test test-fast bench study clean
 
 setup: $(STAMP)
 
@@ -25,7 +25,11 @@ demo: $(STAMP)
 	$(VENV)/bin/digan demo --out runs/demo
 
 test: $(STAMP)
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --durations=15
+
+# The edit loop: everything but the tests marked slow.
+test-fast: $(STAMP)
+	$(PY) -m pytest -q -m "not slow"
 
 # The quality study (docs/study/): trains tiny-32 for the issue's 30 minutes (90 kimg) on two built-in datasets,
 # both at once, one core each: about an hour on 2 idle CPU cores (training, rendering and I3D; the sum of the

@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from digan.utils.runtime import wait_politely  # noqa: E402
+from digan.utils.omp import wait_politely  # noqa: E402
 
 wait_politely()  # as the digan command does, before torch loads
 

@@ -28,7 +28,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from digan.utils.runtime import wait_politely  # noqa: E402
+from digan.utils.omp import wait_politely  # noqa: E402
 
 wait_politely()  # as the digan command does, before torch loads
 
@@ -41,7 +41,7 @@ from digan.config import get_preset  # noqa: E402
 from digan.data.procedural import Shapes  # noqa: E402
 from digan.models import Generator  # noqa: E402
 from digan.utils.runtime import precision_name, resolve_precision  # noqa: E402
-from digan.sampling.render import render_code  # noqa: E402
+from digan.sampling import RenderOptions, render_code  # noqa: E402
 from digan.training.loop import Trainer  # noqa: E402
 
 # Before issue #12, on the project's 2-core machine, idle (README's speed table of that time).
@@ -106,7 +106,7 @@ def render_figures(repeats: int, frames: int) -> None:
     t = torch.linspace(0, 1, frames)
 
     def render():
-        for _ in render_code(G, code, t):
+        for _ in render_code(G, code, t, RenderOptions(precision=dtype)):
             pass
 
     work = reference_flops(G, frames)
@@ -114,7 +114,6 @@ def render_figures(repeats: int, frames: int) -> None:
     auto = resolve_precision("auto", "cpu")
     for name, dtype in [("default (auto: " + precision_name(auto) + ")", auto)] + \
             ([("float32", torch.float32)] if auto != torch.float32 else []):
-        G.mlp_dtype = dtype
         peak = matmul_peak()
         seconds = best_of(render, repeats)
         peak = max(peak, matmul_peak())
@@ -125,22 +124,20 @@ def render_figures(repeats: int, frames: int) -> None:
              ">= 90% (default), >= 60% (float32)" if dtype == auto else ">= 60%")
     if auto == torch.float32:
         line("render paper-128, float32 path", "the default path here (no native bf16)", ">= 60%")
-    G.mlp_dtype = auto
+    dtype = auto
     z, zm = torch.randn(1, G.z_dim), torch.randn(1, G.motion_dim)
 
     def once_per_frame():  # the authors' scheme, emulated: every modulated weight recomputed for every frame
         for k in range(frames):
-            G.render(G.prepare(z, zm), t[k:k + 1])
+            G.render(G.prepare(z, zm), t[k:k + 1], precision=auto)
 
     per_frame = best_of(once_per_frame, max(1, repeats - 1))
     line("render paper-128, the authors' weights-per-frame scheme", f"{per_frame:.2f} s, {per_frame / seconds:.2f}x "
          "the time of weights once per video", "(no target)")
 
-    G.mlp_dtype = torch.float32
     short = torch.linspace(0, 2, 4)
     ref = np.concatenate(list(render_code(G, code, short)), axis=1)
-    G.mlp_dtype = torch.bfloat16
-    mixed = np.concatenate(list(render_code(G, code, short)), axis=1)
+    mixed = np.concatenate(list(render_code(G, code, short, RenderOptions(precision=torch.bfloat16))), axis=1)
     line("render bf16 vs float32 (paper-128, untrained, 4 frames)", f"{psnr(mixed, ref):.1f} dB PSNR", ">= 40 dB")
 
 

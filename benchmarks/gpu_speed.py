@@ -21,7 +21,7 @@ from digan.config import get_preset  # noqa: E402
 from digan.data.procedural import Shapes  # noqa: E402
 from digan.models import Generator  # noqa: E402
 from digan.utils.runtime import precision_name, resolve_precision  # noqa: E402
-from digan.sampling.render import render_code  # noqa: E402
+from digan.sampling import RenderOptions, render_code  # noqa: E402
 from digan.training.loop import Trainer  # noqa: E402
 
 
@@ -61,12 +61,11 @@ def render_figure(preset_name: str, device: torch.device, dtype: torch.dtype, re
                   frames: int = 64) -> str:
     torch.manual_seed(0)
     G = Generator(get_preset(preset_name).generator).eval().to(device)
-    G.mlp_dtype = dtype
     code = G.prepare(torch.randn(videos, G.z_dim, device=device), torch.randn(videos, G.motion_dim, device=device))
     t = torch.linspace(0, 4, frames)
 
     def render():
-        for _ in render_code(G, code, t, chunk=16):
+        for _ in render_code(G, code, t, RenderOptions(precision=dtype, chunk=16)):
             pass
 
     seconds = timed(render, device, repeats)

@@ -39,7 +39,8 @@ from digan.utils.atomic import atomic_write
 from digan.checkpoint import load_snapshot
 from digan.data import open_dataset
 from digan.data.folders import resize_crop
-from digan.invert.fit import Fit, FitOptions, fit_clip, frame_scores, render_fit
+from digan.invert import Fit, FitOptions, fit_clip, frame_scores, render_fit
+from digan.sampling import RenderOptions
 from digan.timebase import clip_times
 
 
@@ -118,7 +119,7 @@ def evaluate_clip(G, hi, lo, clip_frames, options, table, strip_rows=None):
     for name, fit in zip(("fit, w", "fit, tuned G"), fits):
         if fit is not None:
             for grids in ("scaled", "nested"):
-                table.add(task, f"{name}, --grids {grids}", hi, render_fit(G, fit, t, size=2 * R, grids=grids))
+                table.add(task, f"{name}, --grids {grids}", hi, render_fit(G, fit, t, RenderOptions(size=2 * R, grids=grids)))
     table.add(task, "bicubic upscaling", hi, bicubic(lo, 2 * R))
     table.add(task, f"(fit on its own {R}x{R} frames, w)", lo, render_fit(G, fits[0], t))
 

@@ -31,10 +31,10 @@ import torch
 
 from digan.checkpoint import load_snapshot
 from digan.config import get_preset
-from digan.sampling.files import generate
 from digan.models import Generator
-from digan.sampling.render import frames_per_chunk
-from digan.timebase import Timebase
+from digan.sampling import RenderOptions, VideoRequest, generate
+from digan.sampling.options import frames_per_chunk
+from digan.timebase import TimeRequest
 
 
 def rss() -> int:
@@ -98,12 +98,11 @@ def main(argv=None) -> int:
 
     if args.ckpt:
         G, meta = load_snapshot(args.ckpt)
-        timebase = Timebase.from_meta(meta)
     else:
         torch.manual_seed(0)
         preset = get_preset("tiny-32")
         G = Generator(preset.generator).eval().requires_grad_(False)
-        timebase = Timebase(preset.training.clip_frames)
+        meta = {"clip_frames": preset.training.clip_frames}
     size = (args.size, args.size)
     chunk = args.chunk or frames_per_chunk(1, size)
     lengths = sorted(int(n) for n in args.frames.split(","))
@@ -111,8 +110,8 @@ def main(argv=None) -> int:
         out = Path(args.out or tmp)
 
         def render(n):
-            generate(G, out / f"{n}", [0], timebase.times(frames=n), fps=timebase.train_fps, size=size,
-                     chunk=chunk, progress=False)
+            request = VideoRequest(seeds=(0,), times=TimeRequest(frames=n), render=RenderOptions(size=size, chunk=chunk))
+            generate(G, meta, out / f"{n}", request, progress=False)
 
         render(chunk)  # warm up: allocator, encoder, thread pools
         baseline = rss()

@@ -28,7 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
-from digan.utils.runtime import wait_politely  # noqa: E402  (imports no torch)
+from digan.utils.omp import wait_politely  # noqa: E402  (imports no torch)
 
 LIBGOMP_DEFAULT_SPIN = "300000"
 

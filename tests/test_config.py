@@ -27,7 +27,7 @@ def test_an_optional_field_left_unset_reads_as_a_float():
     ("model.lr=1", "use section.field=value"),
     ("training.lrr=1", "training has no field 'lrr'"),
     ("training.batch=x", "invalid literal"),
-    ("training.batch=0", "batch must be positive"),
+    ("training.batch=0", "`batch` must be positive"),
     ("training.lr=nan", "finite number"),
     ("training.mirror=maybe", "true or false"),
     ("generator.resolution=48", "power of two"),

@@ -10,7 +10,7 @@ from digan.config import get_preset
 from digan.data.procedural import Shapes
 from digan.models import Generator
 from digan.utils.runtime import resolve_precision
-from digan.sampling.render import render_videos
+from digan.sampling import RenderOptions, render_videos
 from digan.training.loop import Trainer
 
 pytestmark = [pytest.mark.cuda,
@@ -49,8 +49,7 @@ def test_a_bf16_cuda_render_stays_above_40_db(no_tf32):
     G = Generator(get_preset("paper-128").generator).eval().cuda()
     t = torch.linspace(0, 2, 4)
     ref = render_videos(G, [0, 1], t)
-    G.mlp_dtype = torch.bfloat16
-    assert psnr(render_videos(G, [0, 1], t), ref) >= 40
+    assert psnr(render_videos(G, [0, 1], t, RenderOptions(precision=torch.bfloat16)), ref) >= 40
 
 
 def test_mixed_precision_training_steps_on_cuda_are_finite():

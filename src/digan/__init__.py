@@ -18,8 +18,10 @@ _EXPORTS = {
     "PRESETS": ".config", "Preset": ".config", "TrainingConfig": ".config", "get_preset": ".config",
     "load_snapshot": ".checkpoint", "save_snapshot": ".checkpoint",
     "open_dataset": ".data",
-    "Timebase": ".timebase", "render_video": ".sampling.render", "render_videos": ".sampling.render",
-    "Trainer": ".training.loop", "train": ".training.loop",
+    "TimeRequest": ".timebase", "Timebase": ".timebase",
+    "InterpolationRequest": ".sampling", "RenderOptions": ".sampling", "VideoRequest": ".sampling",
+    "generate": ".sampling", "interpolate": ".sampling", "render_video": ".sampling", "render_videos": ".sampling",
+    "Trainer": ".training", "train": ".training",
 }
 
 __all__ = ["__version__", *sorted(_EXPORTS)]

@@ -2,7 +2,7 @@
 
 import sys
 
-from .utils.runtime import wait_politely
+from .utils.omp import wait_politely
 
 wait_politely()
 

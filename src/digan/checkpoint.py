@@ -22,9 +22,10 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
-from .utils.atomic import atomic_write
 from .config import Preset
 from .models import Generator
+from .utils.atomic import atomic_write
+from .utils.memory import available, size_text
 from .version import __version__
 
 SNAPSHOT_GLOB = "snapshot-*.json"
@@ -118,7 +119,6 @@ def load_snapshot(path: str | os.PathLike, device: str | torch.device = "cpu") -
     exactly their tensors; then that no weight is NaN or infinite (a diverged
     run renders black videos).
     """
-    from .utils.memory import available, size_text
 
     meta_path = find_snapshot(path)
     try:
@@ -126,7 +126,9 @@ def load_snapshot(path: str | os.PathLike, device: str | torch.device = "cpu") -
         preset = Preset.from_dict(meta["preset"])
         check_meta(meta, preset)
     except (OSError, ValueError, KeyError, TypeError, AttributeError, OverflowError) as e:
-        raise CheckpointError(f"{meta_path}: not a valid snapshot description ({type(e).__name__}: {e})") from None
+        # the fields named are the file's, not parameters of the caller: no backticks for a command to turn into flags
+        raise CheckpointError(f"{meta_path}: not a valid snapshot description "
+                              f"({type(e).__name__}: {str(e).replace('`', '')})") from None
     try:
         shapes = weight_shapes(preset)
     except Exception as e:  # absurd sizes fail in many ways; none of them is the user's to debug

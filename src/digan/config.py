@@ -15,6 +15,9 @@ from dataclasses import dataclass, field
 from .models import DiscriminatorConfig, GeneratorConfig
 
 
+DIFFAUGMENT = ("color", "translation")  # DiffAugment's policies (training/augment.py)
+
+
 @dataclass(frozen=True)
 class TrainingConfig:
     batch: int = 64                 # clips (real frame pairs) per step; authors: 8 GPUs x 8
@@ -37,12 +40,28 @@ class TrainingConfig:
     fvd_clips: int = 0              # clips for periodic FVD at each snapshot (0: off)
 
     def __post_init__(self):
-        if self.batch < 1:
-            raise ValueError(f"batch must be positive, got {self.batch}")
-        if self.kimg <= 0:
-            raise ValueError(f"kimg must be positive, got {self.kimg}")
-        if self.clip_frames < 2 or self.clip_stride < 1:
-            raise ValueError("a clip needs at least 2 frames and a stride of at least 1")
+        positive = ("batch", "kimg", "lr", "eps", "d_reg_interval", "g_reg_interval", "snap_kimg", "sample_seeds",
+                    "clip_stride")
+        for name in positive:
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value > 0):
+                raise ValueError(f"`{name}` must be positive, got {value}")
+        if not (math.isfinite(self.r1_gamma) and self.r1_gamma >= 0):
+            raise ValueError(f"`r1_gamma` must be 0 or more, got {self.r1_gamma}")
+        if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
+            raise ValueError(f"`betas` must be two numbers in [0, 1), got {self.betas}")
+        for name in ("ema_kimg", "ema_rampup"):
+            value = getattr(self, name)
+            if value is not None and not (math.isfinite(value) and value > 0):
+                raise ValueError(f"`{name}` must be positive or None, got {value}")
+        if self.clip_frames < 2:
+            raise ValueError(f"`clip_frames` must be at least 2 (a clip spans t = 0..1), got {self.clip_frames}")
+        if self.fvd_clips < 0 or self.fvd_clips == 1:
+            raise ValueError(f"`fvd_clips` must be 0 (off) or at least 2, got {self.fvd_clips}")
+        unknown = [p for p in self.diffaugment.replace(" ", "").split(",") if p and p not in DIFFAUGMENT]
+        if unknown:
+            raise ValueError(f"unknown `diffaugment` policy {', '.join(unknown)}: use a comma list of "
+                             f"{', '.join(DIFFAUGMENT)}, or '' for none")
 
     @property
     def ema_half_life_kimg(self) -> float:
@@ -59,6 +78,27 @@ class Preset:
     @property
     def resolution(self) -> int:
         return self.generator.resolution
+
+    def sizes(self) -> tuple[int, int]:
+        """The smallest and largest training size of these networks (powers of two): at least the input grid
+        and 8 (the discriminators' 4x4 epilogue after a block), and at most the smaller channel_base, past
+        which a block would have no channels."""
+        largest = 2 ** int(math.log2(min(self.generator.channel_base, self.discriminator.channel_base)))
+        return max(8, self.generator.input_resolution), largest
+
+    def at_size(self, size: int) -> "Preset":
+        """The same networks and recipe trained at `size` x `size` (widths follow channel_base / size)."""
+        if size == self.resolution:
+            return self
+        smallest, largest = self.sizes()
+        if size & (size - 1) or not smallest <= size <= largest:
+            raise ValueError(f"preset {self.name} cannot train at `size` {size}: use a power of two from {smallest} "
+                             f"to {largest} (its own is {self.resolution})")
+        return dataclasses.replace(
+            self,
+            generator=dataclasses.replace(self.generator, resolution=size),
+            discriminator=dataclasses.replace(self.discriminator, resolution=size),
+        )
 
     def replace_training(self, **overrides) -> "Preset":
         given = {k: v for k, v in overrides.items() if v is not None}
@@ -135,7 +175,7 @@ PRESETS: dict[str, Preset] = {
         generator=GeneratorConfig(),
         discriminator=DiscriminatorConfig(),
     ),
-    # Same architecture at half the size: G a quarter of the widths, D an eighth (4.9 s a step on 2 idle CPU cores, README).
+    # Same architecture at half the size: G a quarter of the widths, D an eighth.
     "small-64": Preset(
         name="small-64",
         generator=GeneratorConfig(
@@ -145,21 +185,8 @@ PRESETS: dict[str, Preset] = {
         discriminator=DiscriminatorConfig(resolution=64, channel_base=4096, channel_max=256),
         training=TrainingConfig(batch=16, kimg=2000.0, snap_kimg=20.0),
     ),
-    # For CPUs, tests and the demo. Each change from a plain scale-down was measured (docs/study.md):
-    # - a 16x16 input grid (not 8x8): coarse features show as 2-pixel cells, not 4;
-    # - spatial sigma sqrt(10)/4 on the input grid, sqrt(10) on the finer one: the same sigma over a 16x16
-    #   grid draws noise where the data has smooth backgrounds, and sqrt(10)/4 everywhere draws no shapes;
-    # - temporal sigma 1.0 (not 0.25): the motion path starts strong enough that the motion D has
-    #   motion to judge; with 0.25 the clips stay still for the whole demo budget;
-    # - a narrower D (channel_base 512, before the halving below): the same FVD at 10 kimg and a faster step;
-    # - no DiffAugment and R1 gamma 0.05: the built-in datasets are unlimited, so augmentation only
-    #   slows learning; gamma 1 is far above the StyleGAN2 heuristic for 32x32 (0.0002 * 32^2 / 16).
-    # - lr 0.005 (not 0.0025): FVD 6.6x the floor at 10 kimg against 15.0x, 4.7x at 15 kimg; 0.008 was
-    #   worse than 0.005 at 10 kimg (8.6x), and R1 gamma 0.25 too (17.7x) (docs/study.md, round 2).
-    # - G and D at half those widths (G channel_base 1024, D 256, both at most 64 channels): on two
-    #   training seeds FVD 5.4x and 5.7x the floor at 12 kimg (full widths: 5.6x and 10.1x) and 3.5x and
-    #   3.9x at 20 kimg, with steps 1.65x as fast (docs/study.md, round 5). D alone at half width is
-    #   no better per clip: the smaller generator is what learns sooner.
+    # For CPUs, tests and the demo: each departure from a plain scale-down (input grid, sigmas, temporal
+    # sigma, no DiffAugment, R1, lr, widths) won FVD per CPU-minute in docs/study.md, which gives the figures.
     # For a small set of your own videos, pass --diffaugment color,translation.
     "tiny-32": Preset(
         name="tiny-32",
@@ -175,17 +202,7 @@ PRESETS: dict[str, Preset] = {
 }
 
 
-# `digan demo`'s budget: the study's 20 kimg point (docs/study/README.md), where tiny-32 draws a coloured
-# shape or two a clip that moves, FVD 3.5x the floor (the demo's own two-thread run: 4.1x); within
-# DEMO_MINUTES of training on 2 idle CPU cores (5 min 37 s measured, README).
-DEMO_KIMG = 20.0
-DEMO_MINUTES = 6
-
-# `digan study`'s datasets when none are named: those of the committed report (docs/study, `make study`).
-STUDY_DEFAULT_DATA = ("shapes", "sky")
-
-
 def get_preset(name: str) -> Preset:
     if name not in PRESETS:
-        raise ValueError(f"unknown preset '{name}': expected one of {', '.join(PRESETS)}")
+        raise ValueError(f"unknown `preset` '{name}': expected one of {', '.join(PRESETS)}")
     return PRESETS[name]

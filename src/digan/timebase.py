@@ -11,6 +11,7 @@ frames per second, so videos can be asked for by length and frame rate.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -90,7 +91,7 @@ class Timebase:
         fps = self.train_fps if fps is None else float(fps)
         frames = self.count(frames, fps, seconds)
         if not math.isfinite(start):
-            raise ValueError(f"start must be finite, got {start}")
+            raise ValueError(f"`start` must be finite, got {start}")
         seconds_k = start + torch.arange(frames, dtype=torch.float64) / fps
         return self.t_of(seconds_k).float()
 
@@ -98,17 +99,17 @@ class Timebase:
         """How many frames `times` gives for these arguments, without computing them."""
         fps = self.train_fps if fps is None else float(fps)
         if not math.isfinite(fps) or not fps > 0:
-            raise ValueError(f"fps must be positive, got {fps}")
+            raise ValueError(f"`fps` must be positive, got {fps}")
         if frames is not None and seconds is not None:
-            raise ValueError("give frames or seconds, not both")
+            raise ValueError("give `frames` or `seconds`, not both")
         if seconds is not None and not math.isfinite(seconds * fps):
-            raise ValueError(f"seconds must be finite, got {seconds}")
+            raise ValueError(f"`seconds` must be finite, got {seconds}")
         if frames is None:
             # default: the frames of one training clip's t = 0..1 at this rate
             frames = (self.frame_count(seconds, fps) if seconds is not None
                       else math.floor(self.clip_seconds * fps + 1e-6) + 1)
         if frames < 1:
-            raise ValueError(f"need at least one frame, got {frames}")
+            raise ValueError(f"`frames` must be at least 1, got {frames}")
         return int(frames)
 
     def nearest_training_times(self, t: torch.Tensor, frames: int | None = None) -> torch.Tensor:
@@ -120,3 +121,86 @@ class Timebase:
         last = (frames or self.clip_frames) - 1
         k = clip_frame(torch.as_tensor(t, dtype=torch.float32), self.clip_frames).round().clamp(0, last)
         return clip_time(k, self.clip_frames)
+
+    def describe(self, t: torch.Tensor) -> str:
+        """The span of times `t` in clip time and in seconds, beside the training clip's."""
+        lo, hi = float(t.min()), float(t.max())
+        return (f"t {lo:.3g}..{hi:.3g} ({self.seconds_of(lo):.3g}..{self.seconds_of(hi):.3g} s; "
+                f"the training clip is t 0..1, {self.clip_seconds:.3g} s)")
+
+
+@dataclass(frozen=True)
+class TimeRequest:
+    """Which instants a video shows, as a user asks for them; at most one of frames, seconds, at and t.
+
+    frames     frames of the video (default: those of one training clip, t 0..1, at `fps`)
+    seconds    its length in seconds instead of `frames`
+    fps        frame rate of the video (default: the training rate)
+    start      seconds at which the first frame is
+    at         only these instants, in seconds, in this order
+    t          only these clip times (1 = the end of a training clip), in this order
+    train_fps  frame rate of the training clips (default: the snapshot's, else DEFAULT_TRAIN_FPS)
+    """
+    frames: int | None = None
+    seconds: float | None = None
+    fps: float | None = None
+    start: float = 0.0
+    at: tuple[float, ...] | None = None
+    t: tuple[float, ...] | None = None
+    train_fps: float | None = None
+
+    def __post_init__(self):
+        chosen = [name for name in ("frames", "seconds", "at", "t") if getattr(self, name) is not None]
+        if len(chosen) > 1:
+            raise ValueError(f"give only one of {' / '.join(f'`{c}`' for c in chosen)}")
+        for name in ("at", "t"):
+            values = getattr(self, name)
+            if values is not None:
+                values = tuple(float(v) for v in values)
+                if not values or not all(math.isfinite(v) for v in values):
+                    raise ValueError(f"`{name}` must be one or more finite numbers")
+                object.__setattr__(self, name, values)
+        for name in ("seconds", "fps", "train_fps"):
+            value = getattr(self, name)
+            if value is not None and not (math.isfinite(value) and value > 0):
+                raise ValueError(f"`{name}` must be a positive number, got {value}")
+        if self.frames is not None and self.frames < 1:
+            raise ValueError(f"`frames` must be at least 1, got {self.frames}")
+        if not math.isfinite(self.start):
+            raise ValueError(f"`start` must be finite, got {self.start}")
+
+    @property
+    def length_given(self) -> bool:
+        """Whether the request says how many frames (else a training clip's, or a caller's default)."""
+        return any(getattr(self, name) is not None for name in ("frames", "seconds", "at", "t"))
+
+    def or_seconds(self, seconds: float) -> "TimeRequest":
+        """This request, `seconds` long when it does not say how long."""
+        return self if self.length_given else dataclasses.replace(self, seconds=seconds)
+
+    def timebase(self, clip_frames: int, train_fps: float | None = None) -> Timebase:
+        """The time base of a model whose clips have `clip_frames` frames at `train_fps` (`self.train_fps` wins)."""
+        return Timebase(int(clip_frames), float(self.train_fps or train_fps or DEFAULT_TRAIN_FPS))
+
+    def video_fps(self, timebase: Timebase) -> float:
+        """The frame rate of the files: `fps`, else the training rate."""
+        return self.fps or timebase.train_fps
+
+    def count(self, timebase: Timebase) -> int:
+        """How many frames the video has, without computing their times (a memory check comes first)."""
+        for values in (self.at, self.t):
+            if values is not None:
+                return len(values)
+        return timebase.count(self.frames, self.video_fps(timebase), self.seconds)
+
+    def times(self, timebase: Timebase) -> torch.Tensor:
+        """t `[T]` (float32) of every frame; a time too large to be finite is a ValueError naming the cause."""
+        if self.at is not None:
+            t = timebase.t_of(torch.tensor(self.at, dtype=torch.float64)).float()
+        elif self.t is not None:
+            t = torch.tensor(self.t, dtype=torch.float32)
+        else:
+            t = timebase.times(frames=self.count(timebase), fps=self.video_fps(timebase), start=self.start)
+        if not torch.isfinite(t).all():
+            raise ValueError(f"{timebase.describe(t)}: not finite; ask for a smaller `start`, `seconds` or `at`")
+        return t

@@ -2,24 +2,8 @@ import numpy as np
 import pytest
 import torch
 
-from digan.data import ClipSpec, EvalClips, PairBatches, open_dataset, to_float_video
+from digan.data import ClipSpec, PairBatches, open_dataset, to_float_video
 from digan.data.clips import PrefetchedBatches
-
-
-def test_eval_clips_whole_windows_and_flip():
-    s = open_dataset("shapes", 16, count=3, frames_per_video=10)
-    spec = ClipSpec(frames=4, stride=2)
-    every = EvalClips(s, spec)
-    assert len(every) == 3 * (10 - 7 + 1)
-    np.testing.assert_array_equal(every[5], s.read(1, [1, 3, 5, 7]))
-    drawn = EvalClips(s, spec, count=20, seed=1, mirror=True)
-    b = drawn.batch(0, 20)
-    assert b.shape == (20, 4, 16, 16, 3) and (b == EvalClips(s, spec, count=20, seed=1, mirror=True).batch(0, 20)).all()
-    plain = EvalClips(s, spec, count=20, seed=1).batch(0, 20)
-    flipped = [(b[k] != plain[k]).any() for k in range(20)]
-    assert 3 <= sum(flipped) <= 17
-    for k in np.flatnonzero(flipped):
-        np.testing.assert_array_equal(b[k], plain[k][:, :, ::-1])  # the whole clip is mirrored
 
 
 def test_pair_batches_read_the_clip_frames_with_their_dt():

@@ -92,18 +92,18 @@ def cli(*argv):
 
 
 def test_cli_prepare_with_workers(video_folder, tmp_path, capsys):
-    assert cli("prepare", str(video_folder), str(tmp_path / "s"), "--resolution", "16", "--workers", "2",
-               "--no-progress") == 0
+    assert cli("prepare", str(video_folder), str(tmp_path / "s"), "--size", "16", "--workers", "2",
+               "--quiet") == 0
     assert "3 videos, 31 frames at 16x16" in capsys.readouterr().out
     same_videos(open_dataset(video_folder, 16), open_dataset(tmp_path / "s", 16))
-    assert cli("prepare", str(video_folder), str(tmp_path / "s"), "-r", "16", "--no-progress") == 0  # done already
+    assert cli("prepare", str(video_folder), str(tmp_path / "s"), "--size", "16", "--quiet") == 0  # done already
 
 
 def test_cli_prepare_errors_are_one_line(tmp_path, capsys):
     empty = tmp_path / "empty"
     empty.mkdir()
-    assert cli("prepare", str(empty), str(tmp_path / "s"), "-r", "16") == 2
-    assert cli("prepare", str(tmp_path / "nothing"), str(tmp_path / "s"), "-r", "16") == 2
+    assert cli("prepare", str(empty), str(tmp_path / "s"), "--size", "16") == 2
+    assert cli("prepare", str(tmp_path / "nothing"), str(tmp_path / "s"), "--size", "16") == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 2 and all(line.startswith("digan: error: ") for line in err)
     assert not (tmp_path / "s" / "index.json").exists()

@@ -112,7 +112,7 @@ def test_generator_output_is_checked(small_protocols):
     bad = lambda seeds, frames: np.zeros((len(seeds), frames, 8, 8, 3), np.float32)  # noqa: E731
     with pytest.raises(ValueError, match="uint8"):
         ev.evaluate(bad, CountingSource([40] * 20), ["fvd12_16f"], features=MomentFeatures(), progress=False, cache=None)
-    with pytest.raises(DataError, match="real data"):
+    with pytest.raises(DataError, match="real videos"):
         ev.evaluate(noise_generator(), None, ["fvd12_16f"], features=MomentFeatures(), progress=False)
     with pytest.raises(DataError, match="conv3d_deepnetA_ucf.npz"):
         ev.evaluate(noise_generator(), None, ["is_tganv2"], progress=False)
@@ -138,9 +138,9 @@ def test_resize_modes():
 
 
 def test_generator_callable_renders_per_seed_from_t0(tiny_G, tiny_preset):
-    from digan.metrics.snapshot import generator_callable
+    from digan.sampling import RenderOptions, clip_renderer
 
-    gen = generator_callable(tiny_G, tiny_preset.training.clip_frames, batch=2)
+    gen = clip_renderer(tiny_G, tiny_preset.training.clip_frames, RenderOptions(batch=2))
     a = gen([3, 4], 16)
     r = tiny_preset.resolution
     assert a.shape == (2, 16, r, r, 3) and a.dtype == np.uint8

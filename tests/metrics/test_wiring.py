@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from digan.metrics import features as features_module
-from digan.metrics import snapshot
-from digan.cli.metrics import main
+from digan.training import fvd as training_fvd_module
+from digan.cli.main import main
 from digan.metrics.protocols import PROTOCOLS
 
 from metrics_helpers import CountingSource, MomentFeatures
@@ -18,7 +18,8 @@ from metrics_helpers import CountingSource, MomentFeatures
 @pytest.fixture()
 def stand_in_detector(monkeypatch):
     monkeypatch.setattr(features_module, "I3DFeatures", lambda *a, **k: MomentFeatures())
-    monkeypatch.setattr(snapshot, "I3DFeatures", lambda *a, **k: MomentFeatures())
+    monkeypatch.setattr(training_fvd_module, "I3DFeatures", lambda *a, **k: MomentFeatures())
+    monkeypatch.setattr("digan.cli.metrics.I3DFeatures", lambda *a, **k: MomentFeatures())
 
 
 def test_digan_evaluate_writes_jsonl_for_a_snapshot(stand_in_detector, tiny_G, tiny_preset, tmp_path, monkeypatch, capsys):
@@ -30,7 +31,7 @@ def test_digan_evaluate_writes_jsonl_for_a_snapshot(stand_in_detector, tiny_G, t
     snap = save_snapshot(tmp_path / "run", tiny_G, tiny_preset, 1000)
     out = tmp_path / "metrics.jsonl"
     argv = ["evaluate", "--ckpt", str(snap), "--data", "shapes", "--metrics", "fvd6_16f,kvd6_16f",
-            "--out", str(out), "--quiet", "--device", "cpu"]
+            "--jsonl", str(out), "--quiet", "--device", "cpu"]
     assert main(argv) == 0
     printed = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     written = [json.loads(line) for line in out.read_text().splitlines()]
@@ -44,7 +45,7 @@ def test_digan_evaluate_writes_jsonl_for_a_snapshot(stand_in_detector, tiny_G, t
 
 
 def test_training_fvd_logs_named_numbers(stand_in_detector, tiny_G, tiny_preset):
-    fvd = snapshot.training_fvd(CountingSource([40] * 10, resolution=tiny_preset.resolution), tiny_preset, 4)
+    fvd = training_fvd_module.training_fvd(CountingSource([40] * 10, resolution=tiny_preset.resolution), tiny_preset, 4)
     record = fvd(tiny_G)
     assert set(record) == {"fvd4_16f", "kvd4_16f"} and all(np.isfinite(v) for v in record.values())
     assert fvd(tiny_G) == record  # seeded: the same generator gives the same numbers

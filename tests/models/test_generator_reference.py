@@ -106,12 +106,11 @@ def test_bf16_render_stays_above_40_db(preset):
     """The mixed-precision render (bf16 MLP; float32 phases, sin/cos and RGB sum) against float32, in uint8.
 
     Runs where bf16 is emulated too (slowly: this is a check of the numbers, not of the speed)."""
-    from digan.sampling.render import render_videos
+    from digan.sampling import RenderOptions, render_videos
 
     torch.manual_seed(0)
     G = Generator(get_preset(preset).generator).eval()
     t = torch.linspace(0, 2, 4)
     ref = render_videos(G, [0, 1], t)
-    G.mlp_dtype = torch.bfloat16
-    mixed = render_videos(G, [0, 1], t)
+    mixed = render_videos(G, [0, 1], t, RenderOptions(precision=torch.bfloat16))
     assert psnr(mixed, ref) >= 40

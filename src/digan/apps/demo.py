@@ -7,50 +7,63 @@ from pathlib import Path
 import torch
 
 from ..checkpoint import load_snapshot
-from ..config import DEMO_KIMG, get_preset
+from ..config import get_preset
 from ..data import open_dataset
 from ..data.io import write_video
-from ..sampling.files import generate, write_samples
-from .gallery import build_gallery
-from ..timebase import Timebase
+from ..models import Generator
+from ..sampling.files import VideoRequest, generate, write_samples
+from ..sampling.options import RenderOptions
+from ..timebase import TimeRequest, Timebase
 from ..training.loop import train
+from .gallery import build_gallery
+
+# The demo's budget: the study's 20 kimg point, where tiny-32 draws a coloured shape or two a clip that
+# moves (docs/study.md); about DEMO_MINUTES of training on 2 idle CPU cores (README).
+DEMO_KIMG = 20.0
+DEMO_MINUTES = 6
 
 
 def run_demo(out: Path, kimg: float = DEMO_KIMG, data: str = "shapes", device: str = "cpu",
              precision: torch.dtype = torch.float32) -> Path:
+    """Train (or resume) `out/run`, then write `out/samples` and the gallery `out/site`; returns the samples folder.
+
+    `precision` is the training arithmetic and the renders' (`RenderOptions.precision`).
+    """
     preset = get_preset("tiny-32").replace_training(kimg=kimg, snap_kimg=1.0)
     source = open_dataset(data, preset.resolution)
     print(f"demo: training {preset.name} on '{data}' for {kimg:g} kimg; run again to resume")
-    info = train(preset, source, data, out, device=device, run_dir=out / "run", precision=precision)
+    info = train(preset, data, out, source=source, device=device, run_dir=out / "run", precision=precision)
     G, meta = load_snapshot(info.run_dir, device)
-    G.mlp_dtype = precision
     samples = out / "samples"
-    write_samples(G, preset, samples / "grid", meta.get("train_fps"))  # grid.mp4 and .gif, as the run's samples
+    render = RenderOptions(precision=precision)
+    write_samples(G, preset, samples / "grid", meta.get("train_fps"), render)  # grid.mp4 and .gif, like the run's
     write_video(samples / "real-example.gif", source.read(0, range(preset.training.clip_frames)), fps=8)
-    write_property_samples(G, meta, samples)
+    write_property_samples(G, meta, samples, render)
     print(f"demo: samples in {samples}; snapshot {meta['path']}")
-    page = build_gallery(G, meta, out / "site", progress=False)
+    page = build_gallery(G, meta, out / "site", render=render, progress=False)
     print(f"demo: gallery {page} (open it in a browser)")
     return samples
 
 
-def write_property_samples(G, meta: dict, samples: Path, seeds=(0, 1, 2, 3)) -> list[Path]:
+def write_property_samples(G: Generator, meta: dict, samples: Path, render: RenderOptions = RenderOptions(),
+                           seeds=(0, 1, 2, 3)) -> list[Path]:
     """What an implicit video generator renders beyond its training clips, each beside the training view.
 
     - `extrapolation-4x/`: 4x the training clip's length (t up to ~4.3); the left
       half holds the last training frame once t passes 1 (time bar turns red).
-    - `superres-4x/`: 4x the training size with scaled grids (`--grids scaled`);
+    - `superres-4x/`: 4x the training size with scaled grids;
       the left half is the training-size render upscaled by pixel repetition.
     """
     timebase = Timebase.from_meta(meta)
-    fps, res = timebase.train_fps, meta["resolution"]
-    long_t = timebase.times(seconds=4 * timebase.clip_frames / fps)
-    clip_t = timebase.times()
-    paths = generate(G, samples / "extrapolation-4x", list(seeds), long_t, fps=fps, formats=("mp4", "gif"),
-                     reference_t=timebase.nearest_training_times(long_t), progress=False)
+    res = meta["resolution"]
+    four_clips = TimeRequest(seconds=4 * timebase.clip_frames / timebase.train_fps)
+    long = generate(G, meta, samples / "extrapolation-4x",
+                    VideoRequest(seeds=tuple(seeds), times=four_clips, render=render, formats=("mp4", "gif"),
+                                 compare=True), progress=False)
     # grids="scaled": every scale sampled 4x more densely, for smooth detail rather than blocks
-    paths += generate(G, samples / "superres-4x", list(seeds), clip_t, fps=fps, size=4 * res, grids="scaled",
-                      formats=("mp4",), reference_t=timebase.nearest_training_times(clip_t), progress=False)
-    print(f"demo: time extrapolation ({len(long_t)} frames, t up to {long_t[-1]:.2f}) in {samples / 'extrapolation-4x'}; "
-          f"super-resolution ({4 * res}x{4 * res}) in {samples / 'superres-4x'}")
-    return paths
+    superres = generate(G, meta, samples / "superres-4x",
+                        VideoRequest(seeds=tuple(seeds), render=render.replace(size=4 * res, grids="scaled"),
+                                     compare=True), progress=False)
+    print(f"demo: time extrapolation ({len(long.t)} frames, t up to {long.t[-1]:.2f}) in "
+          f"{samples / 'extrapolation-4x'}; super-resolution ({4 * res}x{4 * res}) in {samples / 'superres-4x'}")
+    return long.paths + superres.paths

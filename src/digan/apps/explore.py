@@ -24,11 +24,12 @@ from urllib.parse import parse_qs, urlparse
 import numpy as np
 import torch
 
-from ..cli.common import MAX_SEED
 from ..models import Generator, VideoCode
 from ..models.generator import GRID_MODES
-from ..sampling.render import INTERPOLATION_MODES, interpolation_code, prepare_videos, render_code
+from ..sampling.options import RenderOptions
+from ..sampling.render import INTERPOLATION_MODES, MAX_SEED, interpolation_code, prepare_videos, render_code
 from ..timebase import Timebase
+from PIL import Image
 
 MAX_SIZE = 1024          # pixels a side of one frame
 MAX_CHUNK = 64           # frames in one playback request
@@ -86,9 +87,11 @@ def _choice(query: dict, name: str, default: str, choices: tuple[str, ...]) -> s
 class Explorer:
     """What the server renders: frames of seeds or interpolation points, with cached prepared codes."""
 
-    def __init__(self, G: Generator, meta: dict):
+    def __init__(self, G: Generator, meta: dict, render: RenderOptions = RenderOptions()):
+        """`render`: how frames are rendered; each request sets its own size, grids and psi."""
         self.G = G.eval()
         self.meta = meta
+        self.render = render
         self.timebase = Timebase.from_meta(meta)
         self.codes: OrderedDict[tuple, VideoCode] = OrderedDict()
         self.lock = threading.Lock()   # one render at a time: the CPU or GPU is shared anyway
@@ -148,12 +151,12 @@ class Explorer:
             raise BadRequest(f"t + dt x count: times past {MAX_ABS_T:g} are refused")
         with self.lock, torch.no_grad():
             code = self._code(key)
-            return np.concatenate(list(render_code(self.G, code, t.float(), size=size, grids=grids)), axis=1)[0]
+            options = self.render.replace(size=size, grids=grids, chunk=None)
+            return np.concatenate(list(render_code(self.G, code, t.float(), options)), axis=1)[0]
 
 
 def png(frames: np.ndarray) -> bytes:
     """uint8 `[T, H, W, 3]` as one PNG: the frames side by side, left to right (the page slices them)."""
-    from PIL import Image
 
     strip = np.concatenate(list(frames), axis=1)  # (H, T*W, 3)
     buffer = io.BytesIO()

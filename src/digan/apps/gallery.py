@@ -13,12 +13,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..utils.atomic import atomic_write
-from ..sampling.files import generate, interpolate, write_videos
 from ..models import Generator
-from ..training.run import read_metrics
+from ..sampling.files import InterpolationRequest, VideoRequest, generate, interpolate, write_videos
+from ..sampling.options import RenderOptions
 from ..sampling.render import prepare_videos
-from ..timebase import Timebase
+from ..timebase import TimeRequest, Timebase
+from ..training.run import read_metrics
+from ..utils.atomic import atomic_write
 
 MOTIONS = 8          # motion seeds beside one first frame
 STEPS = 8            # videos along each interpolation
@@ -35,16 +36,25 @@ class Section:
     links: list[str]        # other files of the section, relative to the page
 
 
-def build_gallery(G: Generator, meta: dict, out: str | Path, *, seeds: int = 8, formats: Sequence[str] = ("mp4", "gif"),
+def build_gallery(G: Generator, meta: dict, out: str | Path, *, videos: int = 8,
+                  render: RenderOptions = RenderOptions(), formats: Sequence[str] = ("mp4", "gif"),
                   motions: int = MOTIONS, steps: int = STEPS, progress: bool = True) -> Path:
-    """Write `out/index.html` and its media (`out/media/...`); returns the page's path."""
+    """Write `out/index.html` and its media (`out/media/...`); returns the page's path.
+
+    `videos` is the number of seeds in the sample grid (0..videos-1); `render` how every video is
+    rendered (its size and grids are the page's own for the super-resolution section).
+    """
+    if videos < 1:
+        raise ValueError(f"`videos` must be at least 1, got {videos}")
     out = Path(out)
     media = out / "media"
     timebase = Timebase.from_meta(meta)
     fps, res = timebase.train_fps, int(meta["resolution"])
     clip_t = timebase.times()
-    long_t = timebase.times(seconds=EXTRAPOLATE * timebase.clip_frames / fps)
-    shown = list(range(min(seeds, 4)))
+    long = TimeRequest(seconds=EXTRAPOLATE * timebase.clip_frames / fps)
+    shown = tuple(range(min(videos, 4)))
+    formats = tuple(formats)
+    at_training_size = render.replace(size=None, grids="nested")
     rel = lambda p: Path(p).relative_to(out).as_posix()  # noqa: E731
     say = print if progress else (lambda *a, **k: None)
     sections = []
@@ -56,34 +66,36 @@ def build_gallery(G: Generator, meta: dict, out: str | Path, *, seeds: int = 8, 
         return rel(shown_file), [rel(p) for p in mine if p != shown_file]
 
     say("gallery: sample grid")
-    paths = write_videos(G, media, [prepare_videos(G, list(range(seeds)))], clip_t, fps=fps, names=None,
-                         formats=formats, grid="samples", progress=False)
-    sections.append(Section("Samples", f"Seeds 0 to {seeds - 1}, one training clip each (t from 0 to 1, "
+    paths = write_videos(G, media, [prepare_videos(G, list(range(videos)), psi=render.psi)], clip_t, fps=fps,
+                         names=None, options=at_training_size, formats=formats, grid="samples", progress=False)
+    sections.append(Section("Samples", f"Seeds 0 to {videos - 1}, one training clip each (t from 0 to 1, "
                             f"{len(clip_t)} frames at {fps:g} fps, {res}x{res}).", *pick(paths, "samples")))
 
     say("gallery: time extrapolation")
-    paths = generate(G, media / "extrapolation", shown, long_t, fps=fps, formats=formats,
-                     reference_t=timebase.nearest_training_times(long_t), progress=False)
+    written = generate(G, meta, media / "extrapolation",
+                       VideoRequest(seeds=shown, times=long, render=at_training_size, formats=formats, compare=True),
+                       progress=False)
     sections.append(Section(
         "Time extrapolation", f"Left: the training interval (t from 0 to 1, held at its last frame afterwards). "
-        f"Right: the same videos rendered {EXTRAPOLATE}x as long, up to t = {float(long_t[-1]):.2f}. The bar below "
-        "turns red once t passes 1, the end of a training clip; the white tick marks t = 1.",
-        rel(media / "extrapolation" / "grid-compare.mp4"), [rel(p) for p in paths if p.stem == "grid"]))
+        f"Right: the same videos rendered {EXTRAPOLATE}x as long, up to t = {float(written.t[-1]):.2f}. The bar "
+        "below turns red once t passes 1, the end of a training clip; the white tick marks t = 1.",
+        rel(media / "extrapolation" / "grid-compare.mp4"), [rel(p) for p in written.paths if p.stem == "grid"]))
 
     say("gallery: super-resolution")
     # grids="scaled": every scale sampled more densely, for smooth detail rather than blocks (docs/conventions.md)
-    paths = generate(G, media / "superres", shown, clip_t, fps=fps, size=SUPERRES * res, grids="scaled",
-                     formats=formats, reference_t=clip_t, progress=False)
+    superres = render.replace(size=SUPERRES * res, grids="scaled")
+    written = generate(G, meta, media / "superres",
+                       VideoRequest(seeds=shown, render=superres, formats=formats, compare=True), progress=False)
     sections.append(Section(
         f"{SUPERRES}x super-resolution", f"Left: the {res}x{res} render upscaled by pixel repetition (nearest). "
         f"Right: the same videos rendered directly at {SUPERRES * res}x{SUPERRES * res}: the generator is a "
         "function of continuous coordinates (scaled grids).",
-        rel(media / "superres" / "grid-compare.mp4"), [rel(p) for p in paths if p.stem == "grid"]))
+        rel(media / "superres" / "grid-compare.mp4"), [rel(p) for p in written.paths if p.stem == "grid"]))
 
     say("gallery: motions")
-    code = prepare_videos(G, [0] * motions, list(range(motions)))
-    paths = write_videos(G, media / "motions", [code], clip_t, fps=fps, names=None, formats=formats, grid="grid",
-                         progress=False)
+    code = prepare_videos(G, [0] * motions, list(range(motions)), psi=render.psi)
+    paths = write_videos(G, media / "motions", [code], clip_t, fps=fps, names=None, options=at_training_size,
+                         formats=formats, grid="grid", progress=False)
     sections.append(Section(
         f"One first frame, {motions} motions", f"Content seed 0 with motion seeds 0 to {motions - 1}. At t = 0 "
         "the motion code is zero (DIGAN Eq. 3), so every video starts from the same frame and moves differently.",
@@ -91,11 +103,12 @@ def build_gallery(G: Generator, meta: dict, out: str | Path, *, seeds: int = 8, 
 
     for mode, kept in (("content", "motion"), ("motion", "content")):
         say(f"gallery: {mode} interpolation")
-        paths = interpolate(G, media / "interpolation", [0, 1], clip_t, fps=fps, mode=mode, steps=steps,
-                            layout="grid", formats=formats, progress=False)
+        written = interpolate(G, meta, media / "interpolation",
+                              InterpolationRequest(points=(0, 1), mode=mode, steps=steps, layout="grid",
+                                                   render=at_training_size, formats=formats), progress=False)
         sections.append(Section(
             f"{mode.capitalize()} interpolation", f"{steps} videos from seed 0 (left) to seed 1 (right): the "
-            f"{mode} moves, the {kept} stays seed 0's.", *pick(paths, f"interp-{mode}-grid")))
+            f"{mode} moves, the {kept} stays seed 0's.", *pick(written.paths, f"interp-{mode}-grid")))
 
     sections.append(training_curves(Path(meta["path"]).parent / "metrics.jsonl", out))
     text = render_page(meta, sections)

@@ -19,15 +19,18 @@ onnxscript), not by the TorchScript tracer that PyTorch deprecates. Needs the `e
 
 from __future__ import annotations
 
+import copy
 import logging
 import warnings
 from pathlib import Path
 
 import torch
 from torch import nn
+from torch.export import Dim
 
 from ..models import Generator
 from ..models.generator import make_coords
+from ..utils.atomic import atomic_write
 
 INPUT_NAMES = ("z", "z_motion", "t", "coords", "psi")
 OUTPUT_NAME = "frames"
@@ -69,20 +72,14 @@ def example_inputs(G: Generator, videos: int = 2, frames: int = 3, size: int | N
 
 def export_onnx(G: Generator, path: str | Path, opset: int = OPSET) -> Path:
     """Write G (a copy on the CPU, in eval mode) to `path` as one ONNX file; returns the path."""
-    import copy
-
     if opset < OPSET:
-        raise ValueError(f"opset {opset}: the exporter writes opset {OPSET} or later")
+        raise ValueError(f"`opset` {opset}: the exporter writes opset {OPSET} or later")
     try:
         import onnx  # noqa: F401  (the exporter needs both; say so before capturing the graph)
         import onnxscript  # noqa: F401
     except ImportError:
         raise ImportError("exporting to ONNX needs the onnx and onnxscript packages: pip install -e '.[export]'") \
             from None
-    from torch.export import Dim
-
-    from ..utils.atomic import atomic_write
-
     G = copy.deepcopy(G).cpu().eval().float()
     graph = RenderGraph(G).eval()
     batch, frames, height, width = Dim("batch"), Dim("frames"), Dim("height"), Dim("width")

@@ -21,10 +21,12 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import multiprocessing
 import os
 import platform
 import subprocess
 import time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -32,20 +34,27 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ..version import __version__
-from ..utils.atomic import atomic_save_array, atomic_write
 from ..checkpoint import load_snapshot, snapshot_at
-from ..config import STUDY_DEFAULT_DATA, Preset, get_preset
+from ..config import Preset, get_preset
 from ..data import open_dataset
 from ..data.base import DataError, VideoSource
 from ..data.procedural import PROCEDURAL
+from ..metrics.distances import fvd
+from ..metrics.features import I3DFeatures
 from ..metrics.motion import motion_ratios, motion_statistics
-from ..training.run import read_metrics, training_seconds
-from ..utils.runtime import resolve_precision
+from ..metrics.weights import cache_dir
+from ..models import Generator
+from ..sampling.options import RenderOptions
 from ..sampling.render import render_videos
 from ..timebase import clip_times
+from ..training.loop import train
+from ..training.run import read_metrics, training_seconds
+from ..utils.atomic import atomic_save_array, atomic_write
+from ..utils.runtime import resolve_precision
+from ..version import __version__
 
 STUDY_DATASETS = tuple(PROCEDURAL)  # built in and unlimited: the study's real sets never run short
+STUDY_DEFAULT_DATA = ("shapes", "sky")  # the committed report's (docs/study, `make study`)
 
 
 @dataclass(frozen=True)
@@ -170,21 +179,18 @@ class Scorer:
     """FVD and motion scores of a generator against one dataset's fixed real sets."""
 
     def __init__(self, source: VideoSource, clips: int, clip_frames: int, seed: int, features):
-        from ..metrics.distances import fvd
-
         self.clip_frames, self.clips = clip_frames, clips
         self.frames = 2 * clip_frames - 1  # the clip and its continuation to t = 2
         self.real, self.real_b = real_sets(source, clips, self.frames, seed)
         self.features = features  # study_features: the I3D, cached
         self.real_features = self.features(self.real[:, :clip_frames])
-        self.fvd = fvd
         self.floor = fvd(self.real_features, self.features(self.real_b[:, :clip_frames]))
 
     def __call__(self, G) -> tuple[dict, np.ndarray]:
         t = clip_times(self.frames, self.clip_frames)
-        fake = render_videos(G, list(range(self.clips)), t, batch=16)
-        fvd = self.fvd(self.real_features, self.features(fake[:, :self.clip_frames]))
-        return {"fvd": fvd, "fvd_over_floor": fvd / self.floor, **scores(fake, self.real, self.clip_frames)}, fake
+        fake = render_videos(G, list(range(self.clips)), t, RenderOptions(batch=16))
+        distance = fvd(self.real_features, self.features(fake[:, :self.clip_frames]))
+        return {"fvd": distance, "fvd_over_floor": distance / self.floor, **scores(fake, self.real, self.clip_frames)}, fake
 
 
 def study_features(features=None, cache: str | os.PathLike | None = "default"):
@@ -193,13 +199,9 @@ def study_features(features=None, cache: str | os.PathLike | None = "default"):
     `cache` "default" is $DIGAN_CACHE/study-features; None computes everything.
     """
     if features is None:
-        from ..metrics.features import I3DFeatures
-
         features = I3DFeatures()
     if cache is None or getattr(features, "detector", None) is None:
         return features
-    from ..metrics.weights import cache_dir
-
     return CachedFeatures(features, cache_dir() / "study-features" if cache == "default" else cache)
 
 
@@ -207,9 +209,6 @@ def run_dataset(cfg: StudyConfig, preset: Preset, data: str, out: Path, device: 
                 bars: bool = True, features=None, runs: str | os.PathLike = "runs/study",
                 cache: str | os.PathLike | None = "default") -> dict:
     """Train on one dataset to each eval point in turn; score each snapshot; write its strip."""
-    from ..models import Generator
-    from ..training.loop import train
-
     clip_frames = preset.training.clip_frames
     source = open_dataset(data, preset.resolution, frames_per_video=max(64, 2 * clip_frames))
     run_dir = Path(runs) / f"{data}-{cfg.run_tag()}"
@@ -219,7 +218,7 @@ def run_dataset(cfg: StudyConfig, preset: Preset, data: str, out: Path, device: 
     points = []
     for kimg in cfg.eval_points():
         # a run already past this point only resumes to find so, after checking its options match
-        train(preset.replace_training(kimg=kimg, snap_kimg=kimg), source, data, runs, device=device,
+        train(preset.replace_training(kimg=kimg, snap_kimg=kimg), data, runs, source=source, device=device,
               run_dir=run_dir, progress=progress and bars, precision=resolve_precision(cfg.precision, device))
         snapshot = snapshot_at(run_dir, math.ceil(kimg * 1000 - 1e-6))
         if snapshot is None:  # training was stopped (Ctrl-C) before this point
@@ -235,7 +234,7 @@ def run_dataset(cfg: StudyConfig, preset: Preset, data: str, out: Path, device: 
                   f"speed x{result['speed_ratio']:.2f}, moving pixels x{result['moving_pixels_ratio']:.2f}", flush=True)
     long_t = clip_times(cfg.extrapolate_frames, clip_frames)
     seeds = list(range(min(cfg.strip_seeds, cfg.clips)))  # the first scored seeds, not picked
-    long = render_videos(G, seeds, long_t, batch=len(seeds))
+    long = render_videos(G, seeds, long_t, RenderOptions(batch=len(seeds)))
     strip = frame_strip(list(scorer.real[seeds, :clip_frames]) + list(fake[seeds, :clip_frames]))
     save_png(out / f"{data}-strip.png", strip)
     save_png(out / f"{data}-extrapolation.png", frame_strip(list(long)))
@@ -297,10 +296,7 @@ def run_study(cfg: StudyConfig, out: str | os.PathLike, device: str = "cpu", pro
                                            cache=cache) for data in cfg.datasets]
     else:
         if features is not None:
-            raise ValueError("a custom feature extractor runs with jobs=1 only")
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
-
+            raise ValueError("a custom feature extractor (`features`) runs with `jobs` 1 only")
         with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
             futures = [pool.submit(_run_dataset_alone, cfg, preset, data, out, device, threads, runs, cache)
                        for data in cfg.datasets]

@@ -1,19 +1,29 @@
-"""Argument helpers shared by every `digan` subcommand (kept apart so subpackages need not import cli.py).
+"""What every `digan` subcommand shares: argument types, the common options, and how a library error becomes a
+line about flags.
 
 Every option is checked when it is parsed or, when that needs the file system
 or PyTorch, at the start of its command: before an output folder is touched
 and before anything expensive runs. Float options are finite everywhere
-(nan and inf never mean anything to a command).
+(nan and inf never mean anything to a command). The library names its
+parameters in backticks (`batch`); `flag_names` turns them into the flags that
+set them (--batch).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import os
+import re
 from pathlib import Path
 
-MAX_SEED = 2 ** 63 - 1  # seeds go to torch.manual_seed and numpy's generators: a signed 64-bit int fits both
+import torch
+
+from ..sampling.options import RenderOptions
+from ..sampling.render import MAX_SEED
+from ..timebase import TimeRequest
+from ..utils.runtime import PRECISIONS, resolve_precision
 
 
 class CliError(Exception):
@@ -72,14 +82,6 @@ def _number(kind, low, high, message: str, strict: bool = False):
     return check
 
 
-def old_spelling(parser, *flags: str, dest: str, **kwargs) -> None:
-    """A renamed option's former spelling, kept for one release: parsed into `dest`, left out of --help.
-
-    The vocabulary and the old spellings are listed in docs/conventions.md.
-    """
-    parser.add_argument(*flags, dest=dest, default=argparse.SUPPRESS, help=argparse.SUPPRESS, **kwargs)
-
-
 CKPT_HELP = "snapshot (.safetensors or .json) or a run directory (its latest snapshot)"
 
 
@@ -119,8 +121,6 @@ def add_runtime_arguments(parser, *, device: bool = True, precision: bool = Fals
 
     --threads is applied by `digan.cli.main.main` before the command runs; the others by each command.
     """
-    from ..utils.runtime import PRECISIONS
-
     g = parser.add_argument_group("runtime")
     if device:
         g.add_argument("--device", default="auto", help="cpu, cuda, cuda:1, mps or auto (default: cuda when "
@@ -136,7 +136,6 @@ def add_runtime_arguments(parser, *, device: bool = True, precision: bool = Fals
 
 def resolve_device(name: str) -> str:
     """'auto' -> cuda when PyTorch sees one, else cpu; a device that is not there is an error."""
-    import torch
     if name == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     try:
@@ -158,3 +157,124 @@ def resolve_device(name: str) -> str:
             raise CliError(f"--device {name} asked for, but PyTorch sees no MPS (Apple GPU) device")
         return name
     raise CliError(f"--device {name}: not supported; use cpu, cuda, cuda:N, mps or auto")
+
+
+# ---------------------------------------------------------------- lists and sizes
+
+def parse_seeds(text: str) -> tuple[int, ...]:
+    """'0-15', '3', '1,4,9' or '0-3,10' -> a tuple of seeds."""
+    seeds = []
+    try:
+        for part in text.split(","):
+            part = part.strip()
+            if "-" in part[1:]:
+                lo, hi = part.split("-", 1)
+                seeds.extend(range(int(lo), int(hi) + 1))
+            elif part:
+                seeds.append(int(part))
+    except ValueError:
+        raise CliError(f"cannot read seeds '{text}': use e.g. 0-15 or 1,4,9") from None
+    if not seeds or min(seeds) < 0 or max(seeds) > MAX_SEED:
+        raise CliError(f"cannot read seeds '{text}': give seeds from 0 to {MAX_SEED}, e.g. 0-15")
+    return tuple(seeds)
+
+
+def parse_size(text: str | None) -> tuple[int, int] | None:
+    """'256' or '128x256' (H x W) -> (H, W)."""
+    if text is None:
+        return None
+    try:
+        parts = [int(p) for p in text.lower().split("x")]
+    except ValueError:
+        parts = []
+    if len(parts) not in (1, 2) or min(parts) < 1:
+        raise CliError(f"cannot read size '{text}': use H or HxW, e.g. 256 or 128x256")
+    return (parts[0], parts[-1])
+
+
+def parse_numbers(text: str | None, what: str) -> tuple[float, ...] | None:
+    """'0.5,3,1.25' -> (0.5, 3.0, 1.25) (any order, repeats allowed); None stays None."""
+    if text is None:
+        return None
+    try:
+        values = [float(p) for p in text.split(",") if p.strip()]
+    except ValueError:
+        values = []
+    if not values or not all(math.isfinite(v) for v in values):
+        raise CliError(f"cannot read {what} '{text}': use comma-separated finite numbers, e.g. 0,0.5,3.25")
+    return tuple(values)
+
+
+# ---------------------------------------------------------------- render and time options
+
+def add_render_arguments(p, *, size_help: str) -> None:
+    """--size, --grids and --psi (`RenderOptions`); --precision comes with the runtime options."""
+    p.add_argument("--size", help=size_help)
+    p.add_argument("--grids", choices=["nested", "scaled"], default="nested",
+                   help="at other sizes: 'nested' keeps the coarse scales at their training grids (agrees exactly "
+                   "with the training-size frames; enlargements show coarse blocks), 'scaled' samples every scale "
+                   "more densely (smooth super-resolution, agreement only approximate). Default nested")
+    p.add_argument("--psi", type=finite(float), default=1.0,
+                   help="truncation psi: pull content towards the average (1 = none)")
+
+
+def render_options(args, device: str) -> RenderOptions:
+    """The command's `RenderOptions`, read once from its arguments (`batch` and `chunk` where it has them)."""
+    with user_input():
+        return RenderOptions(size=parse_size(getattr(args, "size", None)), grids=getattr(args, "grids", "nested"),
+                             psi=getattr(args, "psi", 1.0),
+                             precision=resolve_precision(getattr(args, "precision", "float32"), device),
+                             batch=getattr(args, "batch", None) or 4, chunk=getattr(args, "chunk", None))
+
+
+TIME_HELP = """\
+time: a training clip of C frames (the snapshot's clip_frames) spans clip time t = 0..1 and is taken
+to show at the training frame rate R (--train-fps; the snapshot's, else 8 fps). A video of N frames at
+F fps shows frame k at k/F seconds, that is t_k = k * R / (F * (C - 1)). So --fps above R adds frames
+inside the training interval (time interpolation) and a video longer than C/R seconds goes past t = 1
+(time extrapolation; e.g. --seconds 8 is 4x a 16-frame clip at 8 fps).
+"""
+
+
+def add_time_arguments(p) -> None:
+    """The options of a `TimeRequest`."""
+    g = p.add_argument_group("length and frame rate (see 'time' below)")
+    g.add_argument("--frames", type=positive(int), help="frames in the video (default: those of one training clip, "
+                   "t 0..1, at --fps)")
+    g.add_argument("--seconds", type=positive(float), help="length in seconds instead of --frames")
+    g.add_argument("--fps", type=positive(float), help="frame rate of the video (default: the training rate)")
+    g.add_argument("--start", type=finite(float), default=0.0, help="seconds at which the first frame is (default 0)")
+    g.add_argument("--at", metavar="SECONDS", help="render only these instants, in this order, e.g. 3.5,0,1.25")
+    g.add_argument("--t", metavar="T", help="render only these clip times t (1 = end of a training clip), e.g. 0,4")
+    g.add_argument("--train-fps", type=positive(float), help="frame rate of the training clips (default: the "
+                   "snapshot's, else 8)")
+
+
+def time_request(args) -> TimeRequest:
+    with user_input():
+        return TimeRequest(frames=args.frames, seconds=args.seconds, fps=args.fps, start=args.start,
+                           at=parse_numbers(args.at, "--at seconds"), t=parse_numbers(args.t, "--t times"),
+                           train_fps=args.train_fps)
+
+
+# ---------------------------------------------------------------- errors
+
+@contextlib.contextmanager
+def user_input():
+    """Turn the library's ValueErrors about the values it was given into CliErrors (one line, exit 2)."""
+    try:
+        yield
+    except CliError:
+        raise
+    except ValueError as e:
+        raise CliError(str(e)) from None
+
+
+PARAMETER = re.compile(r"`([a-z][a-z0-9_]*)`")
+
+
+def flag_names(message: str, flags: dict[str, str] | None = None) -> str:
+    """A library message with each `parameter` written as the flag that sets it: `batch` -> --batch,
+    `motion_seeds` -> --motion-seeds, or as `flags` says where the command spells it otherwise."""
+    flags = flags or {}
+    return PARAMETER.sub(lambda m: flags.get(m.group(1), "--" + m.group(1).replace("_", "-")), message)

@@ -5,10 +5,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .common import at_least, old_spelling, positive
+from ..data.store import prepare
+from .common import at_least, positive
 
 
-def register(subparsers) -> argparse.ArgumentParser:
+def register(subparsers) -> None:
     p = subparsers.add_parser(
         "prepare",
         help="decode videos once into a fast training store",
@@ -18,9 +19,7 @@ def register(subparsers) -> argparse.ArgumentParser:
     )
     p.add_argument("src", metavar="SRC", help="folder or .zip of video files or frame folders, a video file, or a UCF-101 tree")
     p.add_argument("dest", metavar="DEST", help="store folder to create (or to resume)")
-    size = p.add_mutually_exclusive_group(required=True)  # required, in either spelling
-    size.add_argument("--size", type=at_least(4), metavar="R", help="frame size in pixels, R x R")
-    old_spelling(size, "--resolution", "-r", dest="size", type=at_least(4))
+    p.add_argument("--size", type=at_least(4), required=True, metavar="R", help="frame size in pixels, R x R")
     p.add_argument("--fps", type=positive(float), default=None, metavar="F",
                    help="resample video files to F frames/s by nearest frame in time (default: keep every frame)")
     p.add_argument("--workers", "-j", type=positive(int), default=1, metavar="N",
@@ -29,14 +28,10 @@ def register(subparsers) -> argparse.ArgumentParser:
                    help="UCF-101 split to keep (default train+test, as the paper); ignored elsewhere")
     p.add_argument("--fold", type=int, default=1, choices=(1, 2, 3), help="UCF-101 split fold (default 1)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    old_spelling(p, "--no-progress", dest="quiet", action="store_true")
-    p.set_defaults(func=run)
-    return p
+    p.set_defaults(func=cmd_prepare)
 
 
-def run(args: argparse.Namespace) -> int:
-    from ..data.store import prepare
-
+def cmd_prepare(args: argparse.Namespace) -> int:
     try:  # a DataError reaches `digan`'s entry point, which prints it as one line
         store = prepare(args.src, args.dest, args.size, fps=args.fps, workers=args.workers,
                         split=args.split, fold=args.fold, progress=not args.quiet)

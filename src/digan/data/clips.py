@@ -20,6 +20,7 @@ import torch
 
 from ..timebase import pair_times
 from .base import DataError, Report, VideoSource, note
+from torch.utils.data import DataLoader
 
 
 @dataclass(frozen=True)
@@ -136,7 +137,6 @@ class PrefetchedBatches:
     """
 
     def __init__(self, batches: PairBatches, start: int, stop: int, workers: int = 2, pin_memory: bool = False):
-        from torch.utils.data import DataLoader
 
         loader = DataLoader(
             batches, sampler=range(start, stop), batch_size=None, num_workers=workers, pin_memory=pin_memory,
@@ -167,33 +167,3 @@ class PrefetchedBatches:
 def _ignore_interrupts(worker_id: int) -> None:
     # Ctrl-C reaches the whole process group; the training loop, not a loader worker, decides when to stop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
-class EvalClips:
-    """Whole clips for evaluation: clip `i` is uint8 `[frames, R, R, 3]`, a pure function of (seed, i).
-
-    With `count` None the clips are every clip window in order (video by video);
-    otherwise `count` windows drawn uniformly with replacement. A clip is mirrored
-    as a whole with probability 1/2 when `mirror` is set.
-    """
-
-    def __init__(self, source: VideoSource, spec: ClipSpec, count: int | None = None, seed: int = 0,
-                 mirror: bool = False):
-        self.index = ClipIndex(source, spec)
-        self.source, self.spec, self.count, self.seed, self.mirror = source, spec, count, seed, mirror
-
-    def __len__(self) -> int:
-        return len(self.index) if self.count is None else self.count
-
-    def __getitem__(self, i: int) -> np.ndarray:
-        if not 0 <= i < len(self):
-            raise IndexError(f"clip {i} out of range [0, {len(self)})")
-        rng = np.random.default_rng([self.seed, 0xC11B, i])
-        window = i if self.count is None else int(rng.integers(0, len(self.index)))
-        video, start = self.index.window(window)
-        clip = self.source.read(video, self.index.frame_ids(start, np.arange(self.spec.frames)))
-        return clip[:, :, ::-1] if self.mirror and rng.random() < 0.5 else clip
-
-    def batch(self, start: int, n: int) -> np.ndarray:
-        """Clips start .. start + n - 1 as uint8 `[n, frames, R, R, 3]`."""
-        return np.stack([self[i] for i in range(start, min(start + n, len(self)))])

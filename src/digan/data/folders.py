@@ -24,6 +24,8 @@ from .base import DataError, Report, VideoSource, error_reason, note, warn
 from .io import (
     FRAME_SUFFIXES, VIDEO_SUFFIXES, count_frames, decode_frames, frame_files, list_videos, natural_key, read_frame,
 )
+from PIL import Image
+from concurrent.futures import ThreadPoolExecutor
 
 # ----------------------------------------------------------------------------------------------
 # Entries: one video, in a folder or a zip archive.
@@ -117,7 +119,6 @@ def resize_crop(frame: np.ndarray, resolution: int) -> np.ndarray:
     Cropping the centre square and resizing it equals resizing the short side to R
     and cropping the centre: Pillow resizes the float box directly, no rounding in between.
     """
-    from PIL import Image
 
     h, w = frame.shape[:2]
     if h == w == resolution:
@@ -405,7 +406,6 @@ def probe_all(entries: list[Entry], report: Report, workers: int = 0,
             return e, None, str(err)
 
     if workers > 1:
-        from concurrent.futures import ThreadPoolExecutor
 
         with ThreadPoolExecutor(workers) as pool:
             results = pool.map(one, entries)

@@ -35,6 +35,8 @@ import numpy as np
 
 from ..utils.atomic import deferred_signals, temp_path
 from .base import DataError, error_reason
+import av
+from PIL import Image, UnidentifiedImageError
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".gif")
 FRAME_SUFFIXES = (".png", ".jpg", ".jpeg")
@@ -92,7 +94,6 @@ def _rgb(image) -> np.ndarray:
         a = np.clip(a * scale, 0, 255).astype(np.uint8)
         return np.repeat(a[..., None], 3, axis=-1)
     if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
-        from PIL import Image
 
         rgba = image.convert("RGBA")
         # Transparent pixels become black, as a video player shows them.
@@ -106,7 +107,6 @@ def read_frame(source: str | os.PathLike | BinaryIO, name: str | None = None) ->
 
     Raises DataError "unreadable frame NAME (reason)"; NAME defaults to the file's name.
     """
-    from PIL import Image, UnidentifiedImageError
 
     try:
         with Image.open(source) as image:
@@ -123,7 +123,6 @@ def decode_frames(source: str | os.PathLike | BinaryIO, max_frames: int | None =
     A decoder error after some frames ends the video there (a truncated file
     keeps its readable head); one before any frame is a DataError (the reason only, no path).
     """
-    import av
 
     try:
         container = av.open(str(source) if isinstance(source, os.PathLike) else source, metadata_errors="ignore")
@@ -151,7 +150,6 @@ def decode_frames(source: str | os.PathLike | BinaryIO, max_frames: int | None =
 
 def count_frames(source: str | os.PathLike | BinaryIO) -> tuple[int, float | None]:
     """(frames, frame rate or None) of a video file from its packets, without decoding; DataError if unreadable."""
-    import av
 
     try:
         with av.open(str(source) if isinstance(source, os.PathLike) else source, metadata_errors="ignore") as container:
@@ -203,7 +201,6 @@ def video_fps(path: str | os.PathLike) -> float | None:
     path = Path(path)
     if path.is_dir():
         return None
-    import av
 
     try:
         with av.open(str(path), metadata_errors="ignore") as container:
@@ -280,13 +277,11 @@ class VideoWriter:
         elif self.kind == "gif":
             self._gif.extend(frames)
         else:
-            from PIL import Image
             for k, f in enumerate(frames):
                 Image.fromarray(f).save(self.tmp / f"frame{self.frames + k:05d}.png")
         self.frames += len(frames)
 
     def _encode_mp4(self, frames: np.ndarray) -> None:
-        import av
 
         h, w = frames.shape[1:3]
         # yuv420p subsamples chroma 2x2, so H.264 needs even sizes: pad by repeating the edge.
@@ -303,7 +298,6 @@ class VideoWriter:
                 self._container.mux(packet)
 
     def _encode_gif(self) -> None:
-        from PIL import Image
 
         images = [Image.fromarray(f) for f in self._gif]
         # GIF stores delays in 10 ms units; loop=0 loops forever.

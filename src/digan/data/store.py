@@ -32,6 +32,9 @@ import numpy as np
 from ..utils.atomic import atomic_write, remove_stale_temps
 from .base import DataError, VideoSource
 from .folders import Entry, Report, decode_video, find_entries, note, probe, resample_ids
+from tqdm import tqdm
+import multiprocessing as mp
+from concurrent.futures import ProcessPoolExecutor, as_completed
 
 FORMAT, VERSION = "digan-store", 1
 
@@ -118,7 +121,7 @@ def open_store(path: str | os.PathLike, resolution: int | None = None) -> StoreS
     if resolution is not None and int(resolution) != int(index["resolution"]):
         r = index["resolution"]
         raise DataError(f"{path}: store is prepared at {r}x{r}, not {resolution}x{resolution}: "
-                        f"use resolution {r} or prepare again")
+                        f"use `size` {r} or prepare again")
     for s in index["shards"]:
         f = path / s["file"]
         r = index["resolution"]
@@ -182,13 +185,14 @@ def _shard_done(dest: Path, k: int, entries: list[Entry], resolution: int) -> di
     return record if ok else None
 
 
-def prepare(src: str | os.PathLike, dest: str | os.PathLike, resolution: int, *, fps: float | None = None,
+def prepare(src: str | os.PathLike, dest: str | os.PathLike, size: int, *, fps: float | None = None,
             workers: int = 1, split: str = "train+test", fold: int = 1, progress: bool = True) -> StoreSource:
     """Decode the videos under `src` once into a store at `dest` (see the module docstring); resumable."""
     src, dest = Path(src).expanduser(), Path(dest).expanduser()
     # Every option is checked before the destination is touched: a refused run leaves nothing to block the next.
-    if resolution < 4:
-        raise DataError(f"resolution must be at least 4, got {resolution}")
+    if size < 4:
+        raise DataError(f"`size` must be at least 4, got {size}")
+    resolution = int(size)
     if fps is not None and not (math.isfinite(fps) and fps > 0):
         raise DataError(f"fps must be a positive number, got {fps}")
     if workers < 1:
@@ -237,7 +241,6 @@ def prepare(src: str | os.PathLike, dest: str | os.PathLike, resolution: int, *,
     if records:
         note(f"{dest}: resuming, {len(records)} of {len(plan)} shards already done")
 
-    from tqdm import tqdm
 
     bar = tqdm(total=len(entries), initial=sum(len(plan[k]) for k in records), unit="video",
                desc=f"prepare {name}", disable=not progress, dynamic_ncols=True)
@@ -251,8 +254,6 @@ def prepare(src: str | os.PathLike, dest: str | os.PathLike, resolution: int, *,
 
     try:
         if workers > 1 and len(todo) > 1:
-            import multiprocessing as mp
-            from concurrent.futures import ProcessPoolExecutor, as_completed
 
             # fork starts workers at once; they run no torch, only PyAV and Pillow.
             context = mp.get_context("fork" if sys.platform == "linux" else "spawn")

@@ -27,163 +27,27 @@ scores), both written atomically, the JSON last.
 from __future__ import annotations
 
 import copy
-import hashlib
-import json
 import math
-import os
 import time
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from tqdm import tqdm
 
-from ..utils.atomic import atomic_write
-from ..checkpoint import CheckpointError
-from ..data.base import DataError
-from ..data.clips import to_float_video, to_uint8_video
-from ..utils.memory import Part, train_pixel_bytes
+from ..data.clips import to_float_video
 from ..models import Generator, VideoCode
+from ..sampling.options import RenderOptions
+from ..sampling.render import render_code, seed_w
 from ..timebase import Timebase, clip_times
-from ..version import __version__
+from ..utils.memory import Part, train_pixel_bytes
+from .scores import fit_loss, frame_scores
 
-FIT_FORMAT = "digan-fit"
-FIT_WEIGHTS, FIT_META = "fit.safetensors", "fit.json"
 FIT_STREAM = 2            # random starts draw from (seed, FIT_STREAM); sampling uses streams 0 and 1
 W_SAMPLES = 1000          # content seeds whose w give the mean w and its spread
 FIT_PIXELS = 2 ** 16      # pixels (starts x frames x H x W) through one forward and backward pass
-SSIM_WINDOW, SSIM_SIGMA = 11, 1.5   # Gaussian window of SSIM (Wang et al. 2004, Sec. III-C)
-MAX_PSNR = 100.0          # the PSNR of identical frames, instead of infinity
-PYRAMID_LEVELS = 4        # scales of the multi-scale MSE: 1, 1/2, 1/4, 1/8
 CANDIDATE_BATCH = 8       # candidate starts scored at once
 
-
-# ---------------------------------------------------------------- the clip
-
-@dataclass
-class Clip:
-    """A clip to fit: uint8 `[N, R, R, 3]` frames at the model's size."""
-    frames: np.ndarray
-    fps: float | None     # the source's frame rate, when it records one
-    name: str             # what it was read from
-    start: int = 0        # index of its first frame in the source
-
-
-def read_clip(spec: str | os.PathLike, resolution: int, *, frames: int | None = None, start: int = 0,
-              exact: bool = True) -> Clip:
-    """Frames `start .. start + frames - 1` of a video file, a frame folder or `DATASET:INDEX`, resized to R x R.
-
-    Frames are centre-cropped to a square and resized (bicubic, antialiased),
-    as training data is (`digan.data.folders.resize_crop`). `frames=None`
-    takes every frame from `start`; with `exact=False` a shorter clip is taken
-    as it is. A fit needs at least 2 frames. Errors are one-line DataErrors.
-    """
-    from ..data.folders import resize_crop
-    from ..data.io import iter_frames, video_fps
-
-    if start < 0:
-        raise DataError(f"start must be 0 or more, got {start}")
-    path = Path(spec).expanduser()
-    name, _, index = str(spec).rpartition(":")
-    stop = None if frames is None else start + frames
-    if not path.exists() and name and index.isdigit():
-        from ..data import open_dataset
-
-        source = open_dataset(name, resolution)
-        i = int(index)
-        if i >= len(source):
-            raise DataError(f"{spec}: dataset '{name}' holds {len(source)} videos (0 to {len(source) - 1})")
-        available = source.num_frames(i)
-        ids = list(range(start, available if stop is None else min(stop, available)))
-        video = source.read(i, ids) if ids else np.zeros((0, resolution, resolution, 3), np.uint8)
-        fps = None
-    else:
-        video = [resize_crop(f, resolution) for k, f in enumerate(iter_frames(path, stop)) if k >= start]
-        video = np.stack(video) if video else np.zeros((0, resolution, resolution, 3), np.uint8)
-        fps = video_fps(path)
-    got = len(video)
-    if frames is not None and exact and got < frames:
-        raise DataError(f"{spec}: {got} frames from frame {start}, fewer than the {frames} asked for")
-    if got < 2:
-        raise DataError(f"{spec}: {got} frame{'' if got == 1 else 's'} from frame {start}; a fit needs at least 2")
-    return Clip(np.ascontiguousarray(video), fps, str(spec), start)
-
-
-# ---------------------------------------------------------------- scores and the loss
-
-def _gaussian_window(size: int, sigma: float, device, dtype) -> torch.Tensor:
-    x = torch.arange(size, device=device, dtype=dtype) - (size - 1) / 2
-    g = torch.exp(-x.square() / (2 * sigma ** 2))
-    g = g / g.sum()
-    return torch.outer(g, g)
-
-
-def ssim(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Mean SSIM (Wang et al. 2004, Eq. 13) of frames `[..., 3, H, W]` in [-1, 1] -> `[...]`.
-
-    An 11x11 Gaussian window (sigma 1.5; smaller frames: the largest odd
-    window that fits), valid positions only, C1 = (0.01)^2, C2 = (0.03)^2 on
-    the [0, 1] scale; the mean over channels and positions.
-    """
-    assert x.shape == y.shape and x.ndim >= 3, (x.shape, y.shape)
-    lead, (c, h, w) = x.shape[:-3], x.shape[-3:]
-    x = (x.reshape(-1, c, h, w) + 1) / 2   # (n, C, H, W) on [0, 1]
-    y = (y.reshape(-1, c, h, w) + 1) / 2
-    k = min(SSIM_WINDOW, h, w)
-    k -= 1 - k % 2
-    window = _gaussian_window(k, SSIM_SIGMA, x.device, x.dtype)[None, None].expand(c, 1, k, k)
-
-    def blur(a):
-        return F.conv2d(a, window, groups=c)
-
-    mx, my = blur(x), blur(y)
-    vx, vy, cov = blur(x * x) - mx * mx, blur(y * y) - my * my, blur(x * y) - mx * my
-    c1, c2 = 0.01 ** 2, 0.03 ** 2
-    s = ((2 * mx * my + c1) * (2 * cov + c2)) / ((mx * mx + my * my + c1) * (vx + vy + c2))
-    return s.mean(dim=(1, 2, 3)).reshape(lead)
-
-
-def psnr(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """PSNR in dB of frames `[..., 3, H, W]` in [-1, 1] (peak-to-peak 2) -> `[...]`, at most MAX_PSNR."""
-    mse = (x - y).square().mean(dim=(-3, -2, -1))
-    return (10 * torch.log10(4 / mse.clamp_min(4 * 10 ** (-MAX_PSNR / 10)))).clamp_max(MAX_PSNR)
-
-
-def frame_scores(real: np.ndarray, fake: np.ndarray) -> dict:
-    """PSNR and SSIM of uint8 frames `[N, H, W, 3]` against each other: per frame and their means."""
-    assert real.shape == fake.shape, (real.shape, fake.shape)
-    x, y = to_float_video(real).double(), to_float_video(fake).double()
-    p, s = psnr(x, y).tolist(), ssim(x, y).tolist()
-    return {"psnr": [round(v, 3) for v in p], "psnr_mean": round(float(np.mean(p)), 3),
-            "ssim": [round(v, 4) for v in s], "ssim_mean": round(float(np.mean(s)), 4)}
-
-
-def fit_loss(fake: torch.Tensor, real: torch.Tensor, structure: float) -> torch.Tensor:
-    """Per video, summed over frames: multi-scale MSE + structure * (1 - SSIM); fake `[B, T, 3, H, W]`,
-    real `[1 or B, T, 3, H, W]` -> `[B]`.
-
-    The multi-scale MSE is the mean of the squared errors at 1, 1/2, 1/4 and 1/8 of the size (average
-    pooling): the coarse terms widen the basin of the Fourier features' frequencies and phases, which
-    the full-size error alone leaves narrow.
-    """
-    real = real.expand_as(fake)
-    # Videos are saved clamped to [-1, 1]: compare the clamped values, with the gradient passed straight
-    # through the clamp, so a fake beyond a saturated real pixel costs nothing and any other one is pulled back.
-    fake = fake + (fake.clamp(-1, 1) - fake).detach()
-    b, t, c, h, w = fake.shape
-    f, r = fake.reshape(b * t, c, h, w), real.reshape(b * t, c, h, w)
-    levels = [2 ** k for k in range(PYRAMID_LEVELS) if 2 ** k <= min(h, w)]
-    pixel = sum((F.avg_pool2d(f, k) - F.avg_pool2d(r, k)).square().mean(dim=(1, 2, 3)) for k in levels)
-    loss = pixel.view(b, t) / len(levels)
-    if structure:
-        loss = loss + structure * (1 - ssim(fake, real))
-    return loss.sum(dim=1)
-
-
-# ---------------------------------------------------------------- the fit
 
 @dataclass(frozen=True)
 class FitOptions:
@@ -256,8 +120,6 @@ class FitResult:
 @torch.no_grad()
 def w_statistics(G: Generator) -> tuple[torch.Tensor, float]:
     """Mean w `[w_dim]` and the spread of w around it (RMS per dimension) over W_SAMPLES content seeds."""
-    from ..sampling.render import seed_w
-
     w = seed_w(G, range(W_SAMPLES))
     mean = w.mean(0)
     return mean, float((w - mean).square().mean().sqrt())
@@ -348,8 +210,6 @@ def fit_clip(G: Generator, frames: np.ndarray, *, clip_frames: int, fps: float, 
     not modified; with `options.tune_steps` the fit holds tuned synthesis
     weights of a copy of it.
     """
-    from tqdm import tqdm
-
     began = time.perf_counter()
     assert frames.ndim == 4 and frames.shape[1:] == (G.resolution, G.resolution, 3), (frames.shape, G.resolution)
     device = next(G.parameters()).device
@@ -424,14 +284,11 @@ def _loss(G: Generator, w: torch.Tensor, z_motion: torch.Tensor, target: torch.T
     return total
 
 
-def render_fit(G: Generator, fit: Fit, t: torch.Tensor, *, size: int | tuple[int, int] | None = None,
-               grids: str = "nested") -> np.ndarray:
+def render_fit(G: Generator, fit: Fit, t: torch.Tensor, options: RenderOptions = RenderOptions()) -> np.ndarray:
     """The fitted video at times `t`, uint8 `[T, H, W, 3]` (any t, any size, as `digan.sampling.render.render_code`)."""
-    from ..sampling.render import render_code
-
     G = fit.generator(G)
     t = torch.as_tensor(t, dtype=torch.float32).reshape(-1)
-    return np.concatenate(list(render_code(G, fit.code(G), t, size=size, grids=grids)), axis=1)[0]
+    return np.concatenate(list(render_code(G, fit.code(G), t, options)), axis=1)[0]
 
 
 def fit_memory(G: Generator, starts: int, tune: bool = False) -> tuple:
@@ -448,121 +305,4 @@ def fit_memory(G: Generator, starts: int, tune: bool = False) -> tuple:
             parts.append(Part("the tuned copy of G, its gradients and Adam moments", 4 * weights))
         return parts
 
-    return build, {"starts": starts}, {"starts": lambda n: f"use --starts {n} or less"}
-
-
-# ---------------------------------------------------------------- the fit file
-
-def snapshot_digest(meta: dict) -> str:
-    """SHA-256 of a snapshot's weight file (`meta["path"]`, as `load_snapshot` returns it)."""
-    digest = hashlib.sha256()
-    with open(meta["path"], "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def save_fit(out: str | os.PathLike, fit: Fit, snapshot_meta: dict, source: dict | None = None,
-             scores: dict | None = None) -> Path:
-    """Write `out/fit.safetensors`, then `out/fit.json` (which marks the fit complete); returns the JSON's path."""
-    out = Path(out)
-    tensors = {"w": fit.w, "z_motion": fit.z_motion, "t": fit.t}
-    tensors.update({f"synthesis.{k}": v for k, v in (fit.tuned or {}).items()})
-    tensors = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
-    atomic_write(out / FIT_WEIGHTS, lambda p: save_file(tensors, str(p)))
-    weights = Path(snapshot_meta["path"]).resolve()
-    meta = {
-        "format": FIT_FORMAT,
-        "version": __version__,
-        "snapshot": {"path": str(weights.with_suffix(".json")), "sha256": snapshot_digest(snapshot_meta),
-                     "clips_seen": snapshot_meta.get("clips_seen"), "preset": snapshot_meta["preset"]["name"]},
-        "generator": snapshot_meta["preset"]["generator"],
-        "resolution": snapshot_meta["resolution"],
-        "clip_frames": fit.clip_frames,
-        "fps": fit.fps,
-        "frames": fit.frames,
-        "wplus": fit.w.ndim == 3,
-        "tuned": fit.tuned is not None,
-        "source": source or {},
-        **({k: v for k, v in fit.meta.items() if k not in ("scores", "source")}),
-        "scores": scores if scores is not None else fit.meta.get("scores", {}),
-        "weights": FIT_WEIGHTS,
-    }
-    fit.meta = {**fit.meta, **meta}
-    return atomic_write(out / FIT_META, lambda p: p.write_text(json.dumps(meta, indent=2)))
-
-
-def find_fit(path: str | os.PathLike) -> Path:
-    """A fit's JSON from its folder or either of its files."""
-    path = Path(path).expanduser()
-    if path.is_dir():
-        path = path / FIT_META
-    elif path.suffix == ".safetensors":
-        path = path.with_suffix(".json")
-    if not path.is_file():
-        raise CheckpointError(f"{path}: no such fit (digan invert --out FOLDER writes FOLDER/{FIT_META})")
-    return path
-
-
-def load_fit(path: str | os.PathLike) -> Fit:
-    """A fit saved by `save_fit`, checked to be complete and finite (CheckpointError with one line if not)."""
-    meta_path = find_fit(path)
-    try:
-        meta = json.loads(meta_path.read_text())
-        if meta.get("format") != FIT_FORMAT:
-            raise ValueError(f"format {meta.get('format')!r}, not {FIT_FORMAT!r}")
-        fps, clip_frames = float(meta["fps"]), int(meta["clip_frames"])
-        if not (math.isfinite(fps) and fps > 0 and clip_frames >= 2):
-            raise ValueError(f"fps {fps} and clip_frames {clip_frames}")
-        missing = [k for k in ("path", "sha256") if k not in meta["snapshot"]]
-        if missing:
-            raise KeyError(f"snapshot {', '.join(missing)}")
-    except (OSError, ValueError, KeyError, TypeError) as e:
-        raise CheckpointError(f"{meta_path}: not a valid fit description ({type(e).__name__}: {e})") from None
-    weights = meta_path.parent / meta.get("weights", FIT_WEIGHTS)
-    try:
-        tensors = load_file(str(weights))
-    except (OSError, SafetensorError) as e:
-        raise CheckpointError(f"{weights}: cannot read the fit ({e})") from None
-    missing = [k for k in ("w", "z_motion", "t") if k not in tensors]
-    bad = [k for k, v in tensors.items() if not torch.isfinite(v).all()]
-    if missing or bad:
-        raise CheckpointError(f"{weights}: not a valid fit ({'no ' + ', '.join(missing) if missing else ''}"
-                              f"{'; ' if missing and bad else ''}{'NaN or inf in ' + ', '.join(bad) if bad else ''})")
-    tuned = {k[len("synthesis."):]: v for k, v in tensors.items() if k.startswith("synthesis.")}
-    return Fit(w=tensors["w"], z_motion=tensors["z_motion"], t=tensors["t"], fps=fps, clip_frames=clip_frames,
-               tuned=tuned or None, meta={**meta, "path": str(meta_path)})
-
-
-def check_fit(fit: Fit, G: Generator, snapshot_meta: dict) -> None:
-    """The fit belongs to this snapshot: same weight file (SHA-256) and latent shapes (CheckpointError if not)."""
-    where = fit.meta.get("path", "the fit")
-    made = fit.meta["snapshot"]
-    if snapshot_digest(snapshot_meta) != made["sha256"]:
-        raise CheckpointError(f"{where}: fitted to snapshot {made['path']}, not to {snapshot_meta['path']} (their "
-                              "weights differ): give the fit's snapshot with --ckpt, or fit again")
-    cfg, synthesis = G.cfg, G.synthesis
-    w_shapes = {(1, cfg.w_dim), (1, synthesis.num_ws, cfg.w_dim)}
-    shapes_ok = tuple(fit.w.shape) in w_shapes and tuple(fit.z_motion.shape) == (1, cfg.motion_dim)
-    if fit.tuned is not None:
-        expected = {k: tuple(v.shape) for k, v in synthesis.state_dict().items()}
-        shapes_ok = shapes_ok and {k: tuple(v.shape) for k, v in fit.tuned.items()} == expected
-    if not shapes_ok or fit.t.ndim != 1 or fit.clip_frames != snapshot_meta["clip_frames"]:
-        raise CheckpointError(f"{where}: its latents or weights do not match the generator of {snapshot_meta['path']}")
-
-
-def load_fit_snapshot(fit: Fit, ckpt: str | os.PathLike | None = None, device: str = "cpu") -> tuple[Generator, dict]:
-    """The generator that renders `fit` (tuned when the fit is) and the snapshot's metadata.
-
-    `ckpt` defaults to the snapshot the fit was made from; either way it must be that snapshot.
-    """
-    from ..checkpoint import load_snapshot
-
-    if ckpt is None:
-        ckpt = fit.meta["snapshot"]["path"]
-        if not Path(ckpt).exists():
-            raise CheckpointError(f"{fit.meta.get('path', 'the fit')}: its snapshot {ckpt} is gone; give it with "
-                                  "--ckpt")
-    G, meta = load_snapshot(ckpt, device)
-    check_fit(fit, G, meta)
-    return fit.generator(G), meta
+    return build, {"starts": starts}, {"starts": lambda n: f"use `starts` {n} or less"}

@@ -10,11 +10,9 @@ from .evaluation import evaluate, folder_distance, quick_fvd, write_jsonl
 from .features import I3DFeatures, resize_clips
 from .i3d import I3D
 from .protocols import PROTOCOLS, Protocol, get_protocol
-from .snapshot import generator_callable, snapshot_generator, training_fvd
 from .weights import load_i3d
 
 __all__ = [
     "I3D", "I3DFeatures", "PROTOCOLS", "Protocol", "evaluate", "feature_statistics", "folder_distance",
-    "frechet_distance", "fvd", "generator_callable", "get_protocol", "kvd", "load_i3d", "quick_fvd", "resize_clips",
-    "snapshot_generator", "training_fvd", "write_jsonl",
+    "frechet_distance", "fvd", "get_protocol", "kvd", "load_i3d", "quick_fvd", "resize_clips", "write_jsonl",
 ]

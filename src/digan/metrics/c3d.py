@@ -21,7 +21,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..data.base import DataError
-from .weights import Detector, sha256_file
+from ..utils.files import sha256_file
+from .weights import Detector
 
 CONVS = [  # (name, in, out); pooling follows conv1a, conv2a, conv3b, conv4b, conv5b
     ("conv1a", 3, 64), ("conv2a", 64, 128), ("conv3a", 128, 256), ("conv3b", 256, 256),

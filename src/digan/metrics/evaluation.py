@@ -33,6 +33,8 @@ from .distances import fvd, kvd
 from .features import DETECTOR_SIZE, I3DFeatures, extract
 from .protocols import Protocol, fake_seeds, get_protocol, read_real_clips, real_clip_plan
 from .weights import cache_dir
+from .c3d import inception_score
+from ..data.io import frame_files, iter_frames, read_video
 
 Generate = Callable[[list[int], int], np.ndarray]
 
@@ -123,10 +125,10 @@ def evaluate(
         protocols = [replace(p, stride=real_stride, fake_stride=p.fake_step) for p in protocols]
     if any(p.statistic != "is" for p in protocols):
         if source is None:
-            raise DataError("FVD and KVD need real data (--data)")
+            raise DataError("FVD and KVD need real videos (`data`)")
         features = I3DFeatures(batch=batch) if features is None else features
     if any(p.statistic == "is" for p in protocols) and c3d is None:
-        raise DataError("IS needs the TGAN C3D files conv3d_deepnetA_ucf.npz and mean2.npz (--c3d, --c3d-mean)")
+        raise DataError("IS needs the TGAN C3D files conv3d_deepnetA_ucf.npz and mean2.npz (`c3d`, `c3d_mean`)")
     cache = cache_dir() / "real-features" if cache == "default" else cache
     fake_cache: dict[tuple, tuple] = {}  # metrics with equal feature keys share clips and features
     real_cache: dict[tuple, np.ndarray] = {}
@@ -189,7 +191,6 @@ def _metadata(p: Protocol, seed: int, detector, n_real: int, n_fake: int, resolu
 
 
 def _inception(generate: Generate, p: Protocol, seed: int, c3d, batch: int, progress: bool) -> dict:
-    from .c3d import inception_score
 
     start, draws = time.time(), []
     for trial in range(p.trials):
@@ -288,7 +289,6 @@ def folder_clips(root: str | os.PathLike, frames: int,
                  report: bool = True) -> tuple[list[Path], Callable[[Sequence[int]], list[np.ndarray]]]:
     """Videos under a folder (files or frame folders, one per sample: `sample_videos`), checked to hold
     `frames` frames, and a loader of those frames. `report`: say on stderr what was left out."""
-    from ..data.io import frame_files, iter_frames, read_video
 
     root = Path(root)
     if not root.is_dir():
@@ -299,7 +299,7 @@ def folder_clips(root: str | os.PathLike, frames: int,
     for v in videos:  # fail before any feature is computed
         n = len(frame_files(v)) if v.is_dir() else sum(1 for _ in iter_frames(v, frames))
         if n < frames:
-            raise DataError(f"{v}: {n} frames, fewer than --frames {frames}")
+            raise DataError(f"{v}: {n} frames, fewer than `frames` {frames}")
     if left_out and report:
         note(left_out)
 
@@ -332,7 +332,7 @@ def load_features(path: str | os.PathLike, detector, frames: int, dim: int | Non
     if sha != detector.sha256:
         raise DataError(f"{path}: features of other detector weights ({sha[:12]}, not {detector.sha256[:12]})")
     if saved_frames != frames:
-        raise DataError(f"{path}: features of {saved_frames}-frame clips, not --frames {frames}")
+        raise DataError(f"{path}: features of {saved_frames}-frame clips, not `frames` {frames}")
     if feats.ndim != 2 or feats.dtype.kind != "f" or (dim is not None and feats.shape[1] != dim):
         raise DataError(f"{path}: features must be floats [clips, {dim or 'dims'}], got {feats.dtype} {list(feats.shape)}")
     if len(feats) < 2:
@@ -358,7 +358,7 @@ def folder_distance(dir_a, dir_b, frames: int = 16, features=None, batch: int = 
     both numbers are dominated by sampling noise: a warning says so.
     """
     if frames < 9:
-        raise DataError(f"--frames {frames}: I3D needs at least 9 frames")
+        raise DataError(f"`frames` {frames}: I3D needs at least 9 frames")
     sets = [None if is_features_file(root) else folder_clips(root, frames) for root in (dir_a, dir_b)]
     features = I3DFeatures(batch=batch) if features is None else features
     dim = getattr(features, "dim", None)

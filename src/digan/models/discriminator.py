@@ -24,6 +24,19 @@ class DiscriminatorConfig:
     mbstd_group: int = 4      # minibatch standard deviation group size
     mbstd_channels: int = 1
 
+    def __post_init__(self):
+        if self.resolution < 8 or self.resolution & (self.resolution - 1):
+            raise ValueError(f"`resolution` must be a power of two >= 8, got {self.resolution}")
+        for name in ("channel_max", "mbstd_group", "mbstd_channels"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"`{name}` must be at least 1, got {getattr(self, name)}")
+        if self.width(self.resolution) < 1:
+            raise ValueError(f"`channel_base` {self.channel_base} leaves the {self.resolution}x{self.resolution} "
+                             "block without channels: it must be at least `resolution`")
+        if self.width(4) % self.mbstd_channels:
+            raise ValueError(f"`mbstd_channels` {self.mbstd_channels} must divide the last block's "
+                             f"{self.width(4)} channels")
+
     def width(self, res: int) -> int:
         return min(self.channel_base // res, self.channel_max)
 
@@ -64,8 +77,6 @@ class Discriminator(nn.Module):
         super().__init__()
         self.cfg, self.in_channels = cfg, in_channels
         res = cfg.resolution
-        if res < 8 or res & (res - 1):
-            raise ValueError(f"discriminator resolution must be a power of two >= 8, got {res}")
         self.from_rgb = EqualConv2d(in_channels, cfg.width(res), 1)
         self.blocks = nn.Sequential(*[
             ResidualBlock(cfg.width(r), cfg.width(r // 2))
@@ -79,8 +90,7 @@ class Discriminator(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         r = self.cfg.resolution
         assert x.ndim == 4 and x.shape[1:] == (self.in_channels, r, r), x.shape
-        # Channels-last activations: oneDNN's and cuDNN's convolutions skip their layout reorders
-        # (CPU: a fifth less time forward and backward for tiny-32 and small-64, docs/speed.md).
+        # Channels-last activations: oneDNN's and cuDNN's convolutions skip their layout reorders (docs/speed.md).
         x = self.blocks(self.from_rgb(x.contiguous(memory_format=torch.channels_last)))
         x = minibatch_stddev(x, self.cfg.mbstd_group, self.cfg.mbstd_channels)
         x = self.conv(x).flatten(1)

@@ -48,9 +48,23 @@ class GeneratorConfig:
         for name in ("resolution", "input_resolution"):
             r = getattr(self, name)
             if r < 4 or r & (r - 1):
-                raise ValueError(f"{name} must be a power of two >= 4, got {r}")
+                raise ValueError(f"`{name}` must be a power of two >= 4, got {r}")
         if self.input_resolution > self.resolution:
-            raise ValueError("input_resolution cannot exceed resolution")
+            raise ValueError("`input_resolution` cannot exceed `resolution`")
+        for name in ("z_dim", "motion_dim", "w_dim", "mapping_layers", "channel_base", "channel_max", "fmm_rank",
+                     "fourier_features"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"`{name}` must be at least 1, got {getattr(self, name)}")
+        if self.extra_layers < 0:
+            raise ValueError(f"`extra_layers` must be 0 or more, got {self.extra_layers}")
+        if self.width(self.resolution) < 1:
+            raise ValueError(f"`channel_base` {self.channel_base} leaves the {self.resolution}x{self.resolution} "
+                             "block without channels: it must be at least `resolution`")
+        for name in ("spatial_sigma", "fine_sigma", "temporal_sigma", "mapping_lr_multiplier", "motion_slope",
+                     "w_avg_beta"):
+            value = getattr(self, name)
+            if value is not None and not (math.isfinite(value) and value >= 0):
+                raise ValueError(f"`{name}` must be a finite number of 0 or more, got {value}")
 
     def width(self, res: int) -> int:
         return min(self.channel_base // res, self.channel_max)
@@ -396,10 +410,6 @@ class Generator(nn.Module):
         self.cfg = cfg
         self.mapping = MappingNetwork(cfg)
         self.synthesis = SynthesisNetwork(cfg)
-        # Arithmetic of the per-pixel MLP in `render` (bf16: mixed precision; the embedding's phases, sin and
-        # cos, the per-frame weights and the sum of the RGB skips stay float32). Not saved: a setting of the
-        # machine, not of the model.
-        self.mlp_dtype = torch.float32
 
     @property
     def z_dim(self) -> int:
@@ -419,23 +429,26 @@ class Generator(nn.Module):
         return self.synthesis.prepare(self.mapping(z, psi, update_w_avg), z_motion)
 
     def render(self, code: VideoCode, t: torch.Tensor, size: int | tuple[int, int] | None = None,
-               grids: str = "nested") -> torch.Tensor:
+               grids: str = "nested", precision: torch.dtype = torch.float32) -> torch.Tensor:
         """Frames `[B, T, 3, H, W]` of prepared videos at times `t [B, T]` (any reals; 1 = end of a training clip).
 
         `grids` ('nested' or 'scaled': how the coarser scales are sampled,
-        `SynthesisNetwork.grid_sizes`) matters only at other sizes than the training one.
+        `SynthesisNetwork.grid_sizes`) matters only at other sizes than the training one. `precision`
+        is the arithmetic of the per-pixel MLP: bf16 runs it under autocast, while the embedding's
+        phases, sin and cos, the per-frame weights and the sum of the RGB skips stay float32.
         """
         size = check_size(size, self.cfg)
         if t.ndim == 1:
             t = t[None].expand(code.batch, -1)
-        if self.mlp_dtype == torch.float32:  # no context: an autocast around the call (training) stays in force
+        if precision == torch.float32:  # no context: an autocast around the call stays in force
             return self.synthesis(code, t.float(), size, grids)
-        with torch.autocast(t.device.type, dtype=self.mlp_dtype):
+        with torch.autocast(t.device.type, dtype=precision):
             return self.synthesis(code, t.float(), size, grids)
 
     def forward(self, z: torch.Tensor, z_motion: torch.Tensor, t: torch.Tensor,
-                size: int | tuple[int, int] | None = None, psi: float = 1.0, grids: str = "nested") -> torch.Tensor:
-        return self.render(self.prepare(z, z_motion, psi), t, size, grids)
+                size: int | tuple[int, int] | None = None, psi: float = 1.0, grids: str = "nested",
+                precision: torch.dtype = torch.float32) -> torch.Tensor:
+        return self.render(self.prepare(z, z_motion, psi), t, size, grids, precision)
 
 
 def check_size(size: int | tuple[int, int] | None, cfg: GeneratorConfig) -> tuple[int, int]:
@@ -445,5 +458,5 @@ def check_size(size: int | tuple[int, int] | None, cfg: GeneratorConfig) -> tupl
         size = (size, size)
     h, w = int(size[0]), int(size[1])
     if h < 1 or w < 1:
-        raise ValueError(f"output size must be positive, got {h}x{w}")
+        raise ValueError(f"`size` must be positive, got {h}x{w}")
     return h, w

@@ -11,32 +11,30 @@ by k alone (content and motion from separate streams), whatever the batch
 it is rendered in.
 
 Time is clip time t (`digan.timebase`): a training clip spans t in [0, 1].
-Writing what is rendered to files (jobs, grids, comparison strips) is `digan.sampling.files`.
+How a render is done (size, grids, psi, precision, batch, chunk) is one
+`RenderOptions` value. Writing what is rendered to files is `digan.sampling.files`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import importlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 import torch
 
 from ..data.clips import to_uint8_video
 from ..models import Generator, VideoCode
-from ..models.generator import check_size
-from ..timebase import DEFAULT_TRAIN_FPS, Timebase, clip_times  # noqa: F401  (their old import path)
+from ..timebase import clip_times
+from .options import RenderOptions
 
 CONTENT_STREAM, MOTION_STREAM = 0, 1
+MAX_SEED = 2 ** 63 - 1  # seeds go to numpy's generators and torch.manual_seed: a signed 64-bit int fits both
 # A point of an interpolation: a seed, or latents as they are: (w `[1, w_dim]` or w+ `[1, num_ws, w_dim]`,
-# z_M `[1, motion_dim]`), e.g. a fit's (`digan.invert.fit`).
+# z_M `[1, motion_dim]`), e.g. a fit's (`digan.invert`).
 Point = int | tuple[torch.Tensor, torch.Tensor]
-# Pixels rendered at once by every renderer (video count x frames x H x W): one 128x128 frame. Its
-# activations stay below glibc's 32 MB mmap threshold and near the L3 cache, so they are reused instead
-# of being page-faulted in afresh at every layer (paper-128: 12% faster than 2^17, docs/speed.md).
-CHUNK_PIXELS = 2 ** 14
 INTERPOLATION_MODES = ("content", "motion", "both")
+DEFAULT = RenderOptions()
 
 
 # ---------------------------------------------------------------- latents and codes
@@ -68,77 +66,66 @@ def prepare_videos(G: Generator, seeds: Sequence[int], motion_seeds: Sequence[in
     """The INRs of videos (content seed i with motion seed i; motion = content seed by default)."""
     motion_seeds = seeds if motion_seeds is None else motion_seeds
     if len(motion_seeds) != len(seeds):
-        raise ValueError("give one motion seed per content seed")
+        raise ValueError("give one of `motion_seeds` per content seed")
     return G.synthesis.prepare(seed_w(G, seeds, psi), seed_motion(G, motion_seeds))
 
 
-def frames_per_chunk(videos: int, size: tuple[int, int], pixels: int = CHUNK_PIXELS) -> int:
-    """Frames rendered at once so that `videos` x frames x H x W stays near `pixels` (at least 1)."""
-    return max(1, pixels // max(1, videos * size[0] * size[1]))
-
-
 @torch.no_grad()
-def render_code(G: Generator, code: VideoCode, t: torch.Tensor, *, size: int | tuple[int, int] | None = None,
-                grids: str = "nested", chunk: int | None = None) -> Iterator[np.ndarray]:
-    """Yield uint8 `[B, t_chunk, H, W, 3]` of prepared videos, `chunk` times at a time.
+def render_code(G: Generator, code: VideoCode, t: torch.Tensor,
+                options: RenderOptions = DEFAULT) -> Iterator[np.ndarray]:
+    """Yield uint8 `[B, t_chunk, H, W, 3]` of prepared videos, `options.chunk` times at a time.
 
     `t` is `[T]` (the same times for every video) or `[B, T]`; any reals, in
     any order: every frame depends only on its own t, so the frames are the
     same however the times are split or ordered (non-autoregressive).
-    `chunk` defaults to about CHUNK_PIXELS pixels per step (`frames_per_chunk`);
-    `grids` is how other sizes sample the coarser scales (`Generator.render`).
     """
     device = code.layers[0].device
     t = torch.as_tensor(t, dtype=torch.float32, device=device)
     if t.ndim == 1:
         t = t[None].expand(code.batch, -1)
     assert t.ndim == 2 and t.shape[0] == code.batch, (t.shape, code.batch)
-    chunk = chunk or frames_per_chunk(code.batch, check_size(size, G.cfg))
+    chunk = options.frames_per_step(code.batch, G.resolution)
     code = dataclasses.replace(code, spatial={})  # the chunks share the spatial sin and cos (`VideoCode.spatial`)
     for start in range(0, t.shape[1], chunk):
-        yield to_uint8_video(G.render(code, t[:, start:start + chunk], size, grids=grids))
+        yield to_uint8_video(G.render(code, t[:, start:start + chunk], options.size, options.grids, options.precision))
 
 
-def render_chunks(G: Generator, seeds: Sequence[int], t: torch.Tensor, *, motion_seeds: Sequence[int] | None = None,
-                  size: int | tuple[int, int] | None = None, psi: float = 1.0, grids: str = "nested",
-                  chunk: int | None = None) -> Iterator[np.ndarray]:
-    """Yield uint8 frames `[N, t_chunk, H, W, 3]` of the videos, `chunk` times at a time (`render_code`).
-
-    The INR of each video is prepared once; each chunk renders only its times.
-    """
-    code = prepare_videos(G, seeds, motion_seeds, psi)
-    yield from render_code(G, code, torch.as_tensor(t).reshape(-1), size=size, grids=grids, chunk=chunk)
-
-
-def render_videos(G: Generator, seeds: Sequence[int], t: torch.Tensor, *, motion_seeds: Sequence[int] | None = None,
-                  size: int | tuple[int, int] | None = None, psi: float = 1.0, grids: str = "nested",
-                  batch: int = 4, chunk: int | None = None) -> np.ndarray:
-    """uint8 videos `[N, T, H, W, 3]` for `seeds` at times `t`, `batch` videos at a time."""
+def render_videos(G: Generator, seeds: Sequence[int], t: torch.Tensor, options: RenderOptions = DEFAULT, *,
+                  motion_seeds: Sequence[int] | None = None) -> np.ndarray:
+    """uint8 videos `[N, T, H, W, 3]` for `seeds` at times `t`, `options.batch` videos at a time."""
+    t = torch.as_tensor(t).reshape(-1)
     videos = []
-    for i in range(0, len(seeds), batch):
-        ms = None if motion_seeds is None else motion_seeds[i:i + batch]
-        chunks = render_chunks(G, seeds[i:i + batch], t, motion_seeds=ms, size=size, psi=psi, grids=grids,
-                               chunk=chunk)
-        videos.append(np.concatenate(list(chunks), axis=1))
+    for i in range(0, len(seeds), options.batch):
+        part = slice(i, i + options.batch)
+        code = prepare_videos(G, seeds[part], None if motion_seeds is None else motion_seeds[part], options.psi)
+        videos.append(np.concatenate(list(render_code(G, code, t, options)), axis=1))
     return np.concatenate(videos, axis=0)
 
 
-def render_video(G: Generator, seed: int, t: torch.Tensor, *, motion_seed: int | None = None,
-                 size: int | tuple[int, int] | None = None, psi: float = 1.0, grids: str = "nested",
-                 chunk: int | None = None) -> np.ndarray:
+def render_video(G: Generator, seed: int, t: torch.Tensor, options: RenderOptions = DEFAULT, *,
+                 motion_seed: int | None = None) -> np.ndarray:
     """One video, uint8 `[T, H, W, 3]`: content `seed`, motion `motion_seed` (default `seed`), times `t`."""
-    ms = None if motion_seed is None else [motion_seed]
-    return render_videos(G, [seed], t, motion_seeds=ms, size=size, psi=psi, grids=grids, chunk=chunk)[0]
+    return render_videos(G, [seed], t, options, motion_seeds=None if motion_seed is None else [motion_seed])[0]
 
 
 def motion_variations(G: Generator, seed: int, motion_seeds: Sequence[int], t: torch.Tensor,
-                      **kwargs) -> np.ndarray:
+                      options: RenderOptions = DEFAULT) -> np.ndarray:
     """uint8 `[M, T, H, W, 3]`: one content seed with M motion seeds.
 
     At t = 0 the motion code a * t is zero (DIGAN Eq. 3), so every variation
     starts from the same first frame and moves differently from there.
     """
-    return render_videos(G, [seed] * len(motion_seeds), t, motion_seeds=list(motion_seeds), **kwargs)
+    return render_videos(G, [seed] * len(motion_seeds), t, options, motion_seeds=list(motion_seeds))
+
+
+def clip_renderer(G: Generator, clip_frames: int,
+                  options: RenderOptions = DEFAULT) -> Callable[[list[int], int], np.ndarray]:
+    """`generate(seeds, frames)` -> uint8 `[N, frames, H, W, 3]`, frame k at t = k / (clip_frames - 1): the callable
+    that `digan.metrics` scores (the same seeds as `digan generate`)."""
+    def generate(seeds: list[int], frames: int) -> np.ndarray:
+        return render_videos(G, list(seeds), clip_times(frames, clip_frames), options)
+
+    return generate
 
 
 # ---------------------------------------------------------------- interpolation
@@ -187,7 +174,7 @@ def interpolation_code(G: Generator, seed_a: Point, seed_b: Point, alphas: torch
     seed (`Point`), e.g. fits of real clips.
     """
     if mode not in INTERPOLATION_MODES:
-        raise ValueError(f"unknown interpolation mode '{mode}': expected one of {', '.join(INTERPOLATION_MODES)}")
+        raise ValueError(f"unknown interpolation `mode` '{mode}': expected one of {', '.join(INTERPOLATION_MODES)}")
     base = seed_a if base_seed is None else base_seed
     alphas = torch.as_tensor(alphas, dtype=torch.float32, device=_device(G)).reshape(-1)
     n = len(alphas)
@@ -206,37 +193,35 @@ def interpolation_code(G: Generator, seed_a: Point, seed_b: Point, alphas: torch
     return G.synthesis.prepare(w.contiguous(), z_motion.contiguous())
 
 
-def interpolation_codes(G: Generator, seeds: Sequence[Point], *, steps: int = 8, mode: str = "both",
+def interpolation_codes(G: Generator, points: Sequence[Point], *, steps: int = 8, mode: str = "both",
                         psi: float = 1.0, base_seed: Point | None = None, batch: int = 4) -> list[VideoCode]:
-    """INRs of `steps` evenly spaced points (ends included) from each seed (or latents) to the next, in batches.
+    """INRs of `steps` evenly spaced points (ends included) from each point to the next, `batch` videos a code.
 
-    `base_seed` (the seed whose motion a `content` walk keeps, or whose content
-    a `motion` walk keeps) defaults to the first seed.
+    `base_seed` (the point whose motion a `content` walk keeps, or whose content
+    a `motion` walk keeps) defaults to the first point.
     """
     if steps < 2:
-        raise ValueError(f"interpolation needs at least 2 steps, got {steps}")
-    if len(seeds) < 2:
-        raise ValueError("interpolation needs at least two seeds")
-    base = seeds[0] if base_seed is None else base_seed
+        raise ValueError(f"interpolation needs at least 2 `steps`, got {steps}")
+    if len(points) < 2:
+        raise ValueError("interpolation needs at least two points (seeds or fits)")
+    base = points[0] if base_seed is None else base_seed
     alphas = torch.linspace(0, 1, steps)
     return [interpolation_code(G, a, b, alphas[i:i + batch], mode, base_seed=base, psi=psi)
-            for a, b in zip(seeds[:-1], seeds[1:]) for i in range(0, steps, batch)]
+            for a, b in zip(points[:-1], points[1:]) for i in range(0, steps, batch)]
 
 
-def interpolate_videos(G: Generator, seed_a: Point, seed_b: Point, t: torch.Tensor, *, steps: int = 8,
-                       mode: str = "both", size: int | tuple[int, int] | None = None, psi: float = 1.0,
-                       grids: str = "nested", base_seed: Point | None = None, batch: int = 4) -> np.ndarray:
+def interpolate_videos(G: Generator, seed_a: Point, seed_b: Point, t: torch.Tensor,
+                       options: RenderOptions = DEFAULT, *, steps: int = 8, mode: str = "both",
+                       base_seed: Point | None = None) -> np.ndarray:
     """uint8 `[steps, T, H, W, 3]`: whole videos at `steps` evenly spaced points from seed_a to seed_b."""
     t = torch.as_tensor(t, dtype=torch.float32).reshape(-1)
-    codes = interpolation_codes(G, [seed_a, seed_b], steps=steps, mode=mode, psi=psi, base_seed=base_seed,
-                                batch=batch)
-    return np.concatenate([np.concatenate(list(render_code(G, code, t, size=size, grids=grids)), axis=1)
-                           for code in codes])
+    codes = interpolation_codes(G, [seed_a, seed_b], steps=steps, mode=mode, psi=options.psi, base_seed=base_seed,
+                                batch=options.batch)
+    return np.concatenate([np.concatenate(list(render_code(G, code, t, options)), axis=1) for code in codes])
 
 
-def morph_video(G: Generator, seed_a: Point, seed_b: Point, t: torch.Tensor, *, mode: str = "both",
-                size: int | tuple[int, int] | None = None, psi: float = 1.0, grids: str = "nested",
-                base_seed: Point | None = None, chunk: int | None = None) -> Iterator[np.ndarray]:
+def morph_video(G: Generator, seed_a: Point, seed_b: Point, t: torch.Tensor, options: RenderOptions = DEFAULT, *,
+                mode: str = "both", base_seed: Point | None = None) -> Iterator[np.ndarray]:
     """Yield uint8 `[f, H, W, 3]` chunks of one video that goes from seed_a to seed_b while time plays.
 
     Frame k is the video at alpha_k = k / (T - 1) on the path, at time t[k]:
@@ -245,19 +230,10 @@ def morph_video(G: Generator, seed_a: Point, seed_b: Point, t: torch.Tensor, *, 
     """
     t = torch.as_tensor(t, dtype=torch.float32).reshape(-1)
     alphas = torch.linspace(0, 1, len(t)) if len(t) > 1 else torch.zeros(1)
-    chunk = chunk or frames_per_chunk(1, check_size(size, G.cfg))
+    chunk = options.frames_per_step(1, G.resolution)
+    one_frame = options.replace(chunk=1)
     for i in range(0, len(t), chunk):
-        code = interpolation_code(G, seed_a, seed_b, alphas[i:i + chunk], mode, base_seed=base_seed, psi=psi)
-        frames = next(render_code(G, code, t[i:i + chunk, None], size=size, grids=grids, chunk=1))  # (b, 1, H, W, 3)
+        code = interpolation_code(G, seed_a, seed_b, alphas[i:i + chunk], mode, base_seed=base_seed,
+                                  psi=options.psi)
+        frames = next(render_code(G, code, t[i:i + chunk, None], one_frame))  # (b, 1, H, W, 3)
         yield frames[:, 0]
-
-
-# Moved to digan.sampling.files with the rest of what writes files; importable from here for one release.
-_MOVED_TO_EXPORT = ("VideoJob", "comparison_frames", "generate", "interpolate", "side_by_side", "time_bar",
-                    "upscale_nearest", "video_jobs", "write_videos")
-
-
-def __getattr__(name: str):
-    if name in _MOVED_TO_EXPORT:
-        return getattr(importlib.import_module(".export", __package__), name)
-    raise AttributeError(f"module '{__name__}' has no attribute '{name}'")

@@ -11,6 +11,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from ..config import DIFFAUGMENT
+
 
 def brightness(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
     b = torch.rand(x.shape[0], 1, 1, 1, 1, generator=g, device=x.device) - 0.5
@@ -49,6 +51,7 @@ POLICIES = {
     "color": (brightness, saturation, contrast),
     "translation": (translation,),
 }
+assert tuple(POLICIES) == DIFFAUGMENT
 
 
 def parse_policy(policy: str) -> list[str]:

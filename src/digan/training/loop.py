@@ -21,19 +21,21 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from ..utils.atomic import remove_stale_temps
 from ..checkpoint import STATE_NAME, CheckpointError, load_state, save_snapshot, save_state
 from ..config import Preset
 from ..data.base import DataError, VideoSource, note
 from ..data.clips import ClipSpec, PairBatches, PrefetchedBatches
-from .distributed import Distributed
-from ..sampling.files import write_samples
-from .losses import DiganLoss
-from ..utils.memory import FLOAT, PARAM_COPIES_D, PARAM_COPIES_G, Part, train_pixel_bytes
+from ..data import open_dataset
 from ..models import DiganDiscriminators, Generator
-from .run import MetricsLog, differences, read_options, resolved_options, run_name, write_options
+from ..sampling.files import write_samples
+from ..utils.atomic import remove_stale_temps
+from ..utils.memory import FLOAT, PARAM_COPIES_D, PARAM_COPIES_G, Part, check, train_pixel_bytes
 from ..utils.runtime import precision_name
 from ..version import __version__
+from .distributed import Distributed
+from .fvd import training_fvd
+from .losses import DiganLoss
+from .run import MetricsLog, differences, read_options, resolved_options, run_name, write_options
 
 
 PROGRESS_EVERY = 10  # steps between the losses shown on the progress bar
@@ -55,13 +57,12 @@ class Trainer:
         Adam stay float32 (`digan.utils.runtime`)."""
         self.dist = dist or Distributed()
         if preset.training.batch % self.dist.world:
-            raise ValueError(f"batch {preset.training.batch} does not split over {self.dist.world} processes")
+            raise ValueError(f"`batch` {preset.training.batch} does not split over {self.dist.world} processes")
         if source.resolution != preset.resolution:
             raise DataError(f"dataset is {source.resolution}px but preset {preset.name} trains at {preset.resolution}px")
         self.preset, self.cfg, self.device = preset, preset.training, torch.device(device)
         torch.manual_seed(self.cfg.seed)  # initial weights
         self.G = Generator(preset.generator).to(self.device).train()
-        self.G.mlp_dtype = precision
         self.D = DiganDiscriminators(preset.discriminator).to(self.device).train()
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
         self.opt_G = lazy_adam(self.G.parameters(), self.cfg, self.cfg.g_reg_interval)
@@ -185,10 +186,10 @@ def training_memory(preset: Preset, world: int = 1) -> tuple:
 
     def size_hint(n: int) -> str:
         largest = 2 ** int(math.log2(n))
-        return (f"at most --size {largest} fits at --batch {world}" if largest >= smallest
+        return (f"at most `size` {largest} fits at `batch` {world}" if largest >= smallest
                 else f"preset {preset.name} does not fit even at {smallest}x{smallest}: use a smaller preset")
 
-    hints = {"batch": lambda n: f"use --batch {n * world} or less", "size": size_hint}
+    hints = {"batch": lambda n: f"use `batch` {n * world} or less", "size": size_hint}
     return build, {"batch": preset.training.batch // world, "size": preset.resolution}, hints
 
 
@@ -199,23 +200,49 @@ class RunInfo:
     clips_seen: int
     snapshots: list[Path]
     interrupted: bool = False
+    main: bool = True          # this process wrote the files (process 0 of several)
 
 
-def train(preset: Preset, source: VideoSource, data: str, out: str | Path, *, device: str = "cpu",
-          run_dir: Path | None = None, progress: bool = True, fvd=None, data_options: dict | None = None,
-          dist: Distributed | None = None, workers: int = 2, precision: torch.dtype = torch.float32) -> RunInfo:
-    """Train until `preset.training.kimg`; resumes when the run directory holds a training state.
+def train(preset: Preset, data: str, out: str | Path = "runs", *, source: VideoSource | None = None,
+          data_options: dict | None = None, device: str = "cpu", run_dir: Path | None = None, progress: bool = True,
+          fvd=None, dist: Distributed | None = None, workers: int = 2,
+          precision: torch.dtype = torch.float32) -> RunInfo:
+    """Train until `preset.training.kimg` in `out/<data>-<preset>` (or `run_dir`); resumes when it holds a
+    training state.
 
-    `precision` (float32 or bf16, `Trainer`) is recorded with the options: a resume must use the run's.
-
-    `data_options` are the options `source` was opened with, recorded so that a
-    resume checks them. `fvd`, when given, is called as `fvd(G_ema) -> dict` at each snapshot and its
-    numbers are logged with the losses. `workers` processes decode the next batches while a step
-    runs (0: on the training thread); they change when a batch is decoded, not what it holds.
+    `data` names the dataset (a built-in name or a path, `open_dataset`); `source` is that dataset already
+    opened (else it is opened here, with `data_options`, after the memory check). `data_options` are recorded
+    so that a resume checks them. `precision` (float32 or bf16, `Trainer`) is recorded too: a resume must use
+    the run's. `fvd` is called as `fvd(G_ema) -> dict` at each snapshot and its numbers are logged with the
+    losses; by default, a quick FVD of `preset.training.fvd_clips` clips when that is set. `workers`
+    processes decode the next batches while a step runs (0: on the training thread); they change when a
+    batch is decoded, not what it holds. `dist` defaults to the process group torchrun describes, joined
+    here and left at the end.
     """
+    own_group = dist is None
     dist = dist or Distributed.from_env(str(device))
-    if dist.world > 1 and str(device) == "cuda":
-        device = f"cuda:{dist.local_rank}"  # one GPU per process
+    try:
+        if dist.world > 1 and str(device) == "cuda":
+            device = f"cuda:{dist.local_rank}"  # one GPU per process
+        if preset.training.batch % dist.world:
+            raise ValueError(f"`batch` {preset.training.batch} does not split over {dist.world} processes")
+        check(f"training {preset.name} at {preset.resolution}x{preset.resolution}, batch {preset.training.batch}",
+              *training_memory(preset, dist.world), str(device))
+        data_options = dict(data_options or {})
+        if source is None:
+            source = open_dataset(data, preset.resolution, **data_options)
+        if fvd is None and preset.training.fvd_clips:
+            fvd = training_fvd(source, preset, preset.training.fvd_clips, device=str(device))
+        return _train(preset, source, data, out, device=device, run_dir=run_dir, progress=progress, fvd=fvd,
+                      data_options=data_options, dist=dist, workers=workers, precision=precision)
+    finally:
+        if own_group and dist.world > 1:
+            torch.distributed.destroy_process_group()
+
+
+def _train(preset: Preset, source: VideoSource, data: str, out: str | Path, *, device, run_dir: Path | None,
+           progress: bool, fvd, data_options: dict, dist: Distributed, workers: int,
+           precision: torch.dtype) -> RunInfo:
     run_dir = Path(run_dir) if run_dir is not None else Path(out) / run_name(data, preset)
     run_dir.mkdir(parents=True, exist_ok=True)
     options = resolved_options(preset, data, source, data_options, precision_name(precision))
@@ -229,13 +256,11 @@ def train(preset: Preset, source: VideoSource, data: str, out: str | Path, *, de
     trainer = Trainer(preset, source, device, dist, precision)
     if state_path.exists():
         saved = read_options(run_dir)
-        if saved is not None:
-            saved.setdefault("precision", "float32")  # runs recorded before the option trained in float32
         diff = differences(saved, options) if saved is not None else []
         if diff:
             shown = "; ".join(diff[:4]) + (f"; and {len(diff) - 4} more" if len(diff) > 4 else "")
             raise CheckpointError(f"{run_dir} holds a run with other options ({shown}); "
-                                  "run it with those, or choose another --out to start anew")
+                                  "run it with those, or choose another `out` to start anew")
         try:
             trainer.load_state_dict(load_state(state_path))
         except CheckpointError as e:
@@ -298,7 +323,7 @@ def train(preset: Preset, source: VideoSource, data: str, out: str | Path, *, de
     trainer.batches = trainer.reals
     dist.barrier()
     bar.close()
-    return RunInfo(run_dir, resumed_from, trainer.clips_seen, snapshots, interrupted=stopping)
+    return RunInfo(run_dir, resumed_from, trainer.clips_seen, snapshots, interrupted=stopping, main=dist.main)
 
 
 class StepStats:

@@ -20,7 +20,7 @@ from ..models import DiganDiscriminators, Generator, motion_input
 
 
 class DiganLoss:
-    """`dtype` bf16: the discriminators run under autocast (the generator's MLP follows `G.mlp_dtype`);
+    """`dtype` bf16: the generator's per-pixel MLP and the discriminators run under autocast;
     logits, losses and R1 stay float32."""
 
     def __init__(self, G: Generator, D: DiganDiscriminators, cfg: TrainingConfig, dtype: torch.dtype = torch.float32):
@@ -37,7 +37,7 @@ class DiganLoss:
         z = torch.randn(batch, self.G.z_dim, generator=g, device=device)
         z_motion = torch.randn(batch, self.G.motion_dim, generator=g, device=device)
         t = self.fake_times(batch, rng).to(device)  # (B, 2)
-        pair = self.G.render(self.G.prepare(z, z_motion, update_w_avg=update_w_avg), t)
+        pair = self.G.render(self.G.prepare(z, z_motion, update_w_avg=update_w_avg), t, precision=self.dtype)
         return pair, t[:, 1] - t[:, 0]
 
     def fake_times(self, batch: int, rng: np.random.Generator) -> torch.Tensor:

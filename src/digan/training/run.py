@@ -10,9 +10,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ..utils.atomic import atomic_write
+from ..checkpoint import CheckpointError
 from ..config import Preset
 from ..data.base import VideoSource
+from ..utils.atomic import atomic_write
 from ..version import __version__
 
 
@@ -63,15 +64,8 @@ def differences(saved: dict, new: dict) -> list[str]:
     return out
 
 
-def same_run(saved: dict, new: dict) -> bool:
-    """Whether `new` continues `saved`: equal in everything that shapes the training trajectory."""
-    return not differences(saved, new)
-
-
 def read_options(run_dir: Path) -> dict | None:
     """The run's recorded options, None when there are none; an unreadable file is a one-line CheckpointError."""
-    from ..checkpoint import CheckpointError
-
     path = Path(run_dir) / OPTIONS_NAME
     if not path.exists():
         return None

@@ -18,10 +18,9 @@ import threading
 import uuid
 from collections.abc import Callable
 from pathlib import Path
+import numpy as np
 
-# `.<name>.<tag>.tmp`: tag is 8 hex digits (temp_path) or 8 characters of tempfile.mkstemp (earlier versions);
-# earlier video writers kept the suffix: `.<stem>.<tag>.tmp.mp4`, and swapped frame folders as `.<name>.<tag>.old`.
-TEMP_NAME = re.compile(r"^\..+\.[a-z0-9_]{8}\.(tmp|tmp\.mp4|tmp\.gif|old)$")
+TEMP_NAME = re.compile(r"^\..+\.[0-9a-f]{8}\.tmp$")  # `.<name>.<8 hex digits>.tmp`, as `temp_path` names them
 
 
 def temp_path(path: str | os.PathLike) -> Path:
@@ -60,7 +59,6 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> Path
 
 def atomic_save_array(path: str | os.PathLike, array) -> Path:
     """`np.save` through `atomic_write`, to exactly `path` (np.save given a name would append .npy to it)."""
-    import numpy as np
 
     def write(tmp: Path) -> None:
         with open(tmp, "wb") as f:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
+import torch
 
 FLOAT = 4               # bytes of a float32
 RENDER_FLOATS = 5       # float32 held per pixel and per channel of the finest scale while rendering
@@ -41,7 +42,6 @@ class MemoryLimit(ValueError):
 def available(device: str = "cpu") -> int | None:
     """Bytes free on `device`: GPU memory for CUDA, the host's available memory otherwise (None: unknown)."""
     if str(device).startswith("cuda"):
-        import torch
         return int(torch.cuda.mem_get_info(torch.device(device))[0])
     try:
         with open("/proc/meminfo") as f:

@@ -14,7 +14,7 @@ from digan.config import get_preset
 from digan.data import open_dataset
 from digan.data.clips import to_float_video, to_uint8_video
 from digan.data.io import read_video, write_video
-from digan.invert.fit import (Fit, FitOptions, fit_clip, frame_scores, load_fit, psnr, read_clip, render_fit, save_fit,
+from digan.invert import (Fit, FitOptions, fit_clip, frame_scores, load_fit, psnr, read_clip, render_fit, save_fit,
                           ssim)
 from digan.models import Generator
 from digan.sampling.render import interpolation_code, prepare_videos, render_code, seed_motion, seed_w
@@ -162,7 +162,7 @@ def test_invert_then_generate_fit_at_other_rates_and_sizes(snapshot, shapes_clip
 
     # twice the frame rate and twice the size: frame 2k is the fitted frame k, its even pixels the 32x32 frame
     assert run_cli("generate", "--fit", tmp_path / "fit", "--out", tmp_path / "x2", "--fps", 16, "--size", 64,
-                   "--format", "png,mp4", "--compare", "--quiet") == 0
+                   "--formats", "png,mp4", "--compare", "--quiet") == 0
     assert "8 frames at 64x64, 16 fps" in capsys.readouterr().out
     video = read_video(tmp_path / "x2" / "fit")
     assert video.shape == (8, 64, 64, 3)
@@ -170,7 +170,7 @@ def test_invert_then_generate_fit_at_other_rates_and_sizes(snapshot, shapes_clip
     assert read_video(tmp_path / "x2" / "fit-compare.mp4").shape[:3] == (8, 64 + 2, 64 + 2 + 64)
     # past the clip's end, in seconds at the clip's own rate
     assert run_cli("generate", "--fit", tmp_path / "fit", "--ckpt", run, "--out", tmp_path / "long", "--seconds", 2,
-                   "--format", "gif", "--quiet") == 0
+                   "--formats", "gif", "--quiet") == 0
     assert read_video(tmp_path / "long" / "fit.gif").shape == (16, 32, 32, 3)
 
 
@@ -184,7 +184,7 @@ def test_interpolate_between_fits(snapshot, tmp_path):
     ends = next(render_code(G, code, t))
     assert np.abs(ends.astype(int) - next(render_code(G, prepare_videos(G, [1, 2]), t))).max() <= 1
     assert run_cli("interpolate", "--fit", tmp_path / "fit1", "--fit", tmp_path / "fit2", "--out", tmp_path / "walk",
-                   "--steps", 2, "--frames", 3, "--format", "png", "--quiet") == 0
+                   "--steps", 2, "--frames", 3, "--formats", "png", "--quiet") == 0
     grid = read_video(tmp_path / "walk" / "interp-both-grid")
     assert grid.shape[0] == 3 and np.abs(grid[:, 2:34, 2:34].astype(int) - ends[0]).max() <= 1  # padded by 2
 

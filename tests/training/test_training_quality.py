@@ -1,9 +1,6 @@
-"""Training learns: after 150 tiny-32 steps on `shapes`, samples are measurably closer to the data.
-
-Measured at 150 steps (batch 16, 2.4 kimg): the colour-histogram distance falls to
-about 0.7x and the moment distance to about 0.3x of their values at step 0.
-Motion statistics (frame-difference histograms) do not improve this early: the
-generator first settles on nearly static clips, so they are not asserted here.
+"""Training learns: after 150 tiny-32 steps on `shapes`, samples are measurably closer to the data (colour
+histograms and moments; docs/study.md, "The quality test", gives the figures). Motion does not improve this
+early: the generator first settles on nearly static clips, so it is not asserted here.
 """
 
 import numpy as np
@@ -11,7 +8,8 @@ import pytest
 
 from digan.config import get_preset
 from digan.data.procedural import Shapes
-from digan.sampling.render import clip_times, render_videos
+from digan.sampling import RenderOptions, render_videos
+from digan.timebase import clip_times
 from digan.training.loop import Trainer
 
 STEPS = 150
@@ -39,7 +37,7 @@ def test_samples_approach_the_data():
     trainer = Trainer(preset, Shapes(32))
 
     def sample():
-        return render_videos(trainer.G_ema, list(range(32)), clip_times(frames, frames), batch=16)
+        return render_videos(trainer.G_ema, list(range(32)), clip_times(frames, frames), RenderOptions(batch=16))
 
     before = distances(sample(), reals)
     for _ in range(STEPS):

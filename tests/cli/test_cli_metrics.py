@@ -1,11 +1,10 @@
-import argparse
 import json
 
 import numpy as np
 import pytest
 
 from digan.data.io import write_video
-from digan.cli.metrics import main, register
+from digan.cli.main import build_parser, main
 
 
 def moving_squares(rng, n, frames=16, size=40, speed=2):
@@ -56,7 +55,7 @@ def test_saved_features_stand_in_for_a_folder(folders, tmp_path):
     features = MomentFeatures()
     again = folder_distance(tmp_path / "a.npz", folders / "b", 16, features, progress=False)
     assert again["fvd"] == first["fvd"] and again["n_a"] == 3 and features.calls == 1  # only B computed
-    with pytest.raises(DataError, match="not --frames 12"):
+    with pytest.raises(DataError, match="not `frames` 12"):
         folder_distance(tmp_path / "a.npz", tmp_path / "b.npz", 12, MomentFeatures(), progress=False)
 
 
@@ -81,9 +80,8 @@ def test_digan_fvd_bad_input_is_one_line(folders, capsys):
     assert "at least 9 frames" in capsys.readouterr().err
 
 
-def test_register_adds_both_commands_with_funcs():
-    parser = argparse.ArgumentParser(prog="digan")
-    register(parser.add_subparsers(dest="command"))
+def test_both_commands_parse_with_funcs():
+    parser = build_parser()
     args = parser.parse_args(["fvd", "x", "y", "--frames", "12", "--json"])
     assert (args.frames, args.json, callable(args.func)) == (12, True, True)
     args = parser.parse_args(["evaluate", "--ckpt", "s.safetensors", "--data", "sky", "--metrics", "fvd2048_16f"])
@@ -111,7 +109,7 @@ def moments(monkeypatch):
         made.append(MomentFeatures())
         return made[-1]
 
-    monkeypatch.setattr("digan.metrics.features.I3DFeatures", features)
+    monkeypatch.setattr("digan.cli.metrics.I3DFeatures", features)
     return made
 
 
@@ -123,18 +121,19 @@ def generated(tmp_path_factory):
 
     import torch
 
+    from digan.checkpoint import load_snapshot, save_snapshot
     from digan.config import get_preset
-    from digan.sampling.files import generate
     from digan.models import Generator
-    from digan.timebase import Timebase
+    from digan.sampling import VideoRequest, generate
 
     torch.manual_seed(0)
-    G = Generator(get_preset("tiny-32").generator).eval().requires_grad_(False)
+    preset = get_preset("tiny-32")
     root = tmp_path_factory.mktemp("generated")
-    t = Timebase(16).times()
-    generate(G, root / "all", range(4), t, fps=8, formats=("mp4", "gif", "png"),
-             reference_t=Timebase(16).nearest_training_times(t), progress=False)
-    generate(G, root / "mp4", range(4), t, fps=8, progress=False)  # the README's workflow: mp4 and a grid
+    save_snapshot(root / "run", Generator(preset.generator).eval(), preset, 16)
+    G, meta = load_snapshot(root / "run")
+    generate(G, meta, root / "all", VideoRequest(seeds=tuple(range(4)), formats=("mp4", "gif", "png"), compare=True),
+             progress=False)
+    generate(G, meta, root / "mp4", VideoRequest(seeds=tuple(range(4))), progress=False)  # mp4 and a grid
     (root / "mp4-only").mkdir()
     for k in range(4):
         shutil.copytree(root / "all" / f"seed{k:04d}", root / "png-only" / f"seed{k:04d}")
@@ -158,9 +157,7 @@ def test_a_generate_folder_counts_each_seed_once(generated, folders, capsys):
 
 
 def test_digan_fvd_prints_the_counts_and_warns_about_few_clips(generated, moments, capsys):
-    from digan.cli.metrics import main as fvd_main
-
-    assert fvd_main(["fvd", str(generated / "all"), str(generated / "mp4-only"), "--quiet"]) == 0
+    assert main(["fvd", str(generated / "all"), str(generated / "mp4-only"), "--quiet"]) == 0
     captured = capsys.readouterr()
     assert "(4 vs 4 videos" in captured.out
     assert captured.err.count("left out 8 copies in other formats and 6 grids") == 1
@@ -202,6 +199,6 @@ def test_saved_features_are_written_atomically_and_the_folder_checked_first(fold
         raise KeyboardInterrupt
 
     monkeypatch.setattr(np, "savez", killed)
-    with pytest.raises(KeyboardInterrupt):
-        main(["fvd", str(folders / "a"), str(folders / "b"), "--save-features", str(tmp_path / "f"), "--quiet"])
+    assert main(["fvd", str(folders / "a"), str(folders / "b"), "--save-features", str(tmp_path / "f"),
+                 "--quiet"]) == 130
     assert list((tmp_path / "f").iterdir()) == []  # no a.npz cut short, no temporary file

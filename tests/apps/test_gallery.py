@@ -32,7 +32,7 @@ def test_gallery_writes_every_section_and_its_files(tmp_path, tiny_G, tiny_prese
     (run / "metrics.jsonl").write_text("".join(json.dumps({"kimg": k / 10, "loss_G": 1 / (k + 1), "loss_D": 0.5})
                                                + "\n" for k in range(3)) + '{"kimg": 0.3, "loss_G"')  # cut short
     site = tmp_path / "site"
-    assert main(["gallery", "--ckpt", str(run), "--out", str(site), "--seeds", "2", "--quiet"]) == 0
+    assert main(["gallery", "--ckpt", str(run), "--out", str(site), "--videos", "2", "--quiet"]) == 0
     page = site / "index.html"
     assert str(page) in capsys.readouterr().out
     parser = Links()

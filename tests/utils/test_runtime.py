@@ -5,7 +5,7 @@ import sys
 import pytest
 import torch
 
-from digan.utils import runtime
+from digan.utils import omp, runtime
 from digan.cli.main import build_parser
 
 
@@ -15,14 +15,14 @@ def test_the_command_sets_a_short_spin_before_torch_loads():
             "print('torch' in sys.modules, os.environ.get('OMP_WAIT_POLICY'), os.environ.get('GOMP_SPINCOUNT'))")
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
     # libgomp's own default is 300,000 rounds; a short count hands a shared core back within microseconds
-    assert out.split() == ["True", "PASSIVE", str(runtime.POLITE_SPINCOUNT)]
+    assert out.split() == ["True", "PASSIVE", str(omp.POLITE_SPINCOUNT)]
     assert int(out.split()[2]) <= 10_000
 
 
 def test_a_wait_policy_the_user_chose_is_kept():
     for given in ({"OMP_WAIT_POLICY": "ACTIVE"}, {"GOMP_SPINCOUNT": "300000"}):
         env = dict(given)
-        runtime.wait_politely(env)
+        omp.wait_politely(env)
         assert env == given
 
 
@@ -62,7 +62,7 @@ def test_threads_are_set_once_before_the_command_runs(monkeypatch):
     from digan.cli import main as cli, show as showcli
 
     calls = []
-    monkeypatch.setattr(runtime, "set_threads", lambda n: calls.append(("threads", n)))
+    monkeypatch.setattr(cli, "set_threads", lambda n: calls.append(("threads", n)))
     monkeypatch.setattr(showcli, "cmd_export", lambda args: calls.append(("command", args.threads)) or 0)
     assert cli.main(["export", "--ckpt", "c", "--out", "g.onnx", "--threads", "3"]) == 0
     assert calls == [("threads", 3), ("command", 3)]

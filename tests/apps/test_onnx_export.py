@@ -8,7 +8,8 @@ from digan.checkpoint import load_snapshot, save_snapshot
 from digan.cli.main import main
 from digan.models import Generator
 from digan.models.generator import make_coords
-from digan.sampling.render import CONTENT_STREAM, MOTION_STREAM, render_video, seed_latents
+from digan.sampling import RenderOptions, render_video
+from digan.sampling.render import CONTENT_STREAM, MOTION_STREAM, seed_latents
 
 onnx = pytest.importorskip("onnx", reason="onnx is not installed (pip install -e '.[export]')")
 ort = pytest.importorskip("onnxruntime", reason="onnxruntime is not installed (pip install -e '.[export]')")
@@ -66,7 +67,7 @@ def test_onnx_frames_match_render_video(exported, tiny_G):
     z, zm = seed_latents([7], tiny_G.z_dim, CONTENT_STREAM), seed_latents([7], tiny_G.motion_dim, MOTION_STREAM)
     frames = run(exported, z, zm, t[None], (40, 40))[0]
     as_uint8 = ((np.clip(frames, -1, 1) + 1) * 127.5).round().transpose(0, 2, 3, 1)  # [T, H, W, 3]
-    expected = render_video(tiny_G, 7, t, size=40).astype(np.float64)
+    expected = render_video(tiny_G, 7, t, RenderOptions(size=40)).astype(np.float64)
     assert np.abs(as_uint8 - expected).max() <= UINT8_LEVELS
 
 
@@ -90,7 +91,7 @@ def test_docs_example_renders_with_onnxruntime_alone(exported, exported_file, mo
     import re
     from pathlib import Path
 
-    doc = Path(__file__).resolve().parents[1] / "docs" / "showing.md"
+    doc = Path(__file__).resolve().parents[2] / "docs" / "showing.md"
     code = re.search(r"```python\n(# digan-example: onnx\n.*?)```", doc.read_text(), re.S).group(1)
     assert "import torch" not in code and "digan" not in code.split("\n", 1)[1]
     monkeypatch.chdir(exported_file.parent)  # where the fixture wrote g.onnx
@@ -99,7 +100,7 @@ def test_docs_example_renders_with_onnxruntime_alone(exported, exported_file, mo
     video = scope["video"]
     assert video.shape == (31, 128, 128, 3) and video.dtype == np.uint8
     t = torch.from_numpy(scope["t"][0])
-    expected = render_video(tiny_G, 3, t[[0, 20]], size=128).astype(np.int16)
+    expected = render_video(tiny_G, 3, t[[0, 20]], RenderOptions(size=128)).astype(np.int16)
     assert np.abs(video[[0, 20]].astype(np.int16) - expected).max() <= UINT8_LEVELS  # seed 3, as digan generate
 
 

@@ -25,7 +25,7 @@ class FlatG(nn.Module):
     def prepare(self, z, z_motion, update_w_avg=False):
         return z
 
-    def render(self, code, t):
+    def render(self, code, t, precision=torch.float32):
         return self.level.expand(*t.shape, 3, R, R)  # (B, T, 3, R, R)
 
 

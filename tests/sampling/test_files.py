@@ -5,9 +5,8 @@ import pytest
 import torch
 
 from digan.data.io import read_video, video_fps
-from digan.sampling.files import generate, write_samples
-from digan.sampling.render import render_video
-from digan.timebase import Timebase, clip_times
+from digan.sampling import RenderOptions, VideoRequest, generate, render_video, write_samples
+from digan.timebase import Timebase, TimeRequest
 from memory_helpers import HAS_PROC, peak_rss_while
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -15,20 +14,22 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 
 def test_generate_writes_files_that_decode_to_the_expected_frames(tiny_G, tmp_path):
     t = Timebase(clip_frames=8).times(frames=6, fps=12)
-    paths = generate(tiny_G, tmp_path, [0, 1], t, fps=12, size=(24, 40), formats=("mp4", "gif", "png"),
-                     reference_t=Timebase(clip_frames=8).nearest_training_times(t), chunk=4, progress=False)
-    names = sorted(p.name for p in paths)
+    request = VideoRequest(seeds=(0, 1), times=TimeRequest(frames=6, fps=12), render=RenderOptions(size=(24, 40), chunk=4),
+                           formats=("mp4", "gif", "png"), compare=True)
+    written = generate(tiny_G, {"clip_frames": 8}, tmp_path, request, progress=False)
+    assert torch.equal(written.t, t) and written.fps == 12 and written.size == (24, 40)
+    names = sorted(p.name for p in written.paths)
     assert names == sorted(["seed0000.mp4", "seed0000.gif", "seed0000", "seed0001.mp4", "seed0001.gif", "seed0001",
                             "grid.mp4", "grid.gif", "grid", "seed0000-compare.mp4", "seed0001-compare.mp4",
                             "grid-compare.mp4"])
-    expected = render_video(tiny_G, 1, t, size=(24, 40))
+    expected = render_video(tiny_G, 1, t, RenderOptions(size=(24, 40)))
     for name in ("seed0001.mp4", "seed0001.gif", "seed0001"):
         video = read_video(tmp_path / name)
         assert video.shape == (6, 24, 40, 3), name
         if name != "seed0001.mp4":  # lossless formats give back the render (GIF palettes: close)
             assert np.abs(video.astype(int) - expected).mean() < (8 if name.endswith("gif") else 0.01), name
     mp4 = read_video(tmp_path / "seed0001.mp4").astype(int)  # lossy H.264: nearer its own render than another seed's
-    assert np.abs(mp4 - expected).mean() < 0.5 * np.abs(mp4 - render_video(tiny_G, 0, t, size=(24, 40))).mean()
+    assert np.abs(mp4 - expected).mean() < 0.5 * np.abs(mp4 - render_video(tiny_G, 0, t, RenderOptions(size=(24, 40)))).mean()
     assert read_video(tmp_path / "grid").shape == (6, 2 + 24 + 2, 2 + 2 * (40 + 2), 3)
     compare = read_video(tmp_path / "seed0000-compare.mp4")
     assert compare.shape[0] == 6 and compare.shape[2] == 40 + 2 + 40
@@ -50,17 +51,15 @@ def test_sample_grid_plays_at_the_training_frame_rate(tiny_G, tiny_preset, tmp_p
 def test_long_render_memory_does_not_grow_with_length(tiny_G, tmp_path, monkeypatch):
     # The network's own cost is benchmarked in benchmarks/long_render_memory.py; here a cheap stand-in
     # render (same shapes) lets a long video go through the real chunking, conversion and MP4 encoder.
-    def cheap_render(code, t, size=None, grids="nested"):
+    def cheap_render(code, t, size=None, grids="nested", precision=torch.float32):
         h, w = size
         x = torch.linspace(-1, 1, w)
         return (x[None, None, None, None, :] + t[:, :, None, None, None]).sin().expand(-1, -1, 3, h, w).clone()
 
     monkeypatch.setattr(tiny_G, "render", cheap_render)
-    t = clip_times(1200, 16)
-    size = (128, 128)
-
     def run(frames):
-        generate(tiny_G, tmp_path / str(frames), [0], t[:frames], fps=8, size=size, chunk=16, progress=False)
+        request = VideoRequest(seeds=(0,), times=TimeRequest(frames=frames), render=RenderOptions(size=128, chunk=16))
+        generate(tiny_G, {"clip_frames": 16}, tmp_path / str(frames), request, progress=False)
 
     run(64)  # warm up the allocator and the encoder
     short = peak_rss_while(lambda: run(120))
@@ -79,7 +78,7 @@ def test_ctrl_c_during_a_multi_format_generate_leaves_the_old_set_whole(tiny_G, 
 
     save_snapshot(tmp_path / "run", tiny_G, tiny_preset, 16)
     args = ["generate", "--ckpt", str(tmp_path / "run"), "--out", str(tmp_path / "out"), "--seeds", "0,1",
-            "--frames", "3", "--format", "mp4,gif,png", "--quiet"]
+            "--frames", "3", "--formats", "mp4,gif,png", "--quiet"]
     assert main(args) == 0
     before = files_under(tmp_path / "out")
     assert {"seed0000.mp4", "seed0000.gif", "seed0000/frame00000.png", "grid.gif"} <= set(before)

@@ -9,7 +9,8 @@ from digan.cli.main import main
 from digan.config import get_preset
 from digan.data.io import read_video
 from digan.models import Generator
-from digan.sampling.render import Timebase, render_video
+from digan.sampling import RenderOptions, render_video
+from digan.timebase import Timebase
 
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -38,13 +39,13 @@ def assert_close(a, b, level):
 def test_generate_length_rate_size_and_formats(snapshot, tmp_path, capsys):
     run, G = snapshot
     code = run_cli("generate", "--ckpt", run, "--out", tmp_path, "--seeds", "2,5", "--seconds", "1.5", "--fps", "4",
-                   "--size", "48x64", "--format", "mp4,png", "--compare", "--quiet")
+                   "--size", "48x64", "--formats", "mp4,png", "--compare", "--quiet")
     assert code == 0
     assert "6 frames at 48x64, 4 fps" in capsys.readouterr().out  # 1.5 s at 4 fps
     t = Timebase(8, 8).times(frames=6, fps=4)                     # t_k = k * 8 / (4 * 7)
     png = read_video(tmp_path / "seed0005")
     assert png.shape == (6, 48, 64, 3)
-    assert_close(png, render_video(G, 5, t, size=(48, 64)), 0.01)
+    assert_close(png, render_video(G, 5, t, RenderOptions(size=(48, 64))), 0.01)
     assert read_video(tmp_path / "seed0002.mp4").shape == (6, 48, 64, 3)
     assert read_video(tmp_path / "grid.mp4").shape[0] == 6
     compare = read_video(tmp_path / "seed0002-compare.mp4")
@@ -54,9 +55,9 @@ def test_generate_length_rate_size_and_formats(snapshot, tmp_path, capsys):
 def test_generate_random_access_matches_the_sequential_video(snapshot, tmp_path):
     run, G = snapshot
     assert run_cli("generate", "--ckpt", run, "--out", tmp_path / "seq", "--seeds", "1", "--frames", "8",
-                   "--format", "png", "--quiet") == 0
+                   "--formats", "png", "--quiet") == 0
     assert run_cli("generate", "--ckpt", run, "--out", tmp_path / "rand", "--seeds", "1", "--at", "0.75,0,0.5",
-                   "--format", "png", "--quiet") == 0
+                   "--formats", "png", "--quiet") == 0
     sequential, random = read_video(tmp_path / "seq" / "seed0001"), read_video(tmp_path / "rand" / "seed0001")
     assert not (tmp_path / "seq" / "grid").exists()  # a single video gets no grid
     assert_close(random, sequential[[6, 0, 4]], 0.01)  # 0.75 s is frame 6 at 8 fps
@@ -66,7 +67,7 @@ def test_generate_random_access_matches_the_sequential_video(snapshot, tmp_path)
 def test_generate_motion_seeds_share_the_first_frame(snapshot, tmp_path):
     run, _ = snapshot
     assert run_cli("generate", "--ckpt", run, "--out", tmp_path, "--seeds", "3", "--motion-seeds", "0-2",
-                   "--frames", "5", "--format", "png", "--quiet") == 0
+                   "--frames", "5", "--formats", "png", "--quiet") == 0
     videos = [read_video(tmp_path / f"seed0003-motion{m:04d}") for m in range(3)]
     for v in videos[1:]:
         assert_close(v[0], videos[0][0], 0.01)
@@ -77,7 +78,7 @@ def test_generate_motion_seeds_share_the_first_frame(snapshot, tmp_path):
 def test_interpolate_writes_grid_and_video_whose_ends_are_the_seeds(snapshot, tmp_path, capsys):
     run, G = snapshot
     assert run_cli("interpolate", "--ckpt", run, "--out", tmp_path, "--seeds", "0,4,7", "--mode", "both",
-                   "--steps", "3", "--frames", "4", "--format", "png", "--quiet") == 0
+                   "--steps", "3", "--frames", "4", "--formats", "png", "--quiet") == 0
     grid = read_video(tmp_path / "interp-both-grid")
     assert grid.shape == (4, 2 + 2 * (32 + 2), 2 + 3 * (32 + 2), 3)  # 2 pairs x 3 steps
     t = Timebase(8, 8).times(frames=4)
@@ -90,8 +91,8 @@ def test_interpolate_writes_grid_and_video_whose_ends_are_the_seeds(snapshot, tm
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--format", "webm"], "cannot read formats"),
-    (["--frames", "4", "--seconds", "2"], "only one of"),
+    (["--formats", "webm"], "unknown --formats webm: use one or more of mp4, gif, png"),
+    (["--frames", "4", "--seconds", "2"], "give only one of --frames / --seconds"),
     (["--size", "0x4"], "cannot read size"),
     (["--at", "1,x"], "cannot read --at"),
     (["--seeds", "a-b"], "cannot read seeds"),

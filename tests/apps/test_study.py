@@ -146,7 +146,7 @@ def test_a_bf16_study_trains_in_its_own_folder_in_bf16(tmp_path, one_thread):
 
 def test_the_default_study_is_the_committed_one():
     # `digan study` with no --data trains the datasets of docs/study (its results.json) and of `make study`
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     committed = json.loads((root / "docs/study/results.json").read_text())["config"]
     assert tuple(committed["datasets"]) == StudyConfig().datasets
     (make_line,) = [line for line in (root / "Makefile").read_text().splitlines() if "digan study" in line]

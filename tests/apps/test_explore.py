@@ -12,7 +12,7 @@ import torch
 from PIL import Image
 
 from digan.apps.explore import Explorer, make_server
-from digan.sampling.render import interpolate_videos, render_video
+from digan.sampling import RenderOptions, interpolate_videos, render_video
 
 META = {"clip_frames": 16, "train_fps": 8, "path": "snapshot-000000.safetensors"}
 
@@ -45,7 +45,7 @@ def test_frame_endpoint_matches_render_video_and_caches_the_code(server, tiny_G)
     explorer, base = server
     status, body, kind = get(f"{base}/frames?seed=3&motion=5&t=2.5&size=48")
     assert status == 200 and kind == "image/png"
-    expected = render_video(tiny_G, 3, torch.tensor([2.5, 0.0]), motion_seed=5, size=48)
+    expected = render_video(tiny_G, 3, torch.tensor([2.5, 0.0]), RenderOptions(size=48), motion_seed=5)
     np.testing.assert_array_equal(frames_of(body, 1)[0], expected[0])
     status, body, _ = get(f"{base}/frames?seed=3&motion=5&t=0&size=48")
     np.testing.assert_array_equal(frames_of(body, 1)[0], expected[1])
@@ -58,7 +58,7 @@ def test_playback_chunk_and_interpolation(server, tiny_G):
     status, body, _ = get(f"{base}/frames?seed=1&t=0.5&dt=0.25&count=4&grids=scaled&size=40")
     assert status == 200
     t = torch.tensor([0.5, 0.75, 1.0, 1.25])
-    np.testing.assert_array_equal(frames_of(body, 4), render_video(tiny_G, 1, t, size=40, grids="scaled"))
+    np.testing.assert_array_equal(frames_of(body, 4), render_video(tiny_G, 1, t, RenderOptions(size=40, grids="scaled")))
     status, body, _ = get(f"{base}/frames?seed=0&to=2&alpha=1&mode=content&t=1.5")
     assert status == 200
     expected = interpolate_videos(tiny_G, 0, 2, torch.tensor([1.5]), steps=2, mode="content")[-1, 0]

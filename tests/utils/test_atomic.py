@@ -53,14 +53,15 @@ def test_atomic_write_replaces_a_file_written_with_other_permissions(tmp_path, u
 
 
 def test_stale_temporaries_of_our_own_naming_are_removed_and_nothing_else(tmp_path):
-    ours = [temp_path(tmp_path / "training-state.pt"), temp_path(tmp_path / "samples-0000000016.mp4"),
-            tmp_path / ".seed0000.abcd1234.tmp.mp4", tmp_path / ".snapshot-0000000016.json.k3_9zq1x.tmp"]
+    ours = [temp_path(tmp_path / "training-state.pt"), temp_path(tmp_path / "samples-0000000016.mp4")]
     for p in ours:
         p.write_bytes(b"partial")
     folder = temp_path(tmp_path / "seed0001")  # a PNG frame folder being written
     folder.mkdir()
     (folder / "frame00000.png").write_bytes(b"png")
-    theirs = ["notes.tmp", ".hidden", "training-state.pt", ".x.tmp", ".a.toolongtag1.tmp", "b.abcd1234.tmp"]
+    # the last two: the names of 0.1.0's temporary files and of files that are not ours (not removed)
+    theirs = ["notes.tmp", ".hidden", "training-state.pt", ".x.tmp", ".a.toolongtag1.tmp", "b.abcd1234.tmp",
+              ".seed0000.abcd1234.tmp.mp4", ".snapshot.json.k3_9zq1x.tmp"]
     for name in theirs:
         (tmp_path / name).write_bytes(b"keep")
     assert all(TEMP_NAME.match(p.name) for p in ours + [folder])

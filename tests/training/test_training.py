@@ -98,9 +98,9 @@ def test_resume_continues_exactly(tmp_path):
 
 def test_same_command_again_resumes(tmp_path):
     source = Shapes(32, count=8)
-    whole = train(tiny(kimg=0.016, snap_kimg=0.008), source, "shapes", tmp_path / "a", progress=False)
-    part = train(tiny(kimg=0.008, snap_kimg=0.008), source, "shapes", tmp_path / "b", progress=False)
-    rest = train(tiny(kimg=0.016, snap_kimg=0.008), source, "shapes", tmp_path / "b", progress=False)
+    whole = train(tiny(kimg=0.016, snap_kimg=0.008), "shapes", source=source, out=tmp_path / "a", progress=False)
+    part = train(tiny(kimg=0.008, snap_kimg=0.008), "shapes", source=source, out=tmp_path / "b", progress=False)
+    rest = train(tiny(kimg=0.016, snap_kimg=0.008), "shapes", source=source, out=tmp_path / "b", progress=False)
     assert (whole.resumed_from, part.clips_seen, rest.resumed_from, rest.clips_seen) == (0, 8, 8, 16)
     G_whole, _ = load_snapshot(whole.run_dir)
     G_rest, meta = load_snapshot(rest.run_dir)
@@ -115,42 +115,39 @@ def test_same_command_again_resumes(tmp_path):
 
 def test_changed_options_do_not_resume(tmp_path):
     source = Shapes(32, count=8)
-    train(tiny(kimg=0.004, snap_kimg=0.004), source, "shapes", tmp_path, progress=False)
+    train(tiny(kimg=0.004, snap_kimg=0.004), "shapes", source=source, out=tmp_path, progress=False)
     from digan.checkpoint import CheckpointError
     with pytest.raises(CheckpointError, match="other options"):
-        train(tiny(kimg=0.008, lr=0.001), source, "shapes", tmp_path, progress=False)
+        train(tiny(kimg=0.008, lr=0.001), "shapes", source=source, out=tmp_path, progress=False)
     # how often it reports is not part of a run's identity
-    info = train(tiny(kimg=0.008, snap_kimg=0.008), source, "shapes", tmp_path, progress=False)
+    info = train(tiny(kimg=0.008, snap_kimg=0.008), "shapes", source=source, out=tmp_path, progress=False)
     assert (info.resumed_from, info.clips_seen) == (4, 8)
 
 
 def test_a_bf16_run_trains_records_its_precision_and_resumes_only_in_bf16(tmp_path):
     """bf16 runs everywhere (emulated where the CPU lacks it): the numbers, not the speed, are checked here."""
     from digan.checkpoint import CheckpointError
+    from digan.sampling import RenderOptions, write_samples
 
     source = Shapes(32, count=8)
-    info = train(tiny(kimg=0.008, snap_kimg=0.008), source, "shapes", tmp_path, progress=False,
+    info = train(tiny(kimg=0.008, snap_kimg=0.008), "shapes", source=source, out=tmp_path, progress=False,
                  precision=torch.bfloat16)
     assert json.loads((info.run_dir / "training_options.json").read_text())["precision"] == "bf16"
     log = json.loads((info.run_dir / "metrics.jsonl").read_text().splitlines()[-1])
     assert all(np.isfinite(log[k]) for k in ("G_motion", "G_image", "D_motion", "D_image", "r1_motion"))
-    G, _ = load_snapshot(info.run_dir)
+    G, meta = load_snapshot(info.run_dir)
     assert all(p.dtype == torch.float32 and torch.isfinite(p).all() for p in G.parameters())
+    # the run's samples are G_ema's frames in float32, as `digan generate` renders them, not in the training bf16
+    write_samples(G, tiny(), tmp_path / "float32")
+    samples = info.run_dir / "samples-0000000008.gif"
+    assert samples.read_bytes() == (tmp_path / "float32.gif").read_bytes()
+    write_samples(G, tiny(), tmp_path / "bf16", render=RenderOptions(precision=torch.bfloat16))
+    assert samples.read_bytes() != (tmp_path / "bf16.gif").read_bytes()  # the check can tell them apart
     with pytest.raises(CheckpointError, match="precision"):
-        train(tiny(kimg=0.012, snap_kimg=0.004), source, "shapes", tmp_path, progress=False)
-    resumed = train(tiny(kimg=0.012, snap_kimg=0.004), source, "shapes", tmp_path, progress=False,
+        train(tiny(kimg=0.012, snap_kimg=0.004), "shapes", source=source, out=tmp_path, progress=False)
+    resumed = train(tiny(kimg=0.012, snap_kimg=0.004), "shapes", source=source, out=tmp_path, progress=False,
                     precision=torch.bfloat16)
     assert (resumed.resumed_from, resumed.clips_seen) == (8, 12)
-
-
-def test_a_run_recorded_before_the_precision_option_resumes_in_float32(tmp_path):
-    source = Shapes(32, count=8)
-    info = train(tiny(kimg=0.004, snap_kimg=0.004), source, "shapes", tmp_path, progress=False)
-    path = info.run_dir / "training_options.json"
-    options = json.loads(path.read_text())
-    del options["precision"]
-    path.write_text(json.dumps(options))
-    assert train(tiny(kimg=0.008, snap_kimg=0.004), source, "shapes", tmp_path, progress=False).resumed_from == 4
 
 
 def test_snapshot_round_trip_renders_identical_videos(tmp_path):
@@ -171,7 +168,7 @@ def test_ctrl_c_saves_after_the_step_and_the_same_command_resumes(tmp_path, monk
 
     source = Shapes(32, count=8)
     preset = tiny(kimg=0.012, snap_kimg=0.012, d_reg_interval=2)
-    whole = train(preset, source, "shapes", tmp_path / "a", progress=False)
+    whole = train(preset, "shapes", source=source, out=tmp_path / "a", progress=False)
 
     original = Trainer.step
 
@@ -183,11 +180,11 @@ def test_ctrl_c_saves_after_the_step_and_the_same_command_resumes(tmp_path, monk
 
     monkeypatch.setattr(Trainer, "step", step_then_interrupt)
     capsys.readouterr()
-    stopped = train(preset, source, "shapes", tmp_path / "b", progress=False)
+    stopped = train(preset, "shapes", source=source, out=tmp_path / "b", progress=False)
     monkeypatch.setattr(Trainer, "step", original)
     assert stopped.interrupted and stopped.clips_seen == 8 and stopped.snapshots == []
     assert "stopping after this step" in capsys.readouterr().err
-    resumed = train(preset, source, "shapes", tmp_path / "b", progress=False)
+    resumed = train(preset, "shapes", source=source, out=tmp_path / "b", progress=False)
     assert (resumed.resumed_from, resumed.clips_seen, resumed.interrupted) == (8, 12, False)
     assert torch.equal(params(load_snapshot(whole.run_dir)[0]), params(load_snapshot(resumed.run_dir)[0]))
 
@@ -196,7 +193,7 @@ def test_ctrl_c_saves_after_the_step_and_the_same_command_resumes(tmp_path, monk
 
 from cli_helpers import cli_error  # noqa: E402
 
-TRAIN = ["train", "--data", "shapes", "--kimg", "0.004", "--batch", "4", "--snap", "0.004", "--quiet"]
+TRAIN = ["train", "--data", "shapes", "--kimg", "0.004", "--batch", "4", "--snap-kimg", "0.004", "--quiet"]
 
 
 def cli_train(capsys, out, *args):
@@ -288,7 +285,7 @@ def test_a_kill_before_the_state_keeps_the_samples_and_one_metrics_line_each(tmp
     import digan.training.loop
 
     source = Shapes(32, count=8)
-    whole = train(tiny(kimg=0.016, snap_kimg=0.008), source, "shapes", tmp_path / "a", progress=False)
+    whole = train(tiny(kimg=0.016, snap_kimg=0.008), "shapes", source=source, out=tmp_path / "a", progress=False)
     saved = digan.training.loop.save_state
     calls = []
 
@@ -300,14 +297,14 @@ def test_a_kill_before_the_state_keeps_the_samples_and_one_metrics_line_each(tmp
 
     monkeypatch.setattr(digan.training.loop, "save_state", killed_at_the_second_snapshot)
     with pytest.raises(KeyboardInterrupt):
-        train(tiny(kimg=0.016, snap_kimg=0.008), source, "shapes", tmp_path / "b", progress=False)
+        train(tiny(kimg=0.016, snap_kimg=0.008), "shapes", source=source, out=tmp_path / "b", progress=False)
     monkeypatch.setattr(digan.training.loop, "save_state", saved)
     run_dir = tmp_path / "b" / "shapes-tiny-32"
     assert calls == [8, 16]
     assert (run_dir / "samples-0000000016.mp4").is_file() and (run_dir / "samples-0000000016.gif").is_file()
     assert [json.loads(line)["kimg"] for line in (run_dir / "metrics.jsonl").read_text().splitlines()] == [0.008, 0.016]
 
-    rest = train(tiny(kimg=0.016, snap_kimg=0.008), source, "shapes", tmp_path / "b", progress=False)
+    rest = train(tiny(kimg=0.016, snap_kimg=0.008), "shapes", source=source, out=tmp_path / "b", progress=False)
     assert (rest.resumed_from, rest.clips_seen) == (8, 16)
     assert torch.equal(params(load_snapshot(whole.run_dir)[0]), params(load_snapshot(rest.run_dir)[0]))
     log = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]

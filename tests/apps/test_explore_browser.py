@@ -16,7 +16,7 @@ from PIL import Image
 
 from browser_helpers import CHROMIUM, DevTools
 from digan.apps.explore import Explorer, make_server
-from digan.sampling.render import render_video
+from digan.sampling import render_video
 
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(CHROMIUM is None, reason="headless browser test skipped: no chromium on PATH "

@@ -1,0 +1,133 @@
+"""The fit folder: `fit.safetensors` (w, z_M, the fitted times and, when tuned, the tuned synthesis weights) and
+`fit.json` (the snapshot it belongs to, by path and SHA-256, the source clip, its frame rate, the options and
+the scores), both written atomically, the JSON last."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from ..checkpoint import CheckpointError, load_snapshot
+from ..models import Generator
+from ..utils.atomic import atomic_write
+from ..utils.files import sha256_file
+from ..version import __version__
+from .fit import Fit
+
+FIT_FORMAT = "digan-fit"
+FIT_WEIGHTS, FIT_META = "fit.safetensors", "fit.json"
+
+
+def snapshot_digest(meta: dict) -> str:
+    """SHA-256 of a snapshot's weight file (`meta["path"]`, as `load_snapshot` returns it)."""
+    return sha256_file(meta["path"])
+
+
+def save_fit(out: str | os.PathLike, fit: Fit, snapshot_meta: dict, source: dict | None = None,
+             scores: dict | None = None) -> Path:
+    """Write `out/fit.safetensors`, then `out/fit.json` (which marks the fit complete); returns the JSON's path."""
+    out = Path(out)
+    tensors = {"w": fit.w, "z_motion": fit.z_motion, "t": fit.t}
+    tensors.update({f"synthesis.{k}": v for k, v in (fit.tuned or {}).items()})
+    tensors = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
+    atomic_write(out / FIT_WEIGHTS, lambda p: save_file(tensors, str(p)))
+    weights = Path(snapshot_meta["path"]).resolve()
+    meta = {
+        "format": FIT_FORMAT,
+        "version": __version__,
+        "snapshot": {"path": str(weights.with_suffix(".json")), "sha256": snapshot_digest(snapshot_meta),
+                     "clips_seen": snapshot_meta.get("clips_seen"), "preset": snapshot_meta["preset"]["name"]},
+        "generator": snapshot_meta["preset"]["generator"],
+        "resolution": snapshot_meta["resolution"],
+        "clip_frames": fit.clip_frames,
+        "fps": fit.fps,
+        "frames": fit.frames,
+        "wplus": fit.w.ndim == 3,
+        "tuned": fit.tuned is not None,
+        "source": source or {},
+        **({k: v for k, v in fit.meta.items() if k not in ("scores", "source")}),
+        "scores": scores if scores is not None else fit.meta.get("scores", {}),
+        "weights": FIT_WEIGHTS,
+    }
+    fit.meta = {**fit.meta, **meta}
+    return atomic_write(out / FIT_META, lambda p: p.write_text(json.dumps(meta, indent=2)))
+
+
+def find_fit(path: str | os.PathLike) -> Path:
+    """A fit's JSON from its folder or either of its files."""
+    path = Path(path).expanduser()
+    if path.is_dir():
+        path = path / FIT_META
+    elif path.suffix == ".safetensors":
+        path = path.with_suffix(".json")
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such fit (digan invert --out FOLDER writes FOLDER/{FIT_META})")
+    return path
+
+
+def load_fit(path: str | os.PathLike) -> Fit:
+    """A fit saved by `save_fit`, checked to be complete and finite (CheckpointError with one line if not)."""
+    meta_path = find_fit(path)
+    try:
+        meta = json.loads(meta_path.read_text())
+        if meta.get("format") != FIT_FORMAT:
+            raise ValueError(f"format {meta.get('format')!r}, not {FIT_FORMAT!r}")
+        fps, clip_frames = float(meta["fps"]), int(meta["clip_frames"])
+        if not (math.isfinite(fps) and fps > 0 and clip_frames >= 2):
+            raise ValueError(f"fps {fps} and clip_frames {clip_frames}")
+        missing = [k for k in ("path", "sha256") if k not in meta["snapshot"]]
+        if missing:
+            raise KeyError(f"snapshot {', '.join(missing)}")
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise CheckpointError(f"{meta_path}: not a valid fit description ({type(e).__name__}: {e})") from None
+    weights = meta_path.parent / meta.get("weights", FIT_WEIGHTS)
+    try:
+        tensors = load_file(str(weights))
+    except (OSError, SafetensorError) as e:
+        raise CheckpointError(f"{weights}: cannot read the fit ({e})") from None
+    missing = [k for k in ("w", "z_motion", "t") if k not in tensors]
+    bad = [k for k, v in tensors.items() if not torch.isfinite(v).all()]
+    if missing or bad:
+        raise CheckpointError(f"{weights}: not a valid fit ({'no ' + ', '.join(missing) if missing else ''}"
+                              f"{'; ' if missing and bad else ''}{'NaN or inf in ' + ', '.join(bad) if bad else ''})")
+    tuned = {k[len("synthesis."):]: v for k, v in tensors.items() if k.startswith("synthesis.")}
+    return Fit(w=tensors["w"], z_motion=tensors["z_motion"], t=tensors["t"], fps=fps, clip_frames=clip_frames,
+               tuned=tuned or None, meta={**meta, "path": str(meta_path)})
+
+
+def check_fit(fit: Fit, G: Generator, snapshot_meta: dict) -> None:
+    """The fit belongs to this snapshot: same weight file (SHA-256) and latent shapes (CheckpointError if not)."""
+    where = fit.meta.get("path", "the fit")
+    made = fit.meta["snapshot"]
+    if snapshot_digest(snapshot_meta) != made["sha256"]:
+        raise CheckpointError(f"{where}: fitted to snapshot {made['path']}, not to {snapshot_meta['path']} (their "
+                              "weights differ): give the fit's snapshot (`ckpt`), or fit again")
+    cfg, synthesis = G.cfg, G.synthesis
+    w_shapes = {(1, cfg.w_dim), (1, synthesis.num_ws, cfg.w_dim)}
+    shapes_ok = tuple(fit.w.shape) in w_shapes and tuple(fit.z_motion.shape) == (1, cfg.motion_dim)
+    if fit.tuned is not None:
+        expected = {k: tuple(v.shape) for k, v in synthesis.state_dict().items()}
+        shapes_ok = shapes_ok and {k: tuple(v.shape) for k, v in fit.tuned.items()} == expected
+    if not shapes_ok or fit.t.ndim != 1 or fit.clip_frames != snapshot_meta["clip_frames"]:
+        raise CheckpointError(f"{where}: its latents or weights do not match the generator of {snapshot_meta['path']}")
+
+
+def load_fit_snapshot(fit: Fit, ckpt: str | os.PathLike | None = None, device: str = "cpu") -> tuple[Generator, dict]:
+    """The generator that renders `fit` (tuned when the fit is) and the snapshot's metadata.
+
+    `ckpt` defaults to the snapshot the fit was made from; either way it must be that snapshot.
+    """
+    if ckpt is None:
+        ckpt = fit.meta["snapshot"]["path"]
+        if not Path(ckpt).exists():
+            raise CheckpointError(f"{fit.meta.get('path', 'the fit')}: its snapshot {ckpt} is gone; give it with "
+                                  "`ckpt`")
+    G, meta = load_snapshot(ckpt, device)
+    check_fit(fit, G, meta)
+    return fit.generator(G), meta

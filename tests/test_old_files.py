@@ -1,0 +1,51 @@
+"""Files written by digan 0.1.0 (tests/fixtures/v0.1.0, made by 0.1.0's own commands) load, render the frames
+0.1.0 rendered, and resume, after the 0.2.0 restructuring."""
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from digan.checkpoint import load_snapshot
+from digan.cli.main import main
+from digan.invert import load_fit, load_fit_snapshot, render_fit
+from digan.sampling import render_videos
+
+OLD = Path(__file__).resolve().parent / "fixtures" / "v0.1.0"
+SETS = ["generator.z_dim=16", "generator.motion_dim=16", "generator.w_dim=16", "generator.channel_base=256",
+        "generator.channel_max=16", "generator.fourier_features=8", "discriminator.channel_base=64",
+        "discriminator.channel_max=16"]
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+@pytest.fixture(scope="module")
+def renders():
+    with np.load(OLD / "renders.npz") as z:
+        return {k: z[k] for k in z.files}
+
+
+def test_an_old_snapshot_loads_and_renders_what_it_rendered(renders):
+    G, meta = load_snapshot(OLD / "run")
+    assert meta["version"] == "0.1.0" and meta["clips_seen"] == 8
+    videos = render_videos(G, list(renders["seeds"]), torch.from_numpy(renders["t"]))
+    np.testing.assert_array_equal(videos, renders["videos"])
+
+
+@pytest.mark.parametrize("name", ["fit", "fit-tuned"])
+def test_old_fits_load_and_render_what_they_rendered(renders, name):
+    fit = load_fit(OLD / name)
+    G, _ = load_fit_snapshot(fit, OLD / "run")  # the path the fit records is where 0.1.0 wrote it
+    np.testing.assert_array_equal(render_fit(G, fit, torch.from_numpy(renders["t"])), renders[name.replace("-", "_")])
+
+
+def test_an_old_run_resumes_with_the_same_options(tmp_path, capsys):
+    shutil.copytree(OLD / "run", tmp_path / "runs" / "shapes-tiny-32")
+    argv = ["train", "--data", "shapes", "--preset", "tiny-32", "--batch", "4", "--kimg", "0.012", "--snap-kimg",
+            "0.004", "--out", str(tmp_path / "runs"), "--workers", "0", "--quiet"]
+    assert main(argv + [a for s in SETS for a in ("--set", s)]) == 0
+    assert "resuming from 0.008 kimg" in capsys.readouterr().err
+    G, meta = load_snapshot(tmp_path / "runs" / "shapes-tiny-32")
+    assert meta["clips_seen"] == 12 and meta["version"] != "0.1.0"
