@@ -1,6 +1,7 @@
 """Evaluation offline: FVD and KVD with the Kinetics-400 I3D, IS with the TGAN C3D, under named protocols.
 
     from digan.metrics import evaluate, quick_fvd, folder_distance, PROTOCOLS
+    from digan.metrics import FVD, KVD   # streaming metric objects for a training loop
 
 Protocols, their numbers and timings: docs/evaluation.md.
 """
@@ -11,10 +12,11 @@ from .features import I3DFeatures, resize_clips
 from .i3d import I3D
 from .protocols import PROTOCOLS, Protocol, get_protocol
 from .snapshot import generator_callable, snapshot_generator, training_fvd
+from .stream import FVD, KVD
 from .weights import load_i3d
 
 __all__ = [
-    "I3D", "I3DFeatures", "PROTOCOLS", "Protocol", "evaluate", "feature_statistics", "folder_distance",
+    "FVD", "I3D", "KVD", "I3DFeatures", "PROTOCOLS", "Protocol", "evaluate", "feature_statistics", "folder_distance",
     "frechet_distance", "fvd", "generator_callable", "get_protocol", "kvd", "load_i3d", "quick_fvd", "resize_clips",
     "snapshot_generator", "training_fvd", "write_jsonl",
 ]
