@@ -243,6 +243,21 @@ def test_fvd_is_the_distance_of_the_streamed_features():
             assert relative(batched.compute(), want) < 1e-9  # measured <= 3e-11; raw sums: 5e-7 at 1e5
 
 
+@pytest.mark.parametrize("kind,protocol", [(FVD, "fvd64_16f"), (KVD, "kvd64_16f")])
+def test_reset_keeps_the_streamed_real_side_when_asked(kind, protocol):
+    real, fake, other = logits(12, 30), logits(13, 28, shift=0.3), logits(14, 26, shift=0.6)
+    kept, fresh = kind(protocol, features=MomentFeatures()), kind(protocol, features=MomentFeatures())
+    kept.update_features(real, True)
+    kept.update_features(fake, False)
+    kept.reset(real=False)
+    kept.update_features(other, False)
+    fresh.update_features(real, True)
+    fresh.update_features(other, False)
+    assert (kept.num_real, kept.num_fake) == (30, 26) and relative(kept.compute(), fresh.compute()) < 1e-12
+    kept.reset()
+    assert kept.num_real == kept.num_fake == 0
+
+
 def test_merge_refuses_other_metrics():
     fvd = FVD("fvd2048_16f", features=MomentFeatures())
     with pytest.raises(DataError, match="the other FVD is of protocol fvd64_16f, but this FVD is fvd2048_16f"):
@@ -272,15 +287,20 @@ def test_reference_statistics_round_trip(kind, protocol, tmp_path):
     later.load_reference(path)
     later.update_features(fake, False)
     assert later.num_real == 30 and later.compute() == first.compute() > 0
-    later.reset()  # the streamed clips go, the reference stays
+    later.reset(real=False)  # the generated clips go, the reference stays
     later.update_features(fake[:10], False)
-    assert later.num_fake == 10 and later.compute() != first.compute()
+    assert (later.num_real, later.num_fake) == (30, 10) and later.compute() != first.compute()
     with pytest.raises(DataError, match="real statistics are loaded from .*ref.npz"):
         later.update_features(real, True)
     calls = later.features.calls
     with pytest.raises(DataError, match="real statistics are loaded from .*ref.npz"):
         later.update(np.zeros((2, 16, 8, 8, 3), np.uint8), real=True)
     assert later.features.calls == calls, "refused before the detector runs"
+    later.reset()  # both sides go, the reference too
+    assert later.num_real == later.num_fake == 0
+    later.update_features(real[:5], True)
+    later.update_features(fake[:5], False)
+    assert later.compute() != first.compute()
 
 
 def test_fvd_reads_the_features_a_kvd_saved_under_a_protocol_of_both(tmp_path):

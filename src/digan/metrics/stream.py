@@ -4,7 +4,7 @@
     fvd.load_reference("sky-fvd2048_16f.npz") # real statistics computed once (save_reference)
     fvd.update(videos, real=False)            # float [B, T, 3, H, W] in [-1, 1] or uint8 [B, T, H, W, 3]
     fvd.compute()                             # under torch.distributed every process calls it; all get one number
-    fvd.reset()                               # the streamed clips go; the loaded reference stays
+    fvd.reset(real=False)                     # the generated clips go, the real side stays
 
 Clips become features through the code of `digan fvd` and `digan evaluate`
 (I3DFeatures, hence resize_clips) and distances come from distances.py, so
@@ -70,10 +70,11 @@ class StreamingDistance(abc.ABC):
         self.features = I3DFeatures(device=device, batch=batch) if features is None else features
         self.detector = self.features.detector
         self.dim = int(self.features.dim)
-        self._reference: dict | None = None  # the real side from load_reference; survives reset()
+        self._counts = np.zeros(2, np.int64)  # (real, generated) clips streamed on this process
+        self._state = self._empty_state()
+        self._reference: dict | None = None  # the real side, when load_reference gave it
         self._reference_clips = 0
         self._reference_source = ""
-        self.reset()
 
     # ------------------------------------------------------------------ feeding
 
@@ -113,10 +114,17 @@ class StreamingDistance(abc.ABC):
             self._counts[side] += len(feats)
             self._add(side, feats)
 
-    def reset(self) -> None:
-        """Forget the streamed clips of both sides; a reference loaded with load_reference stays."""
-        self._counts = np.zeros(2, np.int64)  # (real, generated) streamed on this process
-        self._state = self._empty_state()
+    def reset(self, real: bool = True) -> None:
+        """Forget the generated clips and, unless `real=False`, the real side (streamed or loaded).
+
+        In a training loop: `reset(real=False)` after each compute(), so the real statistics stay.
+        """
+        sides = (REAL, GENERATED) if real else (GENERATED,)
+        for side in sides:
+            self._counts[side] = 0
+            self._clear(side)
+        if real:
+            self._reference, self._reference_clips, self._reference_source = None, 0, ""
 
     @property
     def num_real(self) -> int:
@@ -224,7 +232,7 @@ class StreamingDistance(abc.ABC):
         side = _side(real)
         if side == REAL and self._reference is not None:
             raise DataError(f"real statistics are loaded from {self._reference_source}; streaming real clips too "
-                            "would mix two real sets (use a new metric to stream real clips)")
+                            "would mix two real sets (reset() drops them)")
         return side
 
     def _check_same(self, protocol: str, sha256: str, what: str) -> None:
@@ -291,6 +299,10 @@ class StreamingDistance(abc.ABC):
         """The streamed state of both sides with no clips."""
 
     @abc.abstractmethod
+    def _clear(self, side: int) -> None:
+        """Empty one side of the state."""
+
+    @abc.abstractmethod
     def _add(self, side: int, feats: np.ndarray) -> None:
         """Fold features `[B, D]` into one side of the state."""
 
@@ -327,6 +339,10 @@ class FVD(StreamingDistance):
     def _empty_state(self):
         # Per side (REAL, GENERATED): clips n, mean [D], M2 = sum of (x - mean)(x - mean)^T [D, D]; float64.
         return np.zeros(2), np.zeros((2, self.dim)), np.zeros((2, self.dim, self.dim))
+
+    def _clear(self, side):
+        for part in self._state:
+            part[side] = 0
 
     def _add(self, side, feats):
         x = feats.astype(np.float64)  # (B, D)
@@ -403,6 +419,9 @@ class KVD(StreamingDistance):
 
     def _empty_state(self):
         return [], []  # float32 [B, D] arrays per side, in the order streamed
+
+    def _clear(self, side):
+        self._state[side].clear()
 
     def _add(self, side, feats):
         self._state[side].append(feats.astype(np.float32))
