@@ -205,6 +205,7 @@ def generator_config(G: Record, name: str = "G_ema") -> GeneratorConfig:
         at = f"{name}.{path}"
         for key in ("log_emb_size", "random_emb_size", "shared_emb_size", "const_emb_size"):
             # fixed Fourier bases of INR-GAN (use_diagonal shapes the log basis only): DIGAN predicts all of them
+            expect(res_cfg.get(key, 0), (0,), f"{where}.{key}", "this project predicts every frequency from w")
             expect(attr(fuser, key, at), (0,), f"{at}.{key}", "this project predicts every frequency from w")
         expect(attr(fuser, "use_cosine", at), (True,), f"{at}.use_cosine", "this project embeds [sin, cos]")
         expect(attr(fuser, "use_raw_coords", at), (False,), f"{at}.use_raw_coords",
@@ -215,6 +216,8 @@ def generator_config(G: Record, name: str = "G_ema") -> GeneratorConfig:
         expect(res_cfg.get("predictable_emb_size"), (n,), f"{where}.predictable_emb_size", f"the module has {n}")
         widths.append(n)
         sigmas.append(number(attr(fuser, "fourier_scale", at), f"{at}.fourier_scale"))
+        expect(res_cfg.get("fourier_scale", sigmas[-1]), (sigmas[-1],), f"{where}.fourier_scale",
+               f"the module uses {sigmas[-1]}")
         motion_sigmas.append(number(attr(fuser, "motion_sigma", at), f"{at}.motion_sigma"))
         motion_in = module_tensors(submodule(fuser, "affine")).get("weight")
         if motion_in is None or motion_in.ndim != 2:

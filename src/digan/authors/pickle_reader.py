@@ -315,9 +315,6 @@ class SafeUnpickler(pickle._Unpickler):
                           "are read from these files")
         return ALLOWED[qualified]
 
-    def persistent_load(self, pid):
-        raise Refused("a persistent id (snapshot files hold none outside their storages)")
-
     def call_allowed(self, func, what: str):
         if id(func) not in CALLABLE:
             raise Refused(f"{what} of a {type(func).__name__} (only the reader's stand-ins may be called)")
