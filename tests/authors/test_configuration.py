@@ -109,12 +109,16 @@ def submodule_call(record, path):
      "G_ema.synthesis.b16.coord_fuser.log_emb_size is 4"),
     (edit_module("synthesis.b4.input.input.coord_fuser", "motion_sigma", 0.5), "motion_sigma differs between scales"),
     (lambda r: r["G_ema"].state["_init_kwargs"].update(c_dim=10), "G_ema._init_kwargs.c_dim is 10"),
+    (lambda r: r["G_ema"].state["_init_kwargs"].update(ours=False), "G_ema._init_kwargs.ours is False"),
+    (lambda r: r["D"].state["_init_kwargs"].update(block_kwargs={"freeze_layers": 2}),
+     "D._init_kwargs.block_kwargs.freeze_layers is a setting this converter does not know"),
     (lambda r: r["G"].state["_init_kwargs"]["synthesis_kwargs"].update(channel_base=512),
      "G and G_ema differ in configuration"),
     (lambda r: r["D"].state["_modules"]["imageD"].state["_modules"]["b4"].state["_modules"]["mbstd"].state.update(
         group_size=2), "the motion and image discriminators differ"),
 ], ids=["upsampling", "noise", "fmm", "per-resolution", "input", "extra-convs", "unknown-key", "log-basis",
-        "fine-sigmas", "module-log-basis", "motion-sigma", "conditional", "G-vs-G_ema", "two-Ds"])
+        "fine-sigmas", "module-log-basis", "motion-sigma", "conditional", "not-ours", "block-kwargs", "G-vs-G_ema",
+        "two-Ds"])
 def test_what_the_networks_cannot_express_is_named(tmp_path, tiny_preset_authors, change, named):
     G, D = tiny_networks(tiny_preset_authors)
     records = snapshot_records(tiny_preset_authors, G, D)

@@ -3,10 +3,13 @@
 import hashlib
 import json
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from authors_helpers import tiny_networks
+from authors_writer import TensorCall, dump, snapshot_records
 from safetensors import safe_open
 
 import digan.authors.convert as convert_module
@@ -126,3 +129,41 @@ def test_networks_of_a_snapshot(tiny_snapshot):
     assert not snapshot.generator().training and snapshot.discriminators().cfg == preset.discriminator
     with pytest.raises(ValueError, match="which must be 'G_ema' or 'G'"):
         snapshot.generator("D")
+
+
+def test_the_old_run_is_back_when_the_new_one_cannot_be_moved_in(tiny_snapshot, tmp_path, monkeypatch):
+    path, preset, _, _ = tiny_snapshot
+    run = tmp_path / "run"
+    save_snapshot(run, Generator(preset.generator), preset, 5)
+    rename = Path.rename
+
+    def failing(self, target):
+        if (self / "init.json").exists():  # the converted run, on its way in
+            raise OSError(5, "Input/output error")
+        return rename(self, target)
+
+    monkeypatch.setattr(Path, "rename", failing)
+    with pytest.raises(OSError, match="Input/output error"):
+        convert_snapshot(path, run, force=True)
+    assert sorted(p.name for p in run.iterdir()) == ["snapshot-0000000005.json", "snapshot-0000000005.safetensors"]
+    assert sorted(os.listdir(tmp_path)) == ["network-snapshot-000120.pkl", "run"]
+
+
+def test_tensors_sharing_a_storage_convert_and_the_hash_covers_the_whole_file(tmp_path, tiny_preset_authors):
+    """Weight and bias as overlapping views of one storage (legal in a pickle) become tensors of their own:
+    safetensors refuses to write tensors that share memory."""
+    G, D = tiny_networks(tiny_preset_authors)
+    records = snapshot_records(tiny_preset_authors, G, D)
+    weight, bias = G["mapping.layers.0.weight"], G["mapping.layers.0.bias"]
+    fc0 = records["G_ema"].state["_modules"]["mapping"].state["_modules"]["fc0"].state["_parameters"]
+    fc0["weight"] = TensorCall(weight)
+    fc0["bias"] = TensorCall(weight, size=bias.shape, stride=(1,))  # the weight's first row
+    fc0["bias"].storage = fc0["weight"].storage  # one storage record, memoized: the reader sees one storage
+    pkl = dump(records, tmp_path / "network-snapshot-000001.pkl")
+    with open(pkl, "ab") as f:
+        f.write(b"bytes after the pickle's end")
+    convert_snapshot(pkl, tmp_path / "run")
+    _, states = load_init(tmp_path / "run")
+    assert torch.equal(states["G_ema"]["mapping.layers.0.bias"], weight[0, :bias.numel()])
+    assert json.loads((tmp_path / "run" / "init.json").read_text())["source"]["sha256"] == \
+        hashlib.sha256(pkl.read_bytes()).hexdigest()

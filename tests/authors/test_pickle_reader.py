@@ -148,7 +148,7 @@ def torch_zip(path: Path) -> Path:
     (lambda p: p.mkdir() or p, "is a directory"),
     (lambda p: p, "no such file"),
     (torch_zip, "a zip archive (a torch.save file?)"),
-    (written(bytes(range(1, 64))), "not a pickle (it starts with bytes 01 02 03 04)"),
+    (written(bytes(range(1, 64))), "not a pickle of protocol 2 or later (it starts with bytes 01 02 03 04)"),
     (written(b"\x80\x04\x8e" + (2 ** 40).to_bytes(8, "little") + b"ab"), "truncated"),  # BINBYTES8 of 1 TiB
 ], ids=["empty", "directory", "missing", "torch-zip", "random", "huge-length"])
 def test_files_that_are_not_pickles_are_one_line_errors(tmp_path, make, reason):

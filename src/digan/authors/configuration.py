@@ -104,8 +104,8 @@ def number(value, where: str) -> float:
 def only_keys(d: dict, known: set[str], where: str) -> None:
     unknown = sorted(set(d) - known)
     if unknown:
-        raise Refused(f"{where}.{unknown[0]} is a setting this converter does not know (it reads "
-                      f"{', '.join(sorted(known))})")
+        reads = ", ".join(sorted(known)) or "none there"
+        raise Refused(f"{where}.{unknown[0]} is a setting this converter does not know (it reads {reads})")
 
 
 def fuser_paths(resolutions: list[int], input_resolution: int) -> list[str]:
@@ -133,6 +133,7 @@ def generator_config(G: Record, name: str = "G_ema") -> GeneratorConfig:
         raise Refused(f"{name} is a Generator without DIGAN's configuration (no cfg in its _init_kwargs): a "
                       "snapshot of another model (StyleGAN2-ADA?), not of DIGAN")
     only_keys(kw, G_KWARGS, f"{name}._init_kwargs")
+    expect(kw.get("ours", True), (True,), f"{name}._init_kwargs.ours", "only DIGAN's own generator is supported")
     expect(kw.get("c_dim", 0), (0,), f"{name}._init_kwargs.c_dim", "conditional generators are not supported")
     expect(kw.get("img_channels", 3), (3,), f"{name}._init_kwargs.img_channels", "only RGB is supported")
     raw = plain(kw["cfg"], "cfg")
@@ -281,6 +282,8 @@ def discriminator_config(D: Record, name: str = "D") -> DiscriminatorConfig:
                       "(OurDiscriminator): a snapshot of another model (StyleGAN2-ADA?)")
     kw = init_kwargs(D, name)
     only_keys(kw, D_KWARGS, f"{name}._init_kwargs")
+    expect(kw.get("ours", True), (True,), f"{name}._init_kwargs.ours", "only DIGAN's own discriminators are supported")
+    only_keys(kw.get("block_kwargs") or {}, set(), f"{name}._init_kwargs.block_kwargs")
     expect(kw.get("c_dim", 0), (0,), f"{name}._init_kwargs.c_dim", "conditional discriminators are not supported")
     expect(kw.get("architecture", "resnet"), ("resnet",), f"{name}._init_kwargs.architecture",
            "this project's discriminators are residual networks")

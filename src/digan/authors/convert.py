@@ -77,36 +77,29 @@ class AuthorsSnapshot:
         }
 
 
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 22), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def read_snapshot(pkl_path: str | os.PathLike) -> AuthorsSnapshot:
     """Read and convert an authors' `network-snapshot-*.pkl`; any problem is one `AuthorsSnapshotError` line."""
     path = Path(pkl_path)
-    top = read_pickle(path)
+    digest = hashlib.sha256()
+    top = read_pickle(path, digest)
     try:
         if not isinstance(top, dict) or not all(k in top for k in NETWORKS):
             keys = ", ".join(map(str, top)) if isinstance(top, dict) else type(top).__name__
             raise Refused(f"not a network snapshot of the authors' training loop (it holds {keys}, not G, D and "
                           "G_ema)")
-        preset = rebuild_preset(top["G_ema"], top["D"], plain(top.get("training_set_kwargs") or {},
-                                                              "training_set_kwargs"))
+        data = plain(top.get("training_set_kwargs") or {}, "training_set_kwargs")
+        preset = rebuild_preset(top["G_ema"], top["D"], data)
         if generator_config(top["G"], "G") != preset.generator:
             raise Refused("G and G_ema differ in configuration")
         snapshot = AuthorsSnapshot(
             path=path,
-            sha256=file_sha256(path),
+            sha256=digest.hexdigest(),
             preset=preset,
             G_ema=generator_state(top["G_ema"], preset.generator, "G_ema"),
             G=generator_state(top["G"], preset.generator, "G"),
             D=discriminator_state(top["D"], preset.discriminator, "D"),
             kimg=int(m.group(1)) if (m := KIMG.search(path.name)) else None,
-            training_set_kwargs=plain(top.get("training_set_kwargs") or {}, "training_set_kwargs"),
+            training_set_kwargs=data,
             generator_kwargs=plain(top["G_ema"].state["_init_kwargs"], "G_ema._init_kwargs"),
             discriminator_kwargs=plain(top["D"].state["_init_kwargs"], "D._init_kwargs"),
         )
@@ -151,7 +144,12 @@ def convert_snapshot(pkl_path: str | os.PathLike, out_dir: str | os.PathLike, *,
             if out.exists():
                 old = temp_path(out)
                 out.rename(old)
-            tmp.rename(out)
+            try:
+                tmp.rename(out)
+            except BaseException:
+                if old is not None:
+                    old.rename(out)
+                raise
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
     except BaseException:

@@ -61,8 +61,8 @@ class PersistentObject(Record):
     """
 
     def __init__(self, class_name: str, state: dict, module_src: str, version: Any):
-        self.kind, self.class_name, self.state, self.module_src, self.version = class_name, class_name, state, \
-            module_src, version
+        self.kind = self.class_name = class_name
+        self.state, self.module_src, self.version = state, module_src, version
 
 
 def reconstruct_persistent_obj(meta) -> PersistentObject:
@@ -273,7 +273,6 @@ OMEGACONF = ("omegaconf.dictconfig.DictConfig", "omegaconf.listconfig.ListConfig
              "omegaconf.base.Metadata", "omegaconf.nodes.AnyNode", "omegaconf.nodes.StringNode",
              "omegaconf.nodes.IntegerNode", "omegaconf.nodes.FloatNode", "omegaconf.nodes.BooleanNode")
 CONTAINERS = ("torch.nn.modules.container.Sequential", "torch.nn.modules.container.ModuleList",
-              "torch.nn.modules.container.ModuleDict",
               "torch.distributions.beta.Beta", "torch.distributions.dirichlet.Dirichlet")
 
 # Every global a snapshot of the authors' code may name -> the stand-in used for it.
@@ -406,37 +405,37 @@ class SafeUnpickler(pickle._Unpickler):
 
 class BoundedFile:
     """The file as the unpickler reads it: a read longer than what is left is an error before anything is
-    allocated (a damaged length field must not ask for gigabytes), and lines are short."""
+    allocated (a damaged length field must not ask for gigabytes), lines are short, and every byte read goes
+    into `digest` (the file's hash in the same pass)."""
 
     MAX_LINE = 1 << 16
 
-    def __init__(self, f, size: int):
-        self.f, self.left = f, size
+    def __init__(self, f, size: int, digest=None):
+        self.f, self.left, self.digest = f, size, digest
 
     def read(self, n: int = -1) -> bytes:
         if n < 0 or n > self.left:
             raise EOFError
-        data = self.f.read(n)
-        self.left -= len(data)
-        return data
-
-    def readinto(self, buffer) -> int:
-        if len(buffer) > self.left:
-            raise EOFError
-        n = self.f.readinto(buffer)
-        self.left -= n
-        return n
+        return self.seen(self.f.read(n))
 
     def readline(self) -> bytes:
-        line = self.f.readline(self.MAX_LINE)
-        self.left -= len(line)
+        line = self.seen(self.f.readline(self.MAX_LINE))
         if not line.endswith(b"\n"):
             raise EOFError if self.left <= 0 else Refused("a text line over 64 KiB")
         return line
 
+    def seen(self, data: bytes) -> bytes:
+        self.left -= len(data)
+        if self.digest is not None:
+            self.digest.update(data)
+        return data
 
-def read_pickle(path: str | os.PathLike) -> Any:
-    """The object a snapshot pickle holds, rebuilt as data (`SafeUnpickler`); one-line `AuthorsSnapshotError`s."""
+
+def read_pickle(path: str | os.PathLike, digest=None) -> Any:
+    """The object a snapshot pickle holds, rebuilt as data (`SafeUnpickler`); one-line `AuthorsSnapshotError`s.
+
+    `digest` (e.g. `hashlib.sha256()`) is updated with the whole file's bytes.
+    """
     path = Path(path)
     if not path.exists():
         raise AuthorsSnapshotError(f"{path}: no such file")
@@ -452,9 +451,15 @@ def read_pickle(path: str | os.PathLike) -> Any:
                 raise AuthorsSnapshotError(f"{path}: a zip archive (a torch.save file?), not a network pickle "
                                            "written by the authors' training loop")
             if head[0] != pickle.PROTO[0]:
-                raise AuthorsSnapshotError(f"{path}: not a pickle (it starts with bytes {head.hex(' ')})")
+                raise AuthorsSnapshotError(f"{path}: not a pickle of protocol 2 or later (it starts with bytes "
+                                           f"{head.hex(' ')})")
             f.seek(0)
-            return SafeUnpickler(BoundedFile(f, total)).load()
+            stream = BoundedFile(f, total, digest)
+            value = SafeUnpickler(stream).load()
+            if digest is not None:  # whatever follows the pickle's end
+                for chunk in iter(lambda: f.read(1 << 22), b""):
+                    digest.update(chunk)
+            return value
     except Refused as e:
         raise AuthorsSnapshotError(f"{path}: {e}; nothing in the file was run") from None
     except AuthorsSnapshotError:

@@ -109,7 +109,10 @@ def convert_tensors(theirs: dict[str, torch.Tensor], sources: dict[str, str], sh
             raise Refused(f"{what}.{name} has shape {list(t.shape)}; this project's {ours} needs {list(shape)}")
         if not t.is_floating_point():
             raise Refused(f"{what}.{name} holds {t.dtype}, not floating-point values")
-        state[ours] = t.float().contiguous()
+        t = t.float().contiguous()
+        if t.untyped_storage().nbytes() != t.numel() * t.element_size():
+            t = t.clone()  # a view into a larger storage: a tensor of its own (safetensors writes no shared memory)
+        state[ours] = t
         used.add(name)
     lowpass = lowpass_filter()
     for name, t in theirs.items():
