@@ -218,3 +218,20 @@ def test_storage_bytes_are_parsed_as_they_are_read(fixtures):
         reader = SafeUnpickler(io.BufferedReader(f))
         reader.load()
     assert not [v for v in reader.memo.values() if isinstance(v, bytes) and len(v) > 1000]
+
+
+class ObjectScalar:
+    """A numpy scalar of dtype object: what a pickle of an arbitrary object inside a numpy scalar looks like."""
+
+    def __reduce__(self):
+        return Global("numpy.core.multiarray", "scalar"), (ObjectDType(), b"\0" * 8)
+
+
+class ObjectDType:
+    def __reduce__(self):
+        return Global("numpy", "dtype"), ("O8", False, True), (3, "|", None, None, None, -1, -1, 63)
+
+
+def test_numpy_scalars_are_numbers_only(tmp_path):
+    path = dump({"gain": ObjectScalar()}, tmp_path / "o.pkl")
+    assert "a numpy scalar of dtype |O8" in one_line_error(path)

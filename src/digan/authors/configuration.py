@@ -190,7 +190,55 @@ def generator_config(G: Record, name: str = "G_ema") -> GeneratorConfig:
                           f"block ({resolution}) only")
         extra_layers = count if str(res) == str(resolution) else extra_layers
 
-    # Each scale's embedding: settings from the config, numbers from the modules the file holds.
+    w_dim = integer(kw.get("w_dim"), f"{name}._init_kwargs.w_dim", 1)
+    n, sigmas, motion_sigma, motion_dim = embedding_settings(G, name, coords, blocks, input_resolution, w_dim)
+
+    mapping_kw = kw.get("mapping_kwargs") or {}
+    only_keys(mapping_kw, {"num_layers", "lr_multiplier", "w_avg_beta"}, f"{name}._init_kwargs.mapping_kwargs")
+    mapping = submodule(G, "mapping")
+    layers = integer(attr(mapping, "num_layers", f"{name}.mapping"), f"{name}.mapping.num_layers", 1)
+    gains = {attr(submodule(mapping, f"fc{i}"), "bias_gain", f"{name}.mapping.fc{i}") for i in range(layers)}
+    if len(gains) != 1:
+        raise Refused(f"{name}.mapping: its layers have different learning-rate multipliers {sorted(gains)}")
+    lr_multiplier = number(gains.pop(), f"{name}.mapping.fc0.bias_gain")
+    w_avg_beta = number(attr(mapping, "w_avg_beta", f"{name}.mapping"), f"{name}.mapping.w_avg_beta")
+    for key, value in (("num_layers", layers), ("lr_multiplier", lr_multiplier), ("w_avg_beta", w_avg_beta)):
+        expect(mapping_kw.get(key, value), (value,), f"{name}._init_kwargs.mapping_kwargs.{key}",
+               f"the mapping network has {value}")
+    synthesis_kw = kw.get("synthesis_kwargs") or {}
+    # num_fp16_res and conv_clamp set the precision of their CUDA path; the weights are float32 either way
+    only_keys(synthesis_kw, {"channel_base", "channel_max", "num_fp16_res", "conv_clamp", "architecture"},
+              f"{name}._init_kwargs.synthesis_kwargs")
+    expect(synthesis_kw.get("architecture", "skip"), ("skip",), f"{name}._init_kwargs.synthesis_kwargs.architecture",
+           "this project sums the RGB of every block (skip)")
+    try:
+        return GeneratorConfig(
+            resolution=resolution,
+            input_resolution=input_resolution,
+            z_dim=integer(kw.get("z_dim"), f"{name}._init_kwargs.z_dim", 1),
+            motion_dim=motion_dim,
+            w_dim=w_dim,
+            mapping_layers=layers,
+            mapping_lr_multiplier=lr_multiplier,
+            channel_base=integer(synthesis_kw.get("channel_base"), f"{name}._init_kwargs.synthesis_kwargs.channel_base",
+                                 1),
+            channel_max=integer(synthesis_kw.get("channel_max"), f"{name}._init_kwargs.synthesis_kwargs.channel_max", 1),
+            extra_layers=extra_layers,
+            fmm_rank=rank,
+            fourier_features=n,
+            spatial_sigma=sigmas[0],
+            fine_sigma=None if all(s == sigmas[0] for s in sigmas) else sigmas[1],
+            temporal_sigma=motion_sigma,
+            w_avg_beta=w_avg_beta,
+        )
+    except ValueError as e:  # GeneratorConfig's own checks (e.g. an input grid above the resolution)
+        raise Refused(f"{name}: {e}") from None
+
+
+def embedding_settings(G: Record, name: str, coords: dict, blocks: list[int], input_resolution: int,
+                       w_dim: int) -> tuple[int, list[float], float, int]:
+    """(Fourier features, spatial sigma of each scale, temporal sigma, motion latent size) of the coordinate
+    embeddings: settings from the config (`coords`), numbers from the modules the file holds."""
     paths = fuser_paths(blocks, input_resolution)
     scale_resolutions = [input_resolution] + [r for r in blocks if r > input_resolution]
     res_configs = coords.get("res_configs") or {}
@@ -223,7 +271,7 @@ def generator_config(G: Record, name: str = "G_ema") -> GeneratorConfig:
         motion_in = module_tensors(submodule(fuser, "affine")).get("weight")
         if motion_in is None or motion_in.ndim != 2:
             raise Refused(f"{at}.affine has no weight matrix")
-        motion_dims.append(motion_in.shape[1] - integer(kw.get("w_dim"), f"{name}._init_kwargs.w_dim", 1))
+        motion_dims.append(integer(motion_in.shape[1] - w_dim, f"{at}.affine's input size less w_dim", 1))
     for values, what in ((widths, "predictable_emb_size"), (motion_sigmas, "motion_sigma"),
                          (motion_dims, "motion input size")):
         if len(set(values)) > 1:
@@ -233,42 +281,7 @@ def generator_config(G: Record, name: str = "G_ema") -> GeneratorConfig:
                       "the input grid and one for the finer scales")
     expect(coords.get("motion_sigma", motion_sigmas[0]), (motion_sigmas[0],), "cfg.coords.motion_sigma",
            f"the modules use {motion_sigmas[0]}")
-
-    mapping_kw = kw.get("mapping_kwargs") or {}
-    only_keys(mapping_kw, {"num_layers", "lr_multiplier", "w_avg_beta"}, f"{name}._init_kwargs.mapping_kwargs")
-    mapping = submodule(G, "mapping")
-    layers = integer(attr(mapping, "num_layers", f"{name}.mapping"), f"{name}.mapping.num_layers", 1)
-    gains = {attr(submodule(mapping, f"fc{i}"), "bias_gain", f"{name}.mapping.fc{i}") for i in range(layers)}
-    if len(gains) != 1:
-        raise Refused(f"{name}.mapping: its layers have different learning-rate multipliers {sorted(gains)}")
-    synthesis_kw = kw.get("synthesis_kwargs") or {}
-    # num_fp16_res and conv_clamp set the precision of their CUDA path; the weights are float32 either way
-    only_keys(synthesis_kw, {"channel_base", "channel_max", "num_fp16_res", "conv_clamp", "architecture"},
-              f"{name}._init_kwargs.synthesis_kwargs")
-    expect(synthesis_kw.get("architecture", "skip"), ("skip",), f"{name}._init_kwargs.synthesis_kwargs.architecture",
-           "this project sums the RGB of every block (skip)")
-    try:
-        return GeneratorConfig(
-            resolution=resolution,
-            input_resolution=input_resolution,
-            z_dim=integer(kw.get("z_dim"), f"{name}._init_kwargs.z_dim", 1),
-            motion_dim=integer(motion_dims[0], "the motion input size", 1),
-            w_dim=integer(kw.get("w_dim"), f"{name}._init_kwargs.w_dim", 1),
-            mapping_layers=layers,
-            mapping_lr_multiplier=number(gains.pop(), f"{name}.mapping.fc0.bias_gain"),
-            channel_base=integer(synthesis_kw.get("channel_base"), f"{name}._init_kwargs.synthesis_kwargs.channel_base",
-                                 1),
-            channel_max=integer(synthesis_kw.get("channel_max"), f"{name}._init_kwargs.synthesis_kwargs.channel_max", 1),
-            extra_layers=extra_layers,
-            fmm_rank=rank,
-            fourier_features=widths[0],
-            spatial_sigma=sigmas[0],
-            fine_sigma=None if all(s == sigmas[0] for s in sigmas) else sigmas[1],
-            temporal_sigma=motion_sigmas[0],
-            w_avg_beta=number(attr(mapping, "w_avg_beta", f"{name}.mapping"), f"{name}.mapping.w_avg_beta"),
-        )
-    except ValueError as e:  # GeneratorConfig's own checks (e.g. an input grid above the resolution)
-        raise Refused(f"{name}: {e}") from None
+    return widths[0], sigmas, motion_sigmas[0], motion_dims[0]
 
 
 D_KWARGS = {"block_kwargs", "mapping_kwargs", "epilogue_kwargs", "channel_base", "channel_max", "num_fp16_res",

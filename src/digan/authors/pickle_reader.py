@@ -124,15 +124,14 @@ class DType(Record):
     @property
     def numpy(self) -> np.dtype:
         order = self.state[1] if isinstance(self.state, tuple) and len(self.state) > 1 else "="
-        if order not in "<>=|" or self.name not in SCALAR_TYPES:
+        if order not in ("<", ">", "=", "|") or self.name not in SCALAR_TYPES:
             raise Refused(f"a numpy scalar of dtype {order}{self.name}")
-        return np.dtype(SCALAR_TYPES[self.name]).newbyteorder(order if order != "|" else "=")
+        return np.dtype(self.name).newbyteorder(order if order != "|" else "=")
 
 
-# numpy scalars the files may hold: number types only (an 'O' scalar would be an arbitrary object)
-SCALAR_TYPES = {**{k: k for k in ("f2", "f4", "f8", "i1", "i2", "i4", "i8", "u1", "u2", "u4", "u8", "b1")},
-                "float16": "f2", "float32": "f4", "float64": "f8", "int8": "i1", "int16": "i2", "int32": "i4",
-                "int64": "i8", "uint8": "u1", "uint16": "u2", "uint32": "u4", "uint64": "u8", "bool": "b1"}
+# numpy scalars the files may hold, as numpy names their dtypes when pickling: number types only (an 'O' scalar
+# would be an arbitrary object)
+SCALAR_TYPES = ("f2", "f4", "f8", "i1", "i2", "i4", "i8", "u1", "u2", "u4", "u8", "b1")
 
 
 def numpy_scalar(dtype, data=None) -> int | float | bool:
