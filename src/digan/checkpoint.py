@@ -30,6 +30,7 @@ from .version import __version__
 
 SNAPSHOT_GLOB = "snapshot-*.json"
 STATE_NAME = "training-state.pt"
+OPTIONS_NAME = "training_options.json"  # a run's resolved options (`digan.training.run`)
 
 
 class CheckpointError(ValueError):

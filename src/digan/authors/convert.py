@@ -22,11 +22,10 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from ..atomic import atomic_write, deferred_signals, temp_path
-from ..checkpoint import SNAPSHOT_GLOB, STATE_NAME, save_snapshot
+from ..checkpoint import OPTIONS_NAME, SNAPSHOT_GLOB, STATE_NAME, save_snapshot
 from ..config import Preset
 from ..models import DiganDiscriminators, Generator
-from ..run import OPTIONS_NAME
+from ..utils.atomic import atomic_write, deferred_signals, temp_path
 from ..version import __version__
 from .configuration import generator_config, plain, rebuild_preset
 from .pickle_reader import AuthorsSnapshotError, Refused, read_pickle

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ..checkpoint import CheckpointError
+from ..checkpoint import OPTIONS_NAME, CheckpointError
 from ..config import Preset
 from ..data.base import VideoSource
 from ..utils.atomic import atomic_write
@@ -32,7 +32,6 @@ def resolved_options(preset: Preset, data: str, source: VideoSource, data_option
 
 # Options that change what a run reports or how long it lasts, not what it computes.
 NOT_IDENTITY = ("kimg", "snap_kimg", "sample_seeds", "fvd_clips")
-OPTIONS_NAME = "training_options.json"
 
 
 def _identity(options: dict) -> dict:
