@@ -20,7 +20,7 @@ ALLOWED = {
     "metrics": {"data", "utils", "timebase"},
     "sampling": {"models", "config", "timebase", "checkpoint", "data", "utils"},
     "invert": {"sampling", "models", "config", "timebase", "checkpoint", "data", "utils"},
-    "training": {"sampling", "metrics", "models", "config", "timebase", "checkpoint", "data", "utils"},
+    "training": {"sampling", "metrics", "authors", "models", "config", "timebase", "checkpoint", "data", "utils"},
     "authors": {"models", "config", "checkpoint", "utils"},
     "apps": CORE,
     "cli": CORE | {"apps"},

@@ -68,7 +68,7 @@ def test_a_run_is_replaced_only_with_force(tiny_snapshot, tmp_path):
     run = tmp_path / "run"
     old = Generator(preset.generator)
     save_snapshot(run, old, preset, 5)
-    with pytest.raises(AuthorsSnapshotError, match="out_dir already holds a run; pass force=True"):
+    with pytest.raises(AuthorsSnapshotError, match="`out` already holds a run; give `force` to replace it"):
         convert_snapshot(path, run)
     assert sorted(p.name for p in run.iterdir()) == ["snapshot-0000000005.json", "snapshot-0000000005.safetensors"]
     (run / "snapshot-0000000005.json").unlink()
@@ -119,7 +119,7 @@ def test_a_failure_leaves_nothing_and_keeps_the_old_run(tiny_snapshot, tmp_path,
 
 def test_out_dir_that_is_a_file_is_refused(tiny_snapshot, tmp_path):
     (tmp_path / "x").write_text("")
-    with pytest.raises(AuthorsSnapshotError, match="out_dir is a file"):
+    with pytest.raises(AuthorsSnapshotError, match="`out` is a file"):
         convert_snapshot(tiny_snapshot[0], tmp_path / "x")
 
 

@@ -8,12 +8,12 @@ every other global is a stand-in that only records data (`pickle_reader`).
 """
 
 from .configuration import discriminator_config, generator_config, rebuild_preset
-from .convert import AuthorsSnapshot, convert_snapshot, load_init, read_snapshot
+from .convert import INIT_NAME, AuthorsSnapshot, convert_snapshot, load_init, read_snapshot
 from .pickle_reader import AuthorsSnapshotError, read_pickle
 from .weights import discriminator_state, fold_pixel_grid, generator_state
 
 __all__ = [
-    "AuthorsSnapshot", "AuthorsSnapshotError", "convert_snapshot", "discriminator_config", "discriminator_state",
+    "INIT_NAME", "AuthorsSnapshot", "AuthorsSnapshotError", "convert_snapshot", "discriminator_config", "discriminator_state",
     "fold_pixel_grid", "generator_config", "generator_state", "load_init", "read_pickle", "read_snapshot",
     "rebuild_preset",
 ]

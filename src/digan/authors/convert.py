@@ -115,23 +115,23 @@ def holds_run(folder: Path) -> bool:
     return any(folder.glob(SNAPSHOT_GLOB)) or (folder / STATE_NAME).exists() or (folder / OPTIONS_NAME).exists()
 
 
-def convert_snapshot(pkl_path: str | os.PathLike, out_dir: str | os.PathLike, *, force: bool = False) -> Path:
-    """Write an authors' snapshot as a run directory `out_dir`; returns the snapshot's JSON.
+def convert_snapshot(pkl_path: str | os.PathLike, out: str | os.PathLike, *, force: bool = False) -> Path:
+    """Write an authors' snapshot as a run directory `out`; returns the snapshot's JSON.
 
-    `out_dir` gets `snapshot-<clips seen>.{safetensors,json}` (G_ema, loadable with
+    `out` gets `snapshot-<clips seen>.{safetensors,json}` (G_ema, loadable with
     `digan.checkpoint.load_snapshot`) and `init.{safetensors,json}` (G, D and G_ema). Everything is written
-    under a temporary name beside `out_dir` and renamed into place when complete, so a failure leaves
-    `out_dir` as it was. An `out_dir` that holds a run is replaced only with `force=True`; one that holds
+    under a temporary name beside `out` and renamed into place when complete, so a failure leaves
+    `out` as it was. An `out` that holds a run is replaced only with `force=True`; one that holds
     anything else is never replaced.
     """
-    out = Path(out_dir)
+    out = Path(out)
     if out.exists():
         if not out.is_dir():
-            raise AuthorsSnapshotError(f"{out}: out_dir is a file, not a directory")
+            raise AuthorsSnapshotError(f"{out}: `out` is a file, not a folder")
         if holds_run(out) and not force:
-            raise AuthorsSnapshotError(f"{out}: out_dir already holds a run; pass force=True to replace it")
+            raise AuthorsSnapshotError(f"{out}: `out` already holds a run; give `force` to replace it")
         if any(out.iterdir()) and not holds_run(out):
-            raise AuthorsSnapshotError(f"{out}: out_dir holds files that are not a run; give a new or empty folder")
+            raise AuthorsSnapshotError(f"{out}: `out` holds files that are not a run; give a new or empty folder")
     snapshot = read_snapshot(pkl_path)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = temp_path(out)

@@ -9,15 +9,16 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ..authors import AuthorsSnapshotError
 from ..checkpoint import CheckpointError
 from ..data.base import DataError
 from ..utils.memory import MemoryLimit
 from ..utils.runtime import set_threads
 from ..version import __version__
-from . import apps, data, invert, metrics, render, show, train
+from . import apps, convert, data, invert, metrics, render, show, train
 from .common import CliError, flag_names
 
-GROUPS = (train, render, invert, apps, data, metrics, show)  # the order of `digan --help`
+GROUPS = (train, render, invert, apps, data, metrics, show, convert)  # the order of `digan --help`
 
 
 class Parser(argparse.ArgumentParser):
@@ -46,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
         set_threads(args.threads)  # once, before the command runs
     try:
         return args.func(args)
-    except (CliError, DataError, CheckpointError, MemoryLimit) as e:
+    except (CliError, DataError, CheckpointError, MemoryLimit, AuthorsSnapshotError) as e:
         print(f"digan: error: {flag_names(str(e), getattr(args, 'flags', None))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from ..config import PRESETS, Preset, TrainingConfig, get_preset
 from ..models import DiscriminatorConfig, GeneratorConfig
+from ..training.init import InitWeights, init_weights
 from ..training.loop import train
 from ..training.run import run_name
 from ..utils.runtime import resolve_precision
@@ -17,6 +18,7 @@ from .common import (CliError, add_runtime_arguments, at_least, non_negative, ou
                      user_input, zero_or_at_least)
 
 
+DEFAULT_PRESET = "tiny-32"
 # Preset fields without a flag of their own are set with --set; an error about one names it as --set does.
 FLAGS = {**{f.name: f"--set generator.{f.name}" for f in dataclasses.fields(GeneratorConfig)},
          **{f.name: f"--set discriminator.{f.name}" for f in dataclasses.fields(DiscriminatorConfig)
@@ -25,13 +27,17 @@ FLAGS = {**{f.name: f"--set generator.{f.name}" for f in dataclasses.fields(Gene
          "batch": "--batch", "kimg": "--kimg", "seed": "--seed", "snap_kimg": "--snap-kimg", "lr": "--lr",
          "r1_gamma": "--r1-gamma", "clip_frames": "--clip-frames", "clip_stride": "--clip-stride",
          "diffaugment": "--diffaugment", "mirror": "--mirror", "fvd_clips": "--fvd-clips", "size": "--size",
-         "resolution": "--size", "preset": "--preset", "data": "--data", "out": "--out"}
+         "resolution": "--size", "preset": "--preset", "data": "--data", "out": "--out", "init": "--init"}
 
 
-def build_preset(args) -> Preset:
-    """The preset the options describe: its size, then the training options, then every --set."""
+def build_preset(args, init: InitWeights | None = None) -> Preset:
+    """The preset the options describe: the named one (or, with --init and no --preset, the one the weights
+    were trained with), its size, then the training options, then every --set."""
     with user_input():
-        preset = get_preset(args.preset)
+        if args.preset is None:
+            preset = init.preset if init is not None else get_preset(DEFAULT_PRESET)
+        else:
+            preset = get_preset(args.preset)
         if args.size is not None:
             preset = preset.at_size(args.size)
         preset = preset.replace_training(
@@ -46,17 +52,21 @@ def build_preset(args) -> Preset:
 
 
 def cmd_train(args) -> int:
-    preset = build_preset(args)
+    init = init_weights(args.init) if args.init else None
+    preset = build_preset(args, init)
     run_dir = output_dir(Path(args.out) / run_name(args.data, preset))
+    if init is not None:
+        init.check(preset)
     if args.dry_run:
-        print(json.dumps({"data": args.data, "run_dir": str(run_dir), "preset": preset.to_dict()}, indent=2))
+        print(json.dumps({"data": args.data, "run_dir": str(run_dir), "preset": preset.to_dict(),
+                          **({"init": init.record()} if init else {})}, indent=2))
         return 0
     device = resolve_device(args.device)
     data_options = {k: v for k, v in (("split", args.split), ("fps", args.data_fps)) if v is not None}
     with user_input():
         precision = resolve_precision(args.precision, device)
     info = train(preset, args.data, args.out, data_options=data_options, device=device, workers=args.workers,
-                 progress=not args.quiet, precision=precision)
+                 progress=not args.quiet, precision=precision, init=init)
     if not info.main:  # process 0 of several reports
         return 130 if info.interrupted else 0
     if info.interrupted:
@@ -77,7 +87,11 @@ def register(sub) -> None:
     p.add_argument("--split", choices=["train", "test", "train+test"],
                    help="UCF-101 trees: which split to train on (default train+test, as the paper)")
     p.add_argument("--data-fps", type=positive(float), help="resample video files to this frame rate first")
-    p.add_argument("--preset", default="tiny-32", help=f"named configuration: {', '.join(PRESETS)} (default tiny-32)")
+    p.add_argument("--preset", help=f"named configuration: {', '.join(PRESETS)} (default {DEFAULT_PRESET}; with "
+                   "--init, the one the weights were trained with)")
+    p.add_argument("--init", metavar="PATH", help="start from these weights instead of random ones (fine-tuning, "
+                   "transfer): a run directory or snapshot of this project, a folder written by digan convert, or "
+                   "an authors' network-snapshot-*.pkl; G, G_ema and D where the source has one, fresh optimisers")
     p.add_argument("--out", default="runs", help="parent of the run directory (default runs)")
     p.add_argument("--kimg", type=positive(float), help="train until this many thousand clips seen")
     p.add_argument("--batch", type=positive(int), help="clips (frame pairs) per step")

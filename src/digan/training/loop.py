@@ -34,6 +34,7 @@ from ..utils.runtime import precision_name
 from ..version import __version__
 from .distributed import Distributed
 from .fvd import training_fvd
+from .init import InitWeights
 from .losses import DiganLoss
 from .run import MetricsLog, differences, read_options, resolved_options, run_name, write_options
 
@@ -52,9 +53,10 @@ class Trainer:
     """G, both D, G_ema and their optimisers; `step()` runs one batch."""
 
     def __init__(self, preset: Preset, source: VideoSource, device: str | torch.device = "cpu",
-                 dist: Distributed | None = None, precision: torch.dtype = torch.float32):
+                 dist: Distributed | None = None, precision: torch.dtype = torch.float32,
+                 init: InitWeights | None = None):
         """`precision` bf16: the G MLP and both D under autocast; the embedding, losses, R1, the weights and
-        Adam stay float32 (`digan.utils.runtime`)."""
+        Adam stay float32 (`digan.utils.runtime`). `init`: the weights step 0 starts from (`training.init`)."""
         self.dist = dist or Distributed()
         if preset.training.batch % self.dist.world:
             raise ValueError(f"`batch` {preset.training.batch} does not split over {self.dist.world} processes")
@@ -65,6 +67,12 @@ class Trainer:
         self.G = Generator(preset.generator).to(self.device).train()
         self.D = DiganDiscriminators(preset.discriminator).to(self.device).train()
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
+        if init is not None:
+            init.check(preset)
+            self.G.load_state_dict(init.G)
+            self.G_ema.load_state_dict(init.G_ema)
+            if init.D is not None:
+                self.D.load_state_dict(init.D)
         self.opt_G = lazy_adam(self.G.parameters(), self.cfg, self.cfg.g_reg_interval)
         self.opt_D = lazy_adam(self.D.parameters(), self.cfg, self.cfg.d_reg_interval)
         self.loss = DiganLoss(self.G, self.D, self.cfg, precision)
@@ -206,7 +214,7 @@ class RunInfo:
 def train(preset: Preset, data: str, out: str | Path = "runs", *, source: VideoSource | None = None,
           data_options: dict | None = None, device: str = "cpu", run_dir: Path | None = None, progress: bool = True,
           fvd=None, dist: Distributed | None = None, workers: int = 2,
-          precision: torch.dtype = torch.float32) -> RunInfo:
+          precision: torch.dtype = torch.float32, init: InitWeights | None = None) -> RunInfo:
     """Train until `preset.training.kimg` in `out/<data>-<preset>` (or `run_dir`); resumes when it holds a
     training state.
 
@@ -217,7 +225,8 @@ def train(preset: Preset, data: str, out: str | Path = "runs", *, source: VideoS
     losses; by default, a quick FVD of `preset.training.fvd_clips` clips when that is set. `workers`
     processes decode the next batches while a step runs (0: on the training thread); they change when a
     batch is decoded, not what it holds. `dist` defaults to the process group torchrun describes, joined
-    here and left at the end.
+    here and left at the end. `init` (`training.init.init_weights`): the weights a new run starts from;
+    recorded, and checked by a resume.
     """
     own_group = dist is None
     dist = dist or Distributed.from_env(str(device))
@@ -226,6 +235,8 @@ def train(preset: Preset, data: str, out: str | Path = "runs", *, source: VideoS
             device = f"cuda:{dist.local_rank}"  # one GPU per process
         if preset.training.batch % dist.world:
             raise ValueError(f"`batch` {preset.training.batch} does not split over {dist.world} processes")
+        if init is not None:
+            init.check(preset)
         check(f"training {preset.name} at {preset.resolution}x{preset.resolution}, batch {preset.training.batch}",
               *training_memory(preset, dist.world), str(device))
         data_options = dict(data_options or {})
@@ -234,7 +245,7 @@ def train(preset: Preset, data: str, out: str | Path = "runs", *, source: VideoS
         if fvd is None and preset.training.fvd_clips:
             fvd = training_fvd(source, preset, preset.training.fvd_clips, device=str(device))
         return _train(preset, source, data, out, device=device, run_dir=run_dir, progress=progress, fvd=fvd,
-                      data_options=data_options, dist=dist, workers=workers, precision=precision)
+                      data_options=data_options, dist=dist, workers=workers, precision=precision, init=init)
     finally:
         if own_group and dist.world > 1:
             torch.distributed.destroy_process_group()
@@ -242,10 +253,11 @@ def train(preset: Preset, data: str, out: str | Path = "runs", *, source: VideoS
 
 def _train(preset: Preset, source: VideoSource, data: str, out: str | Path, *, device, run_dir: Path | None,
            progress: bool, fvd, data_options: dict, dist: Distributed, workers: int,
-           precision: torch.dtype) -> RunInfo:
+           precision: torch.dtype, init: InitWeights | None) -> RunInfo:
     run_dir = Path(run_dir) if run_dir is not None else Path(out) / run_name(data, preset)
     run_dir.mkdir(parents=True, exist_ok=True)
-    options = resolved_options(preset, data, source, data_options, precision_name(precision))
+    options = resolved_options(preset, data, source, data_options, precision_name(precision),
+                               None if init is None else init.record())
     state_path = run_dir / STATE_NAME
     if dist.main:
         stale = remove_stale_temps(run_dir)  # left by a killed write: a partial state can be gigabytes
@@ -253,7 +265,7 @@ def _train(preset: Preset, source: VideoSource, data: str, out: str | Path, *, d
             note(f"{run_dir}: removed {len(stale)} temporary file{'s' if len(stale) > 1 else ''} left by an "
                  "interrupted write")
 
-    trainer = Trainer(preset, source, device, dist, precision)
+    trainer = Trainer(preset, source, device, dist, precision, init)
     if state_path.exists():
         saved = read_options(run_dir)
         diff = differences(saved, options) if saved is not None else []

@@ -23,11 +23,13 @@ def run_name(data: str, preset: Preset) -> str:
 
 
 def resolved_options(preset: Preset, data: str, source: VideoSource, data_options: dict | None = None,
-                     precision: str = "float32") -> dict:
+                     precision: str = "float32", init: dict | None = None) -> dict:
     """What a run is: a resume must match all of it but the version. `precision` is resolved ('float32' or
-    'bf16', never 'auto'): a run started with bf16 resumes with bf16 on any machine, or not at all."""
-    return {"data": data, "data_options": data_options or {}, "dataset": source.describe(),
-            "version": __version__, "preset": preset.to_dict(), "precision": precision}
+    'bf16', never 'auto'): a run started with bf16 resumes with bf16 on any machine, or not at all. `init`
+    records the weights a fine-tuning run started from (path and SHA-256); runs from scratch have none."""
+    options = {"data": data, "data_options": data_options or {}, "dataset": source.describe(),
+               "version": __version__, "preset": preset.to_dict(), "precision": precision}
+    return options if init is None else {**options, "init": init}
 
 
 # Options that change what a run reports or how long it lasts, not what it computes.
