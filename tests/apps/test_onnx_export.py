@@ -50,6 +50,7 @@ def run(session, z, z_motion, t, size, psi=1.0):
                               "coords": make_coords(*size).numpy(), "psi": np.array(psi, np.float32)})[0]
 
 
+@pytest.mark.slow  # exporting the graph takes 10 to 20 s
 @pytest.mark.parametrize("size", [(32, 32), (64, 48)])
 def test_onnx_matches_torch_at_two_sizes_and_past_t1(exported, tiny_G, size):
     z, zm = seed_latents([3, 5], tiny_G.z_dim, CONTENT_STREAM), seed_latents([3, 5], tiny_G.motion_dim, MOTION_STREAM)
@@ -62,6 +63,7 @@ def test_onnx_matches_torch_at_two_sizes_and_past_t1(exported, tiny_G, size):
     assert np.abs(frames[0, 0] - frames[0, 3]).max() > 1e-3  # time changes the frame: the test can fail
 
 
+@pytest.mark.slow  # exporting the graph takes 10 to 20 s
 def test_onnx_frames_match_render_video(exported, tiny_G):
     t = torch.tensor([0.0, 1.5])
     z, zm = seed_latents([7], tiny_G.z_dim, CONTENT_STREAM), seed_latents([7], tiny_G.motion_dim, MOTION_STREAM)
@@ -87,6 +89,7 @@ def test_export_without_snapshot_is_one_line_error(tmp_path, capsys):
     assert not (tmp_path / "g.onnx").exists()
 
 
+@pytest.mark.slow  # exporting the graph takes 10 to 20 s
 def test_docs_example_renders_with_onnxruntime_alone(exported, exported_file, monkeypatch, tiny_G):
     import re
     from pathlib import Path

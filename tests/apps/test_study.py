@@ -132,6 +132,7 @@ def test_variants_train_in_their_own_folders_and_the_report_repeats_the_sets():
         StudyConfig(sets=("training.nope=1",)).build_preset()
 
 
+@pytest.mark.slow  # bf16 is emulated on most CPUs
 def test_a_bf16_study_trains_in_its_own_folder_in_bf16(tmp_path, one_thread):
     # bf16 runs refuse to resume float32 ones, and their curves are compared with float32's (issue 12)
     assert StudyConfig(precision="bf16").run_tag() not in (StudyConfig().run_tag(),

@@ -103,6 +103,7 @@ def plain_G(tiny_preset):
     return Generator(cfg).eval()
 
 
+@pytest.mark.slow  # 300 steps of a fit
 def test_fit_recovers_a_clip_the_generator_made_with_known_latents(plain_G):
     """The clip of seed 7 at t = 0..4/7, fitted on its even frames and scored on them and on the odd frames
     between them, which the fit never saw: the function is recovered, not only the frames.
