@@ -10,7 +10,7 @@ from ..checkpoint import CheckpointError
 from ..models import Generator
 from ..sampling.files import VideoRequest, Written, generate_memory, plural, write_videos
 from ..sampling.options import RenderOptions
-from ..sampling.render import Point
+from ..sampling.render import Point, device_of
 from ..timebase import TimeRequest
 from ..utils.memory import check
 from .fit import Fit
@@ -32,7 +32,7 @@ def write_fit(G: Generator, fit: Fit, out: str | Path, *, times: TimeRequest = T
     request = VideoRequest(seeds=(0,), times=times, render=render.replace(batch=1), formats=tuple(formats),
                            grid=False, compare=compare)
     check(f"rendering a fit of {plural(frames, 'frame')}", *generate_memory(G, request, frames),
-          str(next(G.parameters()).device))
+          str(device_of(G)))
     t = times.times(timebase)
     reference_t = timebase.nearest_training_times(t, frames=fit.frames) if compare else None
     fps = times.video_fps(timebase)

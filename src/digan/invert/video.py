@@ -8,6 +8,7 @@ from pathlib import Path
 from ..data.io import write_video
 from ..models import Generator
 from ..sampling.files import plural, side_by_side
+from ..sampling.render import device_of
 from ..timebase import Timebase
 from ..utils.memory import check
 from .clip import read_clip
@@ -32,7 +33,7 @@ def fit_video(G: Generator, meta: dict, video: str | os.PathLike, out: str | os.
     clip = read_clip(video, G.resolution, frames=frames or timebase.clip_frames, start=start,
                      exact=frames is not None)
     check(f"fitting {plural(len(clip.frames), 'frame')} from {plural(options.starts, 'start')}",
-          *fit_memory(G, options.starts, tune=options.tune_steps > 0), str(next(G.parameters()).device))
+          *fit_memory(G, options.starts, tune=options.tune_steps > 0), str(device_of(G)))
     fps = fps or clip.fps or timebase.train_fps
     result = fit_clip(G, clip.frames, clip_frames=timebase.clip_frames, fps=fps, options=options, progress=progress)
     summary = {"video": clip.name, "start": clip.start, "frames": len(clip.frames), "size": G.resolution,

@@ -27,8 +27,8 @@ from ..models import Generator, VideoCode
 from ..timebase import DEFAULT_TRAIN_FPS, Timebase, TimeRequest, clip_times
 from ..utils.memory import GIF_COPIES, TIME_BYTES, Part, check, code_bytes, render_pixel_bytes
 from .options import RenderOptions, frames_per_chunk
-from .render import (INTERPOLATION_MODES, Point, interpolation_codes, morph_video, prepare_videos, render_code,
-                     render_videos)
+from .render import (INTERPOLATION_MODES, Point, device_of, interpolation_codes, morph_video, prepare_videos,
+                     render_code, render_videos)
 
 LAYOUTS = ("grid", "video", "both")
 
@@ -159,10 +159,6 @@ class Written:
     size: tuple[int, int]
 
 
-def _device(G: Generator) -> str:
-    return str(next(G.parameters()).device)
-
-
 def plural(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
 
@@ -185,7 +181,7 @@ def generate(G: Generator, meta: dict, out: str | Path, request: VideoRequest = 
     timebase = request.times.timebase(meta["clip_frames"], meta.get("train_fps"))
     frames = request.times.count(timebase)
     check(f"rendering {plural(request.videos, 'video')} of {plural(frames, 'frame')}",
-          *generate_memory(G, request, frames), _device(G))
+          *generate_memory(G, request, frames), str(device_of(G)))
     t = request.times.times(timebase)
     jobs = video_jobs(request.seeds, request.motion_seeds)
     batch = request.render.batch
@@ -225,7 +221,7 @@ def write_videos(G: Generator, out: str | Path, codes: Sequence[VideoCode], t: t
     count = sum(code.batch for code in codes)
     assert names is None or len(names) == count, (len(names), count)
     chunk = options.frames_per_step(max(code.batch for code in codes), G.resolution)
-    at_training_size = RenderOptions(psi=options.psi, precision=options.precision)
+    at_training_size = RenderOptions(precision=options.precision)
     if reference_t is not None:
         reference_t = torch.as_tensor(reference_t, dtype=torch.float32).reshape(-1)
         assert reference_t.shape == t.shape and names is not None, (reference_t.shape, t.shape)
@@ -364,7 +360,7 @@ def interpolate(G: Generator, meta: dict, out: str | Path, request: Interpolatio
     timebase = request.times.timebase(meta["clip_frames"], meta.get("train_fps"))
     frames = request.times.count(timebase)
     check(f"interpolating {len(request.points) - 1} x {request.steps} videos of {plural(frames, 'frame')}",
-          *interpolate_memory(G, request, frames), _device(G))
+          *interpolate_memory(G, request, frames), str(device_of(G)))
     t = request.times.times(timebase)
     fps = request.times.video_fps(timebase)
     paths = []

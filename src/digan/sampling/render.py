@@ -46,18 +46,19 @@ def seed_latents(seeds: Sequence[int], dim: int, stream: int) -> torch.Tensor:
     ]).astype(np.float32))
 
 
-def _device(G: Generator) -> torch.device:
+def device_of(G: Generator) -> torch.device:
+    """The device G's weights are on (where its renders run)."""
     return next(G.parameters()).device
 
 
 def seed_w(G: Generator, seeds: Sequence[int], psi: float = 1.0) -> torch.Tensor:
     """Content codes w `[N, w_dim]` of content seeds (truncated towards the mean w by `psi`)."""
-    return G.mapping(seed_latents(seeds, G.z_dim, CONTENT_STREAM).to(_device(G)), psi)
+    return G.mapping(seed_latents(seeds, G.z_dim, CONTENT_STREAM).to(device_of(G)), psi)
 
 
 def seed_motion(G: Generator, seeds: Sequence[int]) -> torch.Tensor:
     """Motion latents z_M `[N, motion_dim]` of motion seeds."""
-    return seed_latents(seeds, G.motion_dim, MOTION_STREAM).to(_device(G))
+    return seed_latents(seeds, G.motion_dim, MOTION_STREAM).to(device_of(G))
 
 
 @torch.no_grad()
@@ -136,7 +137,7 @@ def point_latents(G: Generator, points: Sequence[Point], psi: float = 1.0) -> tu
     seeds = [p for p in points if not isinstance(p, tuple)]
     seed_ws = iter(seed_w(G, seeds, psi)) if seeds else None
     seed_ms = iter(seed_motion(G, seeds)) if seeds else None
-    device = _device(G)
+    device = device_of(G)
     ws, ms = [], []
     for p in points:
         if isinstance(p, tuple):
@@ -176,7 +177,7 @@ def interpolation_code(G: Generator, seed_a: Point, seed_b: Point, alphas: torch
     if mode not in INTERPOLATION_MODES:
         raise ValueError(f"unknown interpolation `mode` '{mode}': expected one of {', '.join(INTERPOLATION_MODES)}")
     base = seed_a if base_seed is None else base_seed
-    alphas = torch.as_tensor(alphas, dtype=torch.float32, device=_device(G)).reshape(-1)
+    alphas = torch.as_tensor(alphas, dtype=torch.float32, device=device_of(G)).reshape(-1)
     n = len(alphas)
     if mode == "motion":
         w = point_latents(G, [base], psi)[0]
