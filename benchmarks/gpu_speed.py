@@ -1,9 +1,11 @@
-"""GPU figures of issue #12: a paper-128 training step at batch 64, and generation in frames/s.
+"""GPU figures: a paper-128 training step at batch 64 (whole, and in micro-batches), its peak memory, and
+generation in frames/s.
 
-    python benchmarks/gpu_speed.py [--device cuda] [--preset paper-128] [--batch 64]
+    python benchmarks/gpu_speed.py [--device cuda] [--preset paper-128] [--batch 64] [--batch-gpu 8,16]
 
 Both at --precision auto (bf16 where the GPU has it) and float32 (TF32 off), timed with the device
-synchronised. On a CPU (--device cpu --preset tiny-32 --batch 4) it runs as a smoke test.
+synchronised; the peak of allocated GPU memory is printed beside each step. On a CPU (--device cpu
+--preset tiny-32 --batch 4) it runs as a smoke test.
 """
 
 from __future__ import annotations
@@ -42,18 +44,24 @@ def timed(fn, device: torch.device, repeats: int) -> float:
     return (time.perf_counter() - start) / repeats
 
 
-def step_figure(preset_name: str, batch: int, device: torch.device, dtype: torch.dtype, repeats: int) -> str:
+def step_figure(preset_name: str, batch: int, device: torch.device, dtype: torch.dtype, repeats: int,
+                batch_gpu: int | None = None) -> str:
     preset = get_preset(preset_name).replace_training(batch=batch)
-    trainer = Trainer(preset, Shapes(preset.resolution, count=64), device, precision=dtype)
+    what = f"train step {preset_name}, batch {batch}" + (f" in micro-batches of {batch_gpu}" if batch_gpu else "")
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    trainer = None
     try:
+        trainer = Trainer(preset, Shapes(preset.resolution, count=64), device, precision=dtype, batch_gpu=batch_gpu)
         seconds = timed(lambda: trainer.step()["G_image"].item(), device, repeats)
     except torch.OutOfMemoryError:
-        return f"train step {preset_name}, batch {batch}, {precision_name(dtype)}: out of memory"
+        return f"{what}, {precision_name(dtype)}: out of memory"
     finally:
         del trainer
         if device.type == "cuda":
             torch.cuda.empty_cache()
-    return f"train step {preset_name}, batch {batch}, {precision_name(dtype)}: {seconds:.3f} s, {batch / seconds:.0f} clips/s"
+    peak = f", peak {torch.cuda.max_memory_allocated(device) / 2**30:.1f} GiB" if device.type == "cuda" else ""
+    return f"{what}, {precision_name(dtype)}: {seconds:.3f} s, {batch / seconds:.0f} clips/s{peak}"
 
 
 @torch.inference_mode()
@@ -79,6 +87,7 @@ def main() -> None:
     p.add_argument("--preset", default="paper-128")
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--batch-gpu", default="", help="also time the step in micro-batches of these sizes, e.g. 8,16")
     args = p.parse_args()
     device = torch.device(args.device)
     torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False  # float32 means float32
@@ -88,6 +97,8 @@ def main() -> None:
     dtypes += [torch.float32] if dtypes[0] != torch.float32 else []
     for dtype in dtypes:
         print(step_figure(args.preset, args.batch, device, dtype, args.repeats), flush=True)
+        for batch_gpu in (int(b) for b in args.batch_gpu.split(",") if b.strip()):
+            print(step_figure(args.preset, args.batch, device, dtype, args.repeats, batch_gpu), flush=True)
     for dtype in dtypes:
         print(render_figure(args.preset, device, dtype, args.repeats), flush=True)
 

@@ -113,8 +113,8 @@ def test_each_phase_trains_only_its_network_and_skipped_phases_do_not_run(monkey
 
     monkeypatch.setattr(torch.optim.Adam, "step", record)
     r1_calls = []
-    original_r1 = trainer.loss.r1_loss
-    monkeypatch.setattr(trainer.loss, "r1_loss", lambda *a: r1_calls.append(trainer.step_index) or original_r1(*a))
+    original_r1 = trainer.loss.r1_parts
+    monkeypatch.setattr(trainer.loss, "r1_parts", lambda *a: r1_calls.append(trainer.step_index) or original_r1(*a))
     for _ in range(3):
         trainer.step()
     assert r1_calls == [0, 2]  # Dreg every d_reg_interval steps only

@@ -5,13 +5,14 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import sys
 from pathlib import Path
 
 from ..config import PRESETS, Preset, TrainingConfig, get_preset
 from ..models import DiscriminatorConfig, GeneratorConfig
 from ..training.init import InitWeights, init_weights
-from ..training.loop import train
+from ..training.loop import check_batches, train
 from ..training.run import run_name
 from ..utils.runtime import resolve_precision
 from .common import (CliError, add_runtime_arguments, at_least, non_negative, output_dir, positive, resolve_device, seed,
@@ -65,8 +66,9 @@ def cmd_train(args) -> int:
     data_options = {k: v for k, v in (("split", args.split), ("fps", args.data_fps)) if v is not None}
     with user_input():
         precision = resolve_precision(args.precision, device)
+        check_batches(preset, int(os.environ.get("WORLD_SIZE", "1")), args.batch_gpu)  # set by torchrun
     info = train(preset, args.data, args.out, data_options=data_options, device=device, workers=args.workers,
-                 progress=not args.quiet, precision=precision, init=init)
+                 progress=not args.quiet, precision=precision, init=init, batch_gpu=args.batch_gpu)
     if not info.main:  # process 0 of several reports
         return 130 if info.interrupted else 0
     if info.interrupted:
@@ -106,6 +108,9 @@ def register(sub) -> None:
     p.add_argument("--mirror", action=argparse.BooleanOptionalAction, default=None, help="flip whole clips")
     p.add_argument("--fvd-clips", type=zero_or_at_least(2), help="clips for a quick FVD at each snapshot "
                    "(0: off; at least 2, and FVD is strongly biased below 401)")
+    p.add_argument("--batch-gpu", type=positive(int), metavar="N", help="run each step in micro-batches of N clips "
+                   "per process whose gradients add up to the whole batch's (a small GPU then runs the paper's batch "
+                   "of 64); N divides the batch of each process and is a multiple of 4, the minibatch-stddev group")
     p.add_argument("--workers", type=non_negative(int), default=2, help="processes that decode the next batches "
                    "while a step runs (0: on the training thread; default 2); the batches are the same either way")
     p.add_argument("--set", action="append", metavar="SECTION.FIELD=VALUE", help="replace any preset field "

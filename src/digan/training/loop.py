@@ -35,7 +35,7 @@ from ..version import __version__
 from .distributed import Distributed
 from .fvd import training_fvd
 from .init import InitWeights
-from .losses import DiganLoss
+from .losses import DiganLoss, micro_batches
 from .run import MetricsLog, differences, read_options, resolved_options, run_name, write_options
 
 
@@ -54,9 +54,10 @@ class Trainer:
 
     def __init__(self, preset: Preset, source: VideoSource, device: str | torch.device = "cpu",
                  dist: Distributed | None = None, precision: torch.dtype = torch.float32,
-                 init: InitWeights | None = None):
+                 init: InitWeights | None = None, batch_gpu: int | None = None):
         """`precision` bf16: the G MLP and both D under autocast; the embedding, losses, R1, the weights and
-        Adam stay float32 (`digan.utils.runtime`). `init`: the weights step 0 starts from (`training.init`)."""
+        Adam stay float32 (`digan.utils.runtime`). `init`: the weights step 0 starts from (`training.init`).
+        `batch_gpu`: each phase in micro-batches of this many clips, whose gradients add up to the batch's."""
         self.dist = dist or Distributed()
         if preset.training.batch % self.dist.world:
             raise ValueError(f"`batch` {preset.training.batch} does not split over {self.dist.world} processes")
@@ -75,11 +76,12 @@ class Trainer:
                 self.D.load_state_dict(init.D)
         self.opt_G = lazy_adam(self.G.parameters(), self.cfg, self.cfg.g_reg_interval)
         self.opt_D = lazy_adam(self.D.parameters(), self.cfg, self.cfg.d_reg_interval)
-        self.loss = DiganLoss(self.G, self.D, self.cfg, precision)
+        self.loss = DiganLoss(self.G, self.D, self.cfg, precision, batch_gpu)
         self.ema_pairs = (list(self.G_ema.parameters()), list(self.G.parameters()))
         self.ema_buffers = (list(self.G_ema.buffers()), list(self.G.buffers()))
         spec = ClipSpec(self.cfg.clip_frames, self.cfg.clip_stride)
         self.local_batch = self.cfg.batch // self.dist.world  # this process's share of each step
+        micro_batches(self.local_batch, batch_gpu, preset.discriminator.mbstd_group)  # a one-line ValueError if not
         data_seed = self.cfg.seed + 1_000_003 * self.dist.rank  # each process draws its own clips
         self.reals = PairBatches(source, spec, self.local_batch, seed=data_seed, mirror=self.cfg.mirror)
         self.batches: PairBatches | PrefetchedBatches = self.reals  # where step i reads its batch i
@@ -106,31 +108,37 @@ class Trainer:
         self.D.requires_grad_(False)
         self.G.requires_grad_(True)
         self.opt_G.zero_grad(set_to_none=True)
-        out = self.loss.generator_loss(self.local_batch, *self.generators(0))
-        self.descend(self.G, self.opt_G, out, stats, also=[self.G.mapping.w_avg])
+        self.descend(self.G, self.opt_G, self.loss.generator_parts(self.local_batch, *self.generators(0)), stats,
+                     also=[self.G.mapping.w_avg])
 
         # Dmain: real pairs up, fake pairs down.
         self.G.requires_grad_(False)
         self.D.requires_grad_(True)
         self.opt_D.zero_grad(set_to_none=True)
-        self.descend(self.D, self.opt_D, self.loss.discriminator_loss(real, real_dt, *self.generators(1)), stats)
+        self.descend(self.D, self.opt_D, self.loss.discriminator_parts(real, real_dt, *self.generators(1)), stats)
 
         # Dreg: lazy R1 on the real frames.
         if self.cfg.r1_gamma > 0 and self.step_index % self.cfg.d_reg_interval == 0:
             self.opt_D.zero_grad(set_to_none=True)
-            self.descend(self.D, self.opt_D, self.loss.r1_loss(real, real_dt, self.generators(2)[1]), stats)
+            self.descend(self.D, self.opt_D, self.loss.r1_parts(real, real_dt, self.generators(2)[1]), stats)
 
         self.step_index += 1
         self.update_ema()
         return stats
 
-    def descend(self, module: torch.nn.Module, opt: torch.optim.Optimizer, out: dict[str, torch.Tensor],
-                stats: dict[str, torch.Tensor], also=()) -> None:
-        """Backpropagate out["loss"], average gradients over processes and sanitise them, step; record the terms."""
-        out["loss"].backward()
+    def descend(self, module: torch.nn.Module, opt: torch.optim.Optimizer, parts, stats: dict[str, torch.Tensor],
+                also=()) -> None:
+        """Backpropagate the loss of each part (micro-batch) of a phase, average the summed gradients over
+        processes and sanitise them, step; record the terms (each part's is its share of the batch's)."""
+        terms: dict[str, torch.Tensor] = {}
+        for out in parts:
+            out["loss"].backward()
+            for k, v in out.items():
+                if k != "loss":
+                    terms[k] = v.detach() if k not in terms else terms[k] + v.detach()
         self.dist.average_grads_(module, also)
         opt.step()
-        stats.update({k: v.detach() for k, v in out.items() if k != "loss"})
+        stats.update(terms)
 
     @torch.no_grad()
     def update_ema(self) -> None:
@@ -177,6 +185,14 @@ class Trainer:
                                   f"({type(e).__name__}: {str(e).strip().splitlines()[0][:200]})") from None
 
 
+def check_batches(preset: Preset, world: int = 1, batch_gpu: int | None = None) -> None:
+    """That the batch splits over `world` processes and each process's share into micro-batches of `batch_gpu`
+    (a one-line ValueError if not)."""
+    if preset.training.batch % world:
+        raise ValueError(f"`batch` {preset.training.batch} does not split over {world} processes")
+    micro_batches(preset.training.batch // world, batch_gpu, preset.discriminator.mbstd_group)
+
+
 def training_memory(preset: Preset, world: int = 1) -> tuple:
     """What a training step holds at once on each process, as `(build, now, hints)` for `digan.utils.memory.check`:
     weights and optimiser state, and a step's activations over its share of the batch (2 frames a clip).
@@ -214,7 +230,8 @@ class RunInfo:
 def train(preset: Preset, data: str, out: str | Path = "runs", *, source: VideoSource | None = None,
           data_options: dict | None = None, device: str = "cpu", run_dir: Path | None = None, progress: bool = True,
           fvd=None, dist: Distributed | None = None, workers: int = 2,
-          precision: torch.dtype = torch.float32, init: InitWeights | None = None) -> RunInfo:
+          precision: torch.dtype = torch.float32, init: InitWeights | None = None,
+          batch_gpu: int | None = None) -> RunInfo:
     """Train until `preset.training.kimg` in `out/<data>-<preset>` (or `run_dir`); resumes when it holds a
     training state.
 
@@ -226,15 +243,15 @@ def train(preset: Preset, data: str, out: str | Path = "runs", *, source: VideoS
     processes decode the next batches while a step runs (0: on the training thread); they change when a
     batch is decoded, not what it holds. `dist` defaults to the process group torchrun describes, joined
     here and left at the end. `init` (`training.init.init_weights`): the weights a new run starts from;
-    recorded, and checked by a resume.
+    recorded, and checked by a resume. `batch_gpu`: micro-batches of this many clips per process (a setting
+    of the machine, like `workers`: the gradients are the batch's up to float rounding).
     """
     own_group = dist is None
     dist = dist or Distributed.from_env(str(device))
     try:
         if dist.world > 1 and str(device) == "cuda":
             device = f"cuda:{dist.local_rank}"  # one GPU per process
-        if preset.training.batch % dist.world:
-            raise ValueError(f"`batch` {preset.training.batch} does not split over {dist.world} processes")
+        check_batches(preset, dist.world, batch_gpu)
         if init is not None:
             init.check(preset)
         check(f"training {preset.name} at {preset.resolution}x{preset.resolution}, batch {preset.training.batch}",
@@ -245,7 +262,8 @@ def train(preset: Preset, data: str, out: str | Path = "runs", *, source: VideoS
         if fvd is None and preset.training.fvd_clips:
             fvd = training_fvd(source, preset, preset.training.fvd_clips, device=str(device))
         return _train(preset, source, data, out, device=device, run_dir=run_dir, progress=progress, fvd=fvd,
-                      data_options=data_options, dist=dist, workers=workers, precision=precision, init=init)
+                      data_options=data_options, dist=dist, workers=workers, precision=precision, init=init,
+                      batch_gpu=batch_gpu)
     finally:
         if own_group and dist.world > 1:
             torch.distributed.destroy_process_group()
@@ -253,7 +271,7 @@ def train(preset: Preset, data: str, out: str | Path = "runs", *, source: VideoS
 
 def _train(preset: Preset, source: VideoSource, data: str, out: str | Path, *, device, run_dir: Path | None,
            progress: bool, fvd, data_options: dict, dist: Distributed, workers: int,
-           precision: torch.dtype, init: InitWeights | None) -> RunInfo:
+           precision: torch.dtype, init: InitWeights | None, batch_gpu: int | None) -> RunInfo:
     run_dir = Path(run_dir) if run_dir is not None else Path(out) / run_name(data, preset)
     run_dir.mkdir(parents=True, exist_ok=True)
     options = resolved_options(preset, data, source, data_options, precision_name(precision),
@@ -265,7 +283,7 @@ def _train(preset: Preset, source: VideoSource, data: str, out: str | Path, *, d
             note(f"{run_dir}: removed {len(stale)} temporary file{'s' if len(stale) > 1 else ''} left by an "
                  "interrupted write")
 
-    trainer = Trainer(preset, source, device, dist, precision, init)
+    trainer = Trainer(preset, source, device, dist, precision, init, batch_gpu)
     if state_path.exists():
         saved = read_options(run_dir)
         diff = differences(saved, options) if saved is not None else []
