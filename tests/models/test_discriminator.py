@@ -2,7 +2,7 @@ import pytest
 import torch
 
 from digan.config import get_preset
-from digan.models import DiganDiscriminators, motion_input
+from digan.models import DiganDiscriminators, DiscriminatorConfig, motion_input
 from digan.models.discriminator import minibatch_stddev
 
 
@@ -49,3 +49,21 @@ def test_gradients_reach_every_parameter(tiny_D):
     x = torch.randn(4, 7, 32, 32)
     (tiny_D.motion(x).sum() + tiny_D.image(x[:, :3]).sum()).backward()
     assert [n for n, p in tiny_D.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0] == []
+
+
+@pytest.mark.parametrize("n, stacked", [(8, True), (4, True), (12, True), (2, False), (6, False), (5, False)])
+def test_fakes_and_reals_scored_together_score_as_alone(n, stacked):
+    from digan.models import stack_apart, unstack
+
+    torch.manual_seed(0)
+    D = DiganDiscriminators(DiscriminatorConfig(resolution=16, channel_base=128, channel_max=32)).image
+    a, b = torch.randn(n, 3, 16, 16), torch.randn(n, 3, 16, 16) * 5 + 3  # reals far from fakes
+    both = stack_apart(a, b, D.cfg.mbstd_group)
+    assert (both is not None) == stacked  # only where the groups of 2n are those of n
+    if both is not None:
+        with torch.no_grad():
+            got_a, got_b = unstack(D(both), D.cfg.mbstd_group)
+            torch.testing.assert_close(got_a, D(a), rtol=1e-5, atol=1e-5)
+            torch.testing.assert_close(got_b, D(b), rtol=1e-5, atol=1e-5)
+            mixed = D(torch.cat([a, b]))  # plain concatenation: groups of fakes and reals mix
+            assert not torch.allclose(mixed[:n], D(a), rtol=1e-3, atol=1e-3)

@@ -7,6 +7,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from digan.config import TrainingConfig, get_preset
+from digan.models import DiscriminatorConfig
 from digan.data.procedural import Shapes
 from digan.training.losses import DiganLoss
 from digan.training.loop import Trainer
@@ -31,6 +32,7 @@ class FlatG(nn.Module):
 
 class LinearD(nn.Module):
     """Both discriminators linear in their input: logit = <w, x> + b."""
+    cfg = DiscriminatorConfig(resolution=R)
 
     def __init__(self, w_motion: torch.Tensor, w_image: torch.Tensor, bias: float = 0.0):
         super().__init__()

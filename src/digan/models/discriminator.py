@@ -55,6 +55,30 @@ class ResidualBlock(nn.Module):
         return self.skip(x) + self.conv1(self.conv0(x))
 
 
+def stddev_group(batch: int, group: int) -> int:
+    """The group size minibatch_stddev uses for `batch` samples: the largest divisor of it not above `group`."""
+    return max(d for d in range(1, min(group, batch) + 1) if batch % d == 0)
+
+
+def stack_apart(a: torch.Tensor, b: torch.Tensor, group: int) -> torch.Tensor | None:
+    """`a` and `b` (n samples each) as one batch of 2n that the discriminator scores as it would score each alone:
+    their minibatch-stddev groups stay the same sets and never mix a with b. None where the group size of 2n
+    differs from that of n (then they must be scored apart). `unstack` splits the logits back."""
+    n = a.shape[0]
+    g = stddev_group(n, group)
+    if b.shape[0] != n or stddev_group(2 * n, group) != g:
+        return None
+    # (G, M) grids side by side: the groups of the batch of 2n are the columns, a's then b's
+    return torch.cat([a.reshape(g, n // g, *a.shape[1:]), b.reshape(g, n // g, *b.shape[1:])], dim=1).flatten(0, 1)
+
+
+def unstack(logits: torch.Tensor, group: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The logits `[2n]` of `stack_apart(a, b)` as (a's `[n]`, b's `[n]`)."""
+    g = stddev_group(logits.shape[0] // 2, group)
+    grid = logits.reshape(g, 2, -1)                                    # (G, a or b, M)
+    return grid[:, 0].flatten(), grid[:, 1].flatten()
+
+
 def minibatch_stddev(x: torch.Tensor, group: int, channels: int) -> torch.Tensor:
     """Append the std of features across groups of samples (StyleGAN2 epilogue).
 
@@ -62,7 +86,7 @@ def minibatch_stddev(x: torch.Tensor, group: int, channels: int) -> torch.Tensor
     the largest divisor of the batch not above `group`.
     """
     n, c, h, w = x.shape
-    g = max(d for d in range(1, min(group, n) + 1) if n % d == 0)
+    g = stddev_group(n, group)
     y = x.reshape(g, n // g, channels, c // channels, h, w)           # (G, M, F, c, H, W)
     y = (y - y.mean(dim=0)).square().mean(dim=0).add(1e-8).sqrt()     # (M, F, c, H, W)
     y = y.mean(dim=(2, 3, 4))                                          # (M, F)

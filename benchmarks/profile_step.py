@@ -1,0 +1,93 @@
+"""Where a training step's time goes: by phase (Gmain, Dmain, Dreg, EMA) and by operator (torch.profiler).
+
+    python benchmarks/profile_step.py [--preset tiny-32] [--batch 16] [--steps 16] [--threads 2]
+
+The phases are timed with the step's own structure (`Trainer.step`'s three `descend` calls and the EMA),
+the operators by torch.profiler over the same steps (self CPU time, the 20 largest). Steps alternate
+R1 steps and plain ones as training does (every d_reg_interval-th step has Dreg).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+from digan.utils.omp import wait_politely  # noqa: E402
+
+wait_politely()
+
+import torch  # noqa: E402
+from torch.profiler import ProfilerActivity, profile, record_function  # noqa: E402
+
+from digan.config import get_preset  # noqa: E402
+from digan.data.procedural import Shapes  # noqa: E402
+from digan.training.loop import Trainer  # noqa: E402
+
+
+def phased(trainer: Trainer) -> dict[str, float]:
+    """Wrap the trainer's phases so that each records its wall time (and a profiler range)."""
+    seconds: dict[str, float] = defaultdict(float)
+    names = iter(())
+
+    original_descend, original_ema = trainer.descend, trainer.update_ema
+
+    def descend(module, opt, parts, stats, also=()):
+        name = next(names)
+        start = time.perf_counter()
+        with record_function(name):
+            original_descend(module, opt, parts, stats, also)
+        seconds[name] += time.perf_counter() - start
+
+    def update_ema():
+        start = time.perf_counter()
+        with record_function("EMA"):
+            original_ema()
+        seconds["EMA"] += time.perf_counter() - start
+
+    def step():
+        nonlocal names
+        names = iter(("Gmain", "Dmain", "Dreg"))
+        start = time.perf_counter()
+        out = original_step()
+        seconds["step"] += time.perf_counter() - start
+        return out
+
+    original_step = trainer.step
+    trainer.descend, trainer.update_ema, trainer.step = descend, update_ema, step
+    return seconds
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--preset", default="tiny-32")
+    p.add_argument("--batch", type=int, default=16)
+    p.add_argument("--steps", type=int, default=16)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--rows", type=int, default=20)
+    args = p.parse_args()
+    torch.set_num_threads(args.threads)
+    preset = get_preset(args.preset).replace_training(batch=args.batch)
+    trainer = Trainer(preset, Shapes(preset.resolution, count=64))
+    for _ in range(3):
+        trainer.step()
+    seconds = phased(trainer)
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        for _ in range(args.steps):
+            trainer.step()
+    total = seconds["step"]
+    print(f"{args.preset}, batch {args.batch}, {args.threads} threads: {total / args.steps:.3f} s a step "
+          f"(profiled, {args.steps} steps, Dreg every {preset.training.d_reg_interval})")
+    for name in ("Gmain", "Dmain", "Dreg", "EMA"):
+        print(f"  {name:6s} {seconds[name] / args.steps:.4f} s a step, {seconds[name] / total:5.1%}")
+    other = total - sum(seconds[n] for n in ("Gmain", "Dmain", "Dreg", "EMA"))
+    print(f"  other  {other / args.steps:.4f} s a step, {other / total:5.1%} (the batch, the random streams)")
+    print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=args.rows, max_name_column_width=40))
+
+
+if __name__ == "__main__":
+    main()
