@@ -71,3 +71,14 @@ def test_a_run_does_not_depend_on_batch_gpu_beyond_rounding(tmp_path):
         assert whole.keys() == split.keys()
         for k in whole:
             assert split[k] == pytest.approx(whole[k], rel=1e-3, abs=1e-5), k
+
+
+def test_the_memory_check_counts_a_micro_batch_not_the_batch():
+    from digan.training.loop import training_memory
+
+    def need(batch_gpu):
+        build, now, _ = training_memory(PRESET, 1, batch_gpu)
+        return sum(part.bytes for part in build(**now))
+
+    step = need(None) - need(8)  # the weights are the same; the activations are half
+    assert step > 0 and need(4) < need(8) < need(None)

@@ -193,10 +193,10 @@ def check_batches(preset: Preset, world: int = 1, batch_gpu: int | None = None) 
     micro_batches(preset.training.batch // world, batch_gpu, preset.discriminator.mbstd_group)
 
 
-def training_memory(preset: Preset, world: int = 1) -> tuple:
+def training_memory(preset: Preset, world: int = 1, batch_gpu: int | None = None) -> tuple:
     """What a training step holds at once on each process, as `(build, now, hints)` for `digan.utils.memory.check`:
-    weights and optimiser state, and a step's activations over its share of the batch (2 frames a clip).
-    Parameters are counted on the meta device: nothing is allocated."""
+    weights and optimiser state, and a step's activations over its share of the batch (2 frames a clip), or
+    over a micro-batch of `batch_gpu` clips. Parameters are counted on the meta device: nothing is allocated."""
     with torch.device("meta"):
         g = sum(p.numel() for p in Generator(preset.generator).parameters())
         d = sum(p.numel() for p in DiganDiscriminators(preset.discriminator).parameters())
@@ -213,6 +213,9 @@ def training_memory(preset: Preset, world: int = 1) -> tuple:
         return (f"at most `size` {largest} fits at `batch` {world}" if largest >= smallest
                 else f"preset {preset.name} does not fit even at {smallest}x{smallest}: use a smaller preset")
 
+    if batch_gpu:
+        hints = {"batch": lambda n: f"use a `batch_gpu` of {n} or less", "size": size_hint}
+        return build, {"batch": batch_gpu, "size": preset.resolution}, hints
     hints = {"batch": lambda n: f"use `batch` {n * world} or less", "size": size_hint}
     return build, {"batch": preset.training.batch // world, "size": preset.resolution}, hints
 
@@ -255,7 +258,7 @@ def train(preset: Preset, data: str, out: str | Path = "runs", *, source: VideoS
         if init is not None:
             init.check(preset)
         check(f"training {preset.name} at {preset.resolution}x{preset.resolution}, batch {preset.training.batch}",
-              *training_memory(preset, dist.world), str(device))
+              *training_memory(preset, dist.world, batch_gpu), str(device))
         data_options = dict(data_options or {})
         if source is None:
             source = open_dataset(data, preset.resolution, **data_options)
