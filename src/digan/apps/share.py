@@ -230,9 +230,8 @@ def model_card(facts: RunFacts, sha256: str, snapshot_sha256: str, snapshot_file
               f"like every model of the digan library, other lengths, frame rates and sizes.", ""]
     if samples:
         grid = next((p for p in samples if p.stem == "grid"), samples[0])
-        seeds = ", ".join(str(s) for s in request.seeds)
         lines += [f"![samples]({grid.as_posix()})", "",
-                  f"Seeds {seeds}: one training clip each ({meta['clip_frames']} frames at "
+                  f"{'Seeds' if len(request.seeds) > 1 else 'Seed'} {seeds_text(request.seeds)}: one training clip each ({meta['clip_frames']} frames at "
                   f"{fps or DEFAULT_TRAIN_FPS:g} fps), rendered by `digan share` at the training size: "
                   + ", ".join(f"[{p.name}]({p.as_posix()})" for p in samples) + ".", ""]
     lines += ["## Use", "", "```sh", "pip install 'digan[hub]'",
@@ -269,6 +268,17 @@ def model_card(facts: RunFacts, sha256: str, snapshot_sha256: str, snapshot_file
                      + (", and the authors' repository states its own." if source else "."))
     lines.append("")
     return "\n".join(lines)
+
+
+def seeds_text(seeds: Sequence[int]) -> str:
+    """0-7 for 0..7, 1,4,9 otherwise: the way `--seeds` reads them."""
+    groups: list[list[int]] = []
+    for seed in seeds:
+        if groups and seed == groups[-1][-1] + 1:
+            groups[-1].append(seed)
+        else:
+            groups.append([seed])
+    return ",".join(f"{g[0]}-{g[-1]}" if len(g) > 2 else ",".join(map(str, g)) for g in groups)
 
 
 def training_rows(facts: RunFacts, sha256: str, snapshot_sha256: str, snapshot_file: str) -> list[tuple[str, str]]:

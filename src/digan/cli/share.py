@@ -18,7 +18,7 @@ def cmd_share(args) -> int:
     left = sum(shared.left_out.values())
     print(f"wrote {out}: config.json, model.safetensors (SHA-256 {shared.sha256[:12]}), README.md ({scores}"
           + (f"; {plural(left, 'line')} of other snapshots left out" if left else "")
-          + f"), {plural(len(shared.samples), 'sample GIF')}; upload it with: hf upload OWNER/NAME {out}")
+          + f"), {plural(len(shared.samples), 'sample GIF')}; to upload it: hf upload OWNER/NAME {out} .")
     return 0
 
 
