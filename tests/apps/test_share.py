@@ -113,7 +113,7 @@ def test_a_run_without_scores_or_a_log_says_so(run, tmp_path):
     rows = dict(table(card, "Training"))
     assert rows["training time"] == "not recorded (no metrics.jsonl beside the snapshot)"
     assert rows["device"].startswith("not recorded") and "precision" not in rows
-    assert shared.scores == [] and "No scores: no FVD or KVD was logged" in card and not table(card, "Scores")
+    assert shared.scores == [] and "No scores: none was logged during training for this snapshot" in card and not table(card, "Scores")
     assert "# license: state it here" in card and "Not stated: fill in the `license:` line" in card
     assert [p.name for p in shared.samples] == ["seed0001.gif"]  # one seed: no grid
     # the log's first snapshot, whose line has the scores of that snapshot alone
@@ -136,7 +136,7 @@ def test_a_converted_models_card_says_where_it_came_from(tmp_path):
     assert f"`network-snapshot-004000.pkl` (SHA-256 `{'ef' * 32}`, 4000 kimg by its name)" in origin
     kwargs = json.loads(origin.split("```json\n", 1)[1].split("```", 1)[0])
     assert kwargs == source["training_set_kwargs"]
-    assert "Not verified for this file" in origin
+    assert "Not verified for this file" in origin and "No scores: the authors' file records none" in card
     rows = dict(table(card, "Training"))
     assert rows["data"] == "/data/UCF-101/train" and rows["kimg"] == "4000"
     assert rows["training time"] == rows["device"] == "not recorded in the authors' file"

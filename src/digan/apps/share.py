@@ -132,10 +132,11 @@ class RunFacts:
         return source if isinstance(source, dict) else None
 
     def name(self) -> str:
-        """The data's name, short: a folder's name rather than its path on the machine that trained."""
+        """The data's name, short: a folder's name rather than its path on the machine that trained (the authors'
+        path as their file records it: a folder's name alone, often `train`, would say little)."""
         if self.source is not None:
             kwargs = self.source.get("training_set_kwargs") or {}
-            return Path(str(kwargs.get("path") or kwargs.get("class_name") or "unrecorded data")).name
+            return str(kwargs.get("path") or kwargs.get("class_name") or "unrecorded data")
         data = self.meta.get("data") or (self.options or {}).get("data")
         return Path(str(data)).name if data else "unrecorded data"
 
@@ -253,9 +254,10 @@ def model_card(facts: RunFacts, sha256: str, snapshot_sha256: str, snapshot_file
         lines += ["", "The protocol's name fixes the clips, frames, resize and detector (digan's "
                   "docs/evaluation.md); figures of different protocols do not compare."]
     else:
-        lines.append("No scores: no FVD or KVD was logged during training for this snapshot (`digan train "
-                     "--fvd-clips`) or evaluated for it (`digan evaluate --jsonl FILE`, then `digan share --jsonl "
-                     "FILE`). This card states none rather than estimate one.")
+        logged = ("the authors' file records none" if source else
+                  "none was logged during training for this snapshot (`digan train --fvd-clips`)")
+        lines.append(f"No scores: {logged}, and none was evaluated for it (`digan evaluate --jsonl FILE`, then "
+                     "`digan share --jsonl FILE`). This card states none rather than estimate one.")
     for path, count in left_out.items():
         lines += ["", f"{count} line{'s' if count > 1 else ''} of {Path(path).name} "
                   f"{'are' if count > 1 else 'is'} of other snapshots and {'were' if count > 1 else 'was'} left out."]
