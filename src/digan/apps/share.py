@@ -141,13 +141,12 @@ class RunFacts:
         return Path(str(data)).name if data else "unrecorded data"
 
     def data(self) -> str:
-        if self.source is not None:
-            kwargs = self.source.get("training_set_kwargs") or {}
-            return str(kwargs.get("path") or kwargs.get("class_name") or "not recorded in the authors' file")
-        data = self.meta.get("data") or (self.options or {}).get("data")
-        if data is None:
-            return "not recorded"
-        described = (self.options or {}).get("dataset")
+        """The data's name and, where the run recorded it, what it held."""
+        kwargs = (self.source or {}).get("training_set_kwargs") or {}
+        if not (kwargs.get("path") or kwargs.get("class_name") or self.meta.get("data") or
+                (self.options or {}).get("data")):
+            return "not recorded in the authors' file" if self.source else "not recorded"
+        described = None if self.source else (self.options or {}).get("dataset")
         return f"{self.name()} ({described})" if described else self.name()
 
     def seconds(self) -> float | None:
