@@ -8,7 +8,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test test-fast bench study clean
+.PHONY: setup demo test test-fast dist bench study clean
 
 setup: $(STAMP)
 
@@ -31,6 +31,12 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	$(PY) -m pytest -q -m "not slow"
 
+# The sdist and the wheel, built as a release builds them (an isolated build: pip fetches setuptools for it).
+# CI runs this before `make test`, whose tests/test_wheel.py then installs this wheel (DIGAN_DIST=dist).
+dist: $(STAMP)
+	rm -rf dist
+	$(PY) -m build --outdir dist
+
 # The quality study (docs/study/): trains tiny-32 for the issue's 30 minutes (90 kimg) on two built-in datasets,
 # both at once, one core each: about an hour on 2 idle CPU cores (training, rendering and I3D; the sum of the
 # pieces in docs/study.md, not timed from a cold start).
@@ -46,4 +52,4 @@ bench: $(STAMP)
 	$(PY) benchmarks/i3d_speed.py
 
 clean:
-	rm -rf $(VENV) runs
+	rm -rf $(VENV) runs dist

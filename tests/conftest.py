@@ -4,6 +4,8 @@ wait_politely()  # before torch loads: sleeping OpenMP threads keep the suite fa
 
 import os  # noqa: E402
 
+os.environ["HF_HUB_OFFLINE"] = "1"  # before huggingface_hub loads (it reads this once): tests never reach the hub
+
 import pytest  # noqa: E402
 import torch  # noqa: E402
 

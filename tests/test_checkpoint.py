@@ -1,16 +1,23 @@
 """Snapshots that load but would render nonsense, or cannot fit, are refused in one line before anything is allocated."""
 
 import json
+import re
 import shutil
+import sys
+from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from cli_helpers import cli_error
-from digan.checkpoint import CheckpointError, load_snapshot, save_snapshot
+from cli_helpers import cli_error, files_under
+from digan.checkpoint import (FORMAT_VERSION, CheckpointError, from_pretrained, load_snapshot, save_pretrained,
+                              save_snapshot)
+from digan.cli.main import main
 from digan.config import get_preset
 from digan.models import Generator
+from digan.sampling import render_videos
 
 
 @pytest.fixture(scope="module")
@@ -74,3 +81,114 @@ def test_a_good_snapshot_still_loads(snapshot_dir):
     assert meta["clip_frames"] == 8 and all(torch.isfinite(p).all() for p in G.parameters())
     with pytest.raises(CheckpointError, match="no such file"):
         load_snapshot(snapshot_dir / "missing")
+
+
+# ---------------------------------------------------------------- format_version and model folders
+
+def test_snapshots_record_their_format_version_and_a_newer_one_is_refused_in_one_line(snapshot_dir, tmp_path,
+                                                                                      capsys):
+    run, meta_path, _ = copy_of(snapshot_dir, tmp_path)
+    meta = json.loads(meta_path.read_text())
+    assert meta["format_version"] == FORMAT_VERSION == 1
+    del meta["format_version"]  # as 0.2.0 and before wrote them: version 1
+    meta_path.write_text(json.dumps(meta))
+    assert load_snapshot(run)[1]["clip_frames"] == 8
+    meta["format_version"] = FORMAT_VERSION + 1
+    meta["version"] = "9.0.0"
+    meta_path.write_text(json.dumps(meta))
+    line = cli_error(capsys, "generate", "--ckpt", run, "--out", tmp_path / "out")
+    assert f"written by digan 9.0.0 in snapshot format {FORMAT_VERSION + 1}; digan" in line
+    assert f"reads formats up to {FORMAT_VERSION}: upgrade digan" in line and not (tmp_path / "out").exists()
+    for bad in ("2", 0, True):
+        meta_path.write_text(json.dumps({**meta, "format_version": bad}))
+        with pytest.raises(CheckpointError, match="format_version .* is not a whole number of at least 1"):
+            load_snapshot(run)
+
+
+@pytest.fixture()
+def no_hub(monkeypatch):
+    """huggingface_hub cannot be imported, as where `digan[hub]` is not installed."""
+    monkeypatch.setitem(sys.modules, "huggingface_hub", None)
+
+
+def test_a_model_folder_round_trips_without_the_hub_package(snapshot_dir, tmp_path, no_hub):
+    G, meta = load_snapshot(snapshot_dir)
+    meta["train_fps"] = 12.5
+    out = save_pretrained(G, meta, tmp_path / "model", card="# card\n")
+    assert sorted(p.name for p in out.iterdir()) == ["README.md", "config.json", "model.safetensors"]
+    # the snapshot's own bytes: its SHA-256 is the model's
+    assert (out / "model.safetensors").read_bytes() == Path(meta["path"]).read_bytes()
+    config = json.loads((out / "config.json").read_text())
+    assert config["format_version"] == FORMAT_VERSION and "weights" not in config
+    assert (config["clip_frames"], config["resolution"], config["clips_seen"], config["train_fps"]) == (8, 32, 1000, 12.5)
+    assert "path" not in config
+    t = torch.linspace(0, 2, 5)
+    for ckpt in (out, out / "config.json", out / "model.safetensors", str(out)):
+        G2, meta2 = from_pretrained(ckpt)
+        assert np.array_equal(render_videos(G2, [0, 3], t), render_videos(G, [0, 3], t))
+        assert meta2["path"] == str(out / "model.safetensors") and meta2["train_fps"] == 12.5
+    with pytest.raises(CheckpointError, match="no such folder here; fetching it as a hub repository needs "
+                                              r"huggingface_hub \(pip install 'digan\[hub\]'\)"):
+        from_pretrained("someone/some-model")
+    with pytest.raises(ValueError, match="`G` is not the generator of `meta`'s preset"):
+        save_pretrained(Generator(get_preset("tiny-32").generator), {"preset": get_preset("small-64").to_dict()},
+                        tmp_path / "other")
+
+
+def test_every_ckpt_takes_a_model_folder(snapshot_dir, tmp_path, capsys):
+    G, meta = load_snapshot(snapshot_dir)
+    save_pretrained(G, meta, tmp_path / "model")
+    argv = ["--seeds", "1", "--frames", "3", "--formats", "png", "--quiet"]
+    assert main(["generate", "--ckpt", str(tmp_path / "model"), "--out", str(tmp_path / "a"), *argv]) == 0
+    assert main(["generate", "--ckpt", str(snapshot_dir), "--out", str(tmp_path / "b"), *argv]) == 0
+    assert files_under(tmp_path / "a") == files_under(tmp_path / "b")
+
+
+@pytest.mark.parametrize("config, message", [
+    (None, "not a model: no snapshot in this directory or in the run directories inside it, and no config.json"),
+    ({"model_type": "bert", "hidden_size": 768}, "config.json: not a digan model (format None, not 'digan-snapshot')"),
+    ([1, 2], "config.json: not a digan model (a JSON list, not 'digan-snapshot')"),
+    ("{not json", "config.json: not a valid snapshot description (JSONDecodeError"),
+    ({"format": "digan-snapshot", "format_version": 7, "version": "3.1.0"},
+     "written by digan 3.1.0 in snapshot format 7; digan"),
+])
+def test_a_folder_that_is_not_a_model_is_one_line(tmp_path, capsys, no_hub, config, message):
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("not a model")
+    if config is not None:
+        (folder / "config.json").write_text(config if isinstance(config, str) else json.dumps(config))
+    with pytest.raises(CheckpointError, match=re.escape(message)):
+        from_pretrained(folder)
+    assert message in cli_error(capsys, "generate", "--ckpt", folder, "--out", tmp_path / "out")
+
+
+def hub_cache(cache: Path, repo: str, files: dict[str, bytes]) -> str:
+    """A repository as huggingface_hub's cache holds it after a download (refs/main -> snapshots/<commit>)."""
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    root = cache / f"models--{repo.replace('/', '--')}"
+    (root / "refs").mkdir(parents=True)
+    (root / "refs" / "main").write_text(commit)
+    for name, data in files.items():
+        (root / "snapshots" / commit).mkdir(parents=True, exist_ok=True)
+        (root / "snapshots" / commit / name).write_bytes(data)
+    return commit
+
+
+def test_a_hub_repository_loads_from_the_cache_offline(snapshot_dir, tmp_path, monkeypatch):
+    constants = pytest.importorskip("huggingface_hub.constants")
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)  # the suite sets HF_HUB_OFFLINE=1; made certain
+    G, meta = load_snapshot(snapshot_dir)
+    model = save_pretrained(G, meta, tmp_path / "model")
+    files = {name: (model / name).read_bytes() for name in ("config.json", "model.safetensors")}
+    commit = hub_cache(tmp_path / "cache", "someone/tiny-digan", files)
+    G2, meta2 = from_pretrained("someone/tiny-digan", cache_dir=tmp_path / "cache")
+    assert commit in meta2["path"] and meta2["clips_seen"] == 1000
+    t = torch.tensor([0.0, 0.5, 1.5])
+    assert np.array_equal(render_videos(G2, [2], t), render_videos(G, [2], t))
+    with pytest.raises(CheckpointError, match=r"^someone/missing: no such folder here, and not fetched from the hub "
+                                              r"\(LocalEntryNotFoundError: "):
+        from_pretrained("someone/missing", cache_dir=tmp_path / "cache")
+    hub_cache(tmp_path / "cache", "someone/not-digan", {"README.md": b"# a dataset\n"})
+    with pytest.raises(CheckpointError, match="the hub repository holds no config.json: not a digan model"):
+        from_pretrained("someone/not-digan", cache_dir=tmp_path / "cache")

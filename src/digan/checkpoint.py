@@ -1,7 +1,10 @@
 """Two kinds of file: an inference snapshot and a training state.
 
 - Snapshot: the EMA generator as safetensors plus a JSON file (preset, training
-  resolution and clip length, library version). Data only: loading runs no pickle.
+  resolution and clip length, library version, `format_version`). Data only:
+  loading runs no pickle. A run directory names them `snapshot-<clips seen>.*`;
+  a model folder (`save_pretrained`, the huggingface_hub layout) holds one as
+  `config.json` and `model.safetensors`, beside its card `README.md`.
 - Training state: everything a resumed run needs, one torch file loaded with
   weights_only=True.
 
@@ -15,6 +18,7 @@ import json
 import math
 import os
 import pickle
+import re
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +33,10 @@ from .utils.memory import available, size_text
 from .version import __version__
 
 SNAPSHOT_GLOB = "snapshot-*.json"
+CONFIG_NAME, MODEL_NAME, CARD_NAME = "config.json", "model.safetensors", "README.md"  # a model folder
+# The snapshot JSON's layout. Files without the field (0.2.0 and before) are version 1. Raise it when a change
+# would make an older digan misread a file; add that version's fixture under tests/fixtures.
+FORMAT_VERSION = 1
 STATE_NAME = "training-state.pt"
 OPTIONS_NAME = "training_options.json"  # a run's resolved options (`digan.training.run`)
 
@@ -49,6 +57,7 @@ def save_snapshot(run_dir: Path, G: Generator, preset: Preset, clips_seen: int, 
     atomic_write(stem.with_suffix(".safetensors"), lambda p: save_file(tensors, str(p)))
     meta = {
         "format": "digan-snapshot",
+        "format_version": FORMAT_VERSION,
         "version": __version__,
         "preset": preset.to_dict(),
         "resolution": preset.generator.resolution,
@@ -71,8 +80,8 @@ def snapshot_at(run_dir: str | os.PathLike, clips: int) -> Path | None:
 
 
 def find_snapshot(path: str | os.PathLike) -> Path:
-    """A snapshot's JSON from a snapshot file (either half), a run directory (its latest), or a folder that
-    holds exactly one run directory (`digan train --out runs/`)."""
+    """A snapshot's JSON from a snapshot file (either half), a run directory (its latest), a folder that
+    holds exactly one run directory (`digan train --out runs/`), or a model folder (its config.json)."""
     path = Path(path)
     if not path.exists():
         raise CheckpointError(f"{path}: no such file or directory")
@@ -80,19 +89,37 @@ def find_snapshot(path: str | os.PathLike) -> Path:
         found = sorted(path.glob(SNAPSHOT_GLOB))
         if found:
             return found[-1]
+        if (path / CONFIG_NAME).is_file():
+            return path / CONFIG_NAME
         runs = sorted(d for d in path.iterdir() if d.is_dir() and any(d.glob(SNAPSHOT_GLOB)))
         if len(runs) == 1:
             return sorted(runs[0].glob(SNAPSHOT_GLOB))[-1]
         if runs:
             names = ", ".join(d.name for d in runs[:10]) + (f" and {len(runs) - 10} more" if len(runs) > 10 else "")
             raise CheckpointError(f"{path}: holds {len(runs)} runs ({names}); give one of them, e.g. {runs[0]}")
-        raise CheckpointError(f"{path}: no snapshot in this directory or in the run directories inside it")
+        raise CheckpointError(f"{path}: not a model: no snapshot in this directory or in the run directories "
+                              f"inside it, and no {CONFIG_NAME} of a model folder")
+    if path.name == MODEL_NAME and (path.parent / CONFIG_NAME).is_file():
+        return path.parent / CONFIG_NAME
     if path.suffix in (".safetensors", ".json"):
         meta = path.with_suffix(".json")
         if not meta.exists():
             raise CheckpointError(f"{meta}: missing (a snapshot is a .safetensors file and its .json)")
         return meta
-    raise CheckpointError(f"{path}: not a snapshot (.safetensors or .json) or a run directory")
+    raise CheckpointError(f"{path}: not a snapshot (.safetensors or .json), a run directory or a model folder")
+
+
+def check_format(meta: object, meta_path: Path) -> None:
+    """That a JSON file describes a snapshot in a layout this version reads (a one-line CheckpointError if not)."""
+    if not isinstance(meta, dict) or meta.get("format") != "digan-snapshot":
+        what = f"format {meta.get('format')!r}" if isinstance(meta, dict) else f"a JSON {type(meta).__name__}"
+        raise CheckpointError(f"{meta_path}: not a digan model ({what}, not 'digan-snapshot')")
+    version = meta.get("format_version", 1)
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise CheckpointError(f"{meta_path}: format_version {version!r} is not a whole number of at least 1")
+    if version > FORMAT_VERSION:
+        raise CheckpointError(f"{meta_path}: written by digan {meta.get('version', '(unknown)')} in snapshot format "
+                              f"{version}; digan {__version__} reads formats up to {FORMAT_VERSION}: upgrade digan")
 
 
 def check_meta(meta: dict, preset: Preset) -> None:
@@ -124,6 +151,11 @@ def load_snapshot(path: str | os.PathLike, device: str | torch.device = "cpu") -
     meta_path = find_snapshot(path)
     try:
         meta = json.loads(meta_path.read_text())
+    except (OSError, ValueError) as e:
+        raise CheckpointError(f"{meta_path}: not a valid snapshot description "
+                              f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})") from None
+    check_format(meta, meta_path)
+    try:
         preset = Preset.from_dict(meta["preset"])
         check_meta(meta, preset)
     except (OSError, ValueError, KeyError, TypeError, AttributeError, OverflowError) as e:
@@ -139,7 +171,8 @@ def load_snapshot(path: str | os.PathLike, device: str | torch.device = "cpu") -
     if free is not None and need > free:
         raise CheckpointError(f"{meta_path}: describes a generator of {size_text(need)} of weights, more than the "
                               f"{size_text(free)} of free memory")
-    weights = meta_path.parent / meta.get("weights", meta_path.with_suffix(".safetensors").name)
+    weights = meta_path.parent / (MODEL_NAME if meta_path.name == CONFIG_NAME else
+                                  meta.get("weights", meta_path.with_suffix(".safetensors").name))
     try:
         with safe_open(str(weights), "pt") as f:
             stored = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
@@ -162,6 +195,73 @@ def load_snapshot(path: str | os.PathLike, device: str | torch.device = "cpu") -
     G.load_state_dict(state)
     meta["path"] = str(weights)
     return G.to(device).eval().requires_grad_(False), meta
+
+
+# What a model folder keeps of its snapshot's JSON, besides the fields every snapshot has: how far it trained, the
+# data it was trained on, the clips' frame rate and, for a converted model, where it came from. Local facts (paths,
+# file names) stay behind: the weights of config.json are always model.safetensors beside it.
+SHARED_FIELDS = ("clips_seen", "data", "train_fps", "source")
+REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")  # owner/name, as the hub spells a repository
+
+
+def save_pretrained(G: Generator, meta: dict, out: str | os.PathLike, card: str | None = None) -> Path:
+    """A model folder in the huggingface_hub layout: `config.json` (the snapshot's JSON), `model.safetensors`
+    (G's weights) and, when `card` is given, `README.md`. Returns the folder.
+
+    `meta` is a snapshot's metadata (`load_snapshot`'s second value); at least {"preset": preset.to_dict()}.
+    The weights are written as `save_snapshot` writes them, so a snapshot's G gives a `model.safetensors`
+    with the snapshot file's bytes (and SHA-256). config.json is written last: it marks the folder complete.
+    Files of `out` other than these three are left alone.
+    """
+    preset = Preset.from_dict(meta["preset"])
+    if G.cfg != preset.generator:
+        raise ValueError("`G` is not the generator of `meta`'s preset")
+    config = {
+        "format": "digan-snapshot",
+        "format_version": FORMAT_VERSION,
+        "version": __version__,
+        "preset": preset.to_dict(),
+        "resolution": preset.generator.resolution,
+        "clip_frames": meta.get("clip_frames", preset.training.clip_frames),
+        **{k: meta[k] for k in SHARED_FIELDS if meta.get(k) is not None},
+    }
+    check_meta(config, preset)
+    out = Path(out)
+    tensors = {k: v.detach().cpu().contiguous() for k, v in G.state_dict().items()}
+    atomic_write(out / MODEL_NAME, lambda p: save_file(tensors, str(p)))
+    if card is not None:
+        atomic_write(out / CARD_NAME, lambda p: p.write_text(card))
+    atomic_write(out / CONFIG_NAME, lambda p: p.write_text(json.dumps(config, indent=2)))
+    return out
+
+
+def from_pretrained(model: str | os.PathLike, device: str | torch.device = "cpu", *, revision: str | None = None,
+                    cache_dir: str | os.PathLike | None = None) -> tuple[Generator, dict]:
+    """The generator and metadata of a model folder (`save_pretrained`), or of a hub repository `owner/name`.
+
+    A local path loads as `load_snapshot` loads it (so a run directory or a snapshot file does too), with no
+    hub package needed. Any other `owner/name` is fetched with huggingface_hub (`pip install 'digan[hub]'`):
+    only config.json and model.safetensors, at `revision` (default: the main branch), into its cache (or
+    `cache_dir`); with HF_HUB_OFFLINE=1 from that cache alone. Problems are one CheckpointError line.
+    """
+    if Path(model).expanduser().exists() or not REPO_ID.match(str(model)):
+        return load_snapshot(Path(model).expanduser(), device)
+    try:
+        from huggingface_hub import snapshot_download
+    except ImportError:
+        raise CheckpointError(f"{model}: no such folder here; fetching it as a hub repository needs huggingface_hub "
+                              "(pip install 'digan[hub]')") from None
+    try:
+        folder = snapshot_download(str(model), revision=revision, cache_dir=cache_dir,
+                                   allow_patterns=[CONFIG_NAME, MODEL_NAME], library_name="digan",
+                                   library_version=__version__)
+    except Exception as e:  # no such repository, offline without a cached copy, no network: all one line
+        reason = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        raise CheckpointError(f"{model}: no such folder here, and not fetched from the hub "
+                              f"({type(e).__name__}: {reason[:300]})") from None
+    if not (Path(folder) / CONFIG_NAME).is_file():
+        raise CheckpointError(f"{model}: the hub repository holds no {CONFIG_NAME}: not a digan model")
+    return load_snapshot(folder, device)
 
 
 STATE_KEYS = ("preset", "step", "G", "D", "G_ema", "opt_G", "opt_D", "torch_rng")

@@ -167,3 +167,20 @@ def test_tensors_sharing_a_storage_convert_and_the_hash_covers_the_whole_file(tm
     assert torch.equal(states["G_ema"]["mapping.layers.0.bias"], weight[0, :bias.numel()])
     assert json.loads((tmp_path / "run" / "init.json").read_text())["source"]["sha256"] == \
         hashlib.sha256(pkl.read_bytes()).hexdigest()
+
+
+def test_a_converted_model_shares_with_a_card_that_names_its_file(tiny_snapshot, tmp_path, one_thread):
+    from digan.apps.share import share
+    from digan.checkpoint import from_pretrained
+
+    path, preset, _, _ = tiny_snapshot
+    convert_snapshot(path, tmp_path / "run")
+    shared = share(tmp_path / "run", tmp_path / "model", seeds=[0])
+    card = (tmp_path / "model" / "README.md").read_text()
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    assert f"`network-snapshot-000120.pkl` (SHA-256 `{digest}`, 120 kimg by its name)" in card
+    assert "training time | not recorded in the authors' file" in card and shared.scores == []
+    G, meta = from_pretrained(tmp_path / "model")
+    assert meta["source"]["sha256"] == digest and Preset.from_dict(meta["preset"]).generator == preset.generator
+    G_run, _ = load_snapshot(tmp_path / "run")
+    assert all(torch.equal(a, b) for a, b in zip(G.state_dict().values(), G_run.state_dict().values()))

@@ -37,6 +37,7 @@ def test_two_processes_train_one_run_and_resume(tmp_path):
     run_dir = tmp_path / "shapes-tiny-32"
     log = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     assert [r["kimg"] for r in log] == [0.008, 0.016]  # written once per snapshot, not once per process
+    assert all(r["device"].startswith("2 processes, each cpu, ") for r in log)  # what a model card says trained it
     G, meta = load_snapshot(run_dir)
     assert meta["clips_seen"] == 16 and all(torch.isfinite(p).all() for p in G.parameters())
 

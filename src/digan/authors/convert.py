@@ -14,7 +14,6 @@ import hashlib
 import json
 import os
 import re
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,7 +24,7 @@ from safetensors.torch import load_file, save_file
 from ..checkpoint import OPTIONS_NAME, SNAPSHOT_GLOB, STATE_NAME, save_snapshot
 from ..config import Preset
 from ..models import DiganDiscriminators, Generator
-from ..utils.atomic import atomic_write, deferred_signals, temp_path
+from ..utils.atomic import atomic_folder, atomic_write
 from ..version import __version__
 from .configuration import generator_config, plain, rebuild_preset
 from .pickle_reader import AuthorsSnapshotError, Refused, read_pickle
@@ -133,27 +132,7 @@ def convert_snapshot(pkl_path: str | os.PathLike, out: str | os.PathLike, *, for
         if any(out.iterdir()) and not holds_run(out):
             raise AuthorsSnapshotError(f"{out}: `out` holds files that are not a run; give a new or empty folder")
     snapshot = read_snapshot(pkl_path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = temp_path(out)
-    tmp.mkdir()
-    try:
-        meta_path = write_run(tmp, snapshot)
-        with deferred_signals():  # the old run goes only once the new one is in place
-            old = None
-            if out.exists():
-                old = temp_path(out)
-                out.rename(old)
-            try:
-                tmp.rename(out)
-            except BaseException:
-                if old is not None:
-                    old.rename(out)
-                raise
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    meta_path = atomic_folder(out, lambda tmp: write_run(tmp, snapshot))
     return out / meta_path.name
 
 

@@ -82,7 +82,7 @@ def _number(kind, low, high, message: str, strict: bool = False):
     return check
 
 
-CKPT_HELP = "snapshot (.safetensors or .json) or a run directory (its latest snapshot)"
+CKPT_HELP = "snapshot (.safetensors or .json), a run directory (its latest snapshot) or a model folder (digan share)"
 
 
 def add_ckpt_argument(parser, *, required: bool = True, note: str = "") -> None:

@@ -15,10 +15,10 @@ from ..data.base import DataError
 from ..utils.memory import MemoryLimit
 from ..utils.runtime import set_threads
 from ..version import __version__
-from . import apps, convert, data, invert, metrics, render, show, train
+from . import apps, convert, data, invert, metrics, render, share, show, train
 from .common import CliError, flag_names
 
-GROUPS = (train, render, invert, apps, data, metrics, show, convert)  # the order of `digan --help`
+GROUPS = (train, render, invert, apps, data, metrics, show, share, convert)  # the order of `digan --help`
 
 
 class Parser(argparse.ArgumentParser):

@@ -13,6 +13,7 @@ from ..metrics.features import I3DFeatures
 from ..metrics.protocols import PROTOCOLS
 from ..sampling.options import RenderOptions
 from ..sampling.render import clip_renderer
+from ..utils.files import sha256_file
 from .common import add_ckpt_argument, add_runtime_arguments, output_dir, output_file, positive, resolve_device, seed
 
 
@@ -58,7 +59,8 @@ def cmd_evaluate(args) -> int:
         c3d = C3DProbabilities(args.c3d, args.c3d_mean, device, args.batch)
     results = evaluate(generate, source, metrics, seed=args.seed, features=features, c3d=c3d, batch=args.batch,
                        progress=not args.quiet, cache=None if args.no_cache else "default",
-                       info={"snapshot": meta["path"], "dataset": args.data},
+                       info={"snapshot": meta["path"], "snapshot_sha256": sha256_file(meta["path"]),
+                             "dataset": args.data},
                        real_stride=args.real_stride)
     for r in results:
         print(json.dumps(r))

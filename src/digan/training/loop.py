@@ -30,7 +30,7 @@ from ..models import DiganDiscriminators, Generator
 from ..sampling.files import write_samples
 from ..utils.atomic import remove_stale_temps
 from ..utils.memory import FLOAT, PARAM_COPIES_D, PARAM_COPIES_G, Part, check, train_pixel_bytes
-from ..utils.runtime import precision_name
+from ..utils.runtime import describe_device, precision_name
 from ..version import __version__
 from .distributed import Distributed
 from .fvd import training_fvd
@@ -318,6 +318,7 @@ def _train(preset: Preset, source: VideoSource, data: str, out: str | Path, *, d
         log.keep_until(resumed_from / 1000)  # lines of snapshots whose state was not saved are written again
     snapshots: list[Path] = []
     stats = StepStats()  # since the last snapshot
+    device_text = describe_device(trainer.device, dist.world)  # for the log: a model card says what trained it
 
     bar = tqdm(total=total, initial=trainer.clips_seen, unit="clip", disable=not (progress and dist.main),
                dynamic_ncols=True)
@@ -343,7 +344,7 @@ def _train(preset: Preset, source: VideoSource, data: str, out: str | Path, *, d
                     write_samples(trainer.G_ema, preset, run_dir / path.stem.replace("snapshot-", "samples-"),
                                   snapshot_extra.get("train_fps"))
                     record = {"kimg": trainer.clips_seen / 1000, **stats.means(),
-                              "clips_per_s": stats.steps * cfg.batch / stats.seconds()}
+                              "clips_per_s": stats.steps * cfg.batch / stats.seconds(), "device": device_text}
                     if fvd is not None:
                         record.update(fvd(trainer.G_ema))
                     log.write(record)

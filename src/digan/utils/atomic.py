@@ -18,7 +18,11 @@ import threading
 import uuid
 from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
+
 import numpy as np
+
+T = TypeVar("T")
 
 TEMP_NAME = re.compile(r"^\..+\.[0-9a-f]{8}\.tmp$")  # `.<name>.<8 hex digits>.tmp`, as `temp_path` names them
 
@@ -55,6 +59,38 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> Path
         tmp.unlink(missing_ok=True)
         raise
     return path
+
+
+def atomic_folder(path: str | os.PathLike, write: Callable[[Path], T]) -> T:
+    """Call `write(tmp_folder)`, then put tmp_folder in the place of the folder `path` (replacing one there).
+
+    A failure or a kill before the swap leaves `path` as it was; the old folder is
+    moved aside before the new one is renamed in, and back if that rename fails.
+    Returns what `write` returns.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = temp_path(path)
+    tmp.mkdir()
+    try:
+        result = write(tmp)
+        with deferred_signals():  # the old folder goes only once the new one is in place
+            old = None
+            if path.exists():
+                old = temp_path(path)
+                path.rename(old)
+            try:
+                tmp.rename(path)
+            except BaseException:
+                if old is not None:
+                    old.rename(path)
+                raise
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return result
 
 
 def atomic_save_array(path: str | os.PathLike, array) -> Path:

@@ -60,5 +60,19 @@ def resolve_precision(name: str, device) -> torch.dtype:
     return torch.bfloat16 if name == "bf16" else torch.float32
 
 
+def describe_device(device, processes: int = 1) -> str:
+    """What computes, in words, as a run's log records it: 'cpu, 2 threads', 'NVIDIA H100 80GB HBM3', and
+    '4 processes, each ...' for a run of several processes."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        name = torch.cuda.get_device_name(device)
+    elif device.type == "cpu":
+        threads = torch.get_num_threads()
+        name = f"cpu, {threads} thread{'' if threads == 1 else 's'}"
+    else:
+        name = device.type
+    return name if processes == 1 else f"{processes} processes, each {name}"
+
+
 def precision_name(dtype: torch.dtype) -> str:
     return "bf16" if dtype == torch.bfloat16 else "float32"
