@@ -224,3 +224,25 @@ def test_interpolate_refuses_tuned_fits(snapshot, tmp_path, capsys):
     save_fit(tmp_path / "plain", seed_fit(G, 2), meta)
     assert "was tuned" in cli_error(capsys, "interpolate", "--fit", tmp_path / "plain", "--fit", tmp_path / "tuned",
                                     "--out", tmp_path / "walk")
+
+
+# ---------------------------------------------------------------- fits of another type or absurd (issue 24, 9)
+
+@pytest.mark.parametrize("change, message", [
+    (lambda k, v: v.half() if k == "w" else v, "fit.safetensors: w is torch.float16, not float32 (F32)"),
+    (lambda k, v: v.double(), "fit.safetensors: t, w, z_motion are torch.float64, not float32 (F32)"),
+    (lambda k, v: v * 1e6 if k == "w" else v, "fit.json: the fit renders values far outside [-1, 1]"),
+])
+def test_fits_of_another_type_or_absurd_latents_are_one_line(snapshot, tmp_path, capsys, change, message):
+    """Before: float16 latents gave a traceback (Half and Float) and latents scaled 1e6 a saturated video."""
+    from safetensors.torch import load_file, save_file
+
+    run, G = snapshot
+    _, meta = load_snapshot(run)
+    save_fit(tmp_path / "fit", seed_fit(G, 1), meta)
+    weights = tmp_path / "fit" / "fit.safetensors"
+    save_file({k: change(k, v) for k, v in load_file(weights).items()}, weights)
+    for command in (["generate"], ["interpolate", "--seeds", "0"]):
+        assert message in cli_error(capsys, *command, "--fit", tmp_path / "fit", "--out", tmp_path / "out",
+                                    "--frames", 2, "--quiet")
+    assert not (tmp_path / "out").exists()
