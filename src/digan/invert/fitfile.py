@@ -18,7 +18,7 @@ from ..models import Generator
 from ..utils.atomic import atomic_write
 from ..utils.files import sha256_file
 from ..version import __version__
-from .fit import Fit
+from .fit import Fit, check_finite
 
 FIT_FORMAT = "digan-fit"
 FIT_WEIGHTS, FIT_META = "fit.safetensors", "fit.json"
@@ -31,7 +31,9 @@ def snapshot_digest(meta: dict) -> str:
 
 def save_fit(out: str | os.PathLike, fit: Fit, snapshot_meta: dict, source: dict | None = None,
              scores: dict | None = None) -> Path:
-    """Write `out/fit.safetensors`, then `out/fit.json` (which marks the fit complete); returns the JSON's path."""
+    """Write `out/fit.safetensors`, then `out/fit.json` (which marks the fit complete); returns the JSON's path.
+    A fit that holds NaN or inf is refused (`FitDiverged`) before anything is written: `load_fit` would refuse it."""
+    check_finite(fit)
     out = Path(out)
     tensors = {"w": fit.w, "z_motion": fit.z_motion, "t": fit.t}
     tensors.update({f"synthesis.{k}": v for k, v in (fit.tuned or {}).items()})
