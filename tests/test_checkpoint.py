@@ -112,3 +112,18 @@ def test_the_probe_passes_what_this_project_writes(snapshot_dir):
         check_renders(Generator(PRESETS[name].generator).eval(), name)  # no error
     load_snapshot(snapshot_dir)
 
+
+def test_a_training_state_with_nan_or_inf_is_refused(tmp_path):
+    from digan.checkpoint import load_state, save_state
+    from digan.data.procedural import Shapes
+    from digan.training.loop import Trainer
+
+    trainer = Trainer(get_preset("tiny-32").replace_training(batch=2), Shapes(32, count=2))
+    state = trainer.state_dict()
+    save_state(tmp_path / "good.pt", state)
+    assert load_state(tmp_path / "good.pt")["step"] == 0
+    state["D"]["image.out.weight"] = torch.full_like(state["D"]["image.out.weight"], float("nan"))
+    save_state(tmp_path / "nan.pt", state)
+    with pytest.raises(CheckpointError, match=r"nan.pt: 1 tensor of this training state holds NaN or inf "
+                                              r"\(e.g. D.image.out.weight\): the run diverged"):
+        load_state(tmp_path / "nan.pt")

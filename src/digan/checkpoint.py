@@ -246,5 +246,22 @@ def load_state(path: Path) -> dict[str, Any]:
     missing = [k for k in STATE_KEYS if k not in state] if isinstance(state, dict) else list(STATE_KEYS)
     if missing:
         raise CheckpointError(f"{path}: not a valid training state (no {', '.join(missing)})")
+    bad = [name for name, t in _state_tensors(state, ("G", "D", "G_ema", "opt_G", "opt_D"))
+           if t.is_floating_point() and not torch.isfinite(t).all()]
+    if bad:
+        raise CheckpointError(f"{path}: {len(bad)} tensor{'s' if len(bad) > 1 else ''} of this training state "
+                              f"hold{'' if len(bad) > 1 else 's'} NaN or inf (e.g. {bad[0]}): "
+                              "the run diverged before it was saved; start anew in another `out`, or from its last "
+                              "snapshot whose weights are finite with `init`")
     return state
 
+
+def _state_tensors(value, names, prefix: str = "", depth: int = 4):
+    """(dotted name, tensor) of the tensors in the parts `names` of a training state: networks are dicts of
+    tensors, optimisers dicts of dicts; `depth` bounds the walk (a crafted file may nest without end)."""
+    if isinstance(value, torch.Tensor):
+        yield prefix, value
+    elif isinstance(value, dict) and depth:
+        for k, v in value.items():
+            if names is None or k in names:
+                yield from _state_tensors(v, None, f"{prefix}.{k}" if prefix else str(k), depth - 1)
