@@ -209,6 +209,8 @@ def test_out_that_is_a_file_is_refused_at_the_start(tmp_path, capsys, snapshot_r
     (["--t", "0,inf"], "cannot read --t times '0,inf'"),
     (["--at", "nan"], "cannot read --at seconds 'nan'"),
     (["--psi", "nan"], "argument --psi: must be a finite number"),
+    (["--psi", "1e30"], "--psi must be from -2 to 2 (1: no truncation, 0: the mean w), got 1e+30"),  # was black
+    (["--psi", "-3"], "--psi must be from -2 to 2"),
     (["--start", "inf"], "argument --start: must be a finite number"),
     (["--seconds", "inf"], "argument --seconds: must be a finite number"),
     (["--fps", "nan"], "argument --fps: must be a finite number"),
