@@ -240,7 +240,8 @@ def divergence(trainer: Trainer, stats: "StepStats", weights: bool) -> str | Non
         networks = (("G", trainer.G), ("D", trainer.D), ("G_ema", trainer.G_ema))
         names += [f"the weights of {name}" for name, module in networks if not bool(finite_weights(module))]
         shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
-        return f"{shown} {'is' if names == [k for k in stats.sums if k in names[:1]] else 'are'} NaN or infinite"
+        plural = len(names) > 1 or names[0].startswith("the weights")
+        return f"{shown} {'are' if plural else 'is'} NaN or infinite"
     problem = render_problem(trainer.G_ema) if weights else None
     return None if problem is None else f"G_ema {problem}"
 
