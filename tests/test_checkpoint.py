@@ -192,3 +192,54 @@ def test_a_hub_repository_loads_from_the_cache_offline(snapshot_dir, tmp_path, m
     hub_cache(tmp_path / "cache", "someone/not-digan", {"README.md": b"# a dataset\n"})
     with pytest.raises(CheckpointError, match="the hub repository holds no config.json: not a digan model"):
         from_pretrained("someone/not-digan", cache_dir=tmp_path / "cache")
+@pytest.mark.parametrize("change, message", [
+    (lambda k, v: v * 10, "renders values far outside [-1, 1] (median |value|"),        # finite, absurd
+    (lambda k, v: v * 1e20, "renders NaN or infinite values from finite weights"),     # overflows inside
+    (lambda k, v: v * 0 if k.startswith("synthesis.torgb") else v, "renders 0 at every pixel of every video"),
+])
+def test_finite_but_absurd_weights_are_refused_before_a_render(snapshot_dir, tmp_path, capsys, change, message):
+    """Absurd: a probe render (two videos, t = 0 and 1) that is NaN, mostly far outside [-1, 1], or one constant;
+    before this check such snapshots wrote black or grey videos with exit code 0."""
+    run, _, weights = copy_of(snapshot_dir, tmp_path)
+    save_file({k: change(k, v) for k, v in load_file(weights).items()}, weights)
+    line = cli_error(capsys, "generate", "--ckpt", run, "--out", tmp_path / "out", "--seeds", "0", "--frames", "2")
+    assert message in line and "its weights are broken" in line and "use an earlier snapshot" in line
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("dtype, shown", [(torch.float16, "F16"), (torch.float64, "F64"), (torch.bfloat16, "BF16")])
+def test_weights_of_another_type_are_refused_not_cast(snapshot_dir, tmp_path, capsys, dtype, shown):
+    run, _, weights = copy_of(snapshot_dir, tmp_path)
+    state = load_file(weights)
+    state["mapping.w_avg"] = state["mapping.w_avg"].to(dtype)
+    save_file(state, weights)
+    line = cli_error(capsys, "generate", "--ckpt", run, "--out", tmp_path / "out")
+    assert f"1 of 69 weight tensors are {shown} (e.g. mapping.w_avg), not F32 (float32)" in line
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_probe_passes_what_this_project_writes(snapshot_dir):
+    """A new generator of every preset, and the 0.1.0 run (tests/test_old_files.py), are far from the bounds."""
+    from digan.checkpoint import check_renders
+    from digan.config import PRESETS
+
+    for name in ("tiny-32", "small-64"):
+        torch.manual_seed(1)
+        check_renders(Generator(PRESETS[name].generator).eval(), name)  # no error
+    load_snapshot(snapshot_dir)
+
+
+def test_a_training_state_with_nan_or_inf_is_refused(tmp_path):
+    from digan.checkpoint import load_state, save_state
+    from digan.data.procedural import Shapes
+    from digan.training.loop import Trainer
+
+    trainer = Trainer(get_preset("tiny-32").replace_training(batch=2), Shapes(32, count=2))
+    state = trainer.state_dict()
+    save_state(tmp_path / "good.pt", state)
+    assert load_state(tmp_path / "good.pt")["step"] == 0
+    state["D"]["image.out.weight"] = torch.full_like(state["D"]["image.out.weight"], float("nan"))
+    save_state(tmp_path / "nan.pt", state)
+    with pytest.raises(CheckpointError, match=r"nan.pt: 1 tensor of this training state holds NaN or inf "
+                                              r"\(e.g. D.image.out.weight\): the run diverged"):
+        load_state(tmp_path / "nan.pt")

@@ -144,8 +144,9 @@ def load_snapshot(path: str | os.PathLike, device: str | torch.device = "cpu") -
 
     Checked before anything large is allocated: the JSON's fields, that the
     networks it describes fit in memory, and that the weight file holds
-    exactly their tensors; then that no weight is NaN or infinite (a diverged
-    run renders black videos).
+    exactly their tensors, all float32; then that no weight is NaN or infinite
+    (a diverged run renders black videos), and that a probe render makes
+    sense (`check_renders`).
     """
 
     meta_path = find_snapshot(path)
@@ -176,8 +177,15 @@ def load_snapshot(path: str | os.PathLike, device: str | torch.device = "cpu") -
     try:
         with safe_open(str(weights), "pt") as f:
             stored = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
+            dtypes = {k: f.get_slice(k).get_dtype() for k in f.keys()}
     except (OSError, SafetensorError) as e:
         raise CheckpointError(f"{weights}: cannot read weights ({e})") from None
+    other = sorted(k for k, dtype in dtypes.items() if dtype != WEIGHT_DTYPE)
+    if other:  # loading would cast them without a word: float16 loses nothing, float64 and integers do
+        kinds = ", ".join(sorted({dtypes[k] for k in other}))
+        raise CheckpointError(f"{weights}: {len(other)} of {len(dtypes)} weight tensors are {kinds} (e.g. "
+                              f"{other[0]}), not {WEIGHT_DTYPE} (float32), the only type snapshots hold: cast them to "
+                              "float32 and save again")
     if stored != shapes:
         wrong = sorted(set(stored) ^ set(shapes)) or [k for k in sorted(shapes) if stored[k] != shapes[k]]
         raise CheckpointError(f"{weights}: weights do not match the snapshot's preset ({len(wrong)} of "
@@ -193,8 +201,61 @@ def load_snapshot(path: str | os.PathLike, device: str | torch.device = "cpu") -
                               "the run diverged before this snapshot; use an earlier one")
     G = Generator(preset.generator)
     G.load_state_dict(state)
+    G.eval().requires_grad_(False)
+    check_renders(G, weights)
     meta["path"] = str(weights)
-    return G.to(device).eval().requires_grad_(False), meta
+    return G.to(device), meta
+
+
+WEIGHT_DTYPE = "F32"      # safetensors' name of float32, the type of every weight this project writes
+PROBE_SIZE = 16           # a probe render: 2 videos of fixed latents at t = 0 and 1, at 16x16 (scaled grids)
+FAR_OUTSIDE = 10.0        # |value| beyond which a rendered value is far outside [-1, 1]
+
+
+@torch.no_grad()
+def render_problem(G: Generator, latents: tuple[torch.Tensor, torch.Tensor] | None = None) -> str | None:
+    """What makes a probe render of G absurd, or None: two videos of fixed latents, or of `latents` (w, z_M)
+    when given (a fit's, `digan.invert`), at t = 0 and 1, rendered small.
+
+    Finite weights can still be absurd: weights scaled up by a diverged run or by hand render NaN, values
+    far outside [-1, 1] (saved as black or saturated frames), or one constant. This probe's median |value|
+    is 1.3 to 2.6 for this project's presets freshly initialised and 0.4 for the authors' trained snapshot
+    (docs/sampling.md), so a median beyond FAR_OUTSIDE is absurd, as are any NaN or infinite value and a
+    render that is the same number for every video, pixel and time.
+    """
+    device = next(G.parameters()).device
+    if latents is None:
+        g = torch.Generator().manual_seed(0)  # not the global generator: a training run's draws stay the same
+        z, z_motion = torch.randn(2, G.z_dim, generator=g), torch.randn(2, G.motion_dim, generator=g)
+        code = G.prepare(z.to(device), z_motion.to(device))
+    else:
+        code = G.synthesis.prepare(latents[0].to(device), latents[1].to(device))
+    x = G.render(code, torch.tensor([[0.0, 1.0]] * code.batch, device=device), PROBE_SIZE, "scaled")  # scales small
+    if not torch.isfinite(x).all():
+        return "renders NaN or infinite values from finite weights"
+    median = float(x.abs().median())
+    if median > FAR_OUTSIDE:
+        return (f"renders values far outside [-1, 1] (median |value| {median:.3g}; a new or trained generator's is "
+                "0.4 to 2.6)")
+    if float(x.max()) == float(x.min()):
+        return f"renders {float(x.max()):g} at every pixel of every video and time"
+    return None
+
+
+def check_renders(G: Generator, where: str | os.PathLike, latents: tuple[torch.Tensor, torch.Tensor] | None = None,
+                  ) -> None:
+    """CheckpointError naming `where` when a probe render of G (or of the fit `latents`) is absurd
+    (`render_problem`): checked when a snapshot or a fit is loaded, before any work."""
+    problem = render_problem(G, latents)
+    if problem is None:
+        return
+    if latents is None:
+        largest = max(float(v.abs().max()) for v in G.state_dict().values() if v.is_floating_point())
+        raise CheckpointError(f"{where}: the generator {problem}; its weights are broken (the largest is "
+                              f"{largest:.3g}): use an earlier snapshot")
+    largest = max(float(v.abs().max()) for v in latents)
+    raise CheckpointError(f"{where}: the fit {problem}; its latents or tuned weights are broken (the largest latent "
+                          f"is {largest:.3g}): fit again")
 
 
 # What a model folder keeps of its snapshot's JSON, besides the fields every snapshot has: how far it trained, the
@@ -285,4 +346,22 @@ def load_state(path: Path) -> dict[str, Any]:
     missing = [k for k in STATE_KEYS if k not in state] if isinstance(state, dict) else list(STATE_KEYS)
     if missing:
         raise CheckpointError(f"{path}: not a valid training state (no {', '.join(missing)})")
+    bad = [name for name, t in _state_tensors(state, ("G", "D", "G_ema", "opt_G", "opt_D"))
+           if t.is_floating_point() and not torch.isfinite(t).all()]
+    if bad:
+        raise CheckpointError(f"{path}: {len(bad)} tensor{'s' if len(bad) > 1 else ''} of this training state "
+                              f"hold{'' if len(bad) > 1 else 's'} NaN or inf (e.g. {bad[0]}): "
+                              "the run diverged before it was saved; start anew in another `out`, or from its last "
+                              "snapshot whose weights are finite with `init`")
     return state
+
+
+def _state_tensors(value, names, prefix: str = "", depth: int = 4):
+    """(dotted name, tensor) of the tensors in the parts `names` of a training state: networks are dicts of
+    tensors, optimisers dicts of dicts; `depth` bounds the walk (a crafted file may nest without end)."""
+    if isinstance(value, torch.Tensor):
+        yield prefix, value
+    elif isinstance(value, dict) and depth:
+        for k, v in value.items():
+            if names is None or k in names:
+                yield from _state_tensors(v, None, f"{prefix}.{k}" if prefix else str(k), depth - 1)

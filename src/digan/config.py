@@ -16,6 +16,7 @@ from .models import DiscriminatorConfig, GeneratorConfig
 
 
 DIFFAUGMENT = ("color", "translation")  # DiffAugment's policies (training/augment.py)
+MAX_SEED = 2 ** 63 - 1  # seeds go to numpy's generators and torch.manual_seed: a signed 64-bit int fits both
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,8 @@ class TrainingConfig:
             value = getattr(self, name)
             if value is not None and not (math.isfinite(value) and value > 0):
                 raise ValueError(f"`{name}` must be positive or None, got {value}")
+        if not 0 <= self.seed <= MAX_SEED:
+            raise ValueError(f"`seed` must be a seed from 0 to {MAX_SEED}, got {self.seed}")
         if self.clip_frames < 2:
             raise ValueError(f"`clip_frames` must be at least 2 (a clip spans t = 0..1), got {self.clip_frames}")
         if self.fvd_clips < 0 or self.fvd_clips == 1:
@@ -74,6 +77,11 @@ class Preset:
     generator: GeneratorConfig
     discriminator: DiscriminatorConfig
     training: TrainingConfig = field(default_factory=TrainingConfig)
+
+    def __post_init__(self):
+        if self.generator.resolution != self.discriminator.resolution:
+            raise ValueError(f"generator.resolution {self.generator.resolution} and discriminator.resolution "
+                             f"{self.discriminator.resolution} differ: both are the training `size`")
 
     @property
     def resolution(self) -> int:
@@ -111,24 +119,26 @@ class Preset:
         current type (`none` clears an optional field). The name stays: a run records its whole preset,
         so a resume with other values is refused (run.py), and the study report prints the assignments.
         """
-        preset = self
+        parts = {section: getattr(self, section) for section in ("generator", "discriminator", "training")}
         for text in assignments:
             key, sep, value = text.partition("=")
             section, _, name = key.strip().partition(".")
-            if not sep or section not in ("generator", "discriminator", "training"):
+            if not sep or section not in parts:
                 raise ValueError(f"cannot read '{text}': use section.field=value with section generator, "
                                  "discriminator or training, e.g. training.lr=0.004")
-            part = getattr(preset, section)
+            part = parts[section]
             fields = {f.name for f in dataclasses.fields(part)}
             if name not in fields:
                 raise ValueError(f"'{text}': {section} has no field '{name}' (it has {', '.join(sorted(fields))})")
             try:
                 parsed = parse_field(value.strip(), getattr(part, name))
-                part = dataclasses.replace(part, **{name: parsed})
+                parts[section] = dataclasses.replace(part, **{name: parsed})
             except (TypeError, ValueError) as e:
                 raise ValueError(f"'{text}': {e}") from None
-            preset = dataclasses.replace(preset, **{section: part})
-        return preset
+        try:  # what concerns several fields is checked once all are set (both resolutions, say)
+            return dataclasses.replace(self, **parts)
+        except ValueError as e:
+            raise ValueError(f"'{' '.join(assignments)}': {e}") from None
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

@@ -115,3 +115,48 @@ def test_export_without_onnx_says_which_extra(tmp_path, tiny_G, tiny_preset, mon
     assert main(["export", "--ckpt", str(tmp_path / "run"), "--out", str(tmp_path / "g.onnx")]) == 2
     assert "pip install -e '.[export]'" in capsys.readouterr().err
     assert not list(tmp_path.glob("*.onnx")) and not list(tmp_path.glob(".*tmp"))
+
+
+# ---------------------------------------------------------------- the opset said is the opset written (issue 24, 11)
+
+def test_an_opset_the_exporter_cannot_write_is_one_line_before_anything_runs(tmp_path, tiny_G, tiny_preset, capsys):
+    """Before: `--opset 99999` logged a converter traceback, wrote opset 18 and said "opset 99999"."""
+    from cli_helpers import cli_error
+
+    save_snapshot(tmp_path / "run", tiny_G, tiny_preset, 16)
+    newest = onnx.defs.onnx_opset_version()
+    for opset in (newest + 1, 99999):
+        line = cli_error(capsys, "export", "--ckpt", tmp_path / "run", "--out", tmp_path / "g.onnx", "--opset", opset)
+        assert f"--opset {opset}: the exporter writes opset 18 to {newest} (the newest that the installed onnx" in line
+    assert not list(tmp_path.glob("*.onnx")) and not list(tmp_path.glob(".*"))
+
+
+def fake_exporter(writes):
+    """torch.onnx.export as a stand-in that writes a one-node model of opset `writes(asked)` at once."""
+    from onnx import TensorProto, helper
+
+    def export(model, args, f, *, opset_version, **kwargs):
+        x = helper.make_tensor_value_info("z", TensorProto.FLOAT, [1])
+        y = helper.make_tensor_value_info("frames", TensorProto.FLOAT, [1])
+        graph = helper.make_graph([helper.make_node("Identity", ["z"], ["frames"])], "g", [x], [y])
+        onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", writes(opset_version))]), f)
+    return export
+
+
+def test_the_opset_printed_is_read_back_from_the_file(tmp_path, tiny_G, tiny_preset, capsys, monkeypatch):
+    save_snapshot(tmp_path / "run", tiny_G, tiny_preset, 16)
+    monkeypatch.setattr(torch.onnx, "export", fake_exporter(lambda asked: asked))
+    assert main(["export", "--ckpt", str(tmp_path / "run"), "--out", str(tmp_path / "g.onnx"), "--opset", "21"]) == 0
+    assert "as ONNX (opset 21, read back from the file;" in capsys.readouterr().out
+
+
+def test_a_file_of_another_opset_than_asked_is_refused_and_not_written(tmp_path, tiny_G, tiny_preset, capsys,
+                                                                       monkeypatch):
+    """A conversion that fails leaves the exporter's own opset 18 in the file: refused, nothing under the name."""
+    from cli_helpers import cli_error
+
+    save_snapshot(tmp_path / "run", tiny_G, tiny_preset, 16)
+    monkeypatch.setattr(torch.onnx, "export", fake_exporter(lambda asked: 18))
+    line = cli_error(capsys, "export", "--ckpt", tmp_path / "run", "--out", tmp_path / "g.onnx", "--opset", 21)
+    assert "--opset 21: the exporter could not convert this graph to it and wrote opset 18; nothing was written" in line
+    assert not list(tmp_path.glob("*.onnx")) and not list(tmp_path.glob(".*"))

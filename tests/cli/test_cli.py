@@ -209,6 +209,8 @@ def test_out_that_is_a_file_is_refused_at_the_start(tmp_path, capsys, snapshot_r
     (["--t", "0,inf"], "cannot read --t times '0,inf'"),
     (["--at", "nan"], "cannot read --at seconds 'nan'"),
     (["--psi", "nan"], "argument --psi: must be a finite number"),
+    (["--psi", "1e30"], "--psi must be from -2 to 2 (1: no truncation, 0: the mean w), got 1e+30"),  # was black
+    (["--psi", "-3"], "--psi must be from -2 to 2"),
     (["--start", "inf"], "argument --start: must be a finite number"),
     (["--seconds", "inf"], "argument --seconds: must be a finite number"),
     (["--fps", "nan"], "argument --fps: must be a finite number"),
@@ -306,3 +308,41 @@ def test_a_bad_set_is_one_line(tmp_path, capsys):
     line = cli_error(capsys, "train", "--data", "shapes", "--out", tmp_path / "runs", "--set", "training.nope=1")
     assert "--set 'training.nope=1': training has no field 'nope'" in line
     assert not (tmp_path / "runs").exists()
+
+
+# Every `digan train` flag that sets a preset field, its `--set` spelling, and values that neither may take
+# (issue 24, 11): the flag is checked by its argparse type, `--set` by the preset's own checks.
+FLAG_AND_SET = [
+    ("--batch", "training.batch", ["0", "-4", "1.5", "x"]),
+    ("--kimg", "training.kimg", ["0", "-1", "nan", "inf"]),
+    ("--seed", "training.seed", ["-1", str(2 ** 63), "1.5"]),
+    ("--snap-kimg", "training.snap_kimg", ["0", "nan"]),
+    ("--lr", "training.lr", ["0", "-0.1", "inf"]),
+    ("--r1-gamma", "training.r1_gamma", ["-1", "nan"]),
+    ("--clip-frames", "training.clip_frames", ["1", "0"]),
+    ("--clip-stride", "training.clip_stride", ["0", "-2"]),
+    ("--fvd-clips", "training.fvd_clips", ["1", "-5"]),
+    ("--diffaugment", "training.diffaugment", ["bogus", "color,zoom"]),
+    ("--size", "generator.resolution", ["0", "48", "1024"]),
+]
+
+
+@pytest.mark.parametrize("flag, field, value", [(f, s, v) for f, s, values in FLAG_AND_SET for v in values])
+def test_a_flag_and_its_set_spelling_refuse_the_same_values(tmp_path, capsys, flag, field, value):
+    """Before, `--set training.seed=-1` (or 2**63) passed the preset and failed in training with a traceback."""
+    out = tmp_path / "runs"
+    assert cli_error(capsys, "train", "--data", "shapes", "--out", out, f"{flag}={value}")
+    assert f"--set '{field}={value}'" in cli_error(capsys, "train", "--data", "shapes", "--out", out,
+                                                   "--set", f"{field}={value}")
+    assert not out.exists()
+
+
+def test_set_cannot_give_the_generator_and_the_discriminator_different_sizes(tmp_path, capsys):
+    """Before, `--set generator.resolution=64` left the discriminator at 32 and training failed with an
+    AssertionError; both resolutions at once are what `--size 64` sets, and train."""
+    line = cli_error(capsys, "train", "--data", "shapes", "--out", tmp_path, "--set", "generator.resolution=64")
+    assert "generator.resolution 64 and discriminator.resolution 32 differ: both are the training --size" in line
+    code, out, _ = run(capsys, "train", "--data", "shapes", "--dry-run", "--set", "generator.resolution=64",
+                       "--set", "discriminator.resolution=64")
+    assert code == 0 and json.loads(out)["preset"] == json.loads(run(capsys, "train", "--data", "shapes", "--dry-run",
+                                                                     "--size", "64")[1])["preset"]

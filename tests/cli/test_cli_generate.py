@@ -52,6 +52,24 @@ def test_generate_length_rate_size_and_formats(snapshot, tmp_path, capsys):
     assert compare.shape[0] == 6 and compare.shape[2] == 64 + 2 + 64
 
 
+@pytest.mark.parametrize("size, mp4", [("33x17", "34x18"), ("32x17", "32x18")])
+def test_an_odd_size_is_kept_by_png_and_gif_and_said_where_mp4_pads_it(snapshot, tmp_path, capsys, size, mp4):
+    """H.264 in yuv420p needs even sizes: the mp4 is padded (the last row or column repeated) and the printed
+    line says so, where it used to state the size asked for (issue 24, 10)."""
+    run, G = snapshot
+    assert run_cli("generate", "--ckpt", run, "--out", tmp_path, "--seeds", "1", "--frames", "2", "--size", size,
+                   "--formats", "mp4,gif,png", "--quiet") == 0
+    (h, w), (H, W) = (tuple(map(int, s.split("x"))) for s in (size, mp4))
+    assert f"2 frames at {size} (the mp4 files {mp4}: H.264 pads to even sizes" in capsys.readouterr().out
+    png, mp4_frames = read_video(tmp_path / "seed0001"), read_video(tmp_path / "seed0001.mp4")
+    assert png.shape == read_video(tmp_path / "seed0001.gif").shape == (2, h, w, 3)
+    assert mp4_frames.shape == (2, H, W, 3)
+    assert_close(mp4_frames[:, :h, :w], png, 10)  # the same frames (H.264 halves the colour resolution of noise)
+    assert run_cli("generate", "--ckpt", run, "--out", tmp_path / "png", "--seeds", "1", "--frames", "2",
+                   "--size", size, "--formats", "png", "--quiet") == 0
+    assert "the mp4 files" not in capsys.readouterr().out  # no mp4, nothing to say
+
+
 def test_generate_random_access_matches_the_sequential_video(snapshot, tmp_path):
     run, G = snapshot
     assert run_cli("generate", "--ckpt", run, "--out", tmp_path / "seq", "--seeds", "1", "--frames", "8",

@@ -224,3 +224,93 @@ def test_interpolate_refuses_tuned_fits(snapshot, tmp_path, capsys):
     save_fit(tmp_path / "plain", seed_fit(G, 2), meta)
     assert "was tuned" in cli_error(capsys, "interpolate", "--fit", tmp_path / "plain", "--fit", tmp_path / "tuned",
                                     "--out", tmp_path / "walk")
+
+
+# ---------------------------------------------------------------- fits of another type or absurd (issue 24, 9)
+
+@pytest.mark.parametrize("change, message", [
+    (lambda k, v: v.half() if k == "w" else v, "fit.safetensors: w is torch.float16, not float32 (F32)"),
+    (lambda k, v: v.double(), "fit.safetensors: t, w, z_motion are torch.float64, not float32 (F32)"),
+    (lambda k, v: v * 1e6 if k == "w" else v, "fit.json: the fit renders values far outside [-1, 1]"),
+])
+def test_fits_of_another_type_or_absurd_latents_are_one_line(snapshot, tmp_path, capsys, change, message):
+    """Before: float16 latents gave a traceback (Half and Float) and latents scaled 1e6 a saturated video."""
+    from safetensors.torch import load_file, save_file
+
+    run, G = snapshot
+    _, meta = load_snapshot(run)
+    save_fit(tmp_path / "fit", seed_fit(G, 1), meta)
+    weights = tmp_path / "fit" / "fit.safetensors"
+    save_file({k: change(k, v) for k, v in load_file(weights).items()}, weights)
+    for command in (["generate"], ["interpolate", "--seeds", "0"]):
+        assert message in cli_error(capsys, *command, "--fit", tmp_path / "fit", "--out", tmp_path / "out",
+                                    "--frames", 2, "--quiet")
+    assert not (tmp_path / "out").exists()
+
+
+
+# ---------------------------------------------------------------- a fit that diverges (issue 24, 8)
+
+def test_invert_that_diverges_exits_3_and_saves_nothing(snapshot, tmp_path, capsys):
+    """A real divergence: Adam's first step at lr 1e30 sends the latents to where the render is NaN. Before the
+    check, invert exited 0, printed "loss_end": NaN and saved a fit that its own loader refuses."""
+    run, _ = snapshot
+    code = run_cli("invert", "--ckpt", run, "--video", "shapes:3", "--out", tmp_path / "fit", "--steps", 3,
+                   "--starts", 2, "--lr", "1e30", "--quiet")
+    captured = capsys.readouterr()
+    err = captured.err.strip().splitlines()
+    assert code == 3 and captured.out == "" and len(err) == 1
+    assert err[0] == "digan: error: the fit diverged at step 2 of 3 (its loss is NaN or infinite) and was not " \
+                     "saved: try a smaller --lr"
+    assert not (tmp_path / "fit").exists()
+
+
+@pytest.fixture()
+def nan_for_start(monkeypatch):
+    """The fit loss of start 0 (the mean w) is NaN at every step (not while the candidates are ranked); `starts`
+    lists the starts whose loss is NaN."""
+    from digan.invert import fit as fit_module
+
+    original, calls, starts = fit_module.fit_loss, [], [0]
+
+    def fit_loss(fake, target, structure):
+        loss = original(fake, target, structure)
+        calls.append(1)
+        if len(calls) > 1 and len(loss) > 1:
+            loss = loss.clone()
+            loss[starts] = float("nan")
+        return loss
+
+    monkeypatch.setattr(fit_module, "fit_loss", fit_loss)
+    return starts
+
+
+def test_a_start_that_diverges_is_never_the_one_kept(tiny_G, shapes_clip, nan_for_start):
+    """torch.argmin and min pick a NaN: the NaN start would be kept (and every loss logged NaN) without the
+    guard, while the other starts fit well."""
+    options = FitOptions(steps=4, starts=2, candidates=2, select=0.5)
+    result = fit_clip(tiny_G, shapes_clip[:2], clip_frames=CLIP_FRAMES, fps=8, options=options, progress=False)
+    assert all(math.isfinite(v) for v in result.losses)
+    assert torch.isfinite(result.fit.w).all() and torch.isfinite(result.fit.z_motion).all()
+
+
+def test_a_fit_that_diverges_in_every_start_stops_at_once(tiny_G, shapes_clip, nan_for_start):
+    from digan.invert import FitDiverged
+
+    nan_for_start[:] = [0, 1]
+    with pytest.raises(FitDiverged, match="the fit diverged at step 1 of 50 "):
+        fit_clip(tiny_G, shapes_clip[:2], clip_frames=CLIP_FRAMES, fps=8, progress=False,
+                 options=FitOptions(steps=50, starts=2, candidates=2))
+
+
+def test_a_fit_holding_nan_is_never_saved(tiny_G, snapshot, tmp_path):
+    from digan.invert import FitDiverged
+
+    run, G = snapshot
+    _, meta = load_snapshot(run)
+    fit = seed_fit(G, 1)
+    fit.tuned = {k: v.clone() for k, v in G.synthesis.state_dict().items()}
+    next(iter(fit.tuned.values()))[...] = float("inf")
+    with pytest.raises(FitDiverged, match="the fit holds NaN or inf in synthesis."):
+        save_fit(tmp_path / "fit", fit, meta)
+    assert not (tmp_path / "fit").exists()

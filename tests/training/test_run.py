@@ -20,3 +20,19 @@ def test_training_seconds_counts_a_rewritten_snapshot_line_once():
     # a resumed run may write a snapshot's line again: the later one stands, not both
     records = [{"kimg": 2.0, "clips_per_s": 10.0}, {"kimg": 2.0, "clips_per_s": 20.0}]
     assert training_seconds(records, 2.0) == pytest.approx(100.0)
+
+
+def test_the_metrics_log_is_strict_json_with_null_for_a_number_that_is_not_finite(tmp_path):
+    """A metric that could not be computed (NaN, inf) is written as null: json.loads with parse_constant refusing
+    NaN and Infinity reads every line, as strict JSON readers (jq, JavaScript's JSON.parse) do."""
+    from digan.training.run import MetricsLog
+
+    log = MetricsLog(tmp_path)
+    log.write({"kimg": 0.004, "D_image": 1.25, "fvd64_16f": float("nan"), "clips_per_s": float("inf"), "n": 3})
+
+    def refuse(token):
+        raise AssertionError(f"bare {token} in metrics.jsonl")
+    line = (tmp_path / "metrics.jsonl").read_text()
+    assert json.loads(line, parse_constant=refuse) == {"kimg": 0.004, "D_image": 1.25, "fvd64_16f": None,
+                                                       "clips_per_s": None, "n": 3}
+    assert read_metrics(tmp_path / "metrics.jsonl")[0]["fvd64_16f"] is None

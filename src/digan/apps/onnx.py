@@ -35,6 +35,10 @@ from ..utils.atomic import atomic_write
 INPUT_NAMES = ("z", "z_motion", "t", "coords", "psi")
 OUTPUT_NAME = "frames"
 OPSET = 18  # the oldest the exporter writes natively: below it, its down-conversion fails on this graph
+# Later opsets are converted from it (onnxscript's converter, then the onnx package's), up to the newest opset the
+# installed onnx package defines (`onnx.defs.onnx_opset_version()`); past that the exporter used to log a failure
+# and write opset 18 anyway, so the range is checked before, and the file's opset read back after.
+CONVERTER_LOGGER = "onnxscript.version_converter"
 
 
 class RenderGraph(nn.Module):
@@ -70,16 +74,38 @@ def example_inputs(G: Generator, videos: int = 2, frames: int = 3, size: int | N
             torch.tensor(1.0))
 
 
-def export_onnx(G: Generator, path: str | Path, opset: int = OPSET) -> Path:
-    """Write G (a copy on the CPU, in eval mode) to `path` as one ONNX file; returns the path."""
+def written_opset(path: str | Path) -> int:
+    """The opset of an ONNX file: the version it imports of the default operator set."""
+    import onnx
+
+    model = onnx.load(str(path), load_external_data=False)
+    return next(o.version for o in model.opset_import if o.domain in ("", "ai.onnx"))
+
+
+def check_opset(opset: int) -> None:
+    """ValueError unless the exporter can write `opset`: OPSET to the newest the installed onnx package defines;
+    ImportError naming the extra when onnx or onnxscript is missing (the exporter needs both)."""
     if opset < OPSET:
         raise ValueError(f"`opset` {opset}: the exporter writes opset {OPSET} or later")
     try:
-        import onnx  # noqa: F401  (the exporter needs both; say so before capturing the graph)
+        import onnx
         import onnxscript  # noqa: F401
     except ImportError:
         raise ImportError("exporting to ONNX needs the onnx and onnxscript packages: pip install -e '.[export]'") \
             from None
+    newest = onnx.defs.onnx_opset_version()
+    if opset > newest:
+        raise ValueError(f"`opset` {opset}: the exporter writes opset {OPSET} to {newest} (the newest that the "
+                         f"installed onnx {onnx.__version__} defines)")
+
+
+def export_onnx(G: Generator, path: str | Path, opset: int = OPSET) -> Path:
+    """Write G (a copy on the CPU, in eval mode) to `path` as one ONNX file of opset `opset`; returns the path.
+
+    `opset` runs from OPSET to the newest the installed onnx package defines; the file is read back before
+    it takes the name `path`, and one of another opset (a conversion that failed) is refused, not written.
+    """
+    check_opset(opset)
     G = copy.deepcopy(G).cpu().eval().float()
     graph = RenderGraph(G).eval()
     batch, frames, height, width = Dim("batch"), Dim("frames"), Dim("height"), Dim("width")
@@ -93,9 +119,13 @@ def export_onnx(G: Generator, path: str | Path, opset: int = OPSET) -> Path:
         # torch.export warns about its own use of a deprecated pytree class; and the exporter warns that the
         # axis name "batch" of z_motion and t "will not be used" in favour of z's, which is also "batch".
         # Any other warning is shown.
+        # The version converter logs how it converts, and a traceback when it fails: the opset read back
+        # below says the one thing that matters, in one line.
         registration = logging.getLogger("torch.onnx._internal.exporter._registration")
-        level = registration.level
+        converter = logging.getLogger(CONVERTER_LOGGER)
+        levels = registration.level, converter.level
         registration.setLevel(logging.ERROR)
+        converter.setLevel(logging.CRITICAL)
         try:
             with torch.no_grad(), warnings.catch_warnings():
                 warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)", category=FutureWarning)
@@ -105,7 +135,12 @@ def export_onnx(G: Generator, path: str | Path, opset: int = OPSET) -> Path:
                                   output_names=[OUTPUT_NAME], dynamic_shapes=dynamic, opset_version=opset,
                                   dynamo=True, external_data=False, verbose=False)
         finally:
-            registration.setLevel(level)
+            registration.setLevel(levels[0])
+            converter.setLevel(levels[1])
+        written = written_opset(tmp)
+        if written != opset:
+            raise ValueError(f"`opset` {opset}: the exporter could not convert this graph to it and wrote opset "
+                             f"{written}; nothing was written (opset {OPSET} is its own)")
 
     path = Path(path)
     atomic_write(path, write)

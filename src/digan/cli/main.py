@@ -2,6 +2,9 @@
 
 Bad input ends with one line on stderr and a non-zero exit, never a traceback.
 The library names its parameters in backticks; the line names the flags.
+
+Exit status: 0 done; 2 bad input (options, files, memory); 3 a training or a fit diverged (a loss or a weight
+became NaN or infinite: it stopped, and nothing of it past the last good snapshot was saved); 130 Ctrl-C.
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ import sys
 from ..authors import AuthorsSnapshotError
 from ..checkpoint import CheckpointError
 from ..data.base import DataError
+from ..invert import FitDiverged
+from ..training.loop import TrainingDiverged
 from ..utils.memory import MemoryLimit
 from ..utils.runtime import set_threads
 from ..version import __version__
@@ -19,6 +24,7 @@ from . import apps, convert, data, invert, metrics, render, share, show, train
 from .common import CliError, flag_names
 
 GROUPS = (train, render, invert, apps, data, metrics, show, share, convert)  # the order of `digan --help`
+EXIT_DIVERGED = 3  # apart from bad input (2): the options were valid, the arithmetic was not
 
 
 class Parser(argparse.ArgumentParser):
@@ -50,6 +56,10 @@ def main(argv: list[str] | None = None) -> int:
     except (CliError, DataError, CheckpointError, MemoryLimit, AuthorsSnapshotError) as e:
         print(f"digan: error: {flag_names(str(e), getattr(args, 'flags', None))}", file=sys.stderr)
         return 2
+    except (TrainingDiverged, FitDiverged) as e:
+        if getattr(e, "info", None) is None or e.info.main:  # process 0 of several speaks for all
+            print(f"digan: error: {flag_names(str(e), getattr(args, 'flags', None))}", file=sys.stderr)
+        return EXIT_DIVERGED
     except KeyboardInterrupt:
         print("digan: interrupted", file=sys.stderr)
         return 130

@@ -13,7 +13,7 @@ from .common import (TIME_HELP, CliError, add_ckpt_argument, add_render_argument
                      resolve_device, time_request, user_input)
 
 SIZE_HELP = ("output size H or HxW, smaller or larger than the training size (e.g. 4x: 128 for a 32x32 model; "
-             "default: the training size)")
+             "default: the training size); mp4 files pad an odd size to the next even one (H.264 in yuv420p)")
 
 
 def formats(args) -> tuple[str, ...]:
@@ -22,7 +22,9 @@ def formats(args) -> tuple[str, ...]:
 
 def summary(written: Written) -> str:
     h, w = written.size
-    return (f"{plural(len(written.t), 'frame')} at {h}x{w}, {written.fps:g} fps, "
+    padded = (f" (the mp4 files {written.mp4_size[0]}x{written.mp4_size[1]}: H.264 pads to even sizes by repeating "
+              "the last row or column)" if written.mp4_size else "")
+    return (f"{plural(len(written.t), 'frame')} at {h}x{w}{padded}, {written.fps:g} fps, "
             f"{written.timebase.describe(written.t)}")
 
 

@@ -7,21 +7,23 @@ import sys
 
 from ..apps.explore import Explorer, make_server
 from ..apps.gallery import build_gallery
-from ..apps.onnx import OPSET, export_onnx
+from ..apps.onnx import OPSET, check_opset, export_onnx, written_opset
 from ..checkpoint import load_snapshot
 from .common import (CliError, add_ckpt_argument, add_runtime_arguments, at_least, output_dir, output_file, positive,
-                     render_options, resolve_device)
+                     render_options, resolve_device, user_input)
 
 
 def cmd_export(args) -> int:
     out = output_file(args.out, "--out")
-    G, meta = load_snapshot(args.ckpt, "cpu")
     try:
-        export_onnx(G, out, opset=args.opset)
+        with user_input():
+            check_opset(args.opset)  # before the snapshot is read
+            G, meta = load_snapshot(args.ckpt, "cpu")
+            export_onnx(G, out, opset=args.opset)
     except ImportError as e:
         raise CliError(str(e)) from None
-    print(f"wrote {out}: {meta['path']} as ONNX (opset {args.opset or OPSET}; inputs z, z_motion, t, coords, psi; "
-          f"output frames [B, T, 3, H, W]; see docs/showing.md)")
+    print(f"wrote {out}: {meta['path']} as ONNX (opset {written_opset(out)}, read back from the file; inputs z, "
+          "z_motion, t, coords, psi; output frames [B, T, 3, H, W]; see docs/showing.md)")
     return 0
 
 
@@ -64,7 +66,8 @@ def add_export_parser(sub) -> None:
                        "Needs pip install -e '.[export]'.")
     add_ckpt_argument(p)
     p.add_argument("--out", required=True, help="the ONNX file to write, e.g. g.onnx")
-    p.add_argument("--opset", type=at_least(OPSET), default=OPSET, help=f"ONNX opset (default {OPSET})")
+    p.add_argument("--opset", type=at_least(OPSET), default=OPSET, help=f"ONNX opset, from {OPSET} (the default) to "
+                   "the newest the installed onnx package defines; the file's opset is read back and printed")
     add_runtime_arguments(p, device=False)
     p.set_defaults(func=cmd_export)
 

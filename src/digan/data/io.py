@@ -226,6 +226,13 @@ def read_video(path: str | os.PathLike, max_frames: int | None = None) -> np.nda
 # ----------------------------------------------------------------------------------------------
 # Writing.
 
+def stored_size(fmt: str, size: tuple[int, int]) -> tuple[int, int]:
+    """(H, W) of the frames a file of format `fmt` holds for frames of `size`: an mp4's are padded to even sizes
+    (H.264 in yuv420p subsamples colour 2x2; the last row or column is repeated), a gif's and png's are `size`."""
+    h, w = size
+    return (h + h % 2, w + w % 2) if fmt == "mp4" else (h, w)
+
+
 def output_path(stem: str | os.PathLike, fmt: str) -> Path:
     """`stem.mp4`, `stem.gif`, or the frame folder `stem/` for 'png'."""
     if fmt not in FORMATS:
@@ -284,8 +291,9 @@ class VideoWriter:
     def _encode_mp4(self, frames: np.ndarray) -> None:
 
         h, w = frames.shape[1:3]
-        # yuv420p subsamples chroma 2x2, so H.264 needs even sizes: pad by repeating the edge.
-        frames = np.pad(frames, ((0, 0), (0, h % 2), (0, w % 2), (0, 0)), mode="edge")
+        # yuv420p subsamples chroma 2x2, so H.264 needs even sizes: pad by repeating the edge (`stored_size`).
+        H, W = stored_size("mp4", (h, w))
+        frames = np.pad(frames, ((0, 0), (0, H - h), (0, W - w), (0, 0)), mode="edge")
         if self._container is None:
             self._container = av.open(str(self.tmp), mode="w", format="mp4")
             self._stream = self._container.add_stream(MP4_CODEC, rate=Fraction(self.fps).limit_denominator(1001))

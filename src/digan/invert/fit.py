@@ -106,6 +106,26 @@ class Fit:
         return G.synthesis.prepare(self.w.to(device), self.z_motion.to(device))
 
 
+class FitDiverged(FloatingPointError):
+    """The fit's loss or latents became NaN or infinite: it stopped and nothing was saved; one line for the user."""
+
+
+def _finite_losses(losses: torch.Tensor) -> torch.Tensor:
+    """Losses `[B]` of the live starts with NaN as +inf, so that a diverged start is never the best one
+    (`torch.argmin` and `min` would pick a NaN)."""
+    return torch.nan_to_num(losses, nan=math.inf)
+
+
+def check_finite(fit: "Fit") -> None:
+    """FitDiverged unless every tensor of the fit is finite: what `load_fit` refuses is never saved."""
+    tensors = {"w": fit.w, "z_motion": fit.z_motion, "t": fit.t, **{f"synthesis.{k}": v for k, v in
+                                                                    (fit.tuned or {}).items()}}
+    bad = [k for k, v in tensors.items() if v.is_floating_point() and not torch.isfinite(v).all()]
+    if bad:
+        raise FitDiverged(f"the fit holds NaN or inf in {', '.join(bad[:3])}{' and more' if len(bad) > 3 else ''}: "
+                          "it diverged and was not saved")
+
+
 @dataclass
 class FitResult:
     fit: Fit
@@ -228,7 +248,7 @@ def fit_clip(G: Generator, frames: np.ndarray, *, clip_frames: int, fps: float, 
               disable=None if progress is None else not progress) as bar:
         for step in range(options.steps):
             if step == select_at:
-                best = int(torch.argmin(last))
+                best = int(torch.argmin(_finite_losses(last)))
                 opt, latents = _keep(opt, latents, best, G.synthesis.num_ws if options.wplus else None)
                 first = first[best:best + 1]
             lr = _schedule(step, options.steps, options.lr)
@@ -239,13 +259,16 @@ def fit_clip(G: Generator, frames: np.ndarray, *, clip_frames: int, fps: float, 
             opt.zero_grad(set_to_none=True)
             last = _descend(G, latents, target, t, options.structure)
             first = last.clone() if first is None else first
+            losses.append(float(_finite_losses(last).min()))  # read at every step anyway (the progress bar)
+            if not math.isfinite(losses[-1]):  # every live start: Adam would carry NaN on to the end
+                raise FitDiverged(f"the fit diverged at step {step + 1} of {options.steps} (its loss is NaN or "
+                                  "infinite) and was not saved: try a smaller `lr`")
             opt.step()
-            losses.append(float(last.min()))
             bar.update()
             bar.set_postfix(loss=f"{losses[-1]:.4f}", refresh=False)
         w, z_motion = (v.detach() for v in latents())
         if latents.batch > 1:  # every start ran to the end (select = 1): keep the best
-            best = int(torch.argmin(_loss(G, w, z_motion, target, t, options.structure)))
+            best = int(torch.argmin(_finite_losses(_loss(G, w, z_motion, target, t, options.structure))))
             first = first[best:best + 1]
             w, z_motion = w[best:best + 1], z_motion[best:best + 1]
 
@@ -258,9 +281,13 @@ def fit_clip(G: Generator, frames: np.ndarray, *, clip_frames: int, fps: float, 
             pivot.u.requires_grad_(False)
             pivot.zm.requires_grad_(False)
             bar.set_description("tuning G")
-            for _ in range(options.tune_steps):
+            for step in range(options.tune_steps):
                 tune_opt.zero_grad(set_to_none=True)
                 tune_losses.append(float(_descend(G_tuned, pivot, target, t, options.structure)[0]))
+                if not math.isfinite(tune_losses[-1]):
+                    raise FitDiverged(f"pivotal tuning diverged at step {step + 1} of {options.tune_steps} (its loss "
+                                      "is NaN or infinite) and the fit was not saved: try fewer `tune_steps`, or "
+                                      "fit without tuning")
                 tune_opt.step()
                 bar.update()
                 bar.set_postfix(loss=f"{tune_losses[-1]:.4f}", refresh=False)
@@ -268,6 +295,7 @@ def fit_clip(G: Generator, frames: np.ndarray, *, clip_frames: int, fps: float, 
 
     fit = Fit(w=w.cpu(), z_motion=z_motion.cpu(), t=t.cpu(), fps=float(fps), clip_frames=int(clip_frames),
               tuned=tuned, meta={"options": asdict(options)})
+    check_finite(fit)  # the last step's update is seen by no loss
     rendered = render_fit(G, fit, fit.t)
     scores = frame_scores(frames, rendered)
     return FitResult(fit, losses, float(first[0]), tune_losses, rendered, scores, time.perf_counter() - began)

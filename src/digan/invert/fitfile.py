@@ -13,12 +13,12 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from ..checkpoint import CheckpointError, load_snapshot
+from ..checkpoint import WEIGHT_DTYPE, CheckpointError, check_renders, load_snapshot
 from ..models import Generator
 from ..utils.atomic import atomic_write
 from ..utils.files import sha256_file
 from ..version import __version__
-from .fit import Fit
+from .fit import Fit, check_finite
 
 FIT_FORMAT = "digan-fit"
 FIT_WEIGHTS, FIT_META = "fit.safetensors", "fit.json"
@@ -31,7 +31,9 @@ def snapshot_digest(meta: dict) -> str:
 
 def save_fit(out: str | os.PathLike, fit: Fit, snapshot_meta: dict, source: dict | None = None,
              scores: dict | None = None) -> Path:
-    """Write `out/fit.safetensors`, then `out/fit.json` (which marks the fit complete); returns the JSON's path."""
+    """Write `out/fit.safetensors`, then `out/fit.json` (which marks the fit complete); returns the JSON's path.
+    A fit that holds NaN or inf is refused (`FitDiverged`) before anything is written: `load_fit` would refuse it."""
+    check_finite(fit)
     out = Path(out)
     tensors = {"w": fit.w, "z_motion": fit.z_motion, "t": fit.t}
     tensors.update({f"synthesis.{k}": v for k, v in (fit.tuned or {}).items()})
@@ -92,6 +94,11 @@ def load_fit(path: str | os.PathLike) -> Fit:
     except (OSError, SafetensorError) as e:
         raise CheckpointError(f"{weights}: cannot read the fit ({e})") from None
     missing = [k for k in ("w", "z_motion", "t") if k not in tensors]
+    other = [k for k, v in tensors.items() if v.dtype != torch.float32]
+    if other:  # rendering would mix them with the generator's float32
+        raise CheckpointError(f"{weights}: {', '.join(other[:3])}{' and more' if len(other) > 3 else ''} "
+                              f"{'is' if len(other) == 1 else 'are'} {tensors[other[0]].dtype}, not float32 "
+                              f"({WEIGHT_DTYPE}), the only type fits hold: cast them to float32 and save again")
     bad = [k for k, v in tensors.items() if not torch.isfinite(v).all()]
     if missing or bad:
         raise CheckpointError(f"{weights}: not a valid fit ({'no ' + ', '.join(missing) if missing else ''}"
@@ -130,4 +137,6 @@ def load_fit_snapshot(fit: Fit, ckpt: str | os.PathLike | None = None, device: s
                                   "`ckpt`")
     G, meta = load_snapshot(ckpt, device)
     check_fit(fit, G, meta)
-    return fit.generator(G), meta
+    G = fit.generator(G)
+    check_renders(G, fit.meta.get("path", "the fit"), (fit.w, fit.z_motion))
+    return G, meta

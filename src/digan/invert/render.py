@@ -6,7 +6,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..checkpoint import CheckpointError
+from ..checkpoint import CheckpointError, check_renders
 from ..models import Generator
 from ..sampling.files import VideoRequest, Written, generate_memory, plural, write_videos
 from ..sampling.options import RenderOptions
@@ -53,4 +53,5 @@ def load_fit_points(paths: Sequence[str | os.PathLike], ckpt: str | os.PathLike 
     G, meta = load_fit_snapshot(fits[0], ckpt, device)
     for fit in fits[1:]:
         check_fit(fit, G, meta)
+        check_renders(G, fit.meta["path"], (fit.w, fit.z_motion))
     return G, {**meta, "train_fps": fits[0].fps}, [(f.w, f.z_motion) for f in fits]

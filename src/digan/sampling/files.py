@@ -22,7 +22,7 @@ import torch
 from tqdm import tqdm
 
 from ..config import Preset
-from ..data.io import FORMATS, VideoSet, VideoWriter, make_grid, output_path
+from ..data.io import FORMATS, VideoSet, VideoWriter, make_grid, output_path, stored_size
 from ..models import Generator, VideoCode
 from ..timebase import DEFAULT_TRAIN_FPS, Timebase, TimeRequest, clip_times
 from ..utils.memory import GIF_COPIES, TIME_BYTES, Part, check, code_bytes, render_pixel_bytes
@@ -157,6 +157,13 @@ class Written:
     fps: float
     timebase: Timebase
     size: tuple[int, int]
+
+    @property
+    def mp4_size(self) -> tuple[int, int] | None:
+        """The frame size of the mp4 files of single videos where it is not `size` (padded to even sizes,
+        `digan.data.io.stored_size`), else None."""
+        padded = stored_size("mp4", self.size)
+        return padded if padded != self.size and any(p.suffix == ".mp4" for p in self.paths) else None
 
 
 def plural(n: int, word: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 
 import torch
@@ -13,6 +14,9 @@ from ..models.generator import GRID_MODES
 # stay below glibc's mmap threshold and near the L3 cache (docs/speed.md, "Rendering").
 CHUNK_PIXELS = 2 ** 14
 PRECISIONS = {"float32": torch.float32, "bf16": torch.bfloat16}
+# Truncation psi beyond this pushes w as far again from the mean w as the model ever saw it: at psi 1e30 every
+# value renders NaN and the video is black. `digan explore` takes the same range.
+MAX_PSI = 2.0
 
 
 @dataclass(frozen=True)
@@ -42,6 +46,9 @@ class RenderOptions:
             if h < 1 or w < 1:
                 raise ValueError(f"`size` must be positive, got {h}x{w}")
             object.__setattr__(self, "size", (h, w))
+        if not (math.isfinite(self.psi) and abs(self.psi) <= MAX_PSI):
+            raise ValueError(f"`psi` must be from {-MAX_PSI:g} to {MAX_PSI:g} (1: no truncation, 0: the mean w), "
+                             f"got {self.psi:g}")
         if self.grids not in GRID_MODES:
             raise ValueError(f"unknown `grids` '{self.grids}': expected one of {', '.join(GRID_MODES)}")
         if self.precision not in PRECISIONS.values():

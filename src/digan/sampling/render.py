@@ -23,13 +23,13 @@ from collections.abc import Callable, Iterator, Sequence
 import numpy as np
 import torch
 
+from ..config import MAX_SEED  # noqa: F401  (the largest seed of a render, as of a training)
 from ..data.clips import to_uint8_video
 from ..models import Generator, VideoCode
 from ..timebase import clip_times
 from .options import RenderOptions
 
 CONTENT_STREAM, MOTION_STREAM = 0, 1
-MAX_SEED = 2 ** 63 - 1  # seeds go to numpy's generators and torch.manual_seed: a signed 64-bit int fits both
 # A point of an interpolation: a seed, or latents as they are: (w `[1, w_dim]` or w+ `[1, num_ws, w_dim]`,
 # z_M `[1, motion_dim]`), e.g. a fit's (`digan.invert`).
 Point = int | tuple[torch.Tensor, torch.Tensor]

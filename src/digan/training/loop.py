@@ -21,7 +21,8 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from ..checkpoint import STATE_NAME, CheckpointError, load_state, save_snapshot, save_state
+from ..checkpoint import (SNAPSHOT_GLOB, STATE_NAME, CheckpointError, load_state, render_problem, save_snapshot,
+                          save_state, snapshot_name)
 from ..config import Preset
 from ..data.base import DataError, VideoSource, note
 from ..data.clips import ClipSpec, PairBatches, PrefetchedBatches
@@ -39,7 +40,7 @@ from .losses import DiganLoss, micro_batches
 from .run import MetricsLog, differences, read_options, resolved_options, run_name, write_options
 
 
-PROGRESS_EVERY = 10  # steps between the losses shown on the progress bar
+PROGRESS_EVERY = 10  # steps between the losses shown on the progress bar, and between checks that they are finite
 
 
 def lazy_adam(params, cfg, interval: int) -> torch.optim.Adam:
@@ -230,6 +231,54 @@ class RunInfo:
     main: bool = True          # this process wrote the files (process 0 of several)
 
 
+class TrainingDiverged(FloatingPointError):
+    """A loss or a weight became NaN or infinite, or G_ema renders absurd values: training stopped without saving
+    anything of the steps since the last good snapshot, whose snapshot and training state the run directory
+    keeps. `info` is where it stopped (`info.clips_seen`); the message is one line meant for the user."""
+
+    def __init__(self, message: str, info: RunInfo):
+        super().__init__(message)
+        self.info = info
+
+
+def finite_weights(*modules: torch.nn.Module) -> torch.Tensor:
+    """Whether every floating weight and buffer of `modules` is finite: a 0-d bool on their device, not read."""
+    tensors = [t for m in modules for t in m.state_dict().values() if t.is_floating_point()]
+    return torch.stack([torch.isfinite(t).all() for t in tensors]).all()
+
+
+def divergence(trainer: Trainer, stats: "StepStats", weights: bool) -> str | None:
+    """What shows this process's run diverged, or None: a loss term since the last snapshot that is NaN or
+    infinite (one read from the device); with `weights` (before anything is saved), also a weight of the
+    networks, and a G_ema that `load_snapshot` would refuse (`checkpoint.render_problem`)."""
+    ok = stats.finite()
+    if weights:
+        ok = ok & finite_weights(trainer.G, trainer.D, trainer.G_ema)
+    if not bool(ok):  # read once more, for the message
+        names = [k for k, v in stats.sums.items() if not bool(torch.isfinite(v))]
+        networks = (("G", trainer.G), ("D", trainer.D), ("G_ema", trainer.G_ema))
+        names += [f"the weights of {name}" for name, module in networks if not bool(finite_weights(module))]
+        shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+        plural = len(names) > 1 or names[0].startswith("the weights")
+        return f"{shown} {'are' if plural else 'is'} NaN or infinite"
+    problem = render_problem(trainer.G_ema) if weights else None
+    return None if problem is None else f"G_ema {problem}"
+
+
+def _diverged_message(run_dir: Path, saved: int, problem: str | None, info: RunInfo) -> str:
+    """One line: where training diverged and why, what the run directory keeps (the training state of `saved`
+    clips seen, and the last snapshot up to it), and how to go on."""
+    problem = problem or "a loss of another process is NaN or infinite"  # the networks are the same on all
+    head = f"training diverged by {info.clips_seen / 1000:g} kimg: {problem}; stopped without saving"
+    if not saved:
+        return f"{head}: nothing was saved in {run_dir}, and the same command would diverge again; use a smaller `lr`"
+    last = [p for p in sorted(run_dir.glob(SNAPSHOT_GLOB)) if p.stem <= snapshot_name(saved)]
+    return (f"{head}: {run_dir} keeps its training state of {saved / 1000:g} kimg"
+            + (f" and snapshot {last[-1].stem}" if last else "")
+            + ", from which the same command would diverge again; start anew in another `out` with a smaller `lr`"
+            + (f", or from {last[-1].with_suffix('.safetensors')} with `init`" if last else ""))
+
+
 def train(preset: Preset, data: str, out: str | Path = "runs", *, source: VideoSource | None = None,
           data_options: dict | None = None, device: str = "cpu", run_dir: Path | None = None, progress: bool = True,
           fvd=None, dist: Distributed | None = None, workers: int = 2,
@@ -322,7 +371,17 @@ def _train(preset: Preset, source: VideoSource, data: str, out: str | Path, *, d
 
     bar = tqdm(total=total, initial=trainer.clips_seen, unit="clip", disable=not (progress and dist.main),
                dynamic_ncols=True)
-    stopping = False
+    stopping = diverged = False
+    problem = None  # what showed this process that the run diverged
+    saved_clips = resumed_from  # clips seen of the training state on disk (0: none)
+
+    def healthy(weights: bool) -> bool:
+        """No process has seen a divergence (`divergence`; all of them stop together). Every PROGRESS_EVERY
+        steps (the losses), and before anything is saved (the networks too)."""
+        nonlocal problem
+        problem = divergence(trainer, stats, weights)
+        return not dist.any(problem is not None)
+
     batches = PrefetchedBatches(trainer.reals, trainer.step_index, total_steps, workers,
                                 pin_memory=trainer.device.type == "cuda")
     with StopRequest(announce=dist.main) as stop, batches:
@@ -331,10 +390,14 @@ def _train(preset: Preset, source: VideoSource, data: str, out: str | Path, *, d
             step = trainer.step()
             stats.add(step)
             bar.update(cfg.batch)
+            snapshot_due = trainer.step_index % snap_every == 0 or trainer.clips_seen >= total
+            if (trainer.step_index % PROGRESS_EVERY == 0 or snapshot_due) and not healthy(weights=snapshot_due):
+                diverged = True  # nothing of these steps is saved: the run directory keeps its last good state
+                break
             if trainer.step_index % PROGRESS_EVERY == 0 and not bar.disable:  # reading a loss waits for the device
                 g, d = torch.stack([step["G_motion"] + step["G_image"], step["D_motion"] + step["D_image"]]).tolist()
                 bar.set_postfix(kimg=f"{trainer.clips_seen / 1000:.2f}", G=f"{g:.3f}", D=f"{d:.3f}", refresh=False)
-            if trainer.step_index % snap_every == 0 or trainer.clips_seen >= total:
+            if snapshot_due:
                 dist.check_same(sum(p.double().sum() for p in trainer.G_ema.parameters()), "G_ema")
                 if dist.main:
                     # Everything of this snapshot before the state that moves past it: a kill in between
@@ -349,15 +412,21 @@ def _train(preset: Preset, source: VideoSource, data: str, out: str | Path, *, d
                         record.update(fvd(trainer.G_ema))
                     log.write(record)
                     save_state(state_path, trainer.state_dict())
+                saved_clips = trainer.clips_seen
                 stats = StepStats()
             stopping = dist.any(stop.requested)  # all processes stop after the same step
-        if stopping and dist.main:
+        if stopping and not healthy(weights=True):
+            diverged = True
+        elif stopping and dist.main:
             # between two steps: the saved state continues exactly; the same command resumes here
             save_state(state_path, trainer.state_dict())
     trainer.batches = trainer.reals
     dist.barrier()
     bar.close()
-    return RunInfo(run_dir, resumed_from, trainer.clips_seen, snapshots, interrupted=stopping, main=dist.main)
+    info = RunInfo(run_dir, resumed_from, trainer.clips_seen, snapshots, interrupted=stopping, main=dist.main)
+    if diverged:
+        raise TrainingDiverged(_diverged_message(run_dir, saved_clips, problem, info), info)
+    return info
 
 
 class StepStats:
@@ -378,6 +447,13 @@ class StepStats:
             self.sums[k] = self.sums[k] + v if k in self.sums else v
             self.counts[k] = self.counts.get(k, 0) + 1
         self.steps += 1
+
+    def finite(self) -> torch.Tensor:
+        """Whether every loss term since the start is finite: a 0-d bool on the device, not read (a NaN or
+        inf in one step makes its sum NaN or inf; float32 terms cannot overflow a float64 sum)."""
+        if not self.sums:
+            return torch.tensor(True)
+        return torch.isfinite(torch.stack(list(self.sums.values()))).all()
 
     def means(self) -> dict[str, float]:
         totals = torch.stack(list(self.sums.values())).tolist() if self.sums else []  # one sync

@@ -8,6 +8,7 @@ and `metrics.jsonl`; running the same command again continues the run it holds.
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 from ..checkpoint import OPTIONS_NAME, CheckpointError
@@ -146,8 +147,11 @@ class MetricsLog:
             atomic_write(self.path, lambda p: p.write_text(text))
 
     def write(self, record: dict) -> None:
+        """Append `record` as one line of strict JSON: a number that is NaN or infinite (a metric that could not
+        be computed) is written as null, never as the bare NaN or Infinity that strict JSON readers refuse."""
+        record = {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in record.items()}
         with open(self.path, "a") as f:
-            f.write(json.dumps(record) + "\n")
+            f.write(json.dumps(record, allow_nan=False) + "\n")
         if self.tb is not None:
             for k, v in record.items():
                 if isinstance(v, (int, float)) and k != "kimg":
