@@ -74,3 +74,36 @@ def test_a_good_snapshot_still_loads(snapshot_dir):
     assert meta["clip_frames"] == 8 and all(torch.isfinite(p).all() for p in G.parameters())
     with pytest.raises(CheckpointError, match="no such file"):
         load_snapshot(snapshot_dir / "missing")
+
+
+def test_a_snapshot_written_again_is_never_one_writes_json_beside_anothers_weights(tmp_path, monkeypatch):
+    """A resumed run writes its last snapshot again: an interruption must leave the old pair or none."""
+    import os
+
+    import digan.checkpoint as checkpoint
+
+    preset = get_preset("tiny-32").replace_training(clip_frames=8)
+    old, new = (Generator(preset.generator).eval() for _ in range(2))
+    save_snapshot(tmp_path, old, preset, 1000)
+
+    def ctrl_c(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as m:  # Ctrl-C while the JSON is written, after the weights
+        m.setattr(checkpoint.json, "dumps", ctrl_c)
+        with pytest.raises(KeyboardInterrupt):
+            save_snapshot(tmp_path, new, preset, 1000)
+    G, _ = load_snapshot(tmp_path)
+    assert all(torch.equal(a, b) for a, b in zip(G.state_dict().values(), old.state_dict().values()))
+    replace = os.replace
+
+    def killed_after_the_first_rename(src, dst):
+        replace(src, dst)
+        raise SystemExit("killed")
+
+    with monkeypatch.context() as m:
+        m.setattr(os, "replace", killed_after_the_first_rename)
+        with pytest.raises(SystemExit):
+            save_snapshot(tmp_path, new, preset, 1000)
+    with pytest.raises(CheckpointError, match="no snapshot"):  # not the old JSON over the new weights
+        load_snapshot(tmp_path)

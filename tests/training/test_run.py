@@ -1,4 +1,5 @@
 import json
+import os
 
 import pytest
 
@@ -20,3 +21,24 @@ def test_training_seconds_counts_a_rewritten_snapshot_line_once():
     # a resumed run may write a snapshot's line again: the later one stands, not both
     records = [{"kimg": 2.0, "clips_per_s": 10.0}, {"kimg": 2.0, "clips_per_s": 20.0}]
     assert training_seconds(records, 2.0) == pytest.approx(100.0)
+
+
+def test_only_process_0_of_a_run_holds_its_folder_and_every_process_stops_when_it_is_refused(tmp_path, monkeypatch):
+    """torchrun: the run's own processes must not refuse each other; another run's must all be refused."""
+    from digan.training.distributed import Distributed
+    from digan.training.run import hold_run
+    from digan.utils.lock import LOCK_NAME, FolderInUse, FolderLock
+
+    with hold_run(tmp_path, Distributed(rank=0, world=1)):
+        assert (tmp_path / LOCK_NAME).read_text() == f"{os.getpid()}\ndigan train\n"
+        with pytest.raises(FolderInUse, match=f"in use by process {os.getpid()} \\(digan train\\)"):
+            with hold_run(tmp_path, Distributed()):
+                pass
+    monkeypatch.setattr(Distributed, "any", lambda self, flag: flag)  # this process alone: no group to ask
+    with FolderLock(tmp_path, "digan train"):
+        with hold_run(tmp_path, Distributed(rank=1, world=2)):  # process 1 of a run whose process 0 holds it
+            pass
+    monkeypatch.setattr(Distributed, "any", lambda self, flag: True)  # process 0 was refused
+    with pytest.raises(FolderInUse, match="process 0 of this run was refused"):
+        with hold_run(tmp_path, Distributed(rank=1, world=2)):
+            pass

@@ -10,11 +10,11 @@ names the pickle, its SHA-256 and what it recorded), and `init.safetensors` +
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import re
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,7 +25,8 @@ from safetensors.torch import load_file, save_file
 from ..checkpoint import OPTIONS_NAME, SNAPSHOT_GLOB, STATE_NAME, save_snapshot
 from ..config import Preset
 from ..models import DiganDiscriminators, Generator
-from ..utils.atomic import atomic_write, deferred_signals, temp_path
+from ..utils.atomic import FileGroup, OutputError, Temporary
+from ..utils.lock import FolderLock, folder_entries
 from ..version import __version__
 from .configuration import generator_config, plain, rebuild_preset
 from .pickle_reader import AuthorsSnapshotError, Refused, read_pickle
@@ -130,30 +131,21 @@ def convert_snapshot(pkl_path: str | os.PathLike, out: str | os.PathLike, *, for
             raise AuthorsSnapshotError(f"{out}: `out` is a file, not a folder")
         if holds_run(out) and not force:
             raise AuthorsSnapshotError(f"{out}: `out` already holds a run; give `force` to replace it")
-        if any(out.iterdir()) and not holds_run(out):
+        if folder_entries(out) and not holds_run(out):
             raise AuthorsSnapshotError(f"{out}: `out` holds files that are not a run; give a new or empty folder")
     snapshot = read_snapshot(pkl_path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = temp_path(out)
-    tmp.mkdir()
-    try:
-        meta_path = write_run(tmp, snapshot)
-        with deferred_signals():  # the old run goes only once the new one is in place
-            old = None
-            if out.exists():
-                old = temp_path(out)
-                out.rename(old)
-            try:
-                tmp.rename(out)
-            except BaseException:
-                if old is not None:
-                    old.rename(out)
-                raise
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    # a run that a live `digan train` holds is never replaced under it
+    with FolderLock(out, "digan convert") if out.is_dir() else contextlib.nullcontext():
+        temp = Temporary(out, folder=True)  # the new run is written beside `out`, then swapped in whole
+        try:
+            meta_path = write_run(temp.tmp, snapshot)
+            temp.commit()
+        except OutputError as e:  # a full disk: said of the file where it was to go, not of its temporary folder
+            temp.abort()
+            raise OutputError(str(e).replace(str(temp.tmp), str(out), 1), e.errno) from e.__cause__
+        except BaseException:
+            temp.abort()
+            raise
     return out / meta_path.name
 
 
@@ -165,7 +157,6 @@ def write_run(run_dir: Path, snapshot: AuthorsSnapshot) -> Path:
     clips_seen = (snapshot.kimg or 0) * 1000
     weights = save_snapshot(run_dir, G, snapshot.preset, clips_seen, extra={"source": snapshot.source()})
     tensors = {f"{net}.{k}": v for net in NETWORKS for k, v in getattr(snapshot, net).items()}
-    atomic_write(run_dir / f"{INIT_NAME}.safetensors", lambda p: save_file(tensors, str(p)))
     meta = {
         "format": "digan-init",
         "version": __version__,
@@ -174,7 +165,9 @@ def write_run(run_dir: Path, snapshot: AuthorsSnapshot) -> Path:
         "weights": f"{INIT_NAME}.safetensors",
         "source": {"file": snapshot.path.name, "sha256": snapshot.sha256, "kimg": snapshot.kimg},
     }
-    atomic_write(run_dir / f"{INIT_NAME}.json", lambda p: p.write_text(json.dumps(meta, indent=2)))
+    with FileGroup(marker=run_dir / f"{INIT_NAME}.json") as files:
+        files.write(run_dir / f"{INIT_NAME}.safetensors", lambda p: save_file(tensors, str(p)))
+        files.write(run_dir / f"{INIT_NAME}.json", lambda p: p.write_text(json.dumps(meta, indent=2)))
     return weights.with_suffix(".json")
 
 

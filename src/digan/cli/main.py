@@ -1,7 +1,10 @@
 """The `digan` command: one parser, one module per group of subcommands, one way to report an error.
 
 Bad input ends with one line on stderr and a non-zero exit, never a traceback.
-The library names its parameters in backticks; the line names the flags.
+The library names its parameters in backticks; the line names the flags. So do
+an output the rule for outputs refuses, a folder another process holds, and a
+full disk (exit code 2). Ctrl-C and SIGTERM end every command the same way: the
+temporaries removed, one line, exit code 130 or 143 (`digan.utils.signals`).
 """
 
 from __future__ import annotations
@@ -12,8 +15,11 @@ import sys
 from ..authors import AuthorsSnapshotError
 from ..checkpoint import CheckpointError
 from ..data.base import DataError
+from ..utils.atomic import OutputError
+from ..utils.lock import FolderInUse
 from ..utils.memory import MemoryLimit
 from ..utils.runtime import set_threads
+from ..utils.signals import Terminated, exit_code, sigterm_as_interrupt
 from ..version import __version__
 from . import apps, convert, data, invert, metrics, render, show, train
 from .common import CliError, flag_names
@@ -46,13 +52,14 @@ def main(argv: list[str] | None = None) -> int:
     if getattr(args, "threads", None):
         set_threads(args.threads)  # once, before the command runs
     try:
-        return args.func(args)
-    except (CliError, DataError, CheckpointError, MemoryLimit, AuthorsSnapshotError) as e:
+        with sigterm_as_interrupt():
+            return args.func(args)
+    except (CliError, DataError, CheckpointError, MemoryLimit, AuthorsSnapshotError, OutputError, FolderInUse) as e:
         print(f"digan: error: {flag_names(str(e), getattr(args, 'flags', None))}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("digan: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as e:  # Ctrl-C, or SIGTERM (Terminated)
+        print(f"digan: {'terminated' if isinstance(e, Terminated) else 'interrupted'}", file=sys.stderr)
+        return exit_code(e)
 
 
 if __name__ == "__main__":

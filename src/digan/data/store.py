@@ -10,18 +10,21 @@ Layout of a store directory:
 
 Training memory-maps the shards and copies only the frames a batch asks for,
 so a store larger than memory works and a frame pair costs two small reads.
-Each shard is written under a temporary name and renamed when complete, its
-JSON after its frames; `prepare` run again keeps every finished shard whose
-inputs are unchanged and redoes the rest.
+Each shard's two files change together (`digan.utils.atomic.FileGroup`: its
+JSON, which marks it finished, is removed first and put in place last);
+`prepare` run again keeps every finished shard whose inputs are unchanged and
+redoes the rest. One `prepare` at a time holds a store
+(`digan.utils.lock.FolderLock`); its decoding workers end with it, even when
+it is killed.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import mmap
 import os
+import signal
 import sys
 import time
 from collections.abc import Sequence
@@ -29,7 +32,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..utils.atomic import atomic_write, remove_stale_temps
+from ..utils.atomic import FileGroup, atomic_write, remove_stale_temps
+from ..utils.lock import FolderLock, folder_entries
+from ..utils.signals import die_with_parent
 from .base import DataError, VideoSource
 from .folders import Entry, Report, decode_video, find_entries, note, probe, resample_ids
 from tqdm import tqdm
@@ -140,6 +145,20 @@ def _shard_size(n: int) -> int:
     return max(1, min(32, math.ceil(n / 64)))
 
 
+def _start_worker(parent: int) -> None:
+    """A decoding worker: Ctrl-C is its parent's to handle, SIGTERM ends it, and so does its parent's end."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    die_with_parent(parent)
+
+
+def _stop_workers(pool: ProcessPoolExecutor) -> None:
+    """End a pool's workers now, mid-shard (the pool itself only waits for them); their temporaries stay behind."""
+    for process in list(pool._processes.values()):  # no public way to stop running tasks before Python 3.14
+        process.terminate()
+    pool.shutdown(wait=True, cancel_futures=True)
+
+
 def _prepare_shard(dest: str, k: int, entries: list[Entry], resolution: int, fps: float | None) -> dict:
     """Decode the videos of shard k into shard-k.bin/.json; return its JSON record."""
     dest_path = Path(dest)
@@ -165,10 +184,11 @@ def _prepare_shard(dest: str, k: int, entries: list[Entry], resolution: int, fps
             f.flush()
             os.fsync(f.fileno())
 
-    atomic_write(dest_path / f"{name}.bin", write)
-    record = {"inputs": [e.name for e in entries], "file": f"{name}.bin", "frames": offset,
-              "videos": videos, "skipped": skipped}
-    _write_json(dest_path / f"{name}.json", record)
+    with FileGroup(marker=dest_path / f"{name}.json") as files:
+        files.write(dest_path / f"{name}.bin", write)
+        record = {"inputs": [e.name for e in entries], "file": f"{name}.bin", "frames": offset,
+                  "videos": videos, "skipped": skipped}
+        files.write(dest_path / f"{name}.json", lambda tmp: tmp.write_text(json.dumps(record, indent=1)))
     return record
 
 
@@ -203,7 +223,7 @@ def prepare(src: str | os.PathLike, dest: str | os.PathLike, size: int, *, fps: 
         raise DataError(f"{src}: is already a prepared store")
     if dest.exists() and not dest.is_dir():
         raise DataError(f"{dest}: exists and is not a folder")
-    if dest.is_dir() and any(dest.iterdir()) and not is_store(dest):
+    if dest.is_dir() and folder_entries(dest) and not is_store(dest):
         raise DataError(f"{dest}: folder is not empty and not a store; choose a new folder")
     settings = {"format": FORMAT, "version": VERSION, "source": str(src.resolve()), "resolution": int(resolution),
                 "fps": fps, "split": split, "fold": fold}
@@ -211,9 +231,13 @@ def prepare(src: str | os.PathLike, dest: str | os.PathLike, size: int, *, fps: 
     entries, name = find_entries(src, split, fold, report)
     if not entries:
         raise DataError(f"{src}: no videos found (looked for video files and frame folders)")
-    existed = dest.exists()
-    fresh = not existed or not any(dest.iterdir())  # nothing of an earlier run to keep
-    dest.mkdir(parents=True, exist_ok=True)
+    fresh = not dest.exists() or not folder_entries(dest)  # nothing of an earlier run to keep
+    with FolderLock(dest, "digan prepare"):  # creates dest; removes it again if it is left empty
+        return _prepare_locked(src, dest, resolution, fps, workers, progress, settings, report, entries, name, fresh)
+
+
+def _prepare_locked(src: Path, dest: Path, resolution: int, fps: float | None, workers: int, progress: bool,
+                    settings: dict, report: Report, entries: list[Entry], name: str, fresh: bool) -> StoreSource:
     if (dest / "settings.json").is_file():
         old = _read_json(dest / "settings.json")
         diff = [k for k in settings if old.get(k) != settings[k]]
@@ -257,10 +281,16 @@ def prepare(src: str | os.PathLike, dest: str | os.PathLike, size: int, *, fps: 
 
             # fork starts workers at once; they run no torch, only PyAV and Pillow.
             context = mp.get_context("fork" if sys.platform == "linux" else "spawn")
-            with ProcessPoolExecutor(min(workers, len(todo)), mp_context=context) as pool:
-                futures = {pool.submit(_prepare_shard, str(dest), k, plan[k], resolution, fps): k for k in todo}
-                for fut in as_completed(futures):
-                    finish(futures[fut], fut.result())
+            with ProcessPoolExecutor(min(workers, len(todo)), mp_context=context, initializer=_start_worker,
+                                     initargs=(os.getpid(),)) as pool:
+                try:
+                    futures = {pool.submit(_prepare_shard, str(dest), k, plan[k], resolution, fps): k for k in todo}
+                    for fut in as_completed(futures):
+                        finish(futures[fut], fut.result())
+                except BaseException:  # Ctrl-C, SIGTERM, a failed shard: the workers stop now, not after the store
+                    _stop_workers(pool)
+                    remove_stale_temps(dest)  # what they were writing (no live process holds it now)
+                    raise
         else:
             for k in todo:
                 finish(k, _prepare_shard(str(dest), k, plan[k], resolution, fps))
@@ -275,12 +305,9 @@ def prepare(src: str | os.PathLike, dest: str | os.PathLike, size: int, *, fps: 
     skipped = [{"name": n, "reason": why} for n, why in report.skipped]
     note(report.summary(len(videos)) + f" ({time.time() - start:.0f} s)")
     if not videos:
-        if fresh:  # leave the destination as it was, so a corrected command starts afresh
+        if fresh:  # leave the destination as it was (a folder the lock made goes), so a corrected command starts afresh
             for f in [dest / "settings.json", *dest.glob("shard-*.bin"), *dest.glob("shard-*.json")]:
                 f.unlink(missing_ok=True)
-            if not existed:
-                with contextlib.suppress(OSError):
-                    dest.rmdir()
         raise DataError(f"{src}: none of the {len(entries)} videos found can be read; no store written")
     index = {**settings, "name": name, "shards": shards, "videos": videos, "skipped": skipped,
              "frames": int(sum(v["frames"] for v in videos))}

@@ -31,12 +31,13 @@ from ..sampling.files import write_samples
 from ..utils.atomic import remove_stale_temps
 from ..utils.memory import FLOAT, PARAM_COPIES_D, PARAM_COPIES_G, Part, check, train_pixel_bytes
 from ..utils.runtime import precision_name
+from ..utils.signals import Terminated
 from ..version import __version__
 from .distributed import Distributed
 from .fvd import training_fvd
 from .init import InitWeights
 from .losses import DiganLoss
-from .run import MetricsLog, differences, read_options, resolved_options, run_name, write_options
+from .run import MetricsLog, differences, hold_run, read_options, resolved_options, run_name, write_options
 
 
 PROGRESS_EVERY = 10  # steps between the losses shown on the progress bar
@@ -209,6 +210,7 @@ class RunInfo:
     snapshots: list[Path]
     interrupted: bool = False
     main: bool = True          # this process wrote the files (process 0 of several)
+    signal: int | None = None  # what stopped an interrupted run: signal.SIGINT (Ctrl-C) or signal.SIGTERM
 
 
 def train(preset: Preset, data: str, out: str | Path = "runs", *, source: VideoSource | None = None,
@@ -226,10 +228,12 @@ def train(preset: Preset, data: str, out: str | Path = "runs", *, source: VideoS
     processes decode the next batches while a step runs (0: on the training thread); they change when a
     batch is decoded, not what it holds. `dist` defaults to the process group torchrun describes, joined
     here and left at the end. `init` (`training.init.init_weights`): the weights a new run starts from;
-    recorded, and checked by a resume.
+    recorded, and checked by a resume. The run directory is held from the start (`run.hold_run`): a second
+    `train` of the same run is refused with the holder's PID.
     """
     own_group = dist is None
     dist = dist or Distributed.from_env(str(device))
+    run_dir = Path(run_dir) if run_dir is not None else Path(out) / run_name(data, preset)
     try:
         if dist.world > 1 and str(device) == "cuda":
             device = f"cuda:{dist.local_rank}"  # one GPU per process
@@ -240,12 +244,13 @@ def train(preset: Preset, data: str, out: str | Path = "runs", *, source: VideoS
         check(f"training {preset.name} at {preset.resolution}x{preset.resolution}, batch {preset.training.batch}",
               *training_memory(preset, dist.world), str(device))
         data_options = dict(data_options or {})
-        if source is None:
-            source = open_dataset(data, preset.resolution, **data_options)
-        if fvd is None and preset.training.fvd_clips:
-            fvd = training_fvd(source, preset, preset.training.fvd_clips, device=str(device))
-        return _train(preset, source, data, out, device=device, run_dir=run_dir, progress=progress, fvd=fvd,
-                      data_options=data_options, dist=dist, workers=workers, precision=precision, init=init)
+        with hold_run(run_dir, dist):
+            if source is None:
+                source = open_dataset(data, preset.resolution, **data_options)
+            if fvd is None and preset.training.fvd_clips:
+                fvd = training_fvd(source, preset, preset.training.fvd_clips, device=str(device))
+            return _train(preset, source, data, out, device=device, run_dir=run_dir, progress=progress, fvd=fvd,
+                          data_options=data_options, dist=dist, workers=workers, precision=precision, init=init)
     finally:
         if own_group and dist.world > 1:
             torch.distributed.destroy_process_group()
@@ -335,7 +340,8 @@ def _train(preset: Preset, source: VideoSource, data: str, out: str | Path, *, d
     trainer.batches = trainer.reals
     dist.barrier()
     bar.close()
-    return RunInfo(run_dir, resumed_from, trainer.clips_seen, snapshots, interrupted=stopping, main=dist.main)
+    return RunInfo(run_dir, resumed_from, trainer.clips_seen, snapshots, interrupted=stopping, main=dist.main,
+                   signal=stop.signal if stopping else None)
 
 
 class StepStats:
@@ -366,13 +372,15 @@ class StepStats:
 
 
 class StopRequest:
-    """Turns Ctrl-C / SIGTERM into a request to stop after the current step (said on stderr when `announce`)."""
+    """Turns Ctrl-C / SIGTERM into a request to stop after the current step (said on stderr when `announce`);
+    `signal` records which. A second one stops at once: KeyboardInterrupt, or `Terminated` for SIGTERM."""
 
     def __init__(self, announce: bool = True):
         self.announce = announce
 
     def __enter__(self) -> "StopRequest":
         self.requested = False
+        self.signal: int | None = None
         self.previous = {}
         if threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGINT, signal.SIGTERM):
@@ -381,8 +389,8 @@ class StopRequest:
 
     def handle(self, signum, frame) -> None:
         if self.requested:  # a second Ctrl-C stops at once
-            raise KeyboardInterrupt
-        self.requested = True
+            raise Terminated if signum == signal.SIGTERM else KeyboardInterrupt
+        self.requested, self.signal = True, signum
         if self.announce:
             note("stopping after this step and saving the training state (Ctrl-C again stops at once, "
                  "losing the steps since the last snapshot)")
