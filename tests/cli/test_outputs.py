@@ -49,10 +49,24 @@ def test_outputs_never_replace_a_link_a_fifo_or_a_device(run, tmp_path, capsys):
                      "--quiet")
     assert line.endswith("seed0000.mp4: is a symbolic link, not a regular file: outputs go only to regular files or "
                          "new paths (remove it or choose another path)")
-    assert (tmp_path / "out" / "seed0000.mp4").is_symlink() and (tmp_path / "target.mp4").read_bytes() == b"not mine to replace"
+    assert (tmp_path / "out" / "seed0000.mp4").is_symlink()
+    assert (tmp_path / "target.mp4").read_bytes() == b"not mine to replace"
     os.mkfifo(tmp_path / "g.onnx")
     assert "--out" in cli_error(capsys, "export", "--ckpt", run, "--out", tmp_path / "g.onnx")
     assert "is a FIFO (named pipe), not a regular file" in cli_error(capsys, "evaluate", "--ckpt", run, "--metrics",
                                                                      "fvd2048_16f", "--jsonl", tmp_path / "g.onnx")
     assert os.path.exists(tmp_path / "g.onnx") and not os.path.isfile(tmp_path / "g.onnx")
     assert temporaries(tmp_path) == []
+
+
+def test_a_run_directory_whose_log_or_state_is_a_link_is_refused_before_training(tmp_path, capsys):
+    run_dir = tmp_path / "shapes-tiny-32"
+    run_dir.mkdir()
+    (tmp_path / "elsewhere").write_text("")
+    args = ["train", "--data", "shapes", "--out", tmp_path, "--kimg", "0.004", "--batch", "4", "--workers", "0",
+            "--quiet"]
+    for name in ("metrics.jsonl", "training-state.pt"):
+        (run_dir / name).symlink_to(tmp_path / "elsewhere")
+        assert f"{name}: is a symbolic link, not a regular file" in cli_error(capsys, *args)
+        assert not list(run_dir.glob("snapshot-*")) and (tmp_path / "elsewhere").read_text() == ""
+        (run_dir / name).unlink()

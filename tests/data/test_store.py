@@ -238,3 +238,29 @@ def test_a_shard_rewritten_never_keeps_the_old_json_beside_the_new_frames(video_
     monkeypatch.setattr(os, "replace", replace)
     assert (dest / "shard-00000.bin").exists() and not (dest / "shard-00000.json").exists()
     assert store_mod._shard_done(dest, 0, entries[:1], 8) is None  # redone by the next prepare
+
+
+def test_a_finished_store_is_read_without_its_lock(video_folder, tmp_path, capsys):
+    """`prepare` again on a finished store only reads it: no lock needed (another prepare may hold it, or the
+    store may sit on read-only media)."""
+    from digan.utils.lock import FolderLock
+
+    dest = tmp_path / "store"
+    prepare(video_folder, dest, 8, progress=False)
+    with FolderLock(dest, "digan prepare"):
+        assert len(prepare(video_folder, dest, 8, progress=False)) == 3
+    assert "already prepared" in capsys.readouterr().err
+
+
+def test_a_killed_worker_is_one_line_and_the_store_resumes(tmp_path, monkeypatch, capsys):
+    src, dest = many_videos(tmp_path / "src", 4), tmp_path / "store"
+
+    def killed(*args):
+        os._exit(9)  # as the kernel's OOM killer would end it
+
+    monkeypatch.setattr(store_mod, "probe", killed)  # called in the worker (fork keeps the patch)
+    line = cli_error(capsys, "prepare", src, dest, "--size", 8, "--workers", 2, "--quiet")
+    assert line == (f"digan: error: {dest}: a decoding worker was killed (out of memory?); run the same command "
+                    "again to resume, with fewer --workers")
+    monkeypatch.undo()
+    assert len(prepare(src, dest, 8, progress=False)) == 4

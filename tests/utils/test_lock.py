@@ -80,3 +80,17 @@ def test_a_folder_the_lock_made_goes_when_nothing_was_written_in_it(tmp_path):
         with FolderLock(tmp_path / "refused"):
             raise RuntimeError("a command refused after taking its folder")
     assert not (tmp_path / "refused").exists()
+
+
+def test_a_lock_file_that_is_a_link_or_a_folder_is_one_line_not_followed(tmp_path):
+    from digan.utils.lock import LockError
+
+    (tmp_path / "elsewhere").write_text("not a lock")
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / LOCK_NAME).symlink_to(tmp_path / "elsewhere")
+    (tmp_path / "store" / LOCK_NAME).mkdir(parents=True)
+    for folder in ("run", "store"):
+        with pytest.raises(LockError, match=f"^{tmp_path / folder}: cannot hold it: {LOCK_NAME} cannot be made or "
+                                            "opened there \\("):
+            FolderLock(tmp_path / folder).acquire()
+    assert (tmp_path / "elsewhere").read_text() == "not a lock"

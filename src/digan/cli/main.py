@@ -16,7 +16,7 @@ from ..authors import AuthorsSnapshotError
 from ..checkpoint import CheckpointError
 from ..data.base import DataError
 from ..utils.atomic import OutputError
-from ..utils.lock import FolderInUse
+from ..utils.lock import LockError
 from ..utils.memory import MemoryLimit
 from ..utils.runtime import set_threads
 from ..utils.signals import Terminated, exit_code, sigterm_as_interrupt
@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with sigterm_as_interrupt():
             return args.func(args)
-    except (CliError, DataError, CheckpointError, MemoryLimit, AuthorsSnapshotError, OutputError, FolderInUse) as e:
+    except (CliError, DataError, CheckpointError, MemoryLimit, AuthorsSnapshotError, OutputError, LockError) as e:
         print(f"digan: error: {flag_names(str(e), getattr(args, 'flags', None))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as e:  # Ctrl-C, or SIGTERM (Terminated)

@@ -40,6 +40,7 @@ from .folders import Entry, Report, decode_video, find_entries, note, probe, res
 from tqdm import tqdm
 import multiprocessing as mp
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 
 FORMAT, VERSION = "digan-store", 1
 
@@ -231,9 +232,22 @@ def prepare(src: str | os.PathLike, dest: str | os.PathLike, size: int, *, fps: 
     entries, name = find_entries(src, split, fold, report)
     if not entries:
         raise DataError(f"{src}: no videos found (looked for video files and frame folders)")
+    if _finished(dest, settings):  # only read: a finished store needs no lock (and may be on read-only media)
+        note(f"{dest}: already prepared")
+        return open_store(dest, resolution)
     fresh = not dest.exists() or not folder_entries(dest)  # nothing of an earlier run to keep
     with FolderLock(dest, "digan prepare"):  # creates dest; removes it again if it is left empty
         return _prepare_locked(src, dest, resolution, fps, workers, progress, settings, report, entries, name, fresh)
+
+
+def _finished(dest: Path, settings: dict) -> bool:
+    """Whether `dest` holds a finished store prepared with `settings` (index.json is written last)."""
+    try:
+        old = json.loads((dest / "settings.json").read_text())
+    except (OSError, ValueError):
+        return False
+    same = isinstance(old, dict) and all(old.get(k) == v for k, v in settings.items())
+    return same and (dest / "index.json").is_file()
 
 
 def _prepare_locked(src: Path, dest: Path, resolution: int, fps: float | None, workers: int, progress: bool,
@@ -287,9 +301,12 @@ def _prepare_locked(src: Path, dest: Path, resolution: int, fps: float | None, w
                     futures = {pool.submit(_prepare_shard, str(dest), k, plan[k], resolution, fps): k for k in todo}
                     for fut in as_completed(futures):
                         finish(futures[fut], fut.result())
-                except BaseException:  # Ctrl-C, SIGTERM, a failed shard: the workers stop now, not after the store
+                except BaseException as e:  # Ctrl-C, SIGTERM, a failed shard: the workers stop now, not after the store
                     _stop_workers(pool)
                     remove_stale_temps(dest)  # what they were writing (no live process holds it now)
+                    if isinstance(e, BrokenProcessPool):
+                        raise DataError(f"{dest}: a decoding worker was killed (out of memory?); run the same "
+                                        "command again to resume, with fewer `workers`") from None
                     raise
         else:
             for k in todo:

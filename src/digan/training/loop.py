@@ -28,7 +28,7 @@ from ..data.clips import ClipSpec, PairBatches, PrefetchedBatches
 from ..data import open_dataset
 from ..models import DiganDiscriminators, Generator
 from ..sampling.files import write_samples
-from ..utils.atomic import remove_stale_temps
+from ..utils.atomic import check_output, remove_stale_temps
 from ..utils.memory import FLOAT, PARAM_COPIES_D, PARAM_COPIES_G, Part, check, train_pixel_bytes
 from ..utils.runtime import precision_name
 from ..utils.signals import Terminated
@@ -265,6 +265,7 @@ def _train(preset: Preset, source: VideoSource, data: str, out: str | Path, *, d
                                None if init is None else init.record())
     state_path = run_dir / STATE_NAME
     if dist.main:
+        check_output(state_path)  # refused now (a link, a FIFO), not after the first snapshot's steps
         stale = remove_stale_temps(run_dir)  # left by a killed write: a partial state can be gigabytes
         if stale:
             note(f"{run_dir}: removed {len(stale)} temporary file{'s' if len(stale) > 1 else ''} left by an "

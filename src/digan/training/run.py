@@ -16,8 +16,8 @@ from pathlib import Path
 from ..checkpoint import OPTIONS_NAME, CheckpointError
 from ..config import Preset
 from ..data.base import VideoSource
-from ..utils.atomic import appending, atomic_write
-from ..utils.lock import FolderInUse, FolderLock
+from ..utils.atomic import appending, atomic_write, check_output
+from ..utils.lock import FolderInUse, FolderLock, LockError
 from ..version import __version__
 from .distributed import Distributed
 
@@ -32,7 +32,7 @@ def hold_run(run_dir: Path, dist: Distributed) -> Iterator[None]:
     if lock is not None:
         try:
             lock.acquire()
-        except FolderInUse as e:
+        except LockError as e:
             refused = e
     if dist.any(refused is not None):
         raise refused or FolderInUse(f"{run_dir}: in use by another process (process 0 of this run was refused)")
@@ -144,7 +144,7 @@ class MetricsLog:
     """metrics.jsonl in the run directory, plus TensorBoard when it is installed."""
 
     def __init__(self, run_dir: Path):
-        self.path = run_dir / "metrics.jsonl"
+        self.path = check_output(run_dir / "metrics.jsonl")  # a link or a FIFO refused now, not at the first snapshot
         try:
             from torch.utils.tensorboard import SummaryWriter
             self.tb = SummaryWriter(str(run_dir / "tensorboard"))

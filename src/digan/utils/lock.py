@@ -37,7 +37,11 @@ def _close_inherited() -> None:
 os.register_at_fork(after_in_child=_close_inherited)
 
 
-class FolderInUse(RuntimeError):
+class LockError(RuntimeError):
+    """A folder cannot be held (another process has it, or no lock file can be made there); one line for the user."""
+
+
+class FolderInUse(LockError):
     """Another process holds the folder; the message is one line meant for the user."""
 
 
@@ -114,10 +118,17 @@ class FolderLock:
 
     def acquire(self) -> "FolderLock":
         self.created = not self.folder.exists()
-        self.folder.mkdir(parents=True, exist_ok=True)
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise LockError(f"{self.folder}: cannot make the folder ({os.strerror(e.errno).lower()})") from None
         try:
             while True:
-                fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o666)
+                try:  # never through a link: the lock file is this folder's own
+                    fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o666)
+                except OSError as e:
+                    raise LockError(f"{self.folder}: cannot hold it: {LOCK_NAME} cannot be made or opened there "
+                                    f"({os.strerror(e.errno).lower()})") from None
                 if not try_lock(fd):
                     os.close(fd)
                     raise FolderInUse(f"{self.folder}: in use by {lock_holder(self.folder)}; wait for it to "
