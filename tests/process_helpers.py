@@ -38,7 +38,9 @@ def digan(*args, slow: str | None = None, slow_s: float = 0.5, cwd=None) -> subp
         argv = [sys.executable, "-m", "digan", *map(str, args)]
     # output to files, not pipes: a child it leaves behind (an orphaned worker) would hold a pipe open forever
     out, err = tempfile.TemporaryFile("w+"), tempfile.TemporaryFile("w+")
-    process = subprocess.Popen(argv, env=env, cwd=cwd, stdout=out, stderr=err, text=True)
+    # a process group of its own, as a shell job has: a test can signal the group (os.killpg), as `timeout`,
+    # torchrun or a terminal do
+    process = subprocess.Popen(argv, env=env, cwd=cwd, stdout=out, stderr=err, text=True, start_new_session=True)
     process.output_files = out, err
     return process
 

@@ -70,3 +70,23 @@ def test_a_run_directory_whose_log_or_state_is_a_link_is_refused_before_training
         assert f"{name}: is a symbolic link, not a regular file" in cli_error(capsys, *args)
         assert not list(run_dir.glob("snapshot-*")) and (tmp_path / "elsewhere").read_text() == ""
         (run_dir / name).unlink()
+
+
+def test_a_link_where_a_fit_or_a_page_would_go_is_refused_before_the_work(run, tmp_path, capsys, monkeypatch):
+    import digan.apps.gallery as gallery
+    import digan.invert.video as video
+
+    def never(*args, **kwargs):
+        raise AssertionError("the work started")
+
+    monkeypatch.setattr(video, "fit_clip", never)
+    monkeypatch.setattr(gallery, "write_videos", never)
+    (tmp_path / "target").write_text("keep")
+    for folder, name in (("fit", "input-fit.mp4"), ("site", "index.html")):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / name).symlink_to(tmp_path / "target")
+    assert "input-fit.mp4: is a symbolic link" in cli_error(capsys, "invert", "--ckpt", run, "--video", "shapes:0",
+                                                           "--out", tmp_path / "fit", "--quiet")
+    assert "index.html: is a symbolic link" in cli_error(capsys, "gallery", "--ckpt", run, "--out", tmp_path / "site",
+                                                        "--quiet")
+    assert (tmp_path / "target").read_text() == "keep"

@@ -147,7 +147,7 @@ def test_what_a_killed_render_left_is_removed_by_the_next(run, tmp_path, capsys)
 
 def test_a_second_train_of_a_run_is_refused_with_the_holders_pid(tmp_path, capsys):
     """Today both ran: the second's start-up clean-up deleted the first's live temporary, and their files mixed."""
-    args = ["train", "--data", "shapes", "--out", tmp_path, "--batch", "4", "--snap-kimg", "0.008", "--workers", "0",
+    args = ["train", "--data", "shapes", "--out", tmp_path, "--batch", "4", "--snap-kimg", "0.008", "--workers", "1",
             "--quiet"]
     run_dir = tmp_path / "shapes-tiny-32"
     first = digan(*args, "--kimg", "1")
@@ -155,7 +155,7 @@ def test_a_second_train_of_a_run_is_refused_with_the_holders_pid(tmp_path, capsy
         wait_until(lambda: any(run_dir.glob("snapshot-*.json")) or first.poll() is not None, what="a snapshot")
         line = cli_error(capsys, *args, "--kimg", "0.004")
         assert f"shapes-tiny-32: in use by process {first.pid} (digan train); wait for it to finish" in line
-        first.send_signal(signal.SIGTERM)
+        os.killpg(first.pid, signal.SIGTERM)  # to its loader worker too, as `timeout` does: it killed the worker
         code, _, err = finish(first)
     finally:
         first.kill()

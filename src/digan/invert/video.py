@@ -12,12 +12,12 @@ from ..data.io import VideoWriter
 from ..models import Generator
 from ..sampling.files import plural, side_by_side
 from ..timebase import Timebase
-from ..utils.atomic import FileGroup, remove_stale_temps
+from ..utils.atomic import FileGroup, check_output, remove_stale_temps
 from ..utils.lock import FolderLock
 from ..utils.memory import check
 from .clip import read_clip
 from .fit import FitOptions, fit_clip, fit_memory
-from .fitfile import FIT_META, save_fit
+from .fitfile import FIT_META, FIT_WEIGHTS, save_fit
 
 PREVIEW = "input-fit.mp4"
 
@@ -35,6 +35,8 @@ def fit_video(G: Generator, meta: dict, video: str | os.PathLike, out: str | os.
     out = Path(out)
     with FolderLock(out, "digan invert"):
         remove_stale_temps(out)  # left by a killed invert: no live process writes here now
+        for name in (FIT_WEIGHTS, FIT_META, PREVIEW):
+            check_output(out / name)  # a link or a FIFO in the way is refused before the fit, not after it
         return _fit_video(G, meta, video, out, frames, start, fps, options, progress)
 
 
