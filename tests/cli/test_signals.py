@@ -95,6 +95,7 @@ COMMANDS = {  # command line (RUN, OUT and DIR stand for paths), what is patched
     "fvd": (["fvd", "DIR/a", "DIR/b", "--frames", "9", "--quiet"], "digan.cli.metrics:folder_clips", 2),
     "train": (["train", "--data", "shapes", "--out", "OUT", "--kimg", "1", "--batch", "4", "--snap-kimg", "0.008",
                "--workers", "0", "--quiet"], "digan.training.loop:Trainer.step", 3),
+    "demo": (["demo", "--out", "OUT", "--kimg", "1"], "digan.training.loop:Trainer.step", 1),  # rendered on (exit 0)
 }
 
 
@@ -114,8 +115,9 @@ def test_sigterm_ends_every_command_like_ctrl_c(command, run, tmp_path, monkeypa
                 "train": "stopped at 0.01 kimg; run the same command to resume"}.get(command, "digan: terminated")
     assert err[-1] == expected
     assert temporaries(tmp_path) == []
-    if command == "train":  # stops after the step, as for Ctrl-C, with the state saved to resume from
-        assert (out / "shapes-tiny-32" / STATE_NAME).exists()
+    if command in ("train", "demo"):  # stops after the step, as for Ctrl-C, with the state saved to resume from
+        assert (out / ("run" if command == "demo" else "shapes-tiny-32") / STATE_NAME).exists()
+        assert not (out / "samples").exists()
     elif command != "prepare":  # nothing else was finished, so nothing else is there
         assert not [p for p in out.rglob("*") if p.is_file()] if out.exists() else True
 

@@ -24,7 +24,6 @@ import json
 import math
 import mmap
 import os
-import signal
 import sys
 import time
 from collections.abc import Sequence
@@ -34,7 +33,7 @@ import numpy as np
 
 from ..utils.atomic import FileGroup, atomic_write, remove_stale_temps
 from ..utils.lock import FolderLock, folder_entries
-from ..utils.signals import die_with_parent
+from ..utils.signals import start_worker, stop_workers
 from .base import DataError, VideoSource
 from .folders import Entry, Report, decode_video, find_entries, note, probe, resample_ids
 from tqdm import tqdm
@@ -144,20 +143,6 @@ def open_store(path: str | os.PathLike, resolution: int | None = None) -> StoreS
 def _shard_size(n: int) -> int:
     """Videos per shard: at least 64 shards for resuming and parallel work, at most 32 videos each."""
     return max(1, min(32, math.ceil(n / 64)))
-
-
-def _start_worker(parent: int) -> None:
-    """A decoding worker: Ctrl-C is its parent's to handle, SIGTERM ends it, and so does its parent's end."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    die_with_parent(parent)
-
-
-def _stop_workers(pool: ProcessPoolExecutor) -> None:
-    """End a pool's workers now, mid-shard (the pool itself only waits for them); their temporaries stay behind."""
-    for process in list(pool._processes.values()):  # no public way to stop running tasks before Python 3.14
-        process.terminate()
-    pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _prepare_shard(dest: str, k: int, entries: list[Entry], resolution: int, fps: float | None) -> dict:
@@ -295,14 +280,14 @@ def _prepare_locked(src: Path, dest: Path, resolution: int, fps: float | None, w
 
             # fork starts workers at once; they run no torch, only PyAV and Pillow.
             context = mp.get_context("fork" if sys.platform == "linux" else "spawn")
-            with ProcessPoolExecutor(min(workers, len(todo)), mp_context=context, initializer=_start_worker,
+            with ProcessPoolExecutor(min(workers, len(todo)), mp_context=context, initializer=start_worker,
                                      initargs=(os.getpid(),)) as pool:
                 try:
                     futures = {pool.submit(_prepare_shard, str(dest), k, plan[k], resolution, fps): k for k in todo}
                     for fut in as_completed(futures):
                         finish(futures[fut], fut.result())
                 except BaseException as e:  # Ctrl-C, SIGTERM, a failed shard: the workers stop now, not after the store
-                    _stop_workers(pool)
+                    stop_workers(pool)
                     remove_stale_temps(dest)  # what they were writing (no live process holds it now)
                     if isinstance(e, BrokenProcessPool):
                         raise DataError(f"{dest}: a decoding worker was killed (out of memory?); run the same "

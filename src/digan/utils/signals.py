@@ -47,6 +47,28 @@ def exit_code(interrupt: BaseException) -> int:
     return 128 + (signal.SIGTERM if isinstance(interrupt, Terminated) else signal.SIGINT)
 
 
+def interruption(signum: int | None) -> KeyboardInterrupt:
+    """The exception that goes on with a stop a callee handled itself (a training stopped after its step):
+    `Terminated` for SIGTERM, KeyboardInterrupt for Ctrl-C."""
+    return Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
+
+
+def start_worker(parent: int) -> None:
+    """The start of a pool's worker process (`initializer`, `initargs=(os.getpid(),)`): Ctrl-C is its parent's
+    to handle, SIGTERM ends it, and so does its parent's end (`die_with_parent`)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    die_with_parent(parent)
+
+
+def stop_workers(pool) -> None:
+    """End a ProcessPoolExecutor's workers now, mid-task (on Ctrl-C, SIGTERM or a failed task): the pool itself
+    would wait for every task it was given. What they were writing is left to `remove_stale_temps`."""
+    for process in list(pool._processes.values()):  # no public way to stop running tasks before Python 3.14
+        process.terminate()
+    pool.shutdown(wait=True, cancel_futures=True)
+
+
 def die_with_parent(parent: int) -> None:
     """In a worker process: end as soon as `parent` (its parent's PID) does, even when the parent was killed
     with SIGKILL and could not stop it. Linux: the kernel sends SIGKILL (prctl PR_SET_PDEATHSIG); elsewhere a
