@@ -94,6 +94,8 @@ def disk_failure(error: BaseException, path: str | os.PathLike) -> str | None:
         return None
     if "No space left on device" in str(error) or "os error 28" in str(error):  # safetensors' wording
         return DISK_ERRORS[errno.ENOSPC]
+    if not isinstance(error, (OSError, RuntimeError)):  # what writers raise for a short write (np.save, torch.save)
+        return None
     try:
         vfs = os.statvfs(Path(path).parent)
     except OSError:
@@ -256,7 +258,7 @@ class FileGroup:
 
     def write(self, path: str | os.PathLike, write: Callable[[Path], None]) -> Path:
         """Write `path`'s new content to a temporary now (`write(tmp_path)`); it moves into place with the group.
-        Returns the temporary's path (to read back, e.g. a digest)."""
+        Returns the temporary's path."""
         temp = self.add(Temporary(path))
         with disk_errors(temp.path):
             write(temp.tmp)
