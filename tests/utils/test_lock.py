@@ -94,3 +94,19 @@ def test_a_lock_file_that_is_a_link_or_a_folder_is_one_line_not_followed(tmp_pat
                                             "opened there \\("):
             FolderLock(tmp_path / folder).acquire()
     assert (tmp_path / "elsewhere").read_text() == "not a lock"
+
+
+def test_a_file_system_without_locks_still_takes_writes(tmp_path, monkeypatch):
+    """Some network and FUSE mounts have no flock: writing there works as before, unguarded."""
+    import errno
+
+    import digan.utils.lock as lock
+    from digan.utils.atomic import atomic_write
+
+    def unsupported(fd, operation):
+        raise OSError(errno.ENOLCK, "No locks available")
+
+    monkeypatch.setattr(lock.fcntl, "flock", unsupported)
+    with FolderLock(tmp_path / "run"):
+        atomic_write(tmp_path / "run" / "a.json", lambda p: p.write_text("{}"))
+    assert os.listdir(tmp_path / "run") == ["a.json"]
