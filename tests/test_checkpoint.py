@@ -243,3 +243,34 @@ def test_a_training_state_with_nan_or_inf_is_refused(tmp_path):
     with pytest.raises(CheckpointError, match=r"nan.pt: 1 tensor of this training state holds NaN or inf "
                                               r"\(e.g. D.image.out.weight\): the run diverged"):
         load_state(tmp_path / "nan.pt")
+def test_a_snapshot_written_again_is_never_one_writes_json_beside_anothers_weights(tmp_path, monkeypatch):
+    """A resumed run writes its last snapshot again: an interruption must leave the old pair or none."""
+    import os
+
+    import digan.checkpoint as checkpoint
+
+    preset = get_preset("tiny-32").replace_training(clip_frames=8)
+    old, new = (Generator(preset.generator).eval() for _ in range(2))
+    save_snapshot(tmp_path, old, preset, 1000)
+
+    def ctrl_c(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as m:  # Ctrl-C while the JSON is written, after the weights
+        m.setattr(checkpoint.json, "dumps", ctrl_c)
+        with pytest.raises(KeyboardInterrupt):
+            save_snapshot(tmp_path, new, preset, 1000)
+    G, _ = load_snapshot(tmp_path)
+    assert all(torch.equal(a, b) for a, b in zip(G.state_dict().values(), old.state_dict().values()))
+    replace = os.replace
+
+    def killed_after_the_first_rename(src, dst):
+        replace(src, dst)
+        raise SystemExit("killed")
+
+    with monkeypatch.context() as m:
+        m.setattr(os, "replace", killed_after_the_first_rename)
+        with pytest.raises(SystemExit):
+            save_snapshot(tmp_path, new, preset, 1000)
+    with pytest.raises(CheckpointError, match="no snapshot"):  # not the old JSON over the new weights
+        load_snapshot(tmp_path)

@@ -9,7 +9,9 @@
   weights_only=True.
 
 Every write goes to a temporary name and is renamed into place, so a killed
-save never corrupts the last good file.
+save never corrupts the last good file; a snapshot's two files change together
+(`digan.utils.atomic.FileGroup`: the JSON, which marks the snapshot complete, is
+removed first and put in place last).
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from safetensors.torch import load_file, save_file
 
 from .config import Preset
 from .models import Generator
-from .utils.atomic import atomic_write
+from .utils.atomic import FileGroup, atomic_write
 from .utils.memory import available, size_text
 from .version import __version__
 
@@ -51,10 +53,9 @@ def snapshot_name(clips_seen: int) -> str:
 
 
 def save_snapshot(run_dir: Path, G: Generator, preset: Preset, clips_seen: int, extra: dict | None = None) -> Path:
-    """Write `snapshot-<kimg>.safetensors` then its `.json`; the JSON marks the snapshot complete."""
+    """Write `snapshot-<kimg>.safetensors` and its `.json`, together; the JSON marks the snapshot complete."""
     stem = Path(run_dir) / snapshot_name(clips_seen)
     tensors = {k: v.detach().cpu().contiguous() for k, v in G.state_dict().items()}
-    atomic_write(stem.with_suffix(".safetensors"), lambda p: save_file(tensors, str(p)))
     meta = {
         "format": "digan-snapshot",
         "format_version": FORMAT_VERSION,
@@ -66,7 +67,9 @@ def save_snapshot(run_dir: Path, G: Generator, preset: Preset, clips_seen: int, 
         "weights": stem.with_suffix(".safetensors").name,
         **(extra or {}),
     }
-    atomic_write(stem.with_suffix(".json"), lambda p: p.write_text(json.dumps(meta, indent=2)))
+    with FileGroup(marker=stem.with_suffix(".json")) as files:
+        files.write(stem.with_suffix(".safetensors"), lambda p: save_file(tensors, str(p)))
+        files.write(stem.with_suffix(".json"), lambda p: p.write_text(json.dumps(meta, indent=2)))
     return stem.with_suffix(".safetensors")
 
 

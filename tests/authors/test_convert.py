@@ -18,6 +18,7 @@ from digan.checkpoint import STATE_NAME, load_snapshot, save_snapshot
 from digan.config import Preset
 from digan.models import Generator
 from digan.timebase import Timebase
+from digan.utils.atomic import OutputError
 
 
 def test_the_fixture_converts_to_a_run_that_renders_the_authors_frames(fixtures, authors_small, tmp_path, one_thread):
@@ -110,8 +111,8 @@ def test_a_failure_leaves_nothing_and_keeps_the_old_run(tiny_snapshot, tmp_path,
 
     monkeypatch.setattr(convert_module, "save_file", full_disk)
     for out, force in ((tmp_path / "new", False), (run, True)):
-        with pytest.raises(OSError, match="No space left"):
-            convert_snapshot(path, out, force=force)
+        with pytest.raises(OutputError, match=f"^{out}/init.safetensors: cannot write \\(no space left on device\\)$"):
+            convert_snapshot(path, out, force=force)  # the file named where it was to go, not its temporary
     assert not (tmp_path / "new").exists()
     assert sorted(p.name for p in run.iterdir()) == ["snapshot-0000000005.json", "snapshot-0000000005.safetensors"]
     assert sorted(os.listdir(tmp_path)) == ["broken.pkl", "network-snapshot-000120.pkl", "run"]
@@ -135,15 +136,15 @@ def test_the_old_run_is_back_when_the_new_one_cannot_be_moved_in(tiny_snapshot, 
     path, preset, _, _ = tiny_snapshot
     run = tmp_path / "run"
     save_snapshot(run, Generator(preset.generator), preset, 5)
-    rename = Path.rename
+    replace = os.replace
 
-    def failing(self, target):
-        if (self / "init.json").exists():  # the converted run, on its way in
+    def failing(source, target):
+        if (Path(source) / "init.json").exists():  # the converted run, on its way in
             raise OSError(5, "Input/output error")
-        return rename(self, target)
+        return replace(source, target)
 
-    monkeypatch.setattr(Path, "rename", failing)
-    with pytest.raises(OSError, match="Input/output error"):
+    monkeypatch.setattr(os, "replace", failing)
+    with pytest.raises(OutputError, match="input/output error"):
         convert_snapshot(path, run, force=True)
     assert sorted(p.name for p in run.iterdir()) == ["snapshot-0000000005.json", "snapshot-0000000005.safetensors"]
     assert sorted(os.listdir(tmp_path)) == ["network-snapshot-000120.pkl", "run"]

@@ -94,3 +94,35 @@ def test_a_file_whose_code_would_write_a_file_creates_nothing(tmp_path, capsys):
     assert run("convert", path, "--out", tmp_path / "out") == 2
     assert "refused global" in capsys.readouterr().err
     assert not made.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["network-snapshot-000000.pkl"]
+
+
+def test_sigterm_while_converting_leaves_the_old_run_and_no_temporary(converted, fixtures, tmp_path, monkeypatch,
+                                                                       capsys):
+    """SIGTERM ends `convert` as Ctrl-C does (exit 143, one line); a run that a live train holds is never replaced."""
+    import shutil
+    import signal
+
+    import digan.authors.convert as convert_module
+    from digan.utils.lock import FolderLock
+
+    out = tmp_path / "X"
+    shutil.copytree(converted, out)
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    with FolderLock(out, "digan train"):  # as if a fine-tuning ran in it
+        assert run("convert", fixtures / "snapshot-small.pkl", "--out", out, "--force") == 2
+        assert f"in use by process {os.getpid()} (digan train)" in capsys.readouterr().err
+    save_file = convert_module.save_file
+
+    def then_sigterm(*args, **kwargs):
+        save_file(*args, **kwargs)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    guard = signal.signal(signal.SIGTERM, lambda *a: pytest.fail("digan convert installed no SIGTERM handler"))
+    try:
+        monkeypatch.setattr(convert_module, "save_file", then_sigterm)
+        assert run("convert", fixtures / "snapshot-small.pkl", "--out", out, "--force") == 143
+    finally:
+        signal.signal(signal.SIGTERM, guard)
+    assert capsys.readouterr().err.strip() == "digan: terminated"
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert sorted(os.listdir(tmp_path)) == ["X"]

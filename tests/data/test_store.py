@@ -1,8 +1,12 @@
 import json
+import os
+import signal
 
 import numpy as np
 import pytest
+from cli_helpers import cli_error
 from data_helpers import clip, frame_folder, write_avi
+from process_helpers import alive, children, digan, finish, kill_all, needs_proc, temporaries, wait_until
 
 from digan.data import ClipSpec, DataError, PairBatches, open_dataset
 from digan.data import store as store_mod
@@ -161,3 +165,102 @@ def test_a_prepare_that_writes_no_store_leaves_nothing_to_block_the_next(tmp_pat
     assert not (tmp_path / "s").exists()
     write_avi(src / "good.avi", clip(6, h=16, w=16))
     assert cli("prepare", str(src), str(tmp_path / "s"), "--size", "16", "--fps", "4", "--quiet") == 0
+
+
+# ---------------------------------------------------------------- one prepare per store, workers that end with it
+
+def many_videos(root, n=16):
+    for k in range(n):
+        frame_folder(root / f"v{k:02d}", clip(4, h=8, w=8, seed=k))
+    return root
+
+
+@needs_proc
+def test_a_second_prepare_is_refused_and_sigterm_stops_the_first_and_its_workers(tmp_path, capsys):
+    """SIGTERM: one line, exit 143, no worker left, no temporary; the same command then finishes the store."""
+    src, dest = many_videos(tmp_path / "src"), tmp_path / "store"
+    first = digan("prepare", src, dest, "--size", 8, "--workers", 2, "--quiet",
+                  slow="digan.data.store:decode_video", slow_s=0.5)
+    workers = []
+    try:
+        wait_until(lambda: len(children(first.pid)) >= 2, what="two workers")
+        workers = children(first.pid)
+        assert f"in use by process {first.pid} (digan prepare)" in cli_error(capsys, "prepare", src, dest,
+                                                                             "--size", 8, "--quiet")
+        first.send_signal(signal.SIGTERM)
+        code, _, err = finish(first)
+        assert code == 143, err
+        wait_until(lambda: not any(alive(pid) for pid in workers), timeout=10, what="the workers to end")
+    finally:
+        first.kill()
+        kill_all(workers)
+    assert err.strip().splitlines()[-1] == f"terminated: run the same command again to resume into {dest}"
+    assert temporaries(dest) == [] and not (dest / "index.json").exists()
+    store = prepare(src, dest, 8, progress=False)
+    assert len(store) == 16 and temporaries(dest) == []
+
+
+@needs_proc
+def test_workers_end_when_prepare_is_killed_and_the_store_resumes(tmp_path):
+    """SIGKILL cannot be handled: the workers notice their parent's end themselves (they blocked forever)."""
+    src, dest = many_videos(tmp_path / "src"), tmp_path / "store"
+    first = digan("prepare", src, dest, "--size", 8, "--workers", 2, "--quiet",
+                  slow="digan.data.store:decode_video", slow_s=0.5)
+    workers = []
+    try:
+        wait_until(lambda: len(children(first.pid)) >= 2, what="two workers")
+        workers = children(first.pid)
+        first.kill()
+        finish(first)
+        wait_until(lambda: not any(alive(pid) for pid in workers), timeout=10, what="the orphaned workers to end")
+    finally:
+        kill_all(workers)
+    store = prepare(src, dest, 8, progress=False)  # the lock file the kill left locks nothing
+    assert len(store) == 16 and temporaries(dest) == [] and not (dest / ".digan.lock").exists()
+
+
+def test_a_shard_rewritten_never_keeps_the_old_json_beside_the_new_frames(video_folder, tmp_path, monkeypatch):
+    from digan.data.folders import find_entries
+    from digan.data.base import Report
+
+    dest = tmp_path / "store"
+    prepare(video_folder, dest, 8, progress=False)
+    entries, _ = find_entries(video_folder, "train+test", 1, Report("videos"))
+    replace = os.replace
+
+    def killed_after_the_frames(src, dst):
+        replace(src, dst)
+        raise SystemExit("killed")
+
+    monkeypatch.setattr(os, "replace", killed_after_the_frames)
+    with pytest.raises(SystemExit):
+        store_mod._prepare_shard(str(dest), 0, entries[:1], 8, None)  # other inputs than shard 0 had
+    monkeypatch.setattr(os, "replace", replace)
+    assert (dest / "shard-00000.bin").exists() and not (dest / "shard-00000.json").exists()
+    assert store_mod._shard_done(dest, 0, entries[:1], 8) is None  # redone by the next prepare
+
+
+def test_a_finished_store_is_read_without_its_lock(video_folder, tmp_path, capsys):
+    """`prepare` again on a finished store only reads it: no lock needed (another prepare may hold it, or the
+    store may sit on read-only media)."""
+    from digan.utils.lock import FolderLock
+
+    dest = tmp_path / "store"
+    prepare(video_folder, dest, 8, progress=False)
+    with FolderLock(dest, "digan prepare"):
+        assert len(prepare(video_folder, dest, 8, progress=False)) == 3
+    assert "already prepared" in capsys.readouterr().err
+
+
+def test_a_killed_worker_is_one_line_and_the_store_resumes(tmp_path, monkeypatch, capsys):
+    src, dest = many_videos(tmp_path / "src", 4), tmp_path / "store"
+
+    def killed(*args):
+        os._exit(9)  # as the kernel's OOM killer would end it
+
+    monkeypatch.setattr(store_mod, "probe", killed)  # called in the worker (fork keeps the patch)
+    line = cli_error(capsys, "prepare", src, dest, "--size", 8, "--workers", 2, "--quiet")
+    assert line == (f"digan: error: {dest}: a decoding worker was killed (out of memory?); run the same command "
+                    "again to resume, with fewer --workers")
+    monkeypatch.undo()
+    assert len(prepare(src, dest, 8, progress=False)) == 4

@@ -3,6 +3,7 @@
 import dataclasses
 import json
 import math
+import os
 
 import numpy as np
 import pytest
@@ -20,6 +21,7 @@ from digan.models import Generator
 from digan.sampling.render import interpolation_code, prepare_videos, render_code, seed_motion, seed_w
 from digan.timebase import clip_times
 from cli_helpers import cli_error
+from process_helpers import finish, python, wait_ready
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -314,3 +316,59 @@ def test_a_fit_holding_nan_is_never_saved(tiny_G, snapshot, tmp_path):
     with pytest.raises(FitDiverged, match="the fit holds NaN or inf in synthesis."):
         save_fit(tmp_path / "fit", fit, meta)
     assert not (tmp_path / "fit").exists()
+# ---------------------------------------------------------------- a fit folder is one whole fit, written by one process
+
+def fit_files(folder):
+    return {p.name: p.read_bytes() for p in folder.iterdir()}
+
+
+def test_an_interrupted_refit_leaves_the_old_fit_or_none_never_a_mix(snapshot, shapes_clip, tmp_path, monkeypatch,
+                                                                      capsys):
+    """Today the old fit.json stayed beside the new fit.safetensors, and `generate --fit` rendered it (exit 0)."""
+    import digan.invert.fitfile as fitfile
+
+    run, _ = snapshot
+    write_video(tmp_path / "clip", shapes_clip, fps=8)
+    invert = ["invert", "--ckpt", run, "--video", tmp_path / "clip", "--out", tmp_path / "fit", "--steps", 2,
+              "--starts", 1, "--quiet"]
+    assert run_cli(*invert) == 0
+    old = fit_files(tmp_path / "fit")
+
+    def ctrl_c(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as m:  # Ctrl-C while the new fit's JSON is written, after its weights
+        m.setattr(fitfile.json, "dumps", ctrl_c)
+        assert run_cli(*invert, "--seed", 1) == 130
+    assert fit_files(tmp_path / "fit") == old  # the old fit, whole, preview included
+
+    replace = os.replace
+
+    def killed_after_the_first_rename(src, dst):
+        replace(src, dst)
+        raise SystemExit("killed")  # as far as the files go, SIGKILL here is the same
+
+    with monkeypatch.context() as m:
+        m.setattr(os, "replace", killed_after_the_first_rename)
+        with pytest.raises(SystemExit):
+            run_cli(*invert, "--seed", 1)
+    capsys.readouterr()
+    assert "no such fit" in cli_error(capsys, "generate", "--fit", tmp_path / "fit", "--out", tmp_path / "gen")
+    assert run_cli(*invert, "--seed", 1) == 0 and fit_files(tmp_path / "fit").keys() == old.keys()
+
+
+def test_a_second_invert_into_a_held_fit_folder_is_refused(snapshot, tmp_path, capsys):
+    run, _ = snapshot
+    (tmp_path / "fit").mkdir()
+    holder = python(f"from digan.utils.lock import FolderLock; import time\n"
+                    f"FolderLock({str(tmp_path / 'fit')!r}, 'digan invert').acquire(); print('ready', flush=True)\n"
+                    "time.sleep(60)")
+    try:
+        wait_ready(holder)
+        line = cli_error(capsys, "invert", "--ckpt", run, "--video", "shapes:0", "--out", tmp_path / "fit",
+                         "--steps", 1, "--quiet")
+        assert f"fit: in use by process {holder.pid} (digan invert); wait for it to finish" in line
+    finally:
+        holder.kill()
+        finish(holder)
+    assert [p.name for p in (tmp_path / "fit").iterdir()] == [".digan.lock"]  # the holder's: nothing written

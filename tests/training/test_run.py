@@ -1,4 +1,5 @@
 import json
+import os
 
 import pytest
 
@@ -36,3 +37,22 @@ def test_the_metrics_log_is_strict_json_with_null_for_a_number_that_is_not_finit
     assert json.loads(line, parse_constant=refuse) == {"kimg": 0.004, "D_image": 1.25, "fvd64_16f": None,
                                                        "clips_per_s": None, "n": 3}
     assert read_metrics(tmp_path / "metrics.jsonl")[0]["fvd64_16f"] is None
+def test_only_process_0_of_a_run_holds_its_folder_and_every_process_stops_when_it_is_refused(tmp_path, monkeypatch):
+    """torchrun: the run's own processes must not refuse each other; another run's must all be refused."""
+    from digan.training.distributed import Distributed
+    from digan.training.run import hold_run
+    from digan.utils.lock import LOCK_NAME, FolderInUse, FolderLock
+
+    with hold_run(tmp_path, Distributed(rank=0, world=1)):
+        assert (tmp_path / LOCK_NAME).read_text() == f"{os.getpid()}\ndigan train\n"
+        with pytest.raises(FolderInUse, match=f"in use by process {os.getpid()} \\(digan train\\)"):
+            with hold_run(tmp_path, Distributed()):
+                pass
+    monkeypatch.setattr(Distributed, "any", lambda self, flag: flag)  # this process alone: no group to ask
+    with FolderLock(tmp_path, "digan train"):
+        with hold_run(tmp_path, Distributed(rank=1, world=2)):  # process 1 of a run whose process 0 holds it
+            pass
+    monkeypatch.setattr(Distributed, "any", lambda self, flag: True)  # process 0 was refused
+    with pytest.raises(FolderInUse, match="process 0 of this run was refused"):
+        with hold_run(tmp_path, Distributed(rank=1, world=2)):
+            pass

@@ -15,6 +15,7 @@ from ..sampling.files import VideoRequest, generate, write_samples
 from ..sampling.options import RenderOptions
 from ..timebase import TimeRequest, Timebase
 from ..training.loop import train
+from ..utils.signals import interruption
 from .gallery import build_gallery
 
 # The demo's budget: the study's 20 kimg point, where tiny-32 draws a coloured shape or two a clip that
@@ -33,6 +34,8 @@ def run_demo(out: Path, kimg: float = DEMO_KIMG, data: str = "shapes", device: s
     source = open_dataset(data, preset.resolution)
     print(f"demo: training {preset.name} on '{data}' for {kimg:g} kimg; run again to resume")
     info = train(preset, data, out, source=source, device=device, run_dir=out / "run", precision=precision)
+    if info.interrupted:  # stopped after a step by Ctrl-C or SIGTERM, its state saved: the command stops too
+        raise interruption(info.signal)
     G, meta = load_snapshot(info.run_dir, device)
     samples = out / "samples"
     render = RenderOptions(precision=precision)

@@ -19,7 +19,7 @@ from ..sampling.options import RenderOptions
 from ..sampling.render import prepare_videos
 from ..timebase import TimeRequest, Timebase
 from ..training.run import read_metrics
-from ..utils.atomic import atomic_write
+from ..utils.atomic import atomic_write, check_output
 
 MOTIONS = 8          # motion seeds beside one first frame
 STEPS = 8            # videos along each interpolation
@@ -47,6 +47,7 @@ def build_gallery(G: Generator, meta: dict, out: str | Path, *, videos: int = 8,
     if videos < 1:
         raise ValueError(f"`videos` must be at least 1, got {videos}")
     out = Path(out)
+    check_output(out / "index.html")  # refused before the renders, not after them
     media = out / "media"
     timebase = Timebase.from_meta(meta)
     fps, res = timebase.train_fps, int(meta["resolution"])

@@ -30,7 +30,7 @@ from torch.export import Dim
 
 from ..models import Generator
 from ..models.generator import make_coords
-from ..utils.atomic import atomic_write
+from ..utils.atomic import atomic_write, remove_stale_temps
 
 INPUT_NAMES = ("z", "z_motion", "t", "coords", "psi")
 OUTPUT_NAME = "frames"
@@ -143,5 +143,6 @@ def export_onnx(G: Generator, path: str | Path, opset: int = OPSET) -> Path:
                              f"{written}; nothing was written (opset {OPSET} is its own)")
 
     path = Path(path)
+    remove_stale_temps(path.parent, name=path.name)  # what a killed export of this file left
     atomic_write(path, write)
     return path

@@ -50,6 +50,7 @@ from ..timebase import clip_times
 from ..training.loop import train
 from ..training.run import read_metrics, training_seconds
 from ..utils.atomic import atomic_save_array, atomic_write
+from ..utils.signals import interruption, start_worker, stop_workers
 from ..utils.runtime import resolve_precision
 from ..version import __version__
 
@@ -218,12 +219,11 @@ def run_dataset(cfg: StudyConfig, preset: Preset, data: str, out: Path, device: 
     points = []
     for kimg in cfg.eval_points():
         # a run already past this point only resumes to find so, after checking its options match
-        train(preset.replace_training(kimg=kimg, snap_kimg=kimg), data, runs, source=source, device=device,
-              run_dir=run_dir, progress=progress and bars, precision=resolve_precision(cfg.precision, device))
-        snapshot = snapshot_at(run_dir, math.ceil(kimg * 1000 - 1e-6))
-        if snapshot is None:  # training was stopped (Ctrl-C) before this point
-            raise RuntimeError(f"{run_dir}: training stopped before {kimg:g} kimg; run the study again to resume")
-        G, meta = load_snapshot(snapshot, device)
+        info = train(preset.replace_training(kimg=kimg, snap_kimg=kimg), data, runs, source=source, device=device,
+                     run_dir=run_dir, progress=progress and bars, precision=resolve_precision(cfg.precision, device))
+        if info.interrupted:  # Ctrl-C or SIGTERM, handled by training after its step: the study stops too
+            raise interruption(info.signal)
+        G, meta = load_snapshot(snapshot_at(run_dir, math.ceil(kimg * 1000 - 1e-6)), device)
         # from the run's log, not a timer here: a run resumed by an earlier study counts its whole training
         train_s = training_seconds(read_metrics(run_dir / "metrics.jsonl"), meta["clips_seen"] / 1000)
         result, fake = scorer(G)
@@ -297,10 +297,15 @@ def run_study(cfg: StudyConfig, out: str | os.PathLike, device: str = "cpu", pro
     else:
         if features is not None:
             raise ValueError("a custom feature extractor (`features`) runs with `jobs` 1 only")
-        with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-            futures = [pool.submit(_run_dataset_alone, cfg, preset, data, out, device, threads, runs, cache)
-                       for data in cfg.datasets]
-            results["datasets"] = [f.result() for f in futures]
+        with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"), initializer=start_worker,
+                                 initargs=(os.getpid(),)) as pool:
+            try:
+                futures = [pool.submit(_run_dataset_alone, cfg, preset, data, out, device, threads, runs, cache)
+                           for data in cfg.datasets]
+                results["datasets"] = [f.result() for f in futures]
+            except BaseException:  # Ctrl-C, SIGTERM, a failed run: the other runs stop now (they resume next time)
+                stop_workers(pool)
+                raise
     results["wall_s"] = round(time.perf_counter() - start, 1)
     atomic_write(out / "results.json", lambda p: p.write_text(json.dumps(results, indent=1)))
     write_report(results, out)

@@ -10,6 +10,7 @@ names the pickle, its SHA-256 and what it recorded), and `init.safetensors` +
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -24,7 +25,8 @@ from safetensors.torch import load_file, save_file
 from ..checkpoint import OPTIONS_NAME, SNAPSHOT_GLOB, STATE_NAME, save_snapshot
 from ..config import Preset
 from ..models import DiganDiscriminators, Generator
-from ..utils.atomic import atomic_folder, atomic_write
+from ..utils.atomic import FileGroup, atomic_folder
+from ..utils.lock import FolderLock, folder_entries
 from ..version import __version__
 from .configuration import generator_config, plain, rebuild_preset
 from .pickle_reader import AuthorsSnapshotError, Refused, read_pickle
@@ -129,10 +131,12 @@ def convert_snapshot(pkl_path: str | os.PathLike, out: str | os.PathLike, *, for
             raise AuthorsSnapshotError(f"{out}: `out` is a file, not a folder")
         if holds_run(out) and not force:
             raise AuthorsSnapshotError(f"{out}: `out` already holds a run; give `force` to replace it")
-        if any(out.iterdir()) and not holds_run(out):
+        if folder_entries(out) and not holds_run(out):
             raise AuthorsSnapshotError(f"{out}: `out` holds files that are not a run; give a new or empty folder")
     snapshot = read_snapshot(pkl_path)
-    meta_path = atomic_folder(out, lambda tmp: write_run(tmp, snapshot))
+    # a run that a live `digan train` holds is never replaced under it
+    with FolderLock(out, "digan convert") if out.is_dir() else contextlib.nullcontext():
+        meta_path = atomic_folder(out, lambda tmp: write_run(tmp, snapshot))
     return out / meta_path.name
 
 
@@ -144,7 +148,6 @@ def write_run(run_dir: Path, snapshot: AuthorsSnapshot) -> Path:
     clips_seen = (snapshot.kimg or 0) * 1000
     weights = save_snapshot(run_dir, G, snapshot.preset, clips_seen, extra={"source": snapshot.source()})
     tensors = {f"{net}.{k}": v for net in NETWORKS for k, v in getattr(snapshot, net).items()}
-    atomic_write(run_dir / f"{INIT_NAME}.safetensors", lambda p: save_file(tensors, str(p)))
     meta = {
         "format": "digan-init",
         "version": __version__,
@@ -153,7 +156,9 @@ def write_run(run_dir: Path, snapshot: AuthorsSnapshot) -> Path:
         "weights": f"{INIT_NAME}.safetensors",
         "source": {"file": snapshot.path.name, "sha256": snapshot.sha256, "kimg": snapshot.kimg},
     }
-    atomic_write(run_dir / f"{INIT_NAME}.json", lambda p: p.write_text(json.dumps(meta, indent=2)))
+    with FileGroup(marker=run_dir / f"{INIT_NAME}.json") as files:
+        files.write(run_dir / f"{INIT_NAME}.safetensors", lambda p: save_file(tensors, str(p)))
+        files.write(run_dir / f"{INIT_NAME}.json", lambda p: p.write_text(json.dumps(meta, indent=2)))
     return weights.with_suffix(".json")
 
 

@@ -23,6 +23,7 @@ import torch
 from ..sampling.options import RenderOptions
 from ..sampling.render import MAX_SEED
 from ..timebase import TimeRequest
+from ..utils.atomic import OutputError, check_output
 from ..utils.runtime import PRECISIONS, resolve_precision
 
 
@@ -111,6 +112,10 @@ def output_file(path: str | os.PathLike, option: str) -> Path:
     if path.is_dir():
         raise CliError(f"{option} {path}: is a folder, not a file")
     output_dir(path.parent, option)
+    try:
+        check_output(path)  # the one rule for outputs: never a link, FIFO, device or socket
+    except OutputError as e:
+        raise CliError(f"{option} {e}") from None
     if path.exists() and not os.access(path, os.W_OK):
         raise CliError(f"{option} {path}: cannot write to it")
     return path

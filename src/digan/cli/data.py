@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from ..data.store import prepare
+from ..utils.signals import Terminated, exit_code
 from .common import at_least, positive
 
 
@@ -35,9 +36,10 @@ def cmd_prepare(args: argparse.Namespace) -> int:
     try:  # a DataError reaches `digan`'s entry point, which prints it as one line
         store = prepare(args.src, args.dest, args.size, fps=args.fps, workers=args.workers,
                         split=args.split, fold=args.fold, progress=not args.quiet)
-    except KeyboardInterrupt:
-        print(f"interrupted: run the same command again to resume into {args.dest}", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as e:  # Ctrl-C or SIGTERM
+        print(f"{'terminated' if isinstance(e, Terminated) else 'interrupted'}: run the same command again to "
+              f"resume into {args.dest}", file=sys.stderr)
+        return exit_code(e)
     frames = sum(store.num_frames(i) for i in range(len(store)))
     print(f"{args.dest}: {len(store)} videos, {frames} frames at {store.resolution}x{store.resolution}")
     return 0

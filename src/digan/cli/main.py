@@ -1,10 +1,14 @@
 """The `digan` command: one parser, one module per group of subcommands, one way to report an error.
 
 Bad input ends with one line on stderr and a non-zero exit, never a traceback.
-The library names its parameters in backticks; the line names the flags.
+The library names its parameters in backticks; the line names the flags. So do
+an output the rule for outputs refuses, a folder another process holds, and a
+full disk.
 
-Exit status: 0 done; 2 bad input (options, files, memory); 3 a training or a fit diverged (a loss or a weight
-became NaN or infinite: it stopped, and nothing of it past the last good snapshot was saved); 130 Ctrl-C.
+Exit status: 0 done; 2 bad input (options, files, memory, an output path refused, a folder in use, a full disk);
+3 a training or a fit diverged (a loss or a weight became NaN or infinite: it stopped, and nothing of it past the
+last good snapshot was saved); 130 Ctrl-C and 143 SIGTERM, which end every command the same way: the temporaries
+removed, one line (`digan.utils.signals`).
 """
 
 from __future__ import annotations
@@ -17,8 +21,11 @@ from ..checkpoint import CheckpointError
 from ..data.base import DataError
 from ..invert import FitDiverged
 from ..training.loop import TrainingDiverged
+from ..utils.atomic import OutputError
+from ..utils.lock import LockError
 from ..utils.memory import MemoryLimit
 from ..utils.runtime import set_threads
+from ..utils.signals import Terminated, exit_code, sigterm_as_interrupt
 from ..version import __version__
 from . import apps, convert, data, invert, metrics, render, share, show, train
 from .common import CliError, flag_names
@@ -52,17 +59,18 @@ def main(argv: list[str] | None = None) -> int:
     if getattr(args, "threads", None):
         set_threads(args.threads)  # once, before the command runs
     try:
-        return args.func(args)
-    except (CliError, DataError, CheckpointError, MemoryLimit, AuthorsSnapshotError) as e:
+        with sigterm_as_interrupt():
+            return args.func(args)
+    except (CliError, DataError, CheckpointError, MemoryLimit, AuthorsSnapshotError, OutputError, LockError) as e:
         print(f"digan: error: {flag_names(str(e), getattr(args, 'flags', None))}", file=sys.stderr)
         return 2
     except (TrainingDiverged, FitDiverged) as e:
         if getattr(e, "info", None) is None or e.info.main:  # process 0 of several speaks for all
             print(f"digan: error: {flag_names(str(e), getattr(args, 'flags', None))}", file=sys.stderr)
         return EXIT_DIVERGED
-    except KeyboardInterrupt:
-        print("digan: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as e:  # Ctrl-C, or SIGTERM (Terminated)
+        print(f"digan: {'terminated' if isinstance(e, Terminated) else 'interrupted'}", file=sys.stderr)
+        return exit_code(e)
 
 
 if __name__ == "__main__":

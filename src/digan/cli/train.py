@@ -6,6 +6,7 @@ import argparse
 import dataclasses
 import json
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -69,11 +70,12 @@ def cmd_train(args) -> int:
         check_batches(preset, int(os.environ.get("WORLD_SIZE", "1")), args.batch_gpu)  # set by torchrun
     info = train(preset, args.data, args.out, data_options=data_options, device=device, workers=args.workers,
                  progress=not args.quiet, precision=precision, init=init, batch_gpu=args.batch_gpu)
+    stopped = 128 + (info.signal or signal.SIGINT)  # 130 after Ctrl-C, 143 after SIGTERM
     if not info.main:  # process 0 of several reports
-        return 130 if info.interrupted else 0
+        return stopped if info.interrupted else 0
     if info.interrupted:
         print(f"stopped at {info.clips_seen / 1000:.2f} kimg; run the same command to resume", file=sys.stderr)
-        return 130
+        return stopped
     print(f"trained {info.clips_seen / 1000:.2f} kimg in {info.run_dir}"
           + (f"; latest snapshot {info.snapshots[-1]}" if info.snapshots else ""))
     return 0

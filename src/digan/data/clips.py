@@ -165,5 +165,8 @@ class PrefetchedBatches:
 
 
 def _ignore_interrupts(worker_id: int) -> None:
-    # Ctrl-C reaches the whole process group; the training loop, not a loader worker, decides when to stop.
+    # Ctrl-C reaches the whole process group, and so does SIGTERM from `timeout`, torchrun or a service manager:
+    # the training loop, not a loader worker, decides when to stop (a worker killed by SIGTERM crashed the step).
+    # The loader still ends its workers when it closes, and they end by themselves when the trainer dies.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)

@@ -15,9 +15,13 @@ to disk), so a video's length costs no memory; `write_video` is its one-shot
 form. A GIF needs its whole palette history, so a .gif collects its frames and
 encodes them at `close` (fine for the short clips GIFs are for). A file
 appears only when complete: frames go to a temporary name in the same
-directory, renamed at `close`; a writer left by an exception (`with` block)
-removes its temporary file instead. `VideoSet` makes several files change
-together: all are finished, then renamed at once (or none, after Ctrl-C).
+directory (`digan.utils.atomic.Temporary`), renamed at `close`; a writer left
+by an exception, Ctrl-C or SIGTERM (`with` block) removes its temporary file
+instead. The path follows the library's one rule for outputs
+(`digan.utils.atomic.check_output`: a regular file, a real folder for PNG
+frames, or nothing), and a full disk is one line naming the file. `VideoSet`
+makes several files change together: all are finished, then renamed at once
+(or none, after an error or Ctrl-C).
 """
 
 from __future__ import annotations
@@ -25,7 +29,6 @@ from __future__ import annotations
 import math
 import os
 import re
-import shutil
 from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
@@ -33,7 +36,7 @@ from typing import BinaryIO
 
 import numpy as np
 
-from ..utils.atomic import deferred_signals, temp_path
+from ..utils.atomic import FileGroup, Temporary, check_output, disk_errors
 from .base import DataError, error_reason
 import av
 from PIL import Image, UnidentifiedImageError
@@ -260,13 +263,12 @@ class VideoWriter:
         self.fps = fps
         self.frames = 0
         self.size: tuple[int, int] | None = None  # (H, W) of the first frame; every frame must match
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.tmp = temp_path(self.path)  # format given explicitly to the encoders: the name needs no suffix
+        # format given explicitly to the encoders: the temporary name needs no suffix
+        self._temp = Temporary(self.path, folder=self.kind == "png")
+        self.tmp = self._temp.tmp
         self.finished = False
         self._container = self._stream = None
         self._gif: list[np.ndarray] = []
-        if self.kind == "png":
-            self.tmp.mkdir()
 
     def write(self, frames: np.ndarray) -> None:
         """Append uint8 `[t, H, W, 3]` (or one `[H, W, 3]` frame)."""
@@ -279,13 +281,14 @@ class VideoWriter:
             self.size = frames.shape[1:3]
         elif frames.shape[1:3] != self.size:
             raise ValueError(f"frame size {frames.shape[1:3]} differs from the first frames' {self.size}")
-        if self.kind == "mp4":
-            self._encode_mp4(frames)
-        elif self.kind == "gif":
-            self._gif.extend(frames)
-        else:
-            for k, f in enumerate(frames):
-                Image.fromarray(f).save(self.tmp / f"frame{self.frames + k:05d}.png")
+        with disk_errors(self.path):
+            if self.kind == "mp4":
+                self._encode_mp4(frames)
+            elif self.kind == "gif":
+                self._gif.extend(frames)
+            else:
+                for k, f in enumerate(frames):
+                    Image.fromarray(f).save(self.tmp / f"frame{self.frames + k:05d}.png")
         self.frames += len(frames)
 
     def _encode_mp4(self, frames: np.ndarray) -> None:
@@ -319,27 +322,26 @@ class VideoWriter:
         if self.frames == 0:
             self.abort()
             raise ValueError(f"{self.path}: no frames were written")
-        if self.kind == "mp4":
-            for packet in self._stream.encode():
-                self._container.mux(packet)
-            self._container.close()
-            self._container = None
-        elif self.kind == "gif":
-            self._encode_gif()
-            self._gif = []
+        with disk_errors(self.path):
+            if self.kind == "mp4":
+                for packet in self._stream.encode():
+                    self._container.mux(packet)
+                self._container.close()
+                self._container = None
+            elif self.kind == "gif":
+                self._encode_gif()
+                self._gif = []
         self.finished = True
 
+    def check(self) -> None:
+        """The destination still follows the rule for outputs (`check_output`)."""
+        check_output(self.path, folder=self.kind == "png")
+
     def commit(self) -> Path:
-        """Move the finished file (or frame folder) into place; returns its path."""
+        """Move the finished file (or frame folder) into place; returns its path. A frame folder replaces the
+        old one whole (swapped), so old frames never mix with new ones."""
         self.finish()
-        if self.kind == "png" and self.path.exists():  # swap folders so the old frames never mix with the new
-            old = temp_path(self.path)
-            os.replace(self.path, old)
-            os.replace(self.tmp, self.path)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(self.tmp, self.path)
-        return self.path
+        return self._temp.commit()
 
     def close(self) -> Path:
         """Finish the file and move it into place; returns its path."""
@@ -355,19 +357,20 @@ class VideoWriter:
                 pass
             self._container = None
         self._gif = []
-        if self.tmp.is_dir():
-            shutil.rmtree(self.tmp, ignore_errors=True)
-        else:
-            self.tmp.unlink(missing_ok=True)
+        self._temp.abort()
 
     def __enter__(self) -> "VideoWriter":
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is None:
-            self.close()
-        else:
+        if exc_type is not None:
             self.abort()
+            return
+        try:
+            self.close()
+        except BaseException:  # a full disk while encoding the end: no temporary left behind either
+            self.abort()
+            raise
 
 
 def write_video(path: str | os.PathLike, frames: np.ndarray, fps: float = 8) -> Path:
@@ -386,8 +389,8 @@ def write_video(path: str | os.PathLike, frames: np.ndarray, fps: float = 8) -> 
     return writer.path
 
 
-class VideoSet:
-    """Video files that change together: all of them, or (after an error or Ctrl-C) none.
+class VideoSet(FileGroup):
+    """Video files that change together: all of them, or (after an error, Ctrl-C or SIGTERM) none.
 
         with VideoSet() as files:
             mp4, gif = files.open("seed0000.mp4", fps), files.open("seed0000.gif", fps)
@@ -395,41 +398,12 @@ class VideoSet:
 
     Leaving the block finishes every file first (the slow part: encoding), then
     renames all of them into place with Ctrl-C held back for those few renames;
-    an exception or Ctrl-C before that leaves every destination as it was.
+    an exception or Ctrl-C before that leaves every destination as it was. A
+    `digan.utils.atomic.FileGroup`: other files can join it (`write`, `add`).
     """
 
-    def __init__(self):
-        self.writers: list[VideoWriter] = []
-
     def open(self, path: str | os.PathLike, fps: float = 8) -> VideoWriter:
-        writer = VideoWriter(path, fps)
-        self.writers.append(writer)
-        return writer
-
-    @property
-    def paths(self) -> list[Path]:
-        return [w.path for w in self.writers]
-
-    def abort(self) -> None:
-        for w in self.writers:
-            w.abort()
-
-    def __enter__(self) -> "VideoSet":
-        return self
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is not None:
-            self.abort()
-            return
-        try:
-            for w in self.writers:
-                w.finish()
-        except BaseException:
-            self.abort()
-            raise
-        with deferred_signals():
-            for w in self.writers:
-                w.commit()
+        return self.add(VideoWriter(path, fps))
 
 
 def make_grid(videos: np.ndarray, cols: int | None = None, pad: int = 2) -> np.ndarray:

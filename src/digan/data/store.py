@@ -10,14 +10,16 @@ Layout of a store directory:
 
 Training memory-maps the shards and copies only the frames a batch asks for,
 so a store larger than memory works and a frame pair costs two small reads.
-Each shard is written under a temporary name and renamed when complete, its
-JSON after its frames; `prepare` run again keeps every finished shard whose
-inputs are unchanged and redoes the rest.
+Each shard's two files change together (`digan.utils.atomic.FileGroup`: its
+JSON, which marks it finished, is removed first and put in place last);
+`prepare` run again keeps every finished shard whose inputs are unchanged and
+redoes the rest. One `prepare` at a time holds a store
+(`digan.utils.lock.FolderLock`); its decoding workers end with it, even when
+it is killed.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import mmap
@@ -29,12 +31,15 @@ from pathlib import Path
 
 import numpy as np
 
-from ..utils.atomic import atomic_write, remove_stale_temps
+from ..utils.atomic import FileGroup, atomic_write, remove_stale_temps
+from ..utils.lock import FolderLock, folder_entries
+from ..utils.signals import start_worker, stop_workers
 from .base import DataError, VideoSource
 from .folders import Entry, Report, decode_video, find_entries, note, probe, resample_ids
 from tqdm import tqdm
 import multiprocessing as mp
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 
 FORMAT, VERSION = "digan-store", 1
 
@@ -165,10 +170,11 @@ def _prepare_shard(dest: str, k: int, entries: list[Entry], resolution: int, fps
             f.flush()
             os.fsync(f.fileno())
 
-    atomic_write(dest_path / f"{name}.bin", write)
-    record = {"inputs": [e.name for e in entries], "file": f"{name}.bin", "frames": offset,
-              "videos": videos, "skipped": skipped}
-    _write_json(dest_path / f"{name}.json", record)
+    with FileGroup(marker=dest_path / f"{name}.json") as files:
+        files.write(dest_path / f"{name}.bin", write)
+        record = {"inputs": [e.name for e in entries], "file": f"{name}.bin", "frames": offset,
+                  "videos": videos, "skipped": skipped}
+        files.write(dest_path / f"{name}.json", lambda tmp: tmp.write_text(json.dumps(record, indent=1)))
     return record
 
 
@@ -203,7 +209,7 @@ def prepare(src: str | os.PathLike, dest: str | os.PathLike, size: int, *, fps: 
         raise DataError(f"{src}: is already a prepared store")
     if dest.exists() and not dest.is_dir():
         raise DataError(f"{dest}: exists and is not a folder")
-    if dest.is_dir() and any(dest.iterdir()) and not is_store(dest):
+    if dest.is_dir() and folder_entries(dest) and not is_store(dest):
         raise DataError(f"{dest}: folder is not empty and not a store; choose a new folder")
     settings = {"format": FORMAT, "version": VERSION, "source": str(src.resolve()), "resolution": int(resolution),
                 "fps": fps, "split": split, "fold": fold}
@@ -211,9 +217,26 @@ def prepare(src: str | os.PathLike, dest: str | os.PathLike, size: int, *, fps: 
     entries, name = find_entries(src, split, fold, report)
     if not entries:
         raise DataError(f"{src}: no videos found (looked for video files and frame folders)")
-    existed = dest.exists()
-    fresh = not existed or not any(dest.iterdir())  # nothing of an earlier run to keep
-    dest.mkdir(parents=True, exist_ok=True)
+    if _finished(dest, settings):  # only read: a finished store needs no lock (and may be on read-only media)
+        note(f"{dest}: already prepared")
+        return open_store(dest, resolution)
+    fresh = not dest.exists() or not folder_entries(dest)  # nothing of an earlier run to keep
+    with FolderLock(dest, "digan prepare"):  # creates dest; removes it again if it is left empty
+        return _prepare_locked(src, dest, resolution, fps, workers, progress, settings, report, entries, name, fresh)
+
+
+def _finished(dest: Path, settings: dict) -> bool:
+    """Whether `dest` holds a finished store prepared with `settings` (index.json is written last)."""
+    try:
+        old = json.loads((dest / "settings.json").read_text())
+    except (OSError, ValueError):
+        return False
+    same = isinstance(old, dict) and all(old.get(k) == v for k, v in settings.items())
+    return same and (dest / "index.json").is_file()
+
+
+def _prepare_locked(src: Path, dest: Path, resolution: int, fps: float | None, workers: int, progress: bool,
+                    settings: dict, report: Report, entries: list[Entry], name: str, fresh: bool) -> StoreSource:
     if (dest / "settings.json").is_file():
         old = _read_json(dest / "settings.json")
         diff = [k for k in settings if old.get(k) != settings[k]]
@@ -257,10 +280,19 @@ def prepare(src: str | os.PathLike, dest: str | os.PathLike, size: int, *, fps: 
 
             # fork starts workers at once; they run no torch, only PyAV and Pillow.
             context = mp.get_context("fork" if sys.platform == "linux" else "spawn")
-            with ProcessPoolExecutor(min(workers, len(todo)), mp_context=context) as pool:
-                futures = {pool.submit(_prepare_shard, str(dest), k, plan[k], resolution, fps): k for k in todo}
-                for fut in as_completed(futures):
-                    finish(futures[fut], fut.result())
+            with ProcessPoolExecutor(min(workers, len(todo)), mp_context=context, initializer=start_worker,
+                                     initargs=(os.getpid(),)) as pool:
+                try:
+                    futures = {pool.submit(_prepare_shard, str(dest), k, plan[k], resolution, fps): k for k in todo}
+                    for fut in as_completed(futures):
+                        finish(futures[fut], fut.result())
+                except BaseException as e:  # Ctrl-C, SIGTERM, a failed shard: the workers stop now, not after the store
+                    stop_workers(pool)
+                    remove_stale_temps(dest)  # what they were writing (no live process holds it now)
+                    if isinstance(e, BrokenProcessPool):
+                        raise DataError(f"{dest}: a decoding worker was killed (out of memory?); run the same "
+                                        "command again to resume, with fewer `workers`") from None
+                    raise
         else:
             for k in todo:
                 finish(k, _prepare_shard(str(dest), k, plan[k], resolution, fps))
@@ -275,12 +307,9 @@ def prepare(src: str | os.PathLike, dest: str | os.PathLike, size: int, *, fps: 
     skipped = [{"name": n, "reason": why} for n, why in report.skipped]
     note(report.summary(len(videos)) + f" ({time.time() - start:.0f} s)")
     if not videos:
-        if fresh:  # leave the destination as it was, so a corrected command starts afresh
+        if fresh:  # leave the destination as it was (a folder the lock made goes), so a corrected command starts afresh
             for f in [dest / "settings.json", *dest.glob("shard-*.bin"), *dest.glob("shard-*.json")]:
                 f.unlink(missing_ok=True)
-            if not existed:
-                with contextlib.suppress(OSError):
-                    dest.rmdir()
         raise DataError(f"{src}: none of the {len(entries)} videos found can be read; no store written")
     index = {**settings, "name": name, "shards": shards, "videos": videos, "skipped": skipped,
              "frames": int(sum(v["frames"] for v in videos))}

@@ -1,9 +1,12 @@
 """The fit folder: `fit.safetensors` (w, z_M, the fitted times and, when tuned, the tuned synthesis weights) and
 `fit.json` (the snapshot it belongs to, by path and SHA-256, the source clip, its frame rate, the options and
-the scores), both written atomically, the JSON last."""
+the scores), written together (`digan.utils.atomic.FileGroup`): the JSON, which marks the fit complete, is removed
+first and put in place last, so an interrupted re-fit leaves the old fit or the new one or none, never one fit's
+JSON beside another's weights."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -15,7 +18,7 @@ from safetensors.torch import load_file, save_file
 
 from ..checkpoint import WEIGHT_DTYPE, CheckpointError, check_renders, load_snapshot
 from ..models import Generator
-from ..utils.atomic import atomic_write
+from ..utils.atomic import FileGroup
 from ..utils.files import sha256_file
 from ..version import __version__
 from .fit import Fit, check_finite
@@ -30,15 +33,16 @@ def snapshot_digest(meta: dict) -> str:
 
 
 def save_fit(out: str | os.PathLike, fit: Fit, snapshot_meta: dict, source: dict | None = None,
-             scores: dict | None = None) -> Path:
-    """Write `out/fit.safetensors`, then `out/fit.json` (which marks the fit complete); returns the JSON's path.
-    A fit that holds NaN or inf is refused (`FitDiverged`) before anything is written: `load_fit` would refuse it."""
+             scores: dict | None = None, *, files: FileGroup | None = None) -> Path:
+    """Write `out/fit.safetensors` and `out/fit.json` (which marks the fit complete) together; returns the JSON's
+    path. With `files` (a `FileGroup` whose marker is that JSON), both join it and change with its other files
+    when its block ends. A fit that holds NaN or inf is refused (`FitDiverged`) before anything is written:
+    `load_fit` would refuse it."""
     check_finite(fit)
     out = Path(out)
     tensors = {"w": fit.w, "z_motion": fit.z_motion, "t": fit.t}
     tensors.update({f"synthesis.{k}": v for k, v in (fit.tuned or {}).items()})
     tensors = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
-    atomic_write(out / FIT_WEIGHTS, lambda p: save_file(tensors, str(p)))
     weights = Path(snapshot_meta["path"]).resolve()
     meta = {
         "format": FIT_FORMAT,
@@ -58,7 +62,10 @@ def save_fit(out: str | os.PathLike, fit: Fit, snapshot_meta: dict, source: dict
         "weights": FIT_WEIGHTS,
     }
     fit.meta = {**fit.meta, **meta}
-    return atomic_write(out / FIT_META, lambda p: p.write_text(json.dumps(meta, indent=2)))
+    with FileGroup(marker=out / FIT_META) if files is None else contextlib.nullcontext(files) as group:
+        group.write(out / FIT_WEIGHTS, lambda p: save_file(tensors, str(p)))
+        group.write(out / FIT_META, lambda p: p.write_text(json.dumps(meta, indent=2)))
+    return out / FIT_META
 
 
 def find_fit(path: str | os.PathLike) -> Path:

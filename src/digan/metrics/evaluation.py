@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..utils.atomic import atomic_save_array, atomic_write
+from ..utils.atomic import appending, atomic_save_array, atomic_write
 from ..data.base import DataError, VideoSource, note, warn
 from ..data.io import list_videos, natural_key
 from ..version import __version__
@@ -206,9 +206,7 @@ def _inception(generate: Generate, p: Protocol, seed: int, c3d, batch: int, prog
 
 def write_jsonl(path: str | os.PathLike, results: Sequence[dict]) -> None:
     """Append results, one JSON object per line."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as f:
+    with appending(path) as f:
         for r in results:
             f.write(json.dumps(r) + "\n")
 

@@ -25,6 +25,7 @@ from ..config import Preset
 from ..data.io import FORMATS, VideoSet, VideoWriter, make_grid, output_path, stored_size
 from ..models import Generator, VideoCode
 from ..timebase import DEFAULT_TRAIN_FPS, Timebase, TimeRequest, clip_times
+from ..utils.atomic import remove_stale_temps
 from ..utils.memory import GIF_COPIES, TIME_BYTES, Part, check, code_bytes, render_pixel_bytes
 from .options import RenderOptions, frames_per_chunk
 from .render import (INTERPOLATION_MODES, Point, device_of, interpolation_codes, morph_video, prepare_videos,
@@ -224,6 +225,7 @@ def write_videos(G: Generator, out: str | Path, codes: Sequence[VideoCode], t: t
     together, or none does (`VideoSet`: Ctrl-C, errors).
     """
     out = Path(out)
+    remove_stale_temps(out)  # what a killed render left here (files that a live process writes stay)
     t = torch.as_tensor(t, dtype=torch.float32).reshape(-1)
     count = sum(code.batch for code in codes)
     assert names is None or len(names) == count, (len(names), count)
@@ -370,6 +372,7 @@ def interpolate(G: Generator, meta: dict, out: str | Path, request: Interpolatio
           *interpolate_memory(G, request, frames), str(device_of(G)))
     t = request.times.times(timebase)
     fps = request.times.video_fps(timebase)
+    remove_stale_temps(out)  # what a killed render left here (files that a live process writes stay)
     paths = []
     if request.layout in ("grid", "both"):
         codes = interpolation_codes(G, request.points, steps=request.steps, mode=request.mode,

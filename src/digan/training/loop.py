@@ -29,15 +29,16 @@ from ..data.clips import ClipSpec, PairBatches, PrefetchedBatches
 from ..data import open_dataset
 from ..models import DiganDiscriminators, Generator
 from ..sampling.files import write_samples
-from ..utils.atomic import remove_stale_temps
+from ..utils.atomic import check_output, remove_stale_temps
 from ..utils.memory import FLOAT, PARAM_COPIES_D, PARAM_COPIES_G, Part, check, train_pixel_bytes
 from ..utils.runtime import describe_device, precision_name
+from ..utils.signals import Terminated
 from ..version import __version__
 from .distributed import Distributed
 from .fvd import training_fvd
 from .init import InitWeights
 from .losses import DiganLoss, micro_batches
-from .run import MetricsLog, differences, read_options, resolved_options, run_name, write_options
+from .run import MetricsLog, differences, hold_run, read_options, resolved_options, run_name, write_options
 
 
 PROGRESS_EVERY = 10  # steps between the losses shown on the progress bar, and between checks that they are finite
@@ -229,6 +230,7 @@ class RunInfo:
     snapshots: list[Path]
     interrupted: bool = False
     main: bool = True          # this process wrote the files (process 0 of several)
+    signal: int | None = None  # what stopped an interrupted run: signal.SIGINT (Ctrl-C) or signal.SIGTERM
 
 
 class TrainingDiverged(FloatingPointError):
@@ -296,10 +298,12 @@ def train(preset: Preset, data: str, out: str | Path = "runs", *, source: VideoS
     batch is decoded, not what it holds. `dist` defaults to the process group torchrun describes, joined
     here and left at the end. `init` (`training.init.init_weights`): the weights a new run starts from;
     recorded, and checked by a resume. `batch_gpu`: micro-batches of this many clips per process (a setting
-    of the machine, like `workers`: the gradients are the batch's up to float rounding).
+    of the machine, like `workers`: the gradients are the batch's up to float rounding). The run directory
+    is held from the start (`run.hold_run`): a second `train` of the same run is refused with the holder's PID.
     """
     own_group = dist is None
     dist = dist or Distributed.from_env(str(device))
+    run_dir = Path(run_dir) if run_dir is not None else Path(out) / run_name(data, preset)
     try:
         if dist.world > 1 and str(device) == "cuda":
             device = f"cuda:{dist.local_rank}"  # one GPU per process
@@ -309,13 +313,14 @@ def train(preset: Preset, data: str, out: str | Path = "runs", *, source: VideoS
         check(f"training {preset.name} at {preset.resolution}x{preset.resolution}, batch {preset.training.batch}",
               *training_memory(preset, dist.world, batch_gpu), str(device))
         data_options = dict(data_options or {})
-        if source is None:
-            source = open_dataset(data, preset.resolution, **data_options)
-        if fvd is None and preset.training.fvd_clips:
-            fvd = training_fvd(source, preset, preset.training.fvd_clips, device=str(device))
-        return _train(preset, source, data, out, device=device, run_dir=run_dir, progress=progress, fvd=fvd,
-                      data_options=data_options, dist=dist, workers=workers, precision=precision, init=init,
-                      batch_gpu=batch_gpu)
+        with hold_run(run_dir, dist):
+            if source is None:
+                source = open_dataset(data, preset.resolution, **data_options)
+            if fvd is None and preset.training.fvd_clips:
+                fvd = training_fvd(source, preset, preset.training.fvd_clips, device=str(device))
+            return _train(preset, source, data, out, device=device, run_dir=run_dir, progress=progress, fvd=fvd,
+                          data_options=data_options, dist=dist, workers=workers, precision=precision, init=init,
+                          batch_gpu=batch_gpu)
     finally:
         if own_group and dist.world > 1:
             torch.distributed.destroy_process_group()
@@ -330,6 +335,7 @@ def _train(preset: Preset, source: VideoSource, data: str, out: str | Path, *, d
                                None if init is None else init.record())
     state_path = run_dir / STATE_NAME
     if dist.main:
+        check_output(state_path)  # refused now (a link, a FIFO), not after the first snapshot's steps
         stale = remove_stale_temps(run_dir)  # left by a killed write: a partial state can be gigabytes
         if stale:
             note(f"{run_dir}: removed {len(stale)} temporary file{'s' if len(stale) > 1 else ''} left by an "
@@ -423,7 +429,8 @@ def _train(preset: Preset, source: VideoSource, data: str, out: str | Path, *, d
     trainer.batches = trainer.reals
     dist.barrier()
     bar.close()
-    info = RunInfo(run_dir, resumed_from, trainer.clips_seen, snapshots, interrupted=stopping, main=dist.main)
+    info = RunInfo(run_dir, resumed_from, trainer.clips_seen, snapshots, interrupted=stopping, main=dist.main,
+                   signal=stop.signal if stopping else None)
     if diverged:
         raise TrainingDiverged(_diverged_message(run_dir, saved_clips, problem, info), info)
     return info
@@ -464,13 +471,15 @@ class StepStats:
 
 
 class StopRequest:
-    """Turns Ctrl-C / SIGTERM into a request to stop after the current step (said on stderr when `announce`)."""
+    """Turns Ctrl-C / SIGTERM into a request to stop after the current step (said on stderr when `announce`);
+    `signal` records which. A second one stops at once: KeyboardInterrupt, or `Terminated` for SIGTERM."""
 
     def __init__(self, announce: bool = True):
         self.announce = announce
 
     def __enter__(self) -> "StopRequest":
         self.requested = False
+        self.signal: int | None = None
         self.previous = {}
         if threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGINT, signal.SIGTERM):
@@ -479,8 +488,8 @@ class StopRequest:
 
     def handle(self, signum, frame) -> None:
         if self.requested:  # a second Ctrl-C stops at once
-            raise KeyboardInterrupt
-        self.requested = True
+            raise Terminated if signum == signal.SIGTERM else KeyboardInterrupt
+        self.requested, self.signal = True, signum
         if self.announce:
             note("stopping after this step and saving the training state (Ctrl-C again stops at once, "
                  "losing the steps since the last snapshot)")

@@ -3,19 +3,45 @@
 A run directory holds `training_options.json`, the snapshots and the training
 state (`digan.checkpoint`), the sample grids (`digan.sampling.files.write_samples`)
 and `metrics.jsonl`; running the same command again continues the run it holds.
+One training holds a run directory at a time (`hold_run`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
+from collections.abc import Iterator
 from pathlib import Path
 
 from ..checkpoint import OPTIONS_NAME, CheckpointError
 from ..config import Preset
 from ..data.base import VideoSource
-from ..utils.atomic import atomic_write
+from ..utils.atomic import appending, atomic_write, check_output
+from ..utils.lock import FolderInUse, FolderLock, LockError
 from ..version import __version__
+from .distributed import Distributed
+
+
+@contextlib.contextmanager
+def hold_run(run_dir: Path, dist: Distributed) -> Iterator[None]:
+    """Hold `run_dir` while a run trains in it (`FolderLock`, created if missing): a second training of the
+    same run is refused with the holder's PID. Process 0 alone takes the lock (it alone writes); the other
+    processes of the same torchrun take none, and are refused with it when another run holds the folder."""
+    lock = FolderLock(run_dir, "digan train") if dist.main else None
+    refused = None
+    if lock is not None:
+        try:
+            lock.acquire()
+        except LockError as e:
+            refused = e
+    if dist.any(refused is not None):
+        raise refused or FolderInUse(f"{run_dir}: in use by another process (process 0 of this run was refused)")
+    try:
+        yield
+    finally:
+        if lock is not None:
+            lock.release()
 
 
 def run_name(data: str, preset: Preset) -> str:
@@ -119,7 +145,7 @@ class MetricsLog:
     """metrics.jsonl in the run directory, plus TensorBoard when it is installed."""
 
     def __init__(self, run_dir: Path):
-        self.path = run_dir / "metrics.jsonl"
+        self.path = check_output(run_dir / "metrics.jsonl")  # a link or a FIFO refused now, not at the first snapshot
         try:
             from torch.utils.tensorboard import SummaryWriter
             self.tb = SummaryWriter(str(run_dir / "tensorboard"))
@@ -150,7 +176,7 @@ class MetricsLog:
         """Append `record` as one line of strict JSON: a number that is NaN or infinite (a metric that could not
         be computed) is written as null, never as the bare NaN or Infinity that strict JSON readers refuse."""
         record = {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in record.items()}
-        with open(self.path, "a") as f:
+        with appending(self.path) as f:
             f.write(json.dumps(record, allow_nan=False) + "\n")
         if self.tb is not None:
             for k, v in record.items():
