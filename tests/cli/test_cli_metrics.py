@@ -202,3 +202,55 @@ def test_saved_features_are_written_atomically_and_the_folder_checked_first(fold
     assert main(["fvd", str(folders / "a"), str(folders / "b"), "--save-features", str(tmp_path / "f"),
                  "--quiet"]) == 130
     assert list((tmp_path / "f").iterdir()) == []  # no a.npz cut short, no temporary file
+
+
+# ---------------------------------------------------------------- issue 24, item 6: which files count
+
+def readme_samples(generated, root):
+    """The README's layout: `generate --out samples/ --seeds 0-3`, then `--out samples/x4 --seeds 0-3`."""
+    import shutil
+
+    shutil.copytree(generated / "mp4", root)
+    shutil.copytree(generated / "mp4", root / "x4")
+    return root
+
+
+def test_the_readme_samples_layout_counts_4_samples_not_8(generated, tmp_path, moments, capsys):
+    from digan.metrics.evaluation import sample_videos
+
+    root = readme_samples(generated, tmp_path / "samples")
+    videos, note = sample_videos(root)
+    assert [v.name for v in videos] == [f"seed{k:04d}.mp4" for k in range(4)]
+    assert "1 sub-folder (x4; digan fvd --recursive" in note
+    assert len(sample_videos(root, recursive=True)[0]) == 8
+    assert main(["fvd", str(root), str(generated / "mp4-only"), "--quiet"]) == 0
+    assert "(4 vs 4 videos" in capsys.readouterr().out
+    assert main(["fvd", str(root), str(generated / "mp4-only"), "--quiet", "--recursive"]) == 0
+    assert "(8 vs 4 videos" in capsys.readouterr().out
+
+
+def test_copies_of_different_renders_are_refused_naming_the_newest(generated, tmp_path, capsys, moments):
+    """seed0000/ (PNG frames) from one render beside a newer seed0000.mp4 of another: which one the user meant no
+    rule can tell, and today's preference for PNG would read the older one silently."""
+    import os
+    import shutil
+
+    root = tmp_path / "mixed"
+    shutil.copytree(generated / "png-only", root)
+    shutil.copy(generated / "mp4" / "seed0001.mp4", root / "seed0000.mp4")  # another video under seed 0's name
+    os.utime(root / "seed0000.mp4", (2e9, 2e9))
+    err = cli_error(capsys, "fvd", root, generated / "mp4-only", "--quiet")
+    assert "the copies of seed0000 (seed0000/, seed0000.mp4) show different videos" in err
+    assert "the newest is seed0000.mp4" in err
+    assert not moments  # refused before the detector was loaded
+
+
+def test_copies_of_one_render_agree_in_every_format(generated):
+    from digan.data.io import read_video
+    from digan.metrics.evaluation import same_video
+
+    for k in range(4):
+        png = read_video(generated / "all" / f"seed{k:04d}")
+        for fmt in ("mp4", "gif"):
+            assert same_video(png, read_video(generated / "all" / f"seed{k:04d}.{fmt}"))
+        assert not same_video(png, read_video(generated / "all" / f"seed{(k + 1) % 4:04d}"))

@@ -78,8 +78,9 @@ class Entry:
 
 
 def folder_entries(root: Path) -> list[Entry]:
+    """Every video under `root`, in every sub-folder (a dataset's layout: class folders, clip folders), each once."""
     entries = []
-    for p in list_videos(root):
+    for p in list_videos(root, recursive=True):
         name = p.relative_to(root).as_posix() if p != root else p.name
         if p.is_dir():
             entries.append(Entry(name, "frames", str(p), frames_on_disk=tuple(f.name for f in frame_files(p))))

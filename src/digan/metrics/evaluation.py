@@ -27,7 +27,7 @@ import numpy as np
 
 from ..utils.atomic import atomic_save_array, atomic_write
 from ..data.base import DataError, VideoSource, note, warn
-from ..data.io import list_videos, natural_key
+from ..data.io import list_videos, natural_key, sub_folders
 from ..version import __version__
 from .distances import fvd, kvd
 from .features import DETECTOR_SIZE, I3DFeatures, extract
@@ -245,26 +245,79 @@ GENERATED_EXTRAS = re.compile(r"^(grid|grid-compare|.+-compare|interp-(content|m
 GENERATED_SAMPLE = re.compile(r"^seed\d+(-motion\d+)?$")
 
 
+AGREE_LUMA = 12.0  # copies agree when every compared frame differs by less than this (of 255; `same_video`)
+
+
 def _preference(video: Path) -> int:
-    """Which copy of a video FVD reads when several formats share a name: PNG frames (lossless), then MP4,
-    other files, and GIF last (256 colours)."""
+    """Which copy of a video FVD reads when several formats of one render share a name: PNG frames (lossless),
+    then MP4, other files, and GIF last (256 colours)."""
     if video.is_dir():
         return 0
     suffix = video.suffix.lower()
     return {".mp4": 1, ".gif": 3}.get(suffix, 2)
 
 
-def sample_videos(root: str | os.PathLike) -> tuple[list[Path], str]:
-    """One video per sample under `root`, and a note of what was left out ('' when nothing was).
+def _luma(frames: np.ndarray) -> np.ndarray:
+    """Luma of uint8 `[T, H, W, 3]` frames averaged over 2x2 blocks: `[T, H/2, W/2]` float32. What a lossy copy
+    keeps: H.264 in yuv420p halves the chroma resolution, and a GIF's palette dithers neighbouring pixels."""
+    y = frames.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+    t, h, w = y.shape
+    return y[:, :h // 2 * 2, :w // 2 * 2].reshape(t, h // 2, 2, w // 2, 2).mean(axis=(2, 4))
 
-    Copies of one video in several formats (`seed0003.mp4`, `.gif` and the
-    frame folder `seed0003/`) count once. In a folder of `digan generate`
-    samples (`seedNNNN` names), the grids and comparison strips written beside
-    them are not samples and are left out.
+
+def same_video(a: np.ndarray, b: np.ndarray) -> bool:
+    """Whether uint8 `[T, H, W, 3]` `a` and `b` are copies of one render in different formats.
+
+    Their sizes agree up to the pixel an MP4 pads an odd size with, and on their common frames the mean
+    difference of 2x2-block luma stays below AGREE_LUMA on every frame. Measured: PNG against MP4 or GIF
+    copies of one render differ by at most 6 (per-pixel noise: 4); another seed or snapshot by 60 to 130.
+    """
+    n = min(len(a), len(b))
+    (h1, w1), (h2, w2) = a.shape[1:3], b.shape[1:3]
+    if n == 0 or abs(h1 - h2) > 1 or abs(w1 - w2) > 1:
+        return False
+    h, w = min(h1, h2), min(w1, w2)
+    diff = np.abs(_luma(a[:n, :h, :w]) - _luma(b[:n, :h, :w])).mean(axis=(1, 2))
+    return bool((diff < AGREE_LUMA).all())
+
+
+def _modified(path: Path) -> float:
+    """When a copy was written: a file's time, or the newest of a frame folder's frames."""
+    times = [path.stat().st_mtime] + ([f.stat().st_mtime for f in frame_files(path)] if path.is_dir() else [])
+    return max(times)
+
+
+def _one_render(stem: str, copies: list[Path], frames: int, root: Path) -> Path:
+    """The copy FVD reads among `copies` of one video (the best format), after checking that they show one
+    render: copies that show different videos are a DataError naming the newest (a folder of samples holds
+    one render of each video; which of two the user meant, no rule can tell)."""
+    copies = sorted(copies, key=_preference)
+    if len(copies) == 1:
+        return copies[0]
+    shown = [read_video(c, max_frames=frames) for c in copies]
+    for other, video in zip(copies[1:], shown[1:]):
+        if not same_video(shown[0], video):
+            newest = max(copies, key=_modified)
+            names = ", ".join(c.relative_to(root).as_posix() + ("/" if c.is_dir() else "") for c in copies)
+            raise DataError(f"{root}: the copies of {stem} ({names}) show different videos, so they are not one "
+                            f"render; the newest is {newest.name}: remove the others (or render again into an "
+                            "empty folder)")
+    return copies[0]
+
+
+def sample_videos(root: str | os.PathLike, frames: int = 16, recursive: bool = False) -> tuple[list[Path], str]:
+    """One video per sample in `root`, and a note of what was left out ('' when nothing was).
+
+    The rule of docs/evaluation.md, "Which files count": the video files and frame folders directly in `root`
+    (and with `recursive`, in every sub-folder), each file once however many links lead to it (`list_videos`).
+    Copies of one video in several formats (`seed0003.mp4`, `.gif` and the frame folder `seed0003/`) count
+    once, the best format read, after checking on their first `frames` frames that they show the same video
+    (`same_video`; copies of different renders are a DataError). In a folder of `digan generate` samples
+    (`seedNNNN` names), the grids and comparison strips written beside them are not samples and are left out.
     """
     root = Path(root)
     copies: dict[str, list[Path]] = {}
-    for v in list_videos(root):
+    for v in list_videos(root, recursive=recursive):
         rel = v.relative_to(root)
         copies.setdefault((rel if v.is_dir() else rel.with_suffix("")).as_posix(), []).append(v)
     generated = any(GENERATED_SAMPLE.match(Path(stem).name) for stem in copies)
@@ -273,8 +326,7 @@ def sample_videos(root: str | os.PathLike) -> tuple[list[Path], str]:
     for stem, found in copies.items():
         if stem in extras:
             continue
-        found.sort(key=_preference)
-        videos.append(found[0])
+        videos.append(_one_render(stem, found, frames, root))
         duplicates += len(found) - 1
     videos.sort(key=lambda p: natural_key(p.relative_to(root).as_posix()))
     left_out = []
@@ -282,20 +334,26 @@ def sample_videos(root: str | os.PathLike) -> tuple[list[Path], str]:
         left_out.append(f"{duplicates} copies in other formats")
     if extras:
         left_out.append(f"{len(extras)} grids and comparison videos ({', '.join(extras[:3])}{', ...' if len(extras) > 3 else ''})")
+    skipped = [] if recursive else sub_folders(root)
+    if skipped:
+        names = ", ".join(d.name for d in skipped[:3]) + (", ..." if len(skipped) > 3 else "")
+        left_out.append(f"{len(skipped)} sub-folder{'s' if len(skipped) > 1 else ''} ({names}; digan fvd "
+                        "--recursive counts the videos in sub-folders)")
     return videos, (f"{root}: {len(videos)} videos; left out {' and '.join(left_out)}" if left_out else "")
 
 
-def folder_clips(root: str | os.PathLike, frames: int,
-                 report: bool = True) -> tuple[list[Path], Callable[[Sequence[int]], list[np.ndarray]]]:
-    """Videos under a folder (files or frame folders, one per sample: `sample_videos`), checked to hold
+def folder_clips(root: str | os.PathLike, frames: int, report: bool = True,
+                 recursive: bool = False) -> tuple[list[Path], Callable[[Sequence[int]], list[np.ndarray]]]:
+    """Videos in a folder (files or frame folders, one per sample: `sample_videos`), checked to hold
     `frames` frames, and a loader of those frames. `report`: say on stderr what was left out."""
 
     root = Path(root)
     if not root.is_dir():
         raise DataError(f"{root}: not a directory")
-    videos, left_out = sample_videos(root)
+    videos, left_out = sample_videos(root, frames, recursive)
     if len(videos) < 2:
-        raise DataError(f"{root}: FVD needs at least 2 videos (video files or frame folders), found {len(videos)}")
+        raise DataError(f"{root}: FVD needs at least 2 videos (video files or frame folders), found {len(videos)}"
+                        + (f" ({left_out.split('; ', 1)[1]})" if left_out else ""))
     for v in videos:  # fail before any feature is computed
         n = len(frame_files(v)) if v.is_dir() else sum(1 for _ in iter_frames(v, frames))
         if n < frames:
@@ -347,11 +405,11 @@ def is_features_file(path: str | os.PathLike) -> bool:
 
 
 def folder_distance(dir_a, dir_b, frames: int = 16, features=None, batch: int = 16, progress: bool = True,
-                    save: str | os.PathLike | None = None) -> dict:
+                    save: str | os.PathLike | None = None, recursive: bool = False) -> dict:
     """FVD (original definition, unbiased covariance) and KVD between two folders of videos.
 
     Each video contributes its first `frames` frames, resized to 224x224 ignoring aspect;
-    a folder gives one video per sample (`sample_videos`).
+    a folder gives one video per sample (`sample_videos`; `recursive`: its sub-folders' videos too).
     Either argument may instead be a .npz of features saved earlier (`save`: a
     directory that receives a.npz and b.npz). With fewer clips a side than the
     features have dimensions (400 for I3D), the covariances are singular and
@@ -359,7 +417,8 @@ def folder_distance(dir_a, dir_b, frames: int = 16, features=None, batch: int = 
     """
     if frames < 9:
         raise DataError(f"`frames` {frames}: I3D needs at least 9 frames")
-    sets = [None if is_features_file(root) else folder_clips(root, frames) for root in (dir_a, dir_b)]
+    sets = [None if is_features_file(root) else folder_clips(root, frames, recursive=recursive)
+            for root in (dir_a, dir_b)]
     features = I3DFeatures(batch=batch) if features is None else features
     dim = getattr(features, "dim", None)
     feats = {name: load_features(root, features.detector, frames, dim)  # every check before any feature is computed
