@@ -254,3 +254,21 @@ def test_copies_of_one_render_agree_in_every_format(generated):
         for fmt in ("mp4", "gif"):
             assert same_video(png, read_video(generated / "all" / f"seed{k:04d}.{fmt}"))
         assert not same_video(png, read_video(generated / "all" / f"seed{(k + 1) % 4:04d}"))
+
+
+def test_digan_evaluate_refuses_short_real_videos_before_the_detector_loads(tmp_path, tiny_G, tiny_preset, capsys,
+                                                                             moments, monkeypatch):
+    from digan.checkpoint import save_snapshot
+
+    def never(*args, **kwargs):
+        raise AssertionError("a clip was generated before the real data was checked")
+
+    monkeypatch.setattr("digan.cli.metrics.clip_renderer", lambda *args, **kwargs: never)
+    save_snapshot(tmp_path / "run", tiny_G, tiny_preset, 16)
+    for k in range(3):
+        write_video(tmp_path / "short" / f"v{k}" / "", np.full((10, 32, 32, 3), 40 * k, np.uint8))
+    assert main(["evaluate", "--ckpt", str(tmp_path / "run"), "--data", str(tmp_path / "short"), "--metrics",
+                 "fvd2048_16f", "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()  # the dataset's summary line, then the refusal
+    assert err[-1] == "digan: error: short: no video has the 16 frames protocol fvd2048_16f needs"
+    assert not moments  # the detector was never loaded

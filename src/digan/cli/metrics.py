@@ -8,7 +8,8 @@ from ..checkpoint import load_snapshot
 from ..data import open_dataset
 from ..data.base import DataError
 from ..metrics.c3d import C3DProbabilities
-from ..metrics.evaluation import evaluate, folder_clips, folder_distance, is_features_file, write_jsonl
+from ..metrics.evaluation import (evaluate, folder_clips, folder_distance, is_features_file, real_plans,
+                                  resolve_protocols, write_jsonl)
 from ..metrics.features import I3DFeatures
 from ..metrics.protocols import PROTOCOLS
 from ..sampling.options import RenderOptions
@@ -46,11 +47,12 @@ def cmd_evaluate(args) -> int:
     device = resolve_device(args.device)
     G, meta = load_snapshot(args.ckpt, device)
     generate = clip_renderer(G, meta["clip_frames"], RenderOptions(batch=args.batch))
-    source = None
+    source = plans = None
     if any(PROTOCOLS[m].statistic != "is" for m in metrics):
         if not args.data:
             raise DataError("FVD and KVD need real videos: --data DATASET (a built-in name or a path)")
         source = open_dataset(args.data, args.size or meta["resolution"])
+        plans = real_plans(source, resolve_protocols(metrics, args.real_stride), args.seed)  # before the detector
     features = c3d = None
     if any(PROTOCOLS[m].statistic != "is" for m in metrics):
         features = I3DFeatures(args.i3d, device, args.batch)
@@ -59,7 +61,7 @@ def cmd_evaluate(args) -> int:
     results = evaluate(generate, source, metrics, seed=args.seed, features=features, c3d=c3d, batch=args.batch,
                        progress=not args.quiet, cache=None if args.no_cache else "default",
                        info={"snapshot": meta["path"], "dataset": args.data},
-                       real_stride=args.real_stride)
+                       real_stride=args.real_stride, plans=plans)
     for r in results:
         print(json.dumps(r))
     if args.jsonl:

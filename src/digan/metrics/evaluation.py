@@ -69,9 +69,11 @@ def real_features(
     batch: int = 16,
     progress: bool = True,
     cache: str | os.PathLike | None = None,
+    plan: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Features of a trial's real clips, cached on disk per dataset, protocol, seed, trial and detector."""
-    plan = real_clip_plan(source, protocol, seed, trial)
+    """Features of a trial's real clips, cached on disk per dataset, protocol, seed, trial and detector.
+    `plan`: the trial's `real_clip_plan`, when the caller has made it already."""
+    plan = real_clip_plan(source, protocol, seed, trial) if plan is None else plan
     key = json.dumps({"source": source.describe(), "name": source.name, "resolution": source.resolution,
                       "clips": protocol.feature_key, "plan": hashlib.sha256(plan.tobytes()).hexdigest(),
                       "detector": features.detector.sha256}, sort_keys=True)
@@ -98,6 +100,42 @@ def _summary(values: list[float]) -> tuple[float, float]:
     return float(np.mean(values)), float(np.std(values))
 
 
+def resolve_protocols(metrics: Sequence[str], real_stride: int | None = None) -> list[Protocol]:
+    """The protocols of metric names, with real clips read `real_stride` frames apart when that is given."""
+    protocols = [get_protocol(m) for m in metrics]
+    if real_stride is not None:
+        protocols = [replace(p, stride=real_stride, fake_stride=p.fake_step) for p in protocols]
+    return protocols
+
+
+def real_plans(source: VideoSource | None, protocols: Sequence[Protocol], seed: int) -> dict[tuple, np.ndarray]:
+    """Every trial's real clips of every FVD and KVD protocol, planned from the videos' lengths alone (no frame
+    is read), keyed by (feature key, trial).
+
+    The check that the real data can serve the protocols, made before anything is generated: a DataError when
+    no video is long enough or fewer than 2 clips can be drawn (FVD needs a covariance), a warning when fewer
+    clips than the protocol's count can be drawn (the number is then not comparable to published ones).
+    """
+    plans: dict[tuple, np.ndarray] = {}
+    for p in protocols:
+        if p.statistic == "is":
+            continue
+        if source is None:
+            raise DataError("FVD and KVD need real videos (`data`)")
+        for trial in range(p.trials):
+            key = (p.feature_key, trial)
+            if key not in plans:
+                plans[key] = real_clip_plan(source, p, seed, trial)
+        n = min(len(plans[p.feature_key, trial]) for trial in range(p.trials))
+        if n < 2:
+            raise DataError(f"{p.name}: {source.name} gives {n} real clip{'' if n == 1 else 's'} of "
+                            f"{p.span} frames; FVD and KVD need at least 2 (and published numbers {p.num_real})")
+        if n < p.num_real:
+            warn(f"{p.name}: {source.name} gives only {n} real clips of {p.num_real}; "
+                 "the number is not comparable to published ones")
+    return plans
+
+
 def evaluate(
     generate: Generate,
     source: VideoSource | None,
@@ -110,6 +148,7 @@ def evaluate(
     cache: str | os.PathLike | None = "default",
     info: dict | None = None,
     real_stride: int | None = None,
+    plans: dict[tuple, np.ndarray] | None = None,
 ) -> list[dict]:
     """One result dict per metric name (see protocols.PROTOCOLS).
 
@@ -118,14 +157,12 @@ def evaluate(
     $DIGAN_CACHE/real-features, None: not cached); `info`: extra keys for every
     result, such as {"snapshot": path}; `real_stride`: read real clips with this
     frame step instead of the protocol's (for data whose frame rate differs from
-    the generator's; recorded as "stride").
+    the generator's; recorded as "stride"); `plans`: `real_plans` of these protocols, made by the caller.
+    The real data is checked (`real_plans`) before any clip is generated.
     """
-    protocols = [get_protocol(m) for m in metrics]
-    if real_stride is not None:
-        protocols = [replace(p, stride=real_stride, fake_stride=p.fake_step) for p in protocols]
+    protocols = resolve_protocols(metrics, real_stride)
+    plans = real_plans(source, protocols, seed) if plans is None else plans
     if any(p.statistic != "is" for p in protocols):
-        if source is None:
-            raise DataError("FVD and KVD need real videos (`data`)")
         features = I3DFeatures(batch=batch) if features is None else features
     if any(p.statistic == "is" for p in protocols) and c3d is None:
         raise DataError("IS needs the TGAN C3D files conv3d_deepnetA_ucf.npz and mean2.npz (`c3d`, `c3d_mean`)")
@@ -146,16 +183,14 @@ def evaluate(
         fvds, kvds, n_real = [], [], []
         for trial in range(p.trials):
             if (p.feature_key, trial) not in real_cache:
-                real_cache[p.feature_key, trial] = real_features(source, p, seed, trial, features, batch, progress, cache)
+                real_cache[p.feature_key, trial] = real_features(source, p, seed, trial, features, batch, progress,
+                                                                 cache, plans[p.feature_key, trial])
             real = real_cache[p.feature_key, trial]
             n_real.append(len(real))
             if "fvd" in p.statistic:
                 fvds.append(fvd(real, fake, unbiased=p.unbiased))
             if "kvd" in p.statistic:
                 kvds.append(kvd(real, fake))
-        if min(n_real) < p.num_real:
-            warn(f"{p.name}: {source.name} gives only {min(n_real)} real clips of {p.num_real}; "
-                 "the number is not comparable to published ones")
         result = {"metric": p.name}
         for name, values in (("fvd", fvds), ("kvd", kvds)):
             if values:
