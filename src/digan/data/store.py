@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from ..utils.atomic import atomic_write, remove_stale_temps
+from ..utils.files import read_json
 from .base import DataError, VideoSource
 from .folders import Entry, Report, decode_video, find_entries, note, probe, resample_ids
 from tqdm import tqdm
@@ -43,7 +44,7 @@ def is_store(path: Path) -> bool:
     """Whether `path` is a store directory, finished or not."""
     for f in (path / "index.json", path / "settings.json"):
         try:
-            if json.loads(f.read_text()).get("format") == FORMAT:
+            if read_json(f).get("format") == FORMAT:
                 return True
         except (OSError, ValueError, AttributeError):
             pass
@@ -56,7 +57,7 @@ def _write_json(path: Path, data) -> None:
 
 def _read_json(path: Path) -> dict:
     try:
-        return json.loads(path.read_text())
+        return read_json(path)
     except (OSError, ValueError) as e:
         raise DataError(f"{path}: unreadable ({e})") from None
 
@@ -177,7 +178,7 @@ def _shard_done(dest: Path, k: int, entries: list[Entry], resolution: int) -> di
     if not j.is_file():
         return None
     try:
-        record = json.loads(j.read_text())
+        record = read_json(j)
         b = dest / record["file"]
         ok = record["inputs"] == [e.name for e in entries] and b.stat().st_size == record["frames"] * resolution ** 2 * 3
     except (OSError, ValueError, KeyError, TypeError):

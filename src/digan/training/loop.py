@@ -9,7 +9,6 @@ uninterrupted one would (on the same device and thread count).
 from __future__ import annotations
 
 import copy
-import json
 import math
 import signal
 import threading
@@ -21,7 +20,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from ..checkpoint import STATE_NAME, CheckpointError, load_state, save_snapshot, save_state
+from ..checkpoint import MAX_CLIPS, STATE_NAME, CheckpointError, load_state, save_snapshot, save_state
 from ..config import Preset
 from ..data.base import DataError, VideoSource, note
 from ..data.clips import ClipSpec, PairBatches, PrefetchedBatches
@@ -29,6 +28,7 @@ from ..data import open_dataset
 from ..models import DiganDiscriminators, Generator
 from ..sampling.files import write_samples
 from ..utils.atomic import remove_stale_temps
+from ..utils.files import parse_json
 from ..utils.memory import FLOAT, PARAM_COPIES_D, PARAM_COPIES_G, Part, check, train_pixel_bytes
 from ..utils.runtime import precision_name
 from ..version import __version__
@@ -157,13 +157,14 @@ class Trainer:
     def load_state_dict(self, state: dict) -> None:
         """Continue from `state_dict()`'s output; a state of other networks is a one-line CheckpointError."""
         try:
-            saved = json.loads(state["preset"])
+            saved = parse_json(state["preset"])
         except (KeyError, TypeError, ValueError):
             raise CheckpointError("not a training state of this library (no readable preset)") from None
         diff = differences({"preset": saved}, {"preset": self.preset.to_dict()})
         if diff:
             shown = "; ".join(diff[:4]) + (f"; and {len(diff) - 4} more" if len(diff) > 4 else "")
             raise CheckpointError(f"a training state of other networks or training options ({shown})")
+        step = self.checked_step(state)
         try:
             self.G.load_state_dict(state["G"])
             self.D.load_state_dict(state["D"])
@@ -171,10 +172,31 @@ class Trainer:
             self.opt_G.load_state_dict(state["opt_G"])
             self.opt_D.load_state_dict(state["opt_D"])
             torch.set_rng_state(state["torch_rng"])
-            self.step_index = int(state["step"])
         except (KeyError, RuntimeError, ValueError, TypeError) as e:
             raise CheckpointError(f"does not fit the networks of preset {self.preset.name} "
                                   f"({type(e).__name__}: {str(e).strip().splitlines()[0][:200]})") from None
+        self.step_index = step
+
+    def checked_step(self, state: dict) -> int:
+        """The state's step, checked against what else the state says of its progress: its clips seen (step x
+        the preset's batch) and the steps its G optimiser has taken (one a step). A state whose step does not
+        agree was not written by this library as it stands, and resuming from it would skip or repeat
+        training (a crafted 10**15 ends a run at once, a negative one fails in the random streams)."""
+        step, batch = state.get("step"), self.cfg.batch
+        if not (isinstance(step, int) and not isinstance(step, bool) and 0 <= step <= MAX_CLIPS // batch):
+            raise CheckpointError(f"step {str(step)[:40]} is not a step count from 0 to {MAX_CLIPS // batch:,}")
+        seen = state.get("clips_seen", step * batch)
+        if seen != step * batch:
+            raise CheckpointError(f"step {step} at batch {batch} is {step * batch:,} clips, but the state says "
+                                  f"{str(seen)[:40]} clips seen: not a state this library wrote")
+        try:
+            taken = {int(s["step"]) for s in state["opt_G"]["state"].values() if "step" in s}
+        except (KeyError, TypeError, AttributeError, ValueError, RuntimeError):
+            raise CheckpointError("its G optimiser state is not one this library wrote") from None
+        if taken - {step}:
+            raise CheckpointError(f"step {step}, but its G optimiser has taken {max(taken - {step}):,} steps: "
+                                  "not a state this library wrote")
+        return step
 
 
 def training_memory(preset: Preset, world: int = 1) -> tuple:
@@ -255,11 +277,10 @@ def _train(preset: Preset, source: VideoSource, data: str, out: str | Path, *, d
            progress: bool, fvd, data_options: dict, dist: Distributed, workers: int,
            precision: torch.dtype, init: InitWeights | None) -> RunInfo:
     run_dir = Path(run_dir) if run_dir is not None else Path(out) / run_name(data, preset)
-    run_dir.mkdir(parents=True, exist_ok=True)
     options = resolved_options(preset, data, source, data_options, precision_name(precision),
                                None if init is None else init.record())
     state_path = run_dir / STATE_NAME
-    if dist.main:
+    if dist.main and run_dir.is_dir():
         stale = remove_stale_temps(run_dir)  # left by a killed write: a partial state can be gigabytes
         if stale:
             note(f"{run_dir}: removed {len(stale)} temporary file{'s' if len(stale) > 1 else ''} left by an "
@@ -278,7 +299,8 @@ def _train(preset: Preset, source: VideoSource, data: str, out: str | Path, *, d
         except CheckpointError as e:
             raise CheckpointError(str(e) if str(e).startswith(str(state_path)) else f"{state_path}: {e}") from None
     dist.barrier()  # every process has read the old options before process 0 writes the new ones
-    if dist.main:
+    if dist.main:  # only now, when nothing can refuse the run: a refused one leaves no empty folder behind
+        run_dir.mkdir(parents=True, exist_ok=True)
         write_options(run_dir, options)
     resumed_from = trainer.clips_seen
     if resumed_from and dist.main:

@@ -14,6 +14,7 @@ from ..checkpoint import OPTIONS_NAME, CheckpointError
 from ..config import Preset
 from ..data.base import VideoSource
 from ..utils.atomic import atomic_write
+from ..utils.files import read_json
 from ..version import __version__
 
 
@@ -71,7 +72,7 @@ def read_options(run_dir: Path) -> dict | None:
     if not path.exists():
         return None
     try:
-        options = json.loads(path.read_text())
+        options = read_json(path)
         if not isinstance(options, dict) or not isinstance(options.get("preset"), dict):
             raise ValueError("not an options record")
     except (OSError, ValueError) as e:
@@ -91,7 +92,7 @@ def read_metrics(path: Path) -> list[dict]:
     for line in path.read_text().splitlines() if path.exists() else []:
         try:
             record = json.loads(line)
-        except ValueError:
+        except (ValueError, RecursionError):  # a line cut short, or a crafted one nested past the parser's depth
             continue
         if isinstance(record, dict) and isinstance(record.get("kimg"), (int, float)):
             records.append(record)
@@ -139,7 +140,7 @@ class MetricsLog:
                 record = json.loads(line)
                 if record["kimg"] <= kimg + 1e-9:
                     kept.append(line)
-            except (ValueError, KeyError, TypeError):
+            except (ValueError, KeyError, TypeError, RecursionError):
                 continue
         text = "".join(line + "\n" for line in kept)
         if text != self.path.read_text():
