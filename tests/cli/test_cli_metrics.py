@@ -272,3 +272,13 @@ def test_digan_evaluate_refuses_short_real_videos_before_the_detector_loads(tmp_
     err = capsys.readouterr().err.strip().splitlines()  # the dataset's summary line, then the refusal
     assert err[-1] == "digan: error: short: no video has the 16 frames protocol fvd2048_16f needs"
     assert not moments  # the detector was never loaded
+
+
+def test_digan_fvd_batch_is_checked_against_memory_before_any_feature(folders, capsys, moments, monkeypatch):
+    from digan.utils import memory
+
+    monkeypatch.setattr(memory, "available", lambda device="cpu": 240 * 2 ** 20)  # 2 clips of 16 frames, not 3
+    line = cli_error(capsys, "fvd", folders / "a", folders / "b", "--batch", "1000000", "--quiet")
+    assert "features of 16-frame clips in batches of 3 would hold about" in line  # a side has 3 clips
+    assert "use --batch 2 or less" in line
+    assert sum(f.calls for f in moments) == 0

@@ -161,3 +161,57 @@ def test_a_prepare_that_writes_no_store_leaves_nothing_to_block_the_next(tmp_pat
     assert not (tmp_path / "s").exists()
     write_avi(src / "good.avi", clip(6, h=16, w=16))
     assert cli("prepare", str(src), str(tmp_path / "s"), "--size", "16", "--fps", "4", "--quiet") == 0
+
+
+# ---------------------------------------------------------------- issue 24, item 4: what prepare holds
+
+def test_prepare_size_is_checked_against_memory_before_the_destination(video_folder, tmp_path, capsys):
+    """--size 100000 made every worker resize frames of 30 GB; now one line says what fits, nothing is written."""
+    from cli_helpers import cli_error
+
+    line = cli_error(capsys, "prepare", video_folder, tmp_path / "s", "--size", "100000")
+    assert "preparing 100000x100000 frames would hold about" in line and "frames of at most" in line
+    assert "fit (--size)" in line and not (tmp_path / "s").exists()
+
+
+def test_prepare_workers_are_capped_at_the_cores_and_said_so(video_folder, tmp_path, capsys, monkeypatch):
+    import digan.data.store as store
+    from digan.utils import runtime
+
+    monkeypatch.setattr(runtime, "available_cores", lambda: 2)
+    pools = []
+    real = store.ProcessPoolExecutor
+
+    def recorded(workers, **kwargs):
+        pools.append(workers)
+        return real(workers, **kwargs)
+
+    monkeypatch.setattr(store, "ProcessPoolExecutor", recorded)
+    assert cli("prepare", str(video_folder), str(tmp_path / "s"), "--size", "16", "--workers", "100000",
+               "--quiet") == 0
+    assert pools == [2]  # 3 shards to do, 2 cores: not min(100000, 3)
+    assert "prepare: 100000 workers asked for, but this process may use 2 cores: using 2" in capsys.readouterr().err
+    same_videos(open_dataset(video_folder, 16), open_dataset(tmp_path / "s", 16))
+
+
+def test_prepare_workers_are_capped_by_free_memory(video_folder, tmp_path, capsys, monkeypatch):
+    from digan.utils import memory, runtime
+
+    monkeypatch.setattr(runtime, "available_cores", lambda: 64)
+    monkeypatch.setattr(runtime, "available", lambda device="cpu": 2 * memory.WORKER_BYTES + 2 ** 20)
+    prepare(video_folder, tmp_path / "s", 16, workers=16, progress=False)
+    err = capsys.readouterr().err
+    assert "16 workers asked for, but free memory" in err and "holds about 2 at 256.0 MB each: using 2" in err
+
+
+def test_stream_video_gives_decode_video_s_frames_one_at_a_time(video_folder, frames_root):
+    """What prepare writes (one frame held at a time) is what a raw folder reads, repeated frames included."""
+    from digan.data.base import Report
+    from digan.data.folders import decode_video, find_entries, stream_video
+
+    for root in (video_folder, frames_root):
+        for entry in find_entries(root, "train+test", 1, Report("x"))[0]:
+            ids = np.array([0, 0, 1, 3, 3, 3, 5])  # an fps above the source's repeats frames
+            frames = list(stream_video(entry, 16, ids))
+            assert len(frames) == len(ids) and all(f.shape == (16, 16, 3) for f in frames)
+            np.testing.assert_array_equal(np.stack(frames), decode_video(entry, 16, ids))

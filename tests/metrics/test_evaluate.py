@@ -177,3 +177,14 @@ def test_fewer_real_clips_than_the_protocol_warns_before_generating(small_protoc
 
     results = ev.evaluate(generate, source, ["fvd12_16f"], features=MomentFeatures(), progress=False, cache=None)
     assert results[0]["num_real"] == 5 and calls
+
+
+def test_the_batch_is_checked_against_memory_before_any_clip_is_generated(small_protocols, monkeypatch):
+    from digan.utils import memory
+
+    monkeypatch.setattr(memory, "available", lambda device="cpu": 300 * 2 ** 20)  # 2 clips of 16 frames, not 3
+    source, features, calls = CountingSource([40] * 30), MomentFeatures(), []
+    with pytest.raises(memory.MemoryLimit, match=r"in batches of 12 would hold about .*use `batch` 2 or less"):
+        ev.evaluate(noise_generator(calls), source, ["fvd12_16f"], features=features, batch=10 ** 6,
+                    progress=False, cache=None)
+    assert calls == [] and features.calls == 0

@@ -367,3 +367,40 @@ def test_a_refused_run_leaves_no_folder_behind(tmp_path, capsys, option):
     code, err = cli_train(capsys, tmp_path / "runs", *option)
     assert code == 2 and "no video has the" in err.splitlines()[-1]  # after a warning for each video
     assert not (tmp_path / "runs").exists()  # neither the run directory nor its parent
+
+
+# ---------------------------------------------------------------- issue 24, item 4: numbers that size training
+
+def test_loader_workers_are_capped_at_the_cores_and_said_so(tmp_path, capsys, monkeypatch):
+    """--workers 100000 forked as many processes and set off the OOM killer for the whole machine."""
+    import digan.training.loop as loop
+    from digan.utils import runtime
+
+    asked = []
+    real = loop.PrefetchedBatches
+
+    def recorded(batches, start, stop, workers, **kwargs):
+        asked.append(workers)
+        return real(batches, start, stop, 0, **kwargs)  # decode on this thread: the test forks nothing
+
+    monkeypatch.setattr(loop, "PrefetchedBatches", recorded)
+    monkeypatch.setattr(runtime, "available_cores", lambda: 3)
+    code, err = cli_train(capsys, tmp_path, "--workers", "100000")
+    assert code == 0 and asked == [3]
+    assert "train: 100000 loader workers asked for, but this process may use 3 cores: using 3" in err
+    code, err = cli_train(capsys, tmp_path / "again", "--workers", "0")
+    assert code == 0 and asked == [3, 0] and "asked for" not in err
+
+
+@pytest.mark.parametrize("option, hint", [
+    (["--set", "training.sample_seeds=100000000"], "(the sample grid: "),
+    (["--fvd-clips", "1000000000000"], "(the periodic FVD: "),
+])
+def test_sample_grid_and_periodic_fvd_sizes_are_checked_before_training(tmp_path, capsys, option, hint):
+    """Both were sized only at the first snapshot, after the training they would have lost."""
+    code, err = cli_train(capsys, tmp_path / "runs", *option)
+    last = err.strip().splitlines()[-1]
+    assert code == 2 and last.startswith("digan: error: training tiny-32") and hint in last, last
+    flag = "--set training.sample_seeds" if "sample" in hint else "--fvd-clips"
+    assert f"use {flag} " in last and "or less" in last
+    assert not (tmp_path / "runs").exists()

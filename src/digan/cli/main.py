@@ -13,6 +13,7 @@ from ..authors import AuthorsSnapshotError
 from ..checkpoint import CheckpointError
 from ..data.base import DataError
 from ..utils.memory import MemoryLimit
+from ..utils.omp import available_cores
 from ..utils.runtime import set_threads
 from ..version import __version__
 from . import apps, convert, data, invert, metrics, render, show, train
@@ -44,6 +45,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if getattr(args, "threads", None):
+        cores = available_cores()
+        if args.threads > cores:  # more threads never run faster; a huge number fails in OpenMP
+            print(f"digan: --threads {args.threads}: this process may use {cores} core{'s' if cores > 1 else ''}; "
+                  f"using {cores}", file=sys.stderr)
         set_threads(args.threads)  # once, before the command runs
     try:
         return args.func(args)

@@ -172,13 +172,12 @@ def resample_ids(frames: int, fps: float | None, target_fps: float | None) -> np
     return np.minimum(np.floor(np.arange(n) * fps / target_fps + 0.5).astype(np.int64), frames - 1)
 
 
-def decode_video(entry: Entry, resolution: int, source_ids: np.ndarray | None = None, *,
-                 pad: bool = True) -> np.ndarray:
+def decode_video(entry: Entry, resolution: int, source_ids: np.ndarray | None = None) -> np.ndarray:
     """Frames `source_ids` (sorted, default all) of a video, resized: uint8 `[n, R, R, 3]`.
 
-    A video file that ends before a wanted frame (truncated) gets one warning;
-    with `pad` its last decoded frame stands in for the missing ones (a raw
-    source has promised the probed length), else they are dropped.
+    A video file that ends before a wanted frame (truncated) gets one warning,
+    and its last decoded frame stands in for the missing ones (a raw source has
+    promised the probed length; `stream_video` drops them instead).
     Raises DataError only when nothing decodes.
     """
     if entry.kind == "frames":
@@ -197,17 +196,42 @@ def decode_video(entry: Entry, resolution: int, source_ids: np.ndarray | None = 
             if k in keep:
                 kept[k] = resize_crop(x, resolution)
     if decoded < last:
-        what = "repeating its last frame" if pad else "keeping those"
-        warn(f"{entry.name}: only {decoded} of {last} frames decode (truncated?); {what}")
-        if not pad:
-            wanted = wanted[wanted < decoded]
-        else:
-            final = max(k for k in kept) if kept else None
-            if final is None or final != decoded - 1:  # the last decoded frame was not wanted: decode it
-                with entry.open_file() as f:
-                    *_, x = decode_frames(f, decoded)
-                kept[decoded - 1] = resize_crop(x, resolution)
+        warn(f"{entry.name}: only {decoded} of {last} frames decode (truncated?); repeating its last frame")
+        final = max(k for k in kept) if kept else None
+        if final is None or final != decoded - 1:  # the last decoded frame was not wanted: decode it
+            with entry.open_file() as f:
+                *_, x = decode_frames(f, decoded)
+            kept[decoded - 1] = resize_crop(x, resolution)
     return np.stack([kept[min(int(k), decoded - 1)] for k in wanted])
+
+
+def stream_video(entry: Entry, resolution: int, source_ids: np.ndarray) -> Iterator[np.ndarray]:
+    """Frames `source_ids` (sorted, repeats allowed) of a video, resized, one uint8 `[R, R, 3]` at a time (what
+    `digan prepare` writes), holding one, so memory does not grow with the video's length.
+
+    A video file that ends before a wanted frame (truncated) gives the frames before its end, with one warning.
+    """
+    ids = np.asarray(source_ids, dtype=np.int64).reshape(-1)
+    if not len(ids):
+        return
+    if entry.kind == "frames":
+        shown, frame = None, None
+        for k in ids.tolist():
+            if k != shown:
+                shown, frame = k, resize_crop(entry.read_frame(k), resolution)
+            yield frame
+        return
+    j, decoded = 0, 0
+    with entry.open_file() as f:
+        for k, x in enumerate(decode_frames(f, int(ids[-1]) + 1)):
+            decoded = k + 1
+            if ids[j] == k:
+                frame = resize_crop(x, resolution)
+                while j < len(ids) and ids[j] == k:
+                    yield frame
+                    j += 1
+    if j < len(ids):
+        warn(f"{entry.name}: only {decoded} of {int(ids[-1]) + 1} frames decode (truncated?); keeping those")
 
 
 # ----------------------------------------------------------------------------------------------

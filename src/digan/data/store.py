@@ -30,9 +30,11 @@ from pathlib import Path
 import numpy as np
 
 from ..utils.atomic import atomic_write, remove_stale_temps
+from ..utils.memory import FRAME_COPIES, WORKER_BYTES, Part, check
+from ..utils.runtime import worker_count
 from ..utils.files import read_json
 from .base import DataError, VideoSource
-from .folders import Entry, Report, decode_video, find_entries, note, probe, resample_ids
+from .folders import Entry, Report, find_entries, note, probe, resample_ids, stream_video
 from tqdm import tqdm
 import multiprocessing as mp
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -151,18 +153,23 @@ def _prepare_shard(dest: str, k: int, entries: list[Entry], resolution: int, fps
         nonlocal offset
         with open(tmp, "wb") as f:
             for e in entries:
+                start, count, reason = f.tell(), 0, None
                 try:
                     p = probe(e)
-                    frames = decode_video(e, resolution, resample_ids(p.frames, p.fps, fps), pad=False)
+                    for frame in stream_video(e, resolution, resample_ids(p.frames, p.fps, fps)):  # one at a time
+                        f.write(np.ascontiguousarray(frame).tobytes())
+                        count += 1
                 except DataError as err:
-                    skipped.append({"name": e.name, "reason": str(err)})
-                    continue
+                    reason = str(err)
                 except Exception as err:  # a decoder crash on one file must not stop the others
-                    skipped.append({"name": e.name, "reason": f"cannot decode ({type(err).__name__}: {err})"})
+                    reason = f"cannot decode ({type(err).__name__}: {err})"
+                if reason is not None or count == 0:  # its frames so far go: the shard holds whole videos
+                    f.seek(start)
+                    f.truncate()
+                    skipped.append({"name": e.name, "reason": reason or "no frame decodes"})
                     continue
-                f.write(np.ascontiguousarray(frames).tobytes())
-                videos.append({"name": e.name, "offset": offset, "frames": len(frames)})
-                offset += len(frames)
+                videos.append({"name": e.name, "offset": offset, "frames": count})
+                offset += count
             f.flush()
             os.fsync(f.fileno())
 
@@ -186,6 +193,29 @@ def _shard_done(dest: Path, k: int, entries: list[Entry], resolution: int) -> di
     return record if ok else None
 
 
+def prepare_memory(size: int) -> tuple:
+    """What one decoding process of `prepare` holds at once, as `(build, now, hints)` for
+    `digan.utils.memory.check`: the frame it resizes and writes (`stream_video`: one at a time, whatever the
+    video's length), at `size` x `size` (the source frame it comes from is not counted: its size is unknown)."""
+    def build(size: int) -> list[Part]:
+        return [Part("a frame being resized", FRAME_COPIES * size * size * 3, ("size",), on_device=False)]
+
+    return build, {"size": size}, {"size": lambda n: f"frames of at most {n}x{n} fit (`size`)"}
+
+
+def prepare_workers(size: int, workers: int) -> int:
+    """The decoding processes `prepare` runs: checked to fit one (`MemoryLimit`), then at most one per core and
+    as many as free memory holds (said in a line when fewer than asked)."""
+    build, now, hints = prepare_memory(size)
+    check(f"preparing {size}x{size} frames", build, now, hints)
+    if workers == 1:  # decodes on this process
+        return 1
+    count, why = worker_count(workers, WORKER_BYTES + sum(p.bytes for p in build(**now)))
+    if why:
+        note(f"prepare: {why}")
+    return max(1, count)
+
+
 def prepare(src: str | os.PathLike, dest: str | os.PathLike, size: int, *, fps: float | None = None,
             workers: int = 1, split: str = "train+test", fold: int = 1, progress: bool = True) -> StoreSource:
     """Decode the videos under `src` once into a store at `dest` (see the module docstring); resumable."""
@@ -197,7 +227,8 @@ def prepare(src: str | os.PathLike, dest: str | os.PathLike, size: int, *, fps: 
     if fps is not None and not (math.isfinite(fps) and fps > 0):
         raise DataError(f"fps must be a positive number, got {fps}")
     if workers < 1:
-        raise DataError(f"workers must be at least 1, got {workers}")
+        raise DataError(f"`workers` must be at least 1, got {workers}")
+    workers = prepare_workers(resolution, workers)
     if not src.exists():
         raise DataError(f"{src}: no such file or folder")
     if is_store(src):

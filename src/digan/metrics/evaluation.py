@@ -30,11 +30,12 @@ from ..data.base import DataError, VideoSource, note, warn
 from ..data.io import list_videos, natural_key, sub_folders
 from ..version import __version__
 from .distances import fvd, kvd
-from .features import DETECTOR_SIZE, I3DFeatures, extract
+from .features import DETECTOR_SIZE, I3DFeatures, extract, features_memory
 from .protocols import Protocol, fake_seeds, get_protocol, read_real_clips, real_clip_plan
 from .weights import cache_dir
 from .c3d import inception_score
-from ..data.io import frame_files, iter_frames, read_video
+from ..data.io import frame_files, iter_frames, read_frame, read_video
+from ..utils.memory import check
 
 Generate = Callable[[list[int], int], np.ndarray]
 
@@ -163,6 +164,11 @@ def evaluate(
     protocols = resolve_protocols(metrics, real_stride)
     plans = real_plans(source, protocols, seed) if plans is None else plans
     if any(p.statistic != "is" for p in protocols):
+        frames = max(p.frames for p in protocols if p.statistic != "is")
+        clips = min(batch, max(max(p.num_real, p.num_fake) for p in protocols))  # a batch holds at most them all
+        check(f"features of {frames}-frame clips in batches of {clips}",
+              *features_memory(clips, frames, max(source.resolution, DETECTOR_SIZE) ** 2),
+              str(getattr(features, "device", "cpu")))
         features = I3DFeatures(batch=batch) if features is None else features
     if any(p.statistic == "is" for p in protocols) and c3d is None:
         raise DataError("IS needs the TGAN C3D files conv3d_deepnetA_ucf.npz and mean2.npz (`c3d`, `c3d_mean`)")
@@ -389,8 +395,19 @@ def folder_clips(root: str | os.PathLike, frames: int, report: bool = True,
     if len(videos) < 2:
         raise DataError(f"{root}: FVD needs at least 2 videos (video files or frame folders), found {len(videos)}"
                         + (f" ({left_out.split('; ', 1)[1]})" if left_out else ""))
+    pixels = 0  # the largest frame read, for the memory check of a batch
     for v in videos:  # fail before any feature is computed
-        n = len(frame_files(v)) if v.is_dir() else sum(1 for _ in iter_frames(v, frames))
+        if v.is_dir():
+            files = frame_files(v)
+            n = len(files)
+            if files:
+                h, w = read_frame(files[0]).shape[:2]
+                pixels = max(pixels, h * w)
+        else:
+            n = 0
+            for frame in iter_frames(v, frames):
+                n += 1
+                pixels = max(pixels, frame.shape[0] * frame.shape[1])
         if n < frames:
             raise DataError(f"{v}: {n} frames, fewer than `frames` {frames}")
     if left_out and report:
@@ -399,6 +416,7 @@ def folder_clips(root: str | os.PathLike, frames: int, report: bool = True,
     def load(indices: Sequence[int]) -> list[np.ndarray]:
         return [read_video(videos[i], max_frames=frames) for i in indices]
 
+    load.pixels = pixels  # read by folder_distance's memory check
     return videos, load
 
 
@@ -454,6 +472,11 @@ def folder_distance(dir_a, dir_b, frames: int = 16, features=None, batch: int = 
         raise DataError(f"`frames` {frames}: I3D needs at least 9 frames")
     sets = [None if is_features_file(root) else folder_clips(root, frames, recursive=recursive)
             for root in (dir_a, dir_b)]
+    pixels = max([clips[1].pixels for clips in sets if clips is not None], default=0)
+    if pixels:  # a batch holds at most every clip of a side
+        clips = min(batch, max(len(videos) for videos, _ in (s for s in sets if s is not None)))
+        check(f"features of {frames}-frame clips in batches of {clips}", *features_memory(clips, frames, pixels),
+              str(getattr(features, "device", "cpu")))
     features = I3DFeatures(batch=batch) if features is None else features
     dim = getattr(features, "dim", None)
     feats = {name: load_features(root, features.detector, frames, dim)  # every check before any feature is computed

@@ -29,8 +29,10 @@ from ..models import DiganDiscriminators, Generator
 from ..sampling.files import write_samples
 from ..utils.atomic import remove_stale_temps
 from ..utils.files import parse_json
-from ..utils.memory import FLOAT, PARAM_COPIES_D, PARAM_COPIES_G, Part, check, train_pixel_bytes
-from ..utils.runtime import precision_name
+from ..metrics.features import FEATURE_DIM, I3D_FRAME_BYTES
+from ..utils.memory import (FLOAT, GIF_COPIES, PARAM_COPIES_D, PARAM_COPIES_G, PREFETCH, WORKER_BYTES, Part,
+                            available, check, train_pixel_bytes)
+from ..utils.runtime import precision_name, worker_count
 from ..version import __version__
 from .distributed import Distributed
 from .fvd import training_fvd
@@ -201,26 +203,58 @@ class Trainer:
 
 def training_memory(preset: Preset, world: int = 1) -> tuple:
     """What a training step holds at once on each process, as `(build, now, hints)` for `digan.utils.memory.check`:
-    weights and optimiser state, and a step's activations over its share of the batch (2 frames a clip).
-    Parameters are counted on the meta device: nothing is allocated."""
+    weights and optimiser state, and a step's activations over its share of the batch (2 frames a clip); at
+    each snapshot, the sample grid (`sample_seeds` videos of a training clip, as frames, grid and GIF) and the
+    periodic FVD's features (`fvd_clips` a side) and detector batch. Parameters are counted on the meta device:
+    nothing is allocated."""
     with torch.device("meta"):
         g = sum(p.numel() for p in Generator(preset.generator).parameters())
         d = sum(p.numel() for p in DiganDiscriminators(preset.discriminator).parameters())
     weights = (g * PARAM_COPIES_G + d * PARAM_COPIES_D) * FLOAT
     smallest = max(8, preset.generator.input_resolution)
+    frames = preset.training.clip_frames
 
-    def build(batch: int, size: int) -> list[Part]:
-        return [Part("the weights and optimiser state", weights),
-                Part("a training step", batch * 2 * size * size * train_pixel_bytes(preset.generator),
-                     ("batch", "size"))]
+    def build(batch: int, size: int, sample_seeds: int, fvd_clips: int) -> list[Part]:
+        parts = [Part("the weights and optimiser state", weights),
+                 Part("a training step", batch * 2 * size * size * train_pixel_bytes(preset.generator),
+                      ("batch", "size")),
+                 Part("the sample grid", sample_seeds * frames * size * size * 3 * (2 + GIF_COPIES),
+                      ("sample_seeds",), on_device=False)]
+        if fvd_clips:
+            parts.append(Part("the periodic FVD", 2 * fvd_clips * FEATURE_DIM * FLOAT + 16 * 16 * I3D_FRAME_BYTES,
+                              ("fvd_clips",)))
+        return parts
 
     def size_hint(n: int) -> str:
         largest = 2 ** int(math.log2(n))
         return (f"at most `size` {largest} fits at `batch` {world}" if largest >= smallest
                 else f"preset {preset.name} does not fit even at {smallest}x{smallest}: use a smaller preset")
 
-    hints = {"batch": lambda n: f"use `batch` {n * world} or less", "size": size_hint}
-    return build, {"batch": preset.training.batch // world, "size": preset.resolution}, hints
+    hints = {"batch": lambda n: f"use `batch` {n * world} or less", "size": size_hint,
+             "sample_seeds": lambda n: f"use `sample_seeds` {n} or less",
+             "fvd_clips": lambda n: f"use `fvd_clips` {n} or less"}
+    now = {"batch": preset.training.batch // world, "size": preset.resolution,
+           "sample_seeds": preset.training.sample_seeds, "fvd_clips": preset.training.fvd_clips}
+    return build, now, hints
+
+
+def loader_workers(preset: Preset, source: VideoSource, workers: int, dist: Distributed, device: str) -> int:
+    """The processes that decode batches ahead (`workers` asked for): at most one per core, and as many as the
+    memory a training step leaves free holds, each a process of its own with PREFETCH batches of pairs and its
+    source's decode cache; said in one line when fewer than asked."""
+    if workers <= 0:
+        return 0
+    r = preset.resolution
+    each = (WORKER_BYTES + PREFETCH * (preset.training.batch // dist.world) * 2 * 3 * r * r * FLOAT
+            + getattr(source, "cache_bytes", 0))
+    free = available("cpu")
+    if free is not None and not device.startswith("cuda"):  # the step's own memory is on this host too
+        build, now, _ = training_memory(preset, dist.world)
+        free = max(0, free - int(sum(p.bytes for p in build(**now))))
+    count, why = worker_count(workers, each, "loader workers", free)
+    if why and dist.main:
+        note(f"train: {why}")
+    return count
 
 
 @dataclass
@@ -264,6 +298,7 @@ def train(preset: Preset, data: str, out: str | Path = "runs", *, source: VideoS
         data_options = dict(data_options or {})
         if source is None:
             source = open_dataset(data, preset.resolution, **data_options)
+        workers = loader_workers(preset, source, workers, dist, str(device))
         if fvd is None and preset.training.fvd_clips:
             fvd = training_fvd(source, preset, preset.training.fvd_clips, device=str(device))
         return _train(preset, source, data, out, device=device, run_dir=run_dir, progress=progress, fvd=fvd,
