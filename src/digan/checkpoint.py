@@ -23,13 +23,13 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 from .config import MAX_INT, Preset
+from .timebase import MAX_FPS
 from .models import Generator
 from .utils.atomic import atomic_write
 from .utils.files import read_json
 from .utils.memory import available, size_text
 from .version import __version__
 
-MAX_FPS = 10_000.0            # frame rates read from a file: slow-motion cameras stay below; encoders fail on 1e300
 MAX_CLIPS = 2 ** 53           # clips seen read from a file: exact in the float64 of kimg
 SNAPSHOT_GLOB = "snapshot-*.json"
 STATE_NAME = "training-state.pt"

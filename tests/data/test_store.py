@@ -215,3 +215,14 @@ def test_stream_video_gives_decode_video_s_frames_one_at_a_time(video_folder, fr
             frames = list(stream_video(entry, 16, ids))
             assert len(frames) == len(ids) and all(f.shape == (16, 16, 3) for f in frames)
             np.testing.assert_array_equal(np.stack(frames), decode_video(entry, 16, ids))
+
+
+@pytest.mark.parametrize("command", ["prepare", "open"])
+def test_a_frame_rate_that_would_explode_the_resampling_is_refused(video_folder, tmp_path, command):
+    """--fps 1e300 asked resample_ids for 10^300 frames of each video."""
+    with pytest.raises(DataError, match="at most 10000, got 1e"):
+        if command == "prepare":
+            prepare(video_folder, tmp_path / "s", 16, fps=1e300, progress=False)
+        else:
+            open_dataset(video_folder, 16, fps=1e300)
+    assert not (tmp_path / "s").exists()

@@ -10,6 +10,7 @@ same functions, which is why a prepared store and its raw folder give the same c
 from __future__ import annotations
 
 import io
+import math
 import os
 import threading
 import zipfile
@@ -20,6 +21,7 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
+from ..timebase import MAX_FPS
 from .base import DataError, Report, VideoSource, error_reason, note, warn
 from .io import (
     FRAME_SUFFIXES, VIDEO_SUFFIXES, count_frames, decode_frames, frame_files, list_videos, natural_key, read_frame,
@@ -449,6 +451,8 @@ def probe_all(entries: list[Entry], report: Report, workers: int = 0,
 def raw_videos(entries: list[Entry], resolution: int, *, name: str, report: Report, fps: float | None = None,
                workers: int | None = None, quiet: bool = False, cache_mb: float = 512) -> RawVideos:
     """Probe `entries` (skipping the unusable with a warning each) into a `RawVideos` source."""
+    if fps is not None and not (math.isfinite(fps) and 0 < fps <= MAX_FPS):  # resampling to 1e300 fps explodes
+        raise DataError(f"`fps` must be a positive number of at most {MAX_FPS:g}, got {fps}")
     probed = probe_all(entries, report, workers if workers is not None else min(8, os.cpu_count() or 1))
     videos = []
     for e, p in probed:

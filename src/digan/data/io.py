@@ -33,6 +33,7 @@ from typing import BinaryIO
 
 import numpy as np
 
+from ..timebase import MAX_FPS
 from ..utils.atomic import deferred_signals, temp_path
 from .base import DataError, error_reason
 import av
@@ -306,8 +307,8 @@ class VideoWriter:
         self.kind = "png" if suffix == "" or str(path).endswith(("/", os.sep)) else suffix[1:]
         if self.kind not in FORMATS:
             raise ValueError(f"{path}: cannot write '{self.path.suffix}': use .mp4, .gif or a folder path")
-        if fps <= 0:
-            raise ValueError(f"fps must be positive, got {fps}")
+        if not 0 < fps <= MAX_FPS:  # the encoders overflow past it
+            raise ValueError(f"`fps` must be above 0 and at most {MAX_FPS:g}, got {fps}")
         self.fps = fps
         self.frames = 0
         self.size: tuple[int, int] | None = None  # (H, W) of the first frame; every frame must match

@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..timebase import MAX_FPS
 from ..utils.atomic import atomic_write, remove_stale_temps
 from ..utils.memory import FRAME_COPIES, WORKER_BYTES, Part, check
 from ..utils.runtime import worker_count
@@ -224,8 +225,8 @@ def prepare(src: str | os.PathLike, dest: str | os.PathLike, size: int, *, fps: 
     if size < 4:
         raise DataError(f"`size` must be at least 4, got {size}")
     resolution = int(size)
-    if fps is not None and not (math.isfinite(fps) and fps > 0):
-        raise DataError(f"fps must be a positive number, got {fps}")
+    if fps is not None and not (math.isfinite(fps) and 0 < fps <= MAX_FPS):  # resampling to 1e300 fps explodes
+        raise DataError(f"fps must be a positive number of at most {MAX_FPS:g}, got {fps}")
     if workers < 1:
         raise DataError(f"`workers` must be at least 1, got {workers}")
     workers = prepare_workers(resolution, workers)

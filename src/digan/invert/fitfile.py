@@ -12,9 +12,10 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from ..checkpoint import MAX_FPS, CheckpointError, file_name, load_snapshot
+from ..checkpoint import CheckpointError, file_name, load_snapshot
 from ..config import MAX_INT
 from ..models import Generator
+from ..timebase import MAX_FPS
 from ..utils.atomic import atomic_write
 from ..utils.files import read_json, sha256_file
 from ..version import __version__
