@@ -226,3 +226,12 @@ def test_a_frame_rate_that_would_explode_the_resampling_is_refused(video_folder,
         else:
             open_dataset(video_folder, 16, fps=1e300)
     assert not (tmp_path / "s").exists()
+
+
+def test_a_crafted_store_index_is_one_line(video_folder, tmp_path):
+    from json_mutations import DEEP
+
+    prepare(video_folder, tmp_path / "s", 16, progress=False)
+    (tmp_path / "s" / "index.json").write_text(DEEP)
+    with pytest.raises(DataError, match=r"index.json: unreadable \(nested too deeply\)"):
+        open_dataset(tmp_path / "s", 16)

@@ -164,12 +164,12 @@ def evaluate(
     protocols = resolve_protocols(metrics, real_stride)
     plans = real_plans(source, protocols, seed) if plans is None else plans
     if any(p.statistic != "is" for p in protocols):
+        features = I3DFeatures(batch=batch) if features is None else features
         frames = max(p.frames for p in protocols if p.statistic != "is")
         clips = min(batch, max(max(p.num_real, p.num_fake) for p in protocols))  # a batch holds at most them all
         check(f"features of {frames}-frame clips in batches of {clips}",
               *features_memory(clips, frames, max(source.resolution, DETECTOR_SIZE) ** 2),
               str(getattr(features, "device", "cpu")))
-        features = I3DFeatures(batch=batch) if features is None else features
     if any(p.statistic == "is" for p in protocols) and c3d is None:
         raise DataError("IS needs the TGAN C3D files conv3d_deepnetA_ucf.npz and mean2.npz (`c3d`, `c3d_mean`)")
     cache = cache_dir() / "real-features" if cache == "default" else cache
@@ -472,12 +472,12 @@ def folder_distance(dir_a, dir_b, frames: int = 16, features=None, batch: int = 
         raise DataError(f"`frames` {frames}: I3D needs at least 9 frames")
     sets = [None if is_features_file(root) else folder_clips(root, frames, recursive=recursive)
             for root in (dir_a, dir_b)]
+    features = I3DFeatures(batch=batch) if features is None else features
     pixels = max([clips[1].pixels for clips in sets if clips is not None], default=0)
     if pixels:  # a batch holds at most every clip of a side
         clips = min(batch, max(len(videos) for videos, _ in (s for s in sets if s is not None)))
         check(f"features of {frames}-frame clips in batches of {clips}", *features_memory(clips, frames, pixels),
               str(getattr(features, "device", "cpu")))
-    features = I3DFeatures(batch=batch) if features is None else features
     dim = getattr(features, "dim", None)
     feats = {name: load_features(root, features.detector, frames, dim)  # every check before any feature is computed
              for name, root, clips in zip("ab", (dir_a, dir_b), sets) if clips is None}
