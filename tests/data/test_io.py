@@ -237,3 +237,12 @@ def test_a_deep_tree_is_searched_without_recursion(tmp_path):
     finally:
         sys.setrecursionlimit(limit)
     assert len(found) == 1
+
+
+def test_a_fifo_named_like_a_video_is_not_a_video(tmp_path):
+    """Opening it to read blocks until a writer comes: `prepare` and `train` hung on one for ever."""
+    import os
+
+    root = two_videos(tmp_path / "set")
+    os.mkfifo(root / "seed0009.mp4")
+    assert relative(root, list_videos(root)) == ["a.mp4", "clips/b"]

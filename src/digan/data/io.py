@@ -26,6 +26,7 @@ import math
 import os
 import re
 import shutil
+import stat
 from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
@@ -76,7 +77,8 @@ def list_videos(root: str | os.PathLike, recursive: bool = True) -> list[Path]:
     otherwise only the files directly in `root` and the frame folders directly in it (a folder of samples).
     Symbolic links are followed, but each folder is searched once and each file counted once, whatever the
     links that lead to it (a path without links is preferred): a link back to a folder above (a loop) or a
-    second link to a video adds nothing. Names that start with '.' are skipped.
+    second link to a video adds nothing. Names that start with '.' are skipped, and so is anything named like
+    a video that is not a regular file (a FIFO would block the reader forever).
     """
     root = Path(root)
     if root.is_file():
@@ -111,7 +113,9 @@ def list_videos(root: str | os.PathLike, recursive: bool = True) -> list[Path]:
                     target = entry.stat()
                     key = (target.st_dev, target.st_ino)
                 except OSError:  # a dangling link: listed, so that reading it says what is wrong
-                    key = ("missing", path)
+                    target, key = None, ("missing", path)
+                if target is not None and not stat.S_ISREG(target.st_mode):
+                    continue  # a FIFO or a device named like a video: reading it would block or never end
                 if key not in files or (files[key][0] and not via_link):
                     files[key] = (via_link, path)
         if holds_frames and (depth > 0 or here == root):
