@@ -298,3 +298,18 @@ def test_explore_says_a_usable_address(tmp_path, tiny_G, tiny_preset, capsys, mo
     port = made[0].server_address[1]
     assert f"{shown}{port}/" in out and "http://:" not in out and "listening on :" not in err
     assert (f"listening on {where}, port {port}" in err) if where else "warning" not in err
+
+
+def test_an_ipv6_loopback_host_listens_and_answers(tiny_G, one_thread):
+    """--host ::1 (the loopback name the Host check accepts) failed to bind: the server was IPv4 only."""
+    try:
+        server = make_server(Explorer(tiny_G, META), "::1", 0)
+    except OSError as e:  # a machine without IPv6
+        pytest.skip(f"no IPv6 loopback here ({e})")
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with urllib.request.urlopen(f"http://[::1]:{server.server_address[1]}/info", timeout=30) as r:
+            assert r.status == 200 and json.loads(r.read())["resolution"] == 32
+    finally:
+        server.shutdown()
+        server.server_close()
