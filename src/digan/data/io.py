@@ -103,8 +103,11 @@ def list_videos(root: str | os.PathLike, recursive: bool = True) -> list[Path]:
             if entry.name.startswith("."):
                 continue
             path = Path(entry.path)
-            via_link = linked or entry.is_symlink()
-            if entry.is_dir():
+            try:
+                via_link, is_dir = linked or entry.is_symlink(), entry.is_dir()
+            except OSError:  # not even its type can be read
+                continue
+            if is_dir:
                 below.append((path, via_link))
             elif path.suffix.lower() in FRAME_SUFFIXES:
                 holds_frames = True
@@ -143,7 +146,8 @@ def sub_folders(root: str | os.PathLike) -> list[Path]:
         entries = sorted(os.scandir(root), key=lambda e: natural_key(e.name))
     except OSError:
         return []
-    return [Path(e.path) for e in entries if not e.name.startswith(".") and e.is_dir() and not _holds_frames(Path(e.path))]
+    return [Path(e.path) for e in entries
+            if not e.name.startswith(".") and e.is_dir() and not _holds_frames(Path(e.path))]
 
 
 # ----------------------------------------------------------------------------------------------
