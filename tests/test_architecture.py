@@ -16,7 +16,7 @@ ALLOWED = {
     "timebase": set(),
     "config": {"models"},
     "data": {"utils", "timebase"},
-    "checkpoint": {"models", "config", "utils"},
+    "checkpoint": {"models", "config", "timebase", "utils"},
     "metrics": {"data", "utils", "timebase"},
     "sampling": {"models", "config", "timebase", "checkpoint", "data", "utils"},
     "invert": {"sampling", "models", "config", "timebase", "checkpoint", "data", "utils"},

@@ -274,3 +274,79 @@ def test_a_snapshot_written_again_is_never_one_writes_json_beside_anothers_weigh
             save_snapshot(tmp_path, new, preset, 1000)
     with pytest.raises(CheckpointError, match="no snapshot"):  # not the old JSON over the new weights
         load_snapshot(tmp_path)
+# ---------------------------------------------------------------- crafted snapshot JSON (issue 24, item 16)
+
+def test_every_crafted_snapshot_description_is_one_line_or_a_usable_snapshot(snapshot_dir, tmp_path):
+    """Every field of a real snapshot's JSON replaced by a string, a number of the wrong kind or size, null, a
+    list, an object, NaN or nesting past the parser's depth, or removed: load_snapshot either refuses it with
+    one CheckpointError line, or gives a snapshot whose metadata the commands can use (the time base, the
+    gallery page, the explorer's /info)."""
+    from digan.apps.explore import Explorer
+    from digan.apps.gallery import render_page
+    from digan.timebase import Timebase
+
+    from json_mutations import mutations
+
+    run, meta_path, _ = copy_of(snapshot_dir, tmp_path)
+    original = json.loads(meta_path.read_text())
+    tracebacks, refused, loaded = [], 0, 0
+    for name, text in mutations(original):
+        meta_path.write_text(text)
+        try:
+            G, meta = load_snapshot(run)
+            Timebase.from_meta(meta).times()
+            render_page(meta, [])
+            json.dumps(Explorer(G, meta).info())
+            loaded += 1
+        except CheckpointError as e:
+            assert "\n" not in str(e) and str(run) in str(e), (name, str(e))  # one line naming the file
+            refused += 1
+        except Exception as e:  # noqa: BLE001: what the test looks for
+            tracebacks.append(f"{name}: {type(e).__name__}: {str(e)[:80]}")
+    assert not tracebacks, tracebacks
+    assert refused > 200 and loaded > 20  # both kinds of outcome happened
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("clips_seen", "12", "clips_seen '12' is not a whole number of 0 or more"),
+    ("weights", 5, "weights 5 is not the name of a file beside it"),
+    ("weights", "../../other-run/snapshot.safetensors", "is not the name of a file beside it"),
+    ("train_fps", 1e300, "train_fps 1e+300 is not a positive number (frames per second, at most 10000)"),
+    ("clip_frames", None, "clip_frames None is not a whole number of at least 2"),
+    ("preset", None, "a preset is an object with a name"),
+    ("resolution", True, "resolution True is not the preset's 32"),
+])
+def test_crafted_snapshot_fields_are_one_line_in_the_command(snapshot_dir, tmp_path, capsys, field, value,
+                                                              message):
+    run, meta_path, _ = copy_of(snapshot_dir, tmp_path)
+    meta = json.loads(meta_path.read_text())
+    meta[field] = value
+    meta_path.write_text(json.dumps(meta))
+    line = cli_error(capsys, "generate", "--ckpt", run, "--out", tmp_path / "out", "--frames", "2")
+    assert "not a valid snapshot description" in line and message in line, line
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("spatial_sigma", None, "generator.spatial_sigma is null"),
+    ("z_dim", "16", "generator.z_dim is string 16, not an integer"),
+    ("z_dim", True, "generator.z_dim is boolean True, not an integer"),
+    ("extra_layers", 2 ** 40, "extra_layers must be at most 64"),        # would never finish building
+    ("motion_slope", 1e300, "motion_slope must lie in [0, 1]"),          # overflowed in leaky_relu
+    ("fine_sigma", [1.0], "generator.fine_sigma is list, not a finite number"),
+])
+def test_crafted_preset_fields_are_named(snapshot_dir, tmp_path, capsys, field, value, message):
+    run, meta_path, _ = copy_of(snapshot_dir, tmp_path)
+    meta = json.loads(meta_path.read_text())
+    meta["preset"]["generator"][field] = value
+    meta_path.write_text(json.dumps(meta).replace("1e+300", "1e300"))
+    line = cli_error(capsys, "generate", "--ckpt", run, "--out", tmp_path / "out", "--frames", "2")
+    assert message in line, line
+
+
+def test_a_snapshot_description_nested_past_the_parser_is_one_line(snapshot_dir, tmp_path, capsys):
+    from json_mutations import DEEP
+
+    run, meta_path, _ = copy_of(snapshot_dir, tmp_path)
+    meta_path.write_text(meta_path.read_text()[:-1] + f', "data": {DEEP}}}')
+    assert "(ValueError: nested too deeply)" in cli_error(capsys, "generate", "--ckpt", run, "--out", tmp_path / "o")

@@ -28,12 +28,15 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
-from .config import Preset
+from .config import MAX_INT, Preset
+from .timebase import MAX_FPS
 from .models import Generator
 from .utils.atomic import FileGroup, atomic_write
+from .utils.files import read_json
 from .utils.memory import available, size_text
 from .version import __version__
 
+MAX_CLIPS = 2 ** 53           # clips seen read from a file: exact in the float64 of kimg
 SNAPSHOT_GLOB = "snapshot-*.json"
 CONFIG_NAME, MODEL_NAME, CARD_NAME = "config.json", "model.safetensors", "README.md"  # a model folder
 # The snapshot JSON's layout. Files without the field (0.2.0 and before) are version 1. Raise it when a change
@@ -125,15 +128,37 @@ def check_format(meta: object, meta_path: Path) -> None:
                               f"{version}; digan {__version__} reads formats up to {FORMAT_VERSION}: upgrade digan")
 
 
+def _count(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def check_meta(meta: dict, preset: Preset) -> None:
-    """The fields of a snapshot's JSON that sampling reads, checked to make sense (ValueError)."""
-    if not isinstance(meta.get("resolution"), int) or meta["resolution"] != preset.generator.resolution:
+    """The fields of a snapshot's JSON that the commands read, checked to make sense (ValueError): they come
+    from a file, which anyone can write."""
+    if not _count(meta.get("resolution")) or meta["resolution"] != preset.generator.resolution:
         raise ValueError(f"resolution {meta.get('resolution')!r} is not the preset's {preset.generator.resolution}")
-    if not isinstance(meta.get("clip_frames"), int) or meta["clip_frames"] < 2:
-        raise ValueError(f"clip_frames {meta.get('clip_frames')!r} is not a whole number of at least 2")
+    if not _count(meta.get("clip_frames")) or not 2 <= meta["clip_frames"] <= MAX_INT:
+        raise ValueError(f"clip_frames {_short(meta.get('clip_frames'))} is not a whole number of at least 2")
     fps = meta.get("train_fps")
-    if fps is not None and (not isinstance(fps, (int, float)) or not math.isfinite(fps) or fps <= 0):
-        raise ValueError(f"train_fps {fps!r} is not a positive number")
+    if fps is not None and not (isinstance(fps, (int, float)) and not isinstance(fps, bool) and 0 < fps <= MAX_FPS):
+        raise ValueError(f"train_fps {_short(fps)} is not a positive number (frames per second, at most "
+                         f"{MAX_FPS:g})")
+    if "clips_seen" in meta and not (_count(meta["clips_seen"]) and 0 <= meta["clips_seen"] <= MAX_CLIPS):
+        raise ValueError(f"clips_seen {_short(meta['clips_seen'])} is not a whole number of 0 or more")
+    if "weights" in meta:
+        file_name(meta["weights"], "weights")
+
+
+def file_name(value, what: str) -> str:
+    """A file name read from a file's JSON: a plain name in the same folder, never a path (ValueError)."""
+    if not isinstance(value, str) or value in ("", ".", "..") or any(c in value for c in "/\\\0"):
+        raise ValueError(f"{what} {_short(value)} is not the name of a file beside it")
+    return value
+
+
+def _short(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def weight_shapes(preset: Preset) -> dict[str, tuple[int, ...]]:
@@ -154,13 +179,13 @@ def load_snapshot(path: str | os.PathLike, device: str | torch.device = "cpu") -
 
     meta_path = find_snapshot(path)
     try:
-        meta = json.loads(meta_path.read_text())
+        meta = read_json(meta_path)
     except (OSError, ValueError) as e:
         raise CheckpointError(f"{meta_path}: not a valid snapshot description "
                               f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})") from None
     check_format(meta, meta_path)
     try:
-        preset = Preset.from_dict(meta["preset"])
+        preset = Preset.from_dict(meta.get("preset"))
         check_meta(meta, preset)
     except (OSError, ValueError, KeyError, TypeError, AttributeError, OverflowError) as e:
         # the fields named are the file's, not parameters of the caller: no backticks for a command to turn into flags

@@ -10,6 +10,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import types
+import typing
 from dataclasses import dataclass, field
 
 from .models import DiscriminatorConfig, GeneratorConfig
@@ -145,17 +147,74 @@ class Preset:
 
     @classmethod
     def from_dict(cls, d: dict) -> "Preset":
-        training = dict(d["training"])
-        training["betas"] = tuple(training["betas"])
+        """The preset `to_dict` wrote, read as data from a file: every field is checked against its declared
+        type first (a ValueError naming it), so a crafted file is one line, not a traceback."""
+        if not isinstance(d, dict) or not isinstance(d.get("name"), str):
+            raise ValueError("a preset is an object with a name")
         return cls(
             name=d["name"],
-            generator=GeneratorConfig(**d["generator"]),
-            discriminator=DiscriminatorConfig(**d["discriminator"]),
-            training=TrainingConfig(**training),
+            generator=GeneratorConfig(**typed_fields(GeneratorConfig, d.get("generator"), "generator")),
+            discriminator=DiscriminatorConfig(**typed_fields(DiscriminatorConfig, d.get("discriminator"),
+                                                             "discriminator")),
+            training=TrainingConfig(**typed_fields(TrainingConfig, d.get("training"), "training")),
         )
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2)
+
+
+MAX_INT = 2 ** 63 - 1  # integers read from a file: what a signed 64-bit int (numpy, torch) holds
+
+
+def typed_fields(cls, values, section: str) -> dict:
+    """`values` (parsed JSON) as keyword arguments of the dataclass `cls`, each checked against its declared
+    type: int (not bool, |x| <= MAX_INT), float (finite; an int is taken), bool, str, a tuple of them, or
+    None where the type allows it. ValueError names the first field that is not."""
+    if not isinstance(values, dict):
+        raise ValueError(f"{section} is {_shown(values)}, not an object")
+    hints = typing.get_type_hints(cls)
+    unknown = [k for k in values if k not in hints]
+    if unknown:
+        raise ValueError(f"{section} has no field {unknown[0]!r}")
+    return {name: _typed(value, hints[name], f"{section}.{name}") for name, value in values.items()}
+
+
+def _typed(value, kind, where: str):
+    options = typing.get_args(kind) if isinstance(kind, types.UnionType) else (kind,)
+    if value is None:
+        if type(None) in options:
+            return None
+        raise ValueError(f"{where} is null")
+    kind = next(k for k in options if k is not type(None))
+    if typing.get_origin(kind) is tuple:
+        parts = typing.get_args(kind)
+        if not isinstance(value, (list, tuple)) or len(value) != len(parts):
+            raise ValueError(f"{where} is {_shown(value)}, not a list of {len(parts)} numbers")
+        return tuple(_typed(v, k, f"{where}[{i}]") for i, (v, k) in enumerate(zip(value, parts)))
+    if kind is bool:
+        ok = isinstance(value, bool)
+    elif kind is int:
+        ok = isinstance(value, int) and not isinstance(value, bool) and abs(value) <= MAX_INT
+    elif kind is float:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        value = float(value) if ok else value
+    else:
+        ok = isinstance(value, kind)
+    if not ok:
+        raise ValueError(f"{where} is {_shown(value)}, not {WANTED.get(kind, kind.__name__)}")
+    return value
+
+
+WANTED = {bool: "true or false", int: "an integer from -2**63 to 2**63 - 1", float: "a finite number",
+          str: "a string"}
+
+
+def _shown(value) -> str:
+    """A value as a message shows it: its JSON type, and the value when short."""
+    kind = {bool: "boolean", int: "integer", float: "number", str: "string", list: "list", tuple: "list",
+            dict: "object"}.get(type(value), type(value).__name__)
+    text = str(value)
+    return f"{kind} {text}" if len(text) <= 24 and not isinstance(value, (list, dict)) else kind
 
 
 def parse_field(text: str, current):

@@ -19,6 +19,8 @@ import numpy as np
 import torch
 
 DEFAULT_TRAIN_FPS = 8.0  # frame rate assumed for training clips when a snapshot does not record one
+MAX_FPS = 10_000.0       # any frame rate, asked for or read from a file: slow-motion cameras stay below it, and
+                         # past it encoders fail (1e300 fps overflowed in the MP4 writer) and resampling explodes
 
 
 def clip_time(k, clip_frames: int):
@@ -56,9 +58,9 @@ class Timebase:
     train_fps: float = DEFAULT_TRAIN_FPS
 
     def __post_init__(self):
-        if self.clip_frames < 2 or not self.train_fps > 0:
-            raise ValueError(f"a timebase needs clip_frames >= 2 and train_fps > 0, got {self.clip_frames}, "
-                             f"{self.train_fps}")
+        if self.clip_frames < 2 or not 0 < self.train_fps <= MAX_FPS:
+            raise ValueError(f"a timebase needs clip_frames >= 2 and train_fps in (0, {MAX_FPS:g}], got "
+                             f"{self.clip_frames}, {self.train_fps}")
 
     @classmethod
     def from_meta(cls, meta: dict, train_fps: float | None = None) -> "Timebase":
@@ -164,6 +166,10 @@ class TimeRequest:
             value = getattr(self, name)
             if value is not None and not (math.isfinite(value) and value > 0):
                 raise ValueError(f"`{name}` must be a positive number, got {value}")
+        for name in ("fps", "train_fps"):
+            value = getattr(self, name)
+            if value is not None and value > MAX_FPS:
+                raise ValueError(f"`{name}` must be at most {MAX_FPS:g} frames per second, got {value:g}")
         if self.frames is not None and self.frames < 1:
             raise ValueError(f"`frames` must be at least 1, got {self.frames}")
         if not math.isfinite(self.start):

@@ -57,3 +57,36 @@ def test_gallery_writes_every_section_and_its_files(tmp_path, tiny_G, tiny_prese
 def test_gallery_without_snapshot_is_one_line_error(tmp_path, capsys):
     assert main(["gallery", "--ckpt", str(tmp_path / "missing"), "--out", str(tmp_path / "site")]) == 2
     assert "no such file" in capsys.readouterr().err
+
+
+def test_gallery_videos_are_checked_against_memory_first(tmp_path, tiny_G, tiny_preset, capsys):
+    """--videos 100000000 prepared every video's code at once and rendered them as one batch: now one line."""
+    from cli_helpers import cli_error
+
+    save_snapshot(tmp_path / "run", tiny_G, tiny_preset, 16)
+    line = cli_error(capsys, "gallery", "--ckpt", tmp_path / "run", "--out", tmp_path / "site", "--videos",
+                     "100000000")
+    assert "a gallery of 100000000 videos would hold about" in line and "videos fit (--videos)" in line
+    assert not (tmp_path / "site" / "media").exists()
+
+
+def test_the_sample_grid_renders_a_batch_at_a_time(tmp_path, tiny_G, tiny_preset, monkeypatch, one_thread):
+    import digan.apps.gallery as gallery
+    from digan.sampling import RenderOptions
+
+    class Stop(Exception):
+        pass
+
+    def stop(*args, **kwargs):
+        raise Stop
+
+    sizes = []
+    real = gallery.prepare_videos
+    monkeypatch.setattr(gallery, "prepare_videos", lambda G, seeds, *a, **k: sizes.append(len(seeds)) or
+                        real(G, seeds, *a, **k))
+    monkeypatch.setattr(gallery, "generate", stop)
+    with pytest.raises(Stop):  # stopped after the sample grid
+        gallery.build_gallery(tiny_G, {"resolution": 32, "clip_frames": 4, "path": str(tmp_path / "s")},
+                              tmp_path / "site", videos=10, render=RenderOptions(batch=4), formats=("mp4",),
+                              progress=False)
+    assert sizes == [4, 4, 2]

@@ -138,3 +138,22 @@ def test_help_explains_time(command, capsys):
     assert exit.value.code == 0
     text = capsys.readouterr().out
     assert "t_k = k * R / (F * (C - 1))" in text and "--size" in text and "--psi" in text
+
+
+@pytest.mark.parametrize("option", ["--seeds", "--motion-seeds"])
+def test_a_huge_seed_range_is_one_line_before_it_is_expanded(snapshot, tmp_path, capsys, option):
+    """0-99999999999 was expanded into a list of 10^11 seeds first: a MemoryError, or the OOM killer."""
+    run, _ = snapshot
+    assert run_cli("generate", "--ckpt", run, "--out", tmp_path, "--quiet", option, "0-99999999999") == 2
+    err = capsys.readouterr().err.strip()
+    assert "seeds '0-99999999999' are 100,000,000,000 videos, more than 1,000,000 in one command" in err
+    assert len(err.splitlines()) == 1 and not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("option", ["--fps", "--train-fps"])
+def test_a_frame_rate_past_what_encoders_take_is_one_line(snapshot, tmp_path, capsys, option):
+    """--fps 1e300 overflowed in the MP4 writer with a traceback."""
+    run, _ = snapshot
+    assert run_cli("generate", "--ckpt", run, "--out", tmp_path, "--quiet", "--frames", "2", option, "1e300") == 2
+    err = capsys.readouterr().err.strip()
+    assert f"{option} must be at most 10000 frames per second, got 1e+300" in err and len(err.splitlines()) == 1

@@ -202,3 +202,83 @@ def test_saved_features_are_written_atomically_and_the_folder_checked_first(fold
     assert main(["fvd", str(folders / "a"), str(folders / "b"), "--save-features", str(tmp_path / "f"),
                  "--quiet"]) == 130
     assert list((tmp_path / "f").iterdir()) == []  # no a.npz cut short, no temporary file
+
+
+# ---------------------------------------------------------------- issue 24, item 6: which files count
+
+def readme_samples(generated, root):
+    """The README's layout: `generate --out samples/ --seeds 0-3`, then `--out samples/x4 --seeds 0-3`."""
+    import shutil
+
+    shutil.copytree(generated / "mp4", root)
+    shutil.copytree(generated / "mp4", root / "x4")
+    return root
+
+
+def test_the_readme_samples_layout_counts_4_samples_not_8(generated, tmp_path, moments, capsys):
+    from digan.metrics.evaluation import sample_videos
+
+    root = readme_samples(generated, tmp_path / "samples")
+    videos, note = sample_videos(root)
+    assert [v.name for v in videos] == [f"seed{k:04d}.mp4" for k in range(4)]
+    assert "1 sub-folder (x4; digan fvd --recursive" in note
+    assert len(sample_videos(root, recursive=True)[0]) == 8
+    assert main(["fvd", str(root), str(generated / "mp4-only"), "--quiet"]) == 0
+    assert "(4 vs 4 videos" in capsys.readouterr().out
+    assert main(["fvd", str(root), str(generated / "mp4-only"), "--quiet", "--recursive"]) == 0
+    assert "(8 vs 4 videos" in capsys.readouterr().out
+
+
+def test_copies_of_different_renders_are_refused_naming_the_newest(generated, tmp_path, capsys, moments):
+    """seed0000/ (PNG frames) from one render beside a newer seed0000.mp4 of another: which one the user meant no
+    rule can tell, and today's preference for PNG would read the older one silently."""
+    import os
+    import shutil
+
+    root = tmp_path / "mixed"
+    shutil.copytree(generated / "png-only", root)
+    shutil.copy(generated / "mp4" / "seed0001.mp4", root / "seed0000.mp4")  # another video under seed 0's name
+    os.utime(root / "seed0000.mp4", (2e9, 2e9))
+    err = cli_error(capsys, "fvd", root, generated / "mp4-only", "--quiet")
+    assert "the copies of seed0000 (seed0000/, seed0000.mp4) show different videos" in err
+    assert "the newest is seed0000.mp4" in err
+    assert not moments  # refused before the detector was loaded
+
+
+def test_copies_of_one_render_agree_in_every_format(generated):
+    from digan.data.io import read_video
+    from digan.metrics.evaluation import same_video
+
+    for k in range(4):
+        png = read_video(generated / "all" / f"seed{k:04d}")
+        for fmt in ("mp4", "gif"):
+            assert same_video(png, read_video(generated / "all" / f"seed{k:04d}.{fmt}"))
+        assert not same_video(png, read_video(generated / "all" / f"seed{(k + 1) % 4:04d}"))
+
+
+def test_digan_evaluate_refuses_short_real_videos_before_the_detector_loads(tmp_path, tiny_G, tiny_preset, capsys,
+                                                                             moments, monkeypatch):
+    from digan.checkpoint import save_snapshot
+
+    def never(*args, **kwargs):
+        raise AssertionError("a clip was generated before the real data was checked")
+
+    monkeypatch.setattr("digan.cli.metrics.clip_renderer", lambda *args, **kwargs: never)
+    save_snapshot(tmp_path / "run", tiny_G, tiny_preset, 16)
+    for k in range(3):
+        write_video(tmp_path / "short" / f"v{k}" / "", np.full((10, 32, 32, 3), 40 * k, np.uint8))
+    assert main(["evaluate", "--ckpt", str(tmp_path / "run"), "--data", str(tmp_path / "short"), "--metrics",
+                 "fvd2048_16f", "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()  # the dataset's summary line, then the refusal
+    assert err[-1] == "digan: error: short: no video has the 16 frames protocol fvd2048_16f needs"
+    assert not moments  # the detector was never loaded
+
+
+def test_digan_fvd_batch_is_checked_against_memory_before_any_feature(folders, capsys, moments, monkeypatch):
+    from digan.utils import memory
+
+    monkeypatch.setattr(memory, "available", lambda device="cpu": 240 * 2 ** 20)  # 2 clips of 16 frames, not 3
+    line = cli_error(capsys, "fvd", folders / "a", folders / "b", "--batch", "1000000", "--quiet")
+    assert "features of 16-frame clips in batches of 3 would hold about" in line  # a side has 3 clips
+    assert "use --batch 2 or less" in line
+    assert sum(f.calls for f in moments) == 0

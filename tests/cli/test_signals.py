@@ -89,7 +89,7 @@ COMMANDS = {  # command line (RUN, OUT and DIR stand for paths), what is patched
     "export": (["export", "--ckpt", "RUN", "--out", "OUT/g.onnx"], "torch.onnx:export", 1),
     "invert": (["invert", "--ckpt", "RUN", "--video", "shapes:0", "--out", "OUT", "--steps", "1", "--starts", "1",
                 "--quiet"], "digan.invert.fitfile:save_file", 1),
-    "prepare": (["prepare", "DIR/a", "OUT", "--size", "8", "--quiet"], "digan.data.store:decode_video", 1),
+    "prepare": (["prepare", "DIR/a", "OUT", "--size", "8", "--quiet"], "digan.data.store:stream_video", 1),
     "evaluate": (["evaluate", "--ckpt", "RUN", "--data", "shapes", "--metrics", "fvd2048_16f", "--quiet"],
                  "digan.cli.metrics:open_dataset", 1),
     "fvd": (["fvd", "DIR/a", "DIR/b", "--frames", "9", "--quiet"], "digan.cli.metrics:folder_clips", 2),

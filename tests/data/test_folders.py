@@ -159,3 +159,9 @@ def test_videos_too_long_for_the_cache_decode_only_what_is_asked(video_folder):
         ids = [cached.num_frames(i) - 1, 0, 3, 3]
         np.testing.assert_array_equal(streamed.read(i, ids), cached.read(i, ids))
     assert not streamed._cache
+
+
+def test_a_symbolic_link_loop_in_a_dataset_is_searched_once(video_folder, tmp_path, capsys):
+    """`prepare` and `train` read folders through `list_videos` too: a link back to the root adds no video."""
+    (video_folder / "a" / "loop").symlink_to(video_folder, target_is_directory=True)
+    assert names(open_dataset(video_folder, 16)) == ["a/v1.mp4", "a/v10.avi", "b/v2.gif"]

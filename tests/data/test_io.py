@@ -1,4 +1,5 @@
 import io
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -180,3 +181,68 @@ def test_one_frame_reader_for_paths_and_file_objects(tmp_path):
     (tmp_path / "folder" / "0.png").write_bytes(b"x")
     with pytest.raises(DataError, match=r"folder: unreadable frame 0.png"):  # a frame folder names itself too
         read_video(tmp_path / "folder")
+
+
+# ---------------------------------------------------------------- which files count (issue 24, item 6)
+
+def two_videos(root):
+    write_video(root / "a.mp4", moving_bar())
+    write_video(root / "clips" / "b" / "", moving_bar(seed=1))  # a frame folder one level down
+    return root
+
+
+def relative(root, found):
+    return [p.relative_to(root).as_posix() for p in found]
+
+
+def test_a_symbolic_link_loop_adds_nothing(tmp_path):
+    """A link back to the root is searched once: 2 videos stay 2 (os.walk's followlinks made them 82)."""
+    root = two_videos(tmp_path / "set")
+    (root / "loop").symlink_to(root, target_is_directory=True)
+    assert relative(root, list_videos(root)) == ["a.mp4", "clips/b"]
+
+
+def test_a_second_link_to_a_folder_adds_nothing_and_the_path_without_links_is_kept(tmp_path):
+    root = two_videos(tmp_path / "set")
+    (root / "again").symlink_to(root / "clips", target_is_directory=True)  # sorts before clips/
+    assert relative(root, list_videos(root)) == ["a.mp4", "clips/b"]
+    (root / "clips" / "up").symlink_to("..", target_is_directory=True)  # and a loop through it
+    assert relative(root, list_videos(root)) == ["a.mp4", "clips/b"]
+
+
+def test_a_second_link_to_a_video_counts_once_and_a_dangling_one_is_listed(tmp_path):
+    root = two_videos(tmp_path / "set")
+    (root / "z-link.mp4").symlink_to(root / "a.mp4")
+    (root / "gone.mp4").symlink_to(tmp_path / "missing.mp4")  # listed, so that reading it says what is wrong
+    assert relative(root, list_videos(root)) == ["a.mp4", "clips/b", "gone.mp4"]
+
+
+def test_sub_folders_are_searched_only_when_asked(tmp_path):
+    root = two_videos(tmp_path / "set")
+    write_video(root / "c" / "", moving_bar(seed=2))  # a frame folder directly inside: one video
+    assert relative(root, list_videos(root, recursive=False)) == ["a.mp4", "c"]
+    assert relative(root, list_videos(root, recursive=True)) == ["a.mp4", "c", "clips/b"]
+
+
+def test_a_deep_tree_is_searched_without_recursion(tmp_path):
+    import sys
+
+    deep = tmp_path / "set" / "/".join(["d"] * 300)
+    deep.mkdir(parents=True)
+    write_video(deep / "v.gif", moving_bar(t=2))
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(250)  # a tree deeper than the limit: os.walk recursed once per level
+    try:
+        found = list_videos(tmp_path / "set")
+    finally:
+        sys.setrecursionlimit(limit)
+    assert len(found) == 1
+
+
+def test_a_fifo_named_like_a_video_is_not_a_video(tmp_path):
+    """Opening it to read blocks until a writer comes: `prepare` and `train` hung on one for ever."""
+    import os
+
+    root = two_videos(tmp_path / "set")
+    os.mkfifo(root / "seed0009.mp4")
+    assert relative(root, list_videos(root)) == ["a.mp4", "clips/b"]

@@ -180,7 +180,7 @@ def test_a_second_prepare_is_refused_and_sigterm_stops_the_first_and_its_workers
     """SIGTERM: one line, exit 143, no worker left, no temporary; the same command then finishes the store."""
     src, dest = many_videos(tmp_path / "src"), tmp_path / "store"
     first = digan("prepare", src, dest, "--size", 8, "--workers", 2, "--quiet",
-                  slow="digan.data.store:decode_video", slow_s=0.5)
+                  slow="digan.data.store:stream_video", slow_s=0.5)
     workers = []
     try:
         wait_until(lambda: len(children(first.pid)) >= 2, what="two workers")
@@ -205,7 +205,7 @@ def test_workers_end_when_prepare_is_killed_and_the_store_resumes(tmp_path):
     """SIGKILL cannot be handled: the workers notice their parent's end themselves (they blocked forever)."""
     src, dest = many_videos(tmp_path / "src"), tmp_path / "store"
     first = digan("prepare", src, dest, "--size", 8, "--workers", 2, "--quiet",
-                  slow="digan.data.store:decode_video", slow_s=0.5)
+                  slow="digan.data.store:stream_video", slow_s=0.5)
     workers = []
     try:
         wait_until(lambda: len(children(first.pid)) >= 2, what="two workers")
@@ -264,3 +264,75 @@ def test_a_killed_worker_is_one_line_and_the_store_resumes(tmp_path, monkeypatch
                     "again to resume, with fewer --workers")
     monkeypatch.undo()
     assert len(prepare(src, dest, 8, progress=False)) == 4
+# ---------------------------------------------------------------- issue 24, item 4: what prepare holds
+
+def test_prepare_size_is_checked_against_memory_before_the_destination(video_folder, tmp_path, capsys):
+    """--size 100000 made every worker resize frames of 30 GB; now one line says what fits, nothing is written."""
+    from cli_helpers import cli_error
+
+    line = cli_error(capsys, "prepare", video_folder, tmp_path / "s", "--size", "100000")
+    assert "preparing 100000x100000 frames would hold about" in line and "frames of at most" in line
+    assert "fit (--size)" in line and not (tmp_path / "s").exists()
+
+
+def test_prepare_workers_are_capped_at_the_cores_and_said_so(video_folder, tmp_path, capsys, monkeypatch):
+    import digan.data.store as store
+    from digan.utils import runtime
+
+    monkeypatch.setattr(runtime, "available_cores", lambda: 2)
+    pools = []
+    real = store.ProcessPoolExecutor
+
+    def recorded(workers, **kwargs):
+        pools.append(workers)
+        return real(workers, **kwargs)
+
+    monkeypatch.setattr(store, "ProcessPoolExecutor", recorded)
+    assert cli("prepare", str(video_folder), str(tmp_path / "s"), "--size", "16", "--workers", "100000",
+               "--quiet") == 0
+    assert pools == [2]  # 3 shards to do, 2 cores: not min(100000, 3)
+    assert "prepare: 100000 workers asked for, but this process may use 2 cores: using 2" in capsys.readouterr().err
+    same_videos(open_dataset(video_folder, 16), open_dataset(tmp_path / "s", 16))
+
+
+def test_prepare_workers_are_capped_by_free_memory(video_folder, tmp_path, capsys, monkeypatch):
+    from digan.utils import memory, runtime
+
+    monkeypatch.setattr(runtime, "available_cores", lambda: 64)
+    monkeypatch.setattr(runtime, "available", lambda device="cpu": 2 * memory.WORKER_BYTES + 2 ** 20)
+    prepare(video_folder, tmp_path / "s", 16, workers=16, progress=False)
+    err = capsys.readouterr().err
+    assert "16 workers asked for, but free memory" in err and "holds about 2 at 256.0 MB each: using 2" in err
+
+
+def test_stream_video_gives_decode_video_s_frames_one_at_a_time(video_folder, frames_root):
+    """What prepare writes (one frame held at a time) is what a raw folder reads, repeated frames included."""
+    from digan.data.base import Report
+    from digan.data.folders import decode_video, find_entries, stream_video
+
+    for root in (video_folder, frames_root):
+        for entry in find_entries(root, "train+test", 1, Report("x"))[0]:
+            ids = np.array([0, 0, 1, 3, 3, 3, 5])  # an fps above the source's repeats frames
+            frames = list(stream_video(entry, 16, ids))
+            assert len(frames) == len(ids) and all(f.shape == (16, 16, 3) for f in frames)
+            np.testing.assert_array_equal(np.stack(frames), decode_video(entry, 16, ids))
+
+
+@pytest.mark.parametrize("command", ["prepare", "open"])
+def test_a_frame_rate_that_would_explode_the_resampling_is_refused(video_folder, tmp_path, command):
+    """--fps 1e300 asked resample_ids for 10^300 frames of each video."""
+    with pytest.raises(DataError, match="at most 10000, got 1e"):
+        if command == "prepare":
+            prepare(video_folder, tmp_path / "s", 16, fps=1e300, progress=False)
+        else:
+            open_dataset(video_folder, 16, fps=1e300)
+    assert not (tmp_path / "s").exists()
+
+
+def test_a_crafted_store_index_is_one_line(video_folder, tmp_path):
+    from json_mutations import DEEP
+
+    prepare(video_folder, tmp_path / "s", 16, progress=False)
+    (tmp_path / "s" / "index.json").write_text(DEEP)
+    with pytest.raises(DataError, match=r"index.json: unreadable \(nested too deeply\)"):
+        open_dataset(tmp_path / "s", 16)

@@ -150,3 +150,41 @@ def test_generator_callable_renders_per_seed_from_t0(tiny_G, tiny_preset):
     assert diff.max() <= 1 and (diff > 0).mean() < 1e-3
     # Longer clips extend the same video from t = 0.
     np.testing.assert_array_equal(alone[0, :16], gen([4], 16)[0])
+
+
+@pytest.mark.parametrize("lengths, message", [
+    ([10] * 30, "no video has the 16 frames protocol fvd12_16f needs"),   # every video too short
+    ([40] + [10] * 5, "gives 1 real clip of 16 frames; FVD and KVD need at least 2"),
+])
+def test_short_real_data_is_refused_before_any_clip_is_generated(small_protocols, lengths, message):
+    """The real side is planned from the videos' lengths first: an hour of generating (fvd2048_16f on a CPU)
+    must not come before a refusal that the lengths alone decide."""
+    source, features, calls = CountingSource(lengths), MomentFeatures(), []
+    with pytest.raises(DataError, match=message):
+        ev.evaluate(noise_generator(calls), source, ["fvd12_16f", "kvd12_16f"], features=features, progress=False,
+                    cache=None)
+    assert calls == [] and features.calls == 0 and source.reads == 0
+
+
+def test_fewer_real_clips_than_the_protocol_warns_before_generating(small_protocols, capsys):
+    source, calls = CountingSource([40] * 5), []
+
+    def generate(seeds, frames):
+        calls.append(len(seeds))
+        if len(calls) == 1:
+            assert "gives only 5 real clips of 12" in capsys.readouterr().err  # said before the first clip
+        return noise_generator()(seeds, frames)
+
+    results = ev.evaluate(generate, source, ["fvd12_16f"], features=MomentFeatures(), progress=False, cache=None)
+    assert results[0]["num_real"] == 5 and calls
+
+
+def test_the_batch_is_checked_against_memory_before_any_clip_is_generated(small_protocols, monkeypatch):
+    from digan.utils import memory
+
+    monkeypatch.setattr(memory, "available", lambda device="cpu": 300 * 2 ** 20)  # 2 clips of 16 frames, not 3
+    source, features, calls = CountingSource([40] * 30), MomentFeatures(), []
+    with pytest.raises(memory.MemoryLimit, match=r"in batches of 12 would hold about .*use `batch` 2 or less"):
+        ev.evaluate(noise_generator(calls), source, ["fvd12_16f"], features=features, batch=10 ** 6,
+                    progress=False, cache=None)
+    assert calls == [] and features.calls == 0

@@ -56,3 +56,18 @@ def test_only_process_0_of_a_run_holds_its_folder_and_every_process_stops_when_i
     with pytest.raises(FolderInUse, match="process 0 of this run was refused"):
         with hold_run(tmp_path, Distributed(rank=1, world=2)):
             pass
+def test_crafted_run_files_nested_past_the_parser_are_one_line_or_skipped(tmp_path):
+    """training_options.json and metrics.jsonl are read back too: nesting past Python's parser (RecursionError)
+    is the file's problem in one line, or a metrics line skipped like one cut short."""
+    from digan.checkpoint import CheckpointError
+    from digan.training.run import MetricsLog, read_options
+
+    from json_mutations import DEEP
+
+    (tmp_path / "training_options.json").write_text(DEEP)
+    with pytest.raises(CheckpointError, match=r"unreadable \(ValueError: nested too deeply\)"):
+        read_options(tmp_path)
+    (tmp_path / "metrics.jsonl").write_text(json.dumps({"kimg": 1.0, "x": 2}) + "\n" + DEEP + "\n")
+    assert read_metrics(tmp_path / "metrics.jsonl") == [{"kimg": 1.0, "x": 2}]
+    MetricsLog(tmp_path).keep_until(5.0)
+    assert read_metrics(tmp_path / "metrics.jsonl") == [{"kimg": 1.0, "x": 2}]

@@ -311,3 +311,96 @@ def test_a_kill_before_the_state_keeps_the_samples_and_one_metrics_line_each(tmp
     assert [r["kimg"] for r in log] == [0.008, 0.016]  # the line of the lost state was written once, again
     first = [json.loads(line) for line in (whole.run_dir / "metrics.jsonl").read_text().splitlines()]
     assert [r["G_motion"] for r in log] == [r["G_motion"] for r in first]
+
+
+# ---------------------------------------------------------------- issue 24, item 16: what a state says of itself
+
+@pytest.fixture(scope="module")
+def one_step_run(tmp_path_factory):
+    """A run of one step (4 clips) written by `digan train`, copied by each test that changes its state."""
+    from digan.cli.main import main
+
+    out = tmp_path_factory.mktemp("one-step")
+    assert main([*TRAIN, "--out", str(out), "--workers", "0"]) == 0
+    return out
+
+
+def crafted_state(one_step_run, tmp_path, **changes):
+    import shutil
+
+    shutil.copytree(one_step_run, tmp_path, dirs_exist_ok=True)
+    path = tmp_path / "shapes-tiny-32" / "training-state.pt"
+    state = torch.load(path, weights_only=True)
+    for key, value in changes.items():
+        if key == "adam_step":
+            for s in state["opt_G"]["state"].values():
+                s["step"] = torch.tensor(float(value))
+        else:
+            state[key] = value
+    torch.save(state, path)
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"step": 10 ** 15}, "step 1000000000000000 at batch 4 is 4,000,000,000,000,000 clips, but the state says 4 "
+                         "clips seen"),
+    ({"step": -3}, "step -3 is not a step count from 0 to"),
+    ({"step": "1"}, "step 1 is not a step count"),
+    ({"step": 2 ** 70, "clips_seen": 2 ** 72}, "is not a step count"),
+    ({"step": 5, "clips_seen": 20}, "step 5, but its G optimiser has taken 1 steps: not a state this library wrote"),
+    ({"adam_step": 7}, "step 1, but its G optimiser has taken 7 steps"),
+])
+def test_a_state_whose_step_disagrees_with_itself_is_not_trusted(one_step_run, tmp_path, capsys, changes, message):
+    """A crafted step of 10**15 ended the run at once as 'trained'; a negative one failed in numpy's seeding."""
+    crafted_state(one_step_run, tmp_path, **changes)
+    line = cli_error(capsys, *TRAIN, "--out", tmp_path, "--kimg", "0.008", "--workers", "0")
+    assert "training-state.pt: " in line and message in line, line
+
+
+def test_a_state_that_agrees_with_itself_resumes(one_step_run, tmp_path, capsys):
+    crafted_state(one_step_run, tmp_path)
+    code, err = cli_train(capsys, tmp_path, "--kimg", "0.008", "--workers", "0")
+    assert code == 0 and "resuming from 0.004 kimg" in err
+
+
+@pytest.mark.parametrize("option", [["--clip-frames", "100"], ["--clip-stride", "40"]])
+def test_a_refused_run_leaves_no_folder_behind(tmp_path, capsys, option):
+    code, err = cli_train(capsys, tmp_path / "runs", *option)
+    assert code == 2 and "no video has the" in err.splitlines()[-1]  # after a warning for each video
+    assert not (tmp_path / "runs").exists()  # neither the run directory nor its parent
+
+
+# ---------------------------------------------------------------- issue 24, item 4: numbers that size training
+
+def test_loader_workers_are_capped_at_the_cores_and_said_so(tmp_path, capsys, monkeypatch):
+    """--workers 100000 forked as many processes and set off the OOM killer for the whole machine."""
+    import digan.training.loop as loop
+    from digan.utils import runtime
+
+    asked = []
+    real = loop.PrefetchedBatches
+
+    def recorded(batches, start, stop, workers, **kwargs):
+        asked.append(workers)
+        return real(batches, start, stop, 0, **kwargs)  # decode on this thread: the test forks nothing
+
+    monkeypatch.setattr(loop, "PrefetchedBatches", recorded)
+    monkeypatch.setattr(runtime, "available_cores", lambda: 3)
+    code, err = cli_train(capsys, tmp_path, "--workers", "100000")
+    assert code == 0 and asked == [3]
+    assert "train: 100000 loader workers asked for, but this process may use 3 cores: using 3" in err
+    code, err = cli_train(capsys, tmp_path / "again", "--workers", "0")
+    assert code == 0 and asked == [3, 0] and "asked for" not in err
+
+
+@pytest.mark.parametrize("option, hint", [
+    (["--set", "training.sample_seeds=100000000"], "(the sample grid: "),
+    (["--fvd-clips", "1000000000000"], "(the periodic FVD: "),
+])
+def test_sample_grid_and_periodic_fvd_sizes_are_checked_before_training(tmp_path, capsys, option, hint):
+    """Both were sized only at the first snapshot, after the training they would have lost."""
+    code, err = cli_train(capsys, tmp_path / "runs", *option)
+    last = err.strip().splitlines()[-1]
+    assert code == 2 and last.startswith("digan: error: training tiny-32") and hint in last, last
+    flag = "--set training.sample_seeds" if "sample" in hint else "--fvd-clips"
+    assert f"use {flag} " in last and "or less" in last
+    assert not (tmp_path / "runs").exists()

@@ -70,9 +70,13 @@ def test_a_forked_child_does_not_keep_its_parents_lock(tmp_path):
 
 
 def test_a_folder_the_lock_made_goes_when_nothing_was_written_in_it(tmp_path):
-    with FolderLock(tmp_path / "a" / "new"):
+    with FolderLock(tmp_path / "a" / "new"):  # `a` made for it too: both go
         assert (tmp_path / "a" / "new").is_dir()
-    assert not (tmp_path / "a" / "new").exists() and (tmp_path / "a").is_dir()
+    assert not (tmp_path / "a").exists()
+    (tmp_path / "b").mkdir()
+    with FolderLock(tmp_path / "b" / "new"):  # `b` was there before: it stays
+        pass
+    assert (tmp_path / "b").is_dir() and not (tmp_path / "b" / "new").exists()
     with FolderLock(tmp_path / "kept"):
         (tmp_path / "kept" / "snapshot.json").write_text("{}")
     assert os.listdir(tmp_path / "kept") == ["snapshot.json"]

@@ -66,3 +66,37 @@ def test_threads_are_set_once_before_the_command_runs(monkeypatch):
     monkeypatch.setattr(showcli, "cmd_export", lambda args: calls.append(("command", args.threads)) or 0)
     assert cli.main(["export", "--ckpt", "c", "--out", "g.onnx", "--threads", "3"]) == 0
     assert calls == [("threads", 3), ("command", 3)]
+
+
+# ---------------------------------------------------------------- issue 24, item 4: numbers that size work
+
+def test_threads_are_capped_at_the_cores_this_process_may_use():
+    before = torch.get_num_threads()
+    try:
+        assert runtime.set_threads(10 ** 6) == omp.available_cores()  # OpenMP failed to start a million
+        assert torch.get_num_threads() == omp.available_cores()
+        assert runtime.set_threads(1) == 1
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_the_command_says_in_one_line_that_it_caps_threads(monkeypatch, capsys):
+    from digan.cli import main as cli, show as showcli
+
+    monkeypatch.setattr(cli, "available_cores", lambda: 2)
+    monkeypatch.setattr(cli, "set_threads", lambda n: None)
+    monkeypatch.setattr(showcli, "cmd_export", lambda args: 0)
+    assert cli.main(["export", "--ckpt", "c", "--out", "g.onnx", "--threads", "100000"]) == 0
+    assert capsys.readouterr().err == "digan: --threads 100000: this process may use 2 cores; using 2\n"
+
+
+@pytest.mark.parametrize("workers, cores, free, expected, why", [
+    (4, 8, 10 * 2 ** 30, 4, ""),
+    (100_000, 8, 10 * 2 ** 30, 8, "100000 workers asked for, but this process may use 8 cores: using 8"),
+    (8, 16, 3 * 2 ** 30, 3, "8 workers asked for, but free memory (3.0 GB) holds about 3 at 1.0 GB each: using 3"),
+    (2, 16, 2 ** 29, 0, "holds about 0 at 1.0 GB each: using 0"),
+])
+def test_worker_count_is_capped_by_cores_and_memory(monkeypatch, workers, cores, free, expected, why):
+    monkeypatch.setattr(runtime, "available_cores", lambda: cores)
+    count, said = runtime.worker_count(workers, 2 ** 30, free=free)
+    assert count == expected and why in said and (said == "") == (why == "")

@@ -7,18 +7,28 @@ prepared code of each (content seed, motion seed, psi), or of each point of an
 interpolation, is kept in a small LRU cache, so a request costs one render.
 
 The server is the standard library's `http.server` (docs/showing.md says why).
-It has no authentication: it listens on 127.0.0.1 unless told otherwise.
+It has no authentication: it listens on 127.0.0.1 unless told otherwise, and
+answers only requests whose `Host` names it (`allowed_hosts`), so a page on
+another site cannot reach it through DNS rebinding. A connection that stays
+silent for `IDLE_TIMEOUT` seconds is closed, at most `MAX_CONNECTIONS` are
+served at once, and a render whose client has gone is dropped between chunks.
 """
 
 from __future__ import annotations
 
 import io
+import ipaddress
 import json
 import math
+import re
+import select
+import socket
+import sys
 import threading
 from collections import OrderedDict
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
 import numpy as np
@@ -36,10 +46,20 @@ MAX_CHUNK = 64           # frames in one playback request
 MAX_CHUNK_PIXELS = 2 ** 22
 MAX_ABS_T = 1e4          # clip times beyond this are refused (the motion code grows with t)
 CACHE = 64               # prepared codes kept
+IDLE_TIMEOUT = 30        # seconds a connection may stay silent (a half-sent request holds a thread until then)
+MAX_CONNECTIONS = 32     # connections served at once; more are answered 503 at once
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+WILDCARDS = ("", "0.0.0.0", "::")  # bind addresses that mean every interface
+# A number as a person types it: ASCII digits only ('٣' and '²' are digits to Python's str.isdigit).
+NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?", re.ASCII)
 
 
 class BadRequest(ValueError):
     """A parameter the explorer cannot render; the message says which and why (HTTP 400)."""
+
+
+class Departed(Exception):
+    """The client closed its connection before its frames were rendered: the render is dropped."""
 
 
 def _one(query: dict, name: str, default: str | None = None) -> str:
@@ -57,11 +77,13 @@ def _number(query: dict, name: str, default: str | None = None, low: float = -ma
             high: float = math.inf) -> float:
     text = _one(query, name, default)
     try:
-        value = float(text)
+        value = float(text) if text.isascii() else None
     except ValueError:
-        raise BadRequest(f"{name}: expected a number, got '{text[:40]}'") from None
-    if not math.isfinite(value):
+        value = None
+    if value is not None and not math.isfinite(value):
         raise BadRequest(f"{name}: must be a finite number, got '{text[:40]}'")
+    if value is None or not NUMBER.fullmatch(text):
+        raise BadRequest(f"{name}: expected a number, got '{text[:40]}'")
     if not low <= value <= high:
         raise BadRequest(f"{name}: must be from {low:g} to {high:g}, got {value:g}")
     return value
@@ -69,7 +91,7 @@ def _number(query: dict, name: str, default: str | None = None, low: float = -ma
 
 def _integer(query: dict, name: str, default: str | None, low: int, high: int, what: str = "an integer") -> int:
     text = _one(query, name, default)
-    if not text.isdigit():
+    if not (text.isascii() and text.isdigit()):
         raise BadRequest(f"{name}: expected {what} from {low} to {high}, got '{text[:40]}'")
     value = int(text)
     if not low <= value <= high:
@@ -96,10 +118,12 @@ class Explorer:
         self.codes: OrderedDict[tuple, VideoCode] = OrderedDict()
         self.lock = threading.Lock()   # one render at a time: the CPU or GPU is shared anyway
         self.prepared = 0              # codes computed (the rest came from the cache)
+        self.dropped = 0               # renders dropped because their client had gone
 
     def info(self) -> dict:
         return {"resolution": self.G.resolution, "clip_frames": self.timebase.clip_frames,
-                "train_fps": self.timebase.train_fps, "snapshot": self.meta.get("path"), "max_size": MAX_SIZE,
+                "train_fps": self.timebase.train_fps, "snapshot": Path(str(self.meta.get("path", ""))).name,
+                "max_size": MAX_SIZE,
                 "max_chunk": MAX_CHUNK, "grids": list(GRID_MODES), "modes": list(INTERPOLATION_MODES)}
 
     def _code(self, key: tuple) -> VideoCode:
@@ -137,8 +161,12 @@ class Explorer:
         grids = _choice(query, "grids", "nested", GRID_MODES)
         return (seed, motion, psi, other, alpha, mode), (size, width), grids
 
-    def frames(self, query: dict) -> np.ndarray:
-        """uint8 `[T, H, W, 3]`: the frame at `t`, or `count` frames from `t` every `dt` (a playback chunk)."""
+    def frames(self, query: dict, connected=lambda: True) -> np.ndarray:
+        """uint8 `[T, H, W, 3]`: the frame at `t`, or `count` frames from `t` every `dt` (a playback chunk).
+
+        `connected()` is asked once the render's turn has come and before each chunk: when it says the client
+        has gone, the render stops there (`Departed`), so the requests behind it do not wait for it.
+        """
         key, size, grids = self.parse(query)
         t0 = _number(query, "t", "0", -MAX_ABS_T, MAX_ABS_T)
         count = _integer(query, "count", "1", 1, MAX_CHUNK, "a frame count")
@@ -150,9 +178,20 @@ class Explorer:
         if not bool((t.abs() <= MAX_ABS_T).all()):
             raise BadRequest(f"t + dt x count: times past {MAX_ABS_T:g} are refused")
         with self.lock, torch.no_grad():
+            chunks = []
+            if not connected():
+                self.dropped += 1
+                raise Departed
             code = self._code(key)
             options = self.render.replace(size=size, grids=grids, chunk=None)
-            return np.concatenate(list(render_code(self.G, code, t.float(), options)), axis=1)[0]
+            rendered = 0
+            for chunk in render_code(self.G, code, t.float(), options):  # each chunk renders when asked for
+                chunks.append(chunk)
+                rendered += chunk.shape[1]
+                if rendered < count and not connected():
+                    self.dropped += 1
+                    raise Departed
+            return np.concatenate(chunks, axis=1)[0]
 
 
 def png(frames: np.ndarray) -> bytes:
@@ -164,12 +203,66 @@ def png(frames: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
+def host_name(header: str | None) -> str | None:
+    """The name in a `Host` header, lower case and without its port ('[::1]:7860' -> '::1'); None if malformed."""
+    if not header:
+        return None
+    header = header.strip().lower()
+    match = re.fullmatch(r"\[([0-9a-f:.]+)\](:\d{1,5})?|([^:\[\]]+)(:\d{1,5})?", header)
+    if match is None:
+        return None
+    return match.group(1) or match.group(3)
+
+
+def _is_address(name: str) -> bool:
+    try:
+        ipaddress.ip_address(name)
+        return True
+    except ValueError:
+        return False
+
+
+def allowed_hosts(host: str) -> tuple[frozenset[str], bool]:
+    """The `Host` names a server bound to `host` answers, and whether it also answers any IP address.
+
+    Always the loopback names, whatever the port (an `ssh -L` tunnel changes it). A server bound to one
+    other address or name also answers that one. A server bound to every interface (0.0.0.0, ::, '') also
+    answers this machine's names and any IP address: a DNS-rebinding page reaches a server only through a
+    name its attacker controls, never through an address typed as such.
+    """
+    names = set(LOOPBACK)
+    host = host.strip().lower().strip("[]")
+    if host in WILDCARDS:
+        names |= {socket.gethostname().lower(), socket.getfqdn().lower()}
+        return frozenset(names), True
+    names.add(host)
+    return frozenset(names), False
+
+
 def make_handler(explorer: Explorer):
     class Handler(BaseHTTPRequestHandler):
         server_version = "digan-explore"
+        timeout = IDLE_TIMEOUT  # StreamRequestHandler sets it on the socket: a silent client is dropped
+
+        def setup(self):
+            self.timeout = getattr(self.server, "idle_timeout", IDLE_TIMEOUT)
+            super().setup()
 
         def log_message(self, format, *args):  # one line per request is noise here
             pass
+
+        def connected(self) -> bool:
+            """Whether the client is still there: a closed connection reads as end of file at once."""
+            try:
+                readable, _, _ = select.select([self.connection], [], [], 0)
+                return not readable or self.connection.recv(1, socket.MSG_PEEK) != b""
+            except (OSError, ValueError):
+                return False
+
+        def host_allowed(self) -> bool:
+            name = host_name(self.headers.get("Host"))
+            names, addresses = getattr(self.server, "allowed_hosts", (frozenset(LOOPBACK), False))
+            return name is not None and (name in names or (addresses and _is_address(name)))
 
         def send(self, status: HTTPStatus, body: bytes, kind: str) -> None:
             self.send_response(status)
@@ -180,6 +273,12 @@ def make_handler(explorer: Explorer):
             self.wfile.write(body)
 
         def do_GET(self):
+            text = "text/plain; charset=utf-8"
+            if not self.host_allowed():
+                host = (self.headers.get("Host") or "")[:80]
+                self.send(HTTPStatus.FORBIDDEN, f"Host '{host}' is not this server: open it as "
+                          f"http://127.0.0.1:{self.server.server_address[1]}/".encode(), text)
+                return
             url = urlparse(self.path)
             query = parse_qs(url.query, keep_blank_values=True)
             try:
@@ -188,21 +287,85 @@ def make_handler(explorer: Explorer):
                 elif url.path == "/info":
                     self.send(HTTPStatus.OK, json.dumps(explorer.info()).encode(), "application/json")
                 elif url.path == "/frames":
-                    self.send(HTTPStatus.OK, png(explorer.frames(query)), "image/png")
+                    self.send(HTTPStatus.OK, png(explorer.frames(query, self.connected)), "image/png")
                 else:
-                    self.send(HTTPStatus.NOT_FOUND, f"no page {url.path}: try / or /frames".encode(),
-                              "text/plain; charset=utf-8")
+                    self.send(HTTPStatus.NOT_FOUND, f"no page {url.path}: try / or /frames".encode(), text)
             except BadRequest as e:
-                self.send(HTTPStatus.BAD_REQUEST, str(e).encode(), "text/plain; charset=utf-8")
+                self.send(HTTPStatus.BAD_REQUEST, str(e).encode(), text)
+            except (Departed, ConnectionError):  # the client has gone: nobody to answer
+                self.close_connection = True
+            except Exception as e:  # a render that failed (out of memory, ...): a 500 and one line, no traceback
+                line = f"{type(e).__name__}: {str(e).strip().splitlines()[0][:200] if str(e).strip() else ''}"
+                print(f"digan explore: {url.path} failed ({line})", file=sys.stderr, flush=True)
+                self.send(HTTPStatus.INTERNAL_SERVER_ERROR, f"render failed ({line})".encode(), text)
 
     return Handler
 
 
-def make_server(explorer: Explorer, host: str = "127.0.0.1", port: int = 7860) -> ThreadingHTTPServer:
-    """A server bound to (host, port) (port 0: any free one); `serve_forever()` runs it."""
-    server = ThreadingHTTPServer((host, port), make_handler(explorer))
-    server.daemon_threads = True
-    return server
+class Server(ThreadingHTTPServer):
+    """A thread per connection, at most `MAX_CONNECTIONS` of them; those past it are answered 503 at once."""
+
+    daemon_threads = True
+
+    def __init__(self, address, handler, idle_timeout: float = IDLE_TIMEOUT):
+        self.idle_timeout = idle_timeout
+        self.slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
+        self.allowed_hosts = allowed_hosts(address[0])
+        super().__init__(address, handler)
+
+    def process_request(self, request, client_address):
+        if not self.slots.acquire(blocking=False):
+            try:
+                request.sendall(b"HTTP/1.0 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n")
+            except OSError:
+                pass
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self.slots.release()
+            raise
+
+    def process_request_thread(self, request, client_address):
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.slots.release()
+
+
+def address_family(host: str) -> int:
+    """AF_INET6 for an IPv6 address (or a name that has only one), else AF_INET."""
+    if host in WILDCARDS[:2]:
+        return socket.AF_INET
+    try:
+        families = {info[0] for info in socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)}
+    except (socket.gaierror, UnicodeError):
+        return socket.AF_INET  # binding then fails with the resolver's message
+    return socket.AF_INET if socket.AF_INET in families or not families else socket.AF_INET6
+
+
+def make_server(explorer: Explorer, host: str = "127.0.0.1", port: int = 7860,
+                idle_timeout: float = IDLE_TIMEOUT) -> ThreadingHTTPServer:
+    """A server bound to (host, port) (port 0: any free one); `serve_forever()` runs it.
+
+    `host` '' (like 0.0.0.0) is every IPv4 interface, '::' every IPv6 one. `idle_timeout`: seconds a
+    connection may stay silent before it is closed.
+    """
+    host = host.strip()
+    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host  # [::1] as in a URL
+    server_class = type("Server", (Server,), {"address_family": address_family(host)})
+    return server_class((host, port), make_handler(explorer), idle_timeout)
+
+
+def listening(host: str, port: int) -> tuple[str, str]:
+    """(a URL to open, where the server listens) for a server bound to `host`: every interface reads as such."""
+    bare = host.strip("[]")
+    if bare in WILDCARDS:
+        local = "[::1]" if bare == "::" else "127.0.0.1"
+        return f"http://{local}:{port}/", f"every {'IPv6' if bare == '::' else 'IPv4'} interface, port {port}"
+    shown = f"[{bare}]" if ":" in bare else bare
+    return f"http://{shown}:{port}/", f"{shown}:{port}"
 
 
 PAGE = """<!doctype html>

@@ -15,11 +15,12 @@ from pathlib import Path
 
 from ..models import Generator
 from ..sampling.files import InterpolationRequest, VideoRequest, generate, interpolate, write_videos
-from ..sampling.options import RenderOptions
+from ..sampling.options import RenderOptions, frames_per_chunk
 from ..sampling.render import prepare_videos
 from ..timebase import TimeRequest, Timebase
 from ..training.run import read_metrics
 from ..utils.atomic import atomic_write, check_output
+from ..utils.memory import GIF_COPIES, Part, check, code_bytes, render_pixel_bytes
 
 MOTIONS = 8          # motion seeds beside one first frame
 STEPS = 8            # videos along each interpolation
@@ -52,6 +53,8 @@ def build_gallery(G: Generator, meta: dict, out: str | Path, *, videos: int = 8,
     timebase = Timebase.from_meta(meta)
     fps, res = timebase.train_fps, int(meta["resolution"])
     clip_t = timebase.times()
+    check(f"a gallery of {videos} videos", *gallery_memory(G, videos, len(clip_t), render, formats),
+          str(next(G.parameters()).device))
     long = TimeRequest(seconds=EXTRAPOLATE * timebase.clip_frames / fps)
     shown = tuple(range(min(videos, 4)))
     formats = tuple(formats)
@@ -67,8 +70,10 @@ def build_gallery(G: Generator, meta: dict, out: str | Path, *, videos: int = 8,
         return rel(shown_file), [rel(p) for p in mine if p != shown_file]
 
     say("gallery: sample grid")
-    paths = write_videos(G, media, [prepare_videos(G, list(range(videos)), psi=render.psi)], clip_t, fps=fps,
-                         names=None, options=at_training_size, formats=formats, grid="samples", progress=False)
+    codes = [prepare_videos(G, list(range(i, min(i + render.batch, videos))), psi=render.psi)
+             for i in range(0, videos, render.batch)]  # rendered `batch` videos at a time, like `generate`
+    paths = write_videos(G, media, codes, clip_t, fps=fps, names=None, options=at_training_size, formats=formats,
+                         grid="samples", progress=False)
     sections.append(Section("Samples", f"Seeds 0 to {videos - 1}, one training clip each (t from 0 to 1, "
                             f"{len(clip_t)} frames at {fps:g} fps, {res}x{res}).", *pick(paths, "samples")))
 
@@ -114,6 +119,26 @@ def build_gallery(G: Generator, meta: dict, out: str | Path, *, videos: int = 8,
     sections.append(training_curves(Path(meta["path"]).parent / "metrics.jsonl", out))
     text = render_page(meta, sections)
     return atomic_write(out / "index.html", lambda p: p.write_text(text))
+
+
+def gallery_memory(G: Generator, videos: int, frames: int, render: RenderOptions, formats: Sequence[str]) -> tuple:
+    """What the sample grid of `videos` videos holds at once, as `(build, now, hints)` for
+    `digan.utils.memory.check` (the other sections are fixed in size, and `generate` checks them): the
+    prepared codes of every video, a render step of a batch, one step's frames of every video and of the grid,
+    and with a GIF every frame of the grid."""
+    res = G.resolution
+    per_step = frames_per_chunk(min(render.batch, videos), (res, res))
+
+    def build(videos: int) -> list[Part]:
+        b = min(render.batch, videos)
+        grid = videos * (res + 2) * (res + 2) * 3  # a frame of the grid, with its padding
+        return [Part("the video codes", videos * code_bytes(G), ("videos",)),
+                Part("a render step", b * per_step * res * res * render_pixel_bytes(G.cfg)),
+                Part("the frames of a step", per_step * (videos * res * res * 3 + grid), ("videos",), on_device=False),
+                Part("the GIF frames of the grid", frames * grid * GIF_COPIES if "gif" in formats else 0, ("videos",),
+                     on_device=False)]
+
+    return build, {"videos": videos}, {"videos": lambda n: f"at most {n:,} videos fit (`videos`)"}
 
 
 def training_curves(metrics: Path, out: Path) -> Section:

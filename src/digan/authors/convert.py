@@ -22,10 +22,11 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from ..checkpoint import OPTIONS_NAME, SNAPSHOT_GLOB, STATE_NAME, save_snapshot
+from ..checkpoint import OPTIONS_NAME, SNAPSHOT_GLOB, STATE_NAME, file_name, save_snapshot
 from ..config import Preset
 from ..models import DiganDiscriminators, Generator
 from ..utils.atomic import FileGroup, atomic_folder
+from ..utils.files import read_json
 from ..utils.lock import FolderLock, folder_entries
 from ..version import __version__
 from .configuration import generator_config, plain, rebuild_preset
@@ -166,9 +167,9 @@ def load_init(run_dir: str | os.PathLike) -> tuple[Preset, dict[str, dict[str, t
     """The preset and the `G`, `D` and `G_ema` state dicts that `convert_snapshot` wrote for fine-tuning."""
     meta_path = Path(run_dir) / f"{INIT_NAME}.json"
     try:
-        meta = json.loads(meta_path.read_text())
+        meta = read_json(meta_path)
         preset = Preset.from_dict(meta["preset"])
-        weights = meta_path.parent / meta["weights"]
+        weights = meta_path.parent / file_name(meta["weights"], "weights")
     except (OSError, ValueError, KeyError, TypeError) as e:
         raise AuthorsSnapshotError(f"{meta_path}: not a converted snapshot's init file ({type(e).__name__}: {e})") \
             from None

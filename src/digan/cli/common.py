@@ -166,22 +166,29 @@ def resolve_device(name: str) -> str:
 
 # ---------------------------------------------------------------- lists and sizes
 
+MAX_SEEDS = 1_000_000  # seeds in one list: each is a video; the ranges are counted before they are expanded
+
+
 def parse_seeds(text: str) -> tuple[int, ...]:
-    """'0-15', '3', '1,4,9' or '0-3,10' -> a tuple of seeds."""
-    seeds = []
+    """'0-15', '3', '1,4,9' or '0-3,10' -> a tuple of seeds (at most MAX_SEEDS of them)."""
+    ranges = []
     try:
         for part in text.split(","):
             part = part.strip()
             if "-" in part[1:]:
                 lo, hi = part.split("-", 1)
-                seeds.extend(range(int(lo), int(hi) + 1))
+                ranges.append(range(int(lo), int(hi) + 1))
             elif part:
-                seeds.append(int(part))
+                ranges.append(range(int(part), int(part) + 1))
     except ValueError:
         raise CliError(f"cannot read seeds '{text}': use e.g. 0-15 or 1,4,9") from None
-    if not seeds or min(seeds) < 0 or max(seeds) > MAX_SEED:
+    ranges = [r for r in ranges if r.stop > r.start]  # not len(): past 2**63 it overflows
+    if not ranges or min(r.start for r in ranges) < 0 or max(r.stop - 1 for r in ranges) > MAX_SEED:
         raise CliError(f"cannot read seeds '{text}': give seeds from 0 to {MAX_SEED}, e.g. 0-15")
-    return tuple(seeds)
+    count = sum(r.stop - r.start for r in ranges)
+    if count > MAX_SEEDS:
+        raise CliError(f"seeds '{text}' are {count:,} videos, more than {MAX_SEEDS:,} in one command")
+    return tuple(s for r in ranges for s in r)
 
 
 def parse_size(text: str | None) -> tuple[int, int] | None:

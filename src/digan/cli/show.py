@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..apps.explore import Explorer, make_server
+from ..apps.explore import LOOPBACK, Explorer, listening, make_server
 from ..apps.gallery import build_gallery
 from ..apps.onnx import OPSET, check_opset, export_onnx, written_opset
 from ..checkpoint import load_snapshot
@@ -44,12 +44,13 @@ def cmd_explore(args) -> int:
     G, meta = load_snapshot(args.ckpt, device)
     try:
         server = make_server(Explorer(G, meta, render), args.host, args.port)
-    except (OSError, OverflowError) as e:  # address in use or not here; a port past 65535
-        raise CliError(f"cannot listen on {args.host}:{args.port}: {getattr(e, 'strerror', None) or e}") from None
-    host, port = server.server_address[:2]
-    print(f"explorer of {meta['path']} at http://{host}:{port}/ (Ctrl-C stops it)", flush=True)
-    if args.host not in ("127.0.0.1", "localhost", "::1"):
-        print(f"warning: listening on {args.host}: anyone who can reach this port can use the page "
+    except (OSError, OverflowError, ValueError) as e:  # address in use or not here; a port past 65535
+        raise CliError(f"cannot listen on {listening(args.host, args.port)[1]}: "
+                       f"{getattr(e, 'strerror', None) or e}") from None
+    url, where = listening(args.host, server.server_address[1])
+    print(f"explorer of {meta['path']} at {url} (Ctrl-C stops it)", flush=True)
+    if args.host.strip("[]").lower() not in LOOPBACK:
+        print(f"warning: listening on {where}: anyone who can reach this port can use the page "
               "(it has no authentication)", file=sys.stderr, flush=True)
     try:
         server.serve_forever()
@@ -98,7 +99,9 @@ def add_explore_parser(sub) -> None:
     add_ckpt_argument(p)
     p.add_argument("--port", type=at_least(0), default=7860, help="port (default 7860; 0: any free port)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1, this machine "
-                   "only; 0.0.0.0 opens the page, without authentication, to the network)")
+                   "only; 0.0.0.0 or '' opens the page, without authentication, to the network). Requests must "
+                   "name the server in their Host header: a loopback name, this address, or (0.0.0.0) any "
+                   "address or this machine's name")
     add_runtime_arguments(p, precision=True)
     p.set_defaults(func=cmd_explore)
 

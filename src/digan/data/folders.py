@@ -10,6 +10,7 @@ same functions, which is why a prepared store and its raw folder give the same c
 from __future__ import annotations
 
 import io
+import math
 import os
 import threading
 import zipfile
@@ -20,6 +21,7 @@ from pathlib import Path, PurePosixPath
 
 import numpy as np
 
+from ..timebase import MAX_FPS
 from .base import DataError, Report, VideoSource, error_reason, note, warn
 from .io import (
     FRAME_SUFFIXES, VIDEO_SUFFIXES, count_frames, decode_frames, frame_files, list_videos, natural_key, read_frame,
@@ -78,8 +80,9 @@ class Entry:
 
 
 def folder_entries(root: Path) -> list[Entry]:
+    """Every video under `root`, in every sub-folder (a dataset's layout: class folders, clip folders), each once."""
     entries = []
-    for p in list_videos(root):
+    for p in list_videos(root, recursive=True):
         name = p.relative_to(root).as_posix() if p != root else p.name
         if p.is_dir():
             entries.append(Entry(name, "frames", str(p), frames_on_disk=tuple(f.name for f in frame_files(p))))
@@ -171,13 +174,12 @@ def resample_ids(frames: int, fps: float | None, target_fps: float | None) -> np
     return np.minimum(np.floor(np.arange(n) * fps / target_fps + 0.5).astype(np.int64), frames - 1)
 
 
-def decode_video(entry: Entry, resolution: int, source_ids: np.ndarray | None = None, *,
-                 pad: bool = True) -> np.ndarray:
+def decode_video(entry: Entry, resolution: int, source_ids: np.ndarray | None = None) -> np.ndarray:
     """Frames `source_ids` (sorted, default all) of a video, resized: uint8 `[n, R, R, 3]`.
 
-    A video file that ends before a wanted frame (truncated) gets one warning;
-    with `pad` its last decoded frame stands in for the missing ones (a raw
-    source has promised the probed length), else they are dropped.
+    A video file that ends before a wanted frame (truncated) gets one warning,
+    and its last decoded frame stands in for the missing ones (a raw source has
+    promised the probed length; `stream_video` drops them instead).
     Raises DataError only when nothing decodes.
     """
     if entry.kind == "frames":
@@ -196,17 +198,42 @@ def decode_video(entry: Entry, resolution: int, source_ids: np.ndarray | None = 
             if k in keep:
                 kept[k] = resize_crop(x, resolution)
     if decoded < last:
-        what = "repeating its last frame" if pad else "keeping those"
-        warn(f"{entry.name}: only {decoded} of {last} frames decode (truncated?); {what}")
-        if not pad:
-            wanted = wanted[wanted < decoded]
-        else:
-            final = max(k for k in kept) if kept else None
-            if final is None or final != decoded - 1:  # the last decoded frame was not wanted: decode it
-                with entry.open_file() as f:
-                    *_, x = decode_frames(f, decoded)
-                kept[decoded - 1] = resize_crop(x, resolution)
+        warn(f"{entry.name}: only {decoded} of {last} frames decode (truncated?); repeating its last frame")
+        final = max(k for k in kept) if kept else None
+        if final is None or final != decoded - 1:  # the last decoded frame was not wanted: decode it
+            with entry.open_file() as f:
+                *_, x = decode_frames(f, decoded)
+            kept[decoded - 1] = resize_crop(x, resolution)
     return np.stack([kept[min(int(k), decoded - 1)] for k in wanted])
+
+
+def stream_video(entry: Entry, resolution: int, source_ids: np.ndarray) -> Iterator[np.ndarray]:
+    """Frames `source_ids` (sorted, repeats allowed) of a video, resized, one uint8 `[R, R, 3]` at a time (what
+    `digan prepare` writes), holding one, so memory does not grow with the video's length.
+
+    A video file that ends before a wanted frame (truncated) gives the frames before its end, with one warning.
+    """
+    ids = np.asarray(source_ids, dtype=np.int64).reshape(-1)
+    if not len(ids):
+        return
+    if entry.kind == "frames":
+        shown, frame = None, None
+        for k in ids.tolist():
+            if k != shown:
+                shown, frame = k, resize_crop(entry.read_frame(k), resolution)
+            yield frame
+        return
+    j, decoded = 0, 0
+    with entry.open_file() as f:
+        for k, x in enumerate(decode_frames(f, int(ids[-1]) + 1)):
+            decoded = k + 1
+            if ids[j] == k:
+                frame = resize_crop(x, resolution)
+                while j < len(ids) and ids[j] == k:
+                    yield frame
+                    j += 1
+    if j < len(ids):
+        warn(f"{entry.name}: only {decoded} of {int(ids[-1]) + 1} frames decode (truncated?); keeping those")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -424,6 +451,8 @@ def probe_all(entries: list[Entry], report: Report, workers: int = 0,
 def raw_videos(entries: list[Entry], resolution: int, *, name: str, report: Report, fps: float | None = None,
                workers: int | None = None, quiet: bool = False, cache_mb: float = 512) -> RawVideos:
     """Probe `entries` (skipping the unusable with a warning each) into a `RawVideos` source."""
+    if fps is not None and not (math.isfinite(fps) and 0 < fps <= MAX_FPS):  # resampling to 1e300 fps explodes
+        raise DataError(f"`fps` must be a positive number of at most {MAX_FPS:g}, got {fps}")
     probed = probe_all(entries, report, workers if workers is not None else min(8, os.cpu_count() or 1))
     videos = []
     for e, p in probed:

@@ -29,6 +29,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import stat
 from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
@@ -36,6 +37,7 @@ from typing import BinaryIO
 
 import numpy as np
 
+from ..timebase import MAX_FPS
 from ..utils.atomic import FileGroup, Temporary, check_output, disk_errors
 from .base import DataError, error_reason
 import av
@@ -71,19 +73,84 @@ def frame_files(folder: Path) -> list[Path]:
     return sorted(frames, key=lambda p: natural_key(p.name))
 
 
-def list_videos(root: str | os.PathLike) -> list[Path]:
-    """Video files and frame folders under `root` (recursively, `root` included), naturally sorted by path."""
+def list_videos(root: str | os.PathLike, recursive: bool = True) -> list[Path]:
+    """Video files and frame folders under `root` (`root` itself included), naturally sorted by path.
+
+    `recursive`: search every sub-folder (a dataset: UCF-101's class folders, Sky Time-lapse's clip folders);
+    otherwise only the files directly in `root` and the frame folders directly in it (a folder of samples).
+    Symbolic links are followed, but each folder is searched once and each file counted once, whatever the
+    links that lead to it (a path without links is preferred): a link back to a folder above (a loop) or a
+    second link to a video adds nothing. Names that start with '.' are skipped, and so is anything named like
+    a video that is not a regular file (a FIFO would block the reader forever).
+    """
     root = Path(root)
     if root.is_file():
         return [root] if is_video_file(root) else []
-    found = []
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
-        dirnames[:] = [d for d in dirnames if not d.startswith(".")]
-        here = Path(dirpath)
-        if any(Path(n).suffix.lower() in FRAME_SUFFIXES and not n.startswith(".") for n in filenames):
-            found.append(here)
-        found.extend(here / n for n in filenames if is_video_file(here / n))
+    seen: set = set()                                 # folders searched, by (device, inode)
+    files: dict = {}                                  # (device, inode) -> (through a link, path)
+    folders: list[Path] = []
+    pending: tuple[list, list] = ([(root, 0)], [])    # folders reached without and through a link
+    while pending[0] or pending[1]:  # stacks, not recursion: a deep tree cannot exhaust Python's recursion limit
+        linked = not pending[0]
+        here, depth = pending[linked].pop()
+        try:
+            info = here.stat()
+            entries = sorted(os.scandir(here), key=lambda e: natural_key(e.name))
+        except OSError:
+            continue
+        if (info.st_dev, info.st_ino) in seen:
+            continue
+        seen.add((info.st_dev, info.st_ino))
+        holds_frames, below = False, []
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            path = Path(entry.path)
+            try:
+                via_link, is_dir = linked or entry.is_symlink(), entry.is_dir()
+            except OSError:  # not even its type can be read
+                continue
+            if is_dir:
+                below.append((path, via_link))
+            elif path.suffix.lower() in FRAME_SUFFIXES:
+                holds_frames = True
+            elif is_video_file(path):
+                try:
+                    target = entry.stat()
+                    key = (target.st_dev, target.st_ino)
+                except OSError:  # a dangling link: listed, so that reading it says what is wrong
+                    target, key = None, ("missing", path)
+                if target is not None and not stat.S_ISREG(target.st_mode):
+                    continue  # a FIFO or a device named like a video: reading it would block or never end
+                if key not in files or (files[key][0] and not via_link):
+                    files[key] = (via_link, path)
+        if holds_frames and (depth > 0 or here == root):
+            folders.append(here)
+        if recursive or depth == 0:
+            for path, via_link in reversed(below):
+                if recursive or _holds_frames(path):
+                    pending[via_link].append((path, depth + 1))
+    found = folders + [path for _, path in files.values()]
+    if not recursive:
+        found = [p for p in found if p == root or p.parent == root]
     return sorted(found, key=lambda p: natural_key(p.relative_to(root).as_posix()))
+
+
+def _holds_frames(folder: Path) -> bool:
+    try:
+        return any(Path(n).suffix.lower() in FRAME_SUFFIXES and not n.startswith(".") for n in os.listdir(folder))
+    except OSError:
+        return False
+
+
+def sub_folders(root: str | os.PathLike) -> list[Path]:
+    """The folders directly in `root` that are not frame folders (what `list_videos(recursive=False)` skips)."""
+    try:
+        entries = sorted(os.scandir(root), key=lambda e: natural_key(e.name))
+    except OSError:
+        return []
+    return [Path(e.path) for e in entries
+            if not e.name.startswith(".") and e.is_dir() and not _holds_frames(Path(e.path))]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -258,8 +325,8 @@ class VideoWriter:
         self.kind = "png" if suffix == "" or str(path).endswith(("/", os.sep)) else suffix[1:]
         if self.kind not in FORMATS:
             raise ValueError(f"{path}: cannot write '{self.path.suffix}': use .mp4, .gif or a folder path")
-        if fps <= 0:
-            raise ValueError(f"fps must be positive, got {fps}")
+        if not 0 < fps <= MAX_FPS:  # the encoders overflow past it
+            raise ValueError(f"`fps` must be above 0 and at most {MAX_FPS:g}, got {fps}")
         self.fps = fps
         self.frames = 0
         self.size: tuple[int, int] | None = None  # (H, W) of the first frame; every frame must match

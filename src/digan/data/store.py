@@ -31,11 +31,15 @@ from pathlib import Path
 
 import numpy as np
 
+from ..timebase import MAX_FPS
 from ..utils.atomic import FileGroup, atomic_write, remove_stale_temps
+from ..utils.files import read_json
 from ..utils.lock import FolderLock, folder_entries
+from ..utils.memory import FRAME_COPIES, WORKER_BYTES, Part, check
+from ..utils.runtime import worker_count
 from ..utils.signals import start_worker, stop_workers
 from .base import DataError, VideoSource
-from .folders import Entry, Report, decode_video, find_entries, note, probe, resample_ids
+from .folders import Entry, Report, find_entries, note, probe, resample_ids, stream_video
 from tqdm import tqdm
 import multiprocessing as mp
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -48,7 +52,7 @@ def is_store(path: Path) -> bool:
     """Whether `path` is a store directory, finished or not."""
     for f in (path / "index.json", path / "settings.json"):
         try:
-            if json.loads(f.read_text()).get("format") == FORMAT:
+            if read_json(f).get("format") == FORMAT:
                 return True
         except (OSError, ValueError, AttributeError):
             pass
@@ -61,7 +65,7 @@ def _write_json(path: Path, data) -> None:
 
 def _read_json(path: Path) -> dict:
     try:
-        return json.loads(path.read_text())
+        return read_json(path)
     except (OSError, ValueError) as e:
         raise DataError(f"{path}: unreadable ({e})") from None
 
@@ -155,18 +159,23 @@ def _prepare_shard(dest: str, k: int, entries: list[Entry], resolution: int, fps
         nonlocal offset
         with open(tmp, "wb") as f:
             for e in entries:
+                start, count, reason = f.tell(), 0, None
                 try:
                     p = probe(e)
-                    frames = decode_video(e, resolution, resample_ids(p.frames, p.fps, fps), pad=False)
+                    for frame in stream_video(e, resolution, resample_ids(p.frames, p.fps, fps)):  # one at a time
+                        f.write(np.ascontiguousarray(frame).tobytes())
+                        count += 1
                 except DataError as err:
-                    skipped.append({"name": e.name, "reason": str(err)})
-                    continue
+                    reason = str(err)
                 except Exception as err:  # a decoder crash on one file must not stop the others
-                    skipped.append({"name": e.name, "reason": f"cannot decode ({type(err).__name__}: {err})"})
+                    reason = f"cannot decode ({type(err).__name__}: {err})"
+                if reason is not None or count == 0:  # its frames so far go: the shard holds whole videos
+                    f.seek(start)
+                    f.truncate()
+                    skipped.append({"name": e.name, "reason": reason or "no frame decodes"})
                     continue
-                f.write(np.ascontiguousarray(frames).tobytes())
-                videos.append({"name": e.name, "offset": offset, "frames": len(frames)})
-                offset += len(frames)
+                videos.append({"name": e.name, "offset": offset, "frames": count})
+                offset += count
             f.flush()
             os.fsync(f.fileno())
 
@@ -183,12 +192,35 @@ def _shard_done(dest: Path, k: int, entries: list[Entry], resolution: int) -> di
     if not j.is_file():
         return None
     try:
-        record = json.loads(j.read_text())
+        record = read_json(j)
         b = dest / record["file"]
         ok = record["inputs"] == [e.name for e in entries] and b.stat().st_size == record["frames"] * resolution ** 2 * 3
     except (OSError, ValueError, KeyError, TypeError):
         return None
     return record if ok else None
+
+
+def prepare_memory(size: int) -> tuple:
+    """What one decoding process of `prepare` holds at once, as `(build, now, hints)` for
+    `digan.utils.memory.check`: the frame it resizes and writes (`stream_video`: one at a time, whatever the
+    video's length), at `size` x `size` (the source frame it comes from is not counted: its size is unknown)."""
+    def build(size: int) -> list[Part]:
+        return [Part("a frame being resized", FRAME_COPIES * size * size * 3, ("size",), on_device=False)]
+
+    return build, {"size": size}, {"size": lambda n: f"frames of at most {n}x{n} fit (`size`)"}
+
+
+def prepare_workers(size: int, workers: int) -> int:
+    """The decoding processes `prepare` runs: checked to fit one (`MemoryLimit`), then at most one per core and
+    as many as free memory holds (said in a line when fewer than asked)."""
+    build, now, hints = prepare_memory(size)
+    check(f"preparing {size}x{size} frames", build, now, hints)
+    if workers == 1:  # decodes on this process
+        return 1
+    count, why = worker_count(workers, WORKER_BYTES + sum(p.bytes for p in build(**now)))
+    if why:
+        note(f"prepare: {why}")
+    return max(1, count)
 
 
 def prepare(src: str | os.PathLike, dest: str | os.PathLike, size: int, *, fps: float | None = None,
@@ -199,10 +231,11 @@ def prepare(src: str | os.PathLike, dest: str | os.PathLike, size: int, *, fps: 
     if size < 4:
         raise DataError(f"`size` must be at least 4, got {size}")
     resolution = int(size)
-    if fps is not None and not (math.isfinite(fps) and fps > 0):
-        raise DataError(f"fps must be a positive number, got {fps}")
+    if fps is not None and not (math.isfinite(fps) and 0 < fps <= MAX_FPS):  # resampling to 1e300 fps explodes
+        raise DataError(f"fps must be a positive number of at most {MAX_FPS:g}, got {fps}")
     if workers < 1:
-        raise DataError(f"workers must be at least 1, got {workers}")
+        raise DataError(f"`workers` must be at least 1, got {workers}")
+    workers = prepare_workers(resolution, workers)
     if not src.exists():
         raise DataError(f"{src}: no such file or folder")
     if is_store(src):

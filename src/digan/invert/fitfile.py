@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import math
 import os
 from pathlib import Path
 
@@ -16,10 +15,12 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from ..checkpoint import WEIGHT_DTYPE, CheckpointError, check_renders, load_snapshot
+from ..checkpoint import WEIGHT_DTYPE, CheckpointError, check_renders, file_name, load_snapshot
+from ..config import MAX_INT
 from ..models import Generator
+from ..timebase import MAX_FPS
 from ..utils.atomic import FileGroup
-from ..utils.files import sha256_file
+from ..utils.files import read_json, sha256_file
 from ..version import __version__
 from .fit import Fit, check_finite
 
@@ -84,17 +85,22 @@ def load_fit(path: str | os.PathLike) -> Fit:
     """A fit saved by `save_fit`, checked to be complete and finite (CheckpointError with one line if not)."""
     meta_path = find_fit(path)
     try:
-        meta = json.loads(meta_path.read_text())
-        if meta.get("format") != FIT_FORMAT:
-            raise ValueError(f"format {meta.get('format')!r}, not {FIT_FORMAT!r}")
-        fps, clip_frames = float(meta["fps"]), int(meta["clip_frames"])
-        if not (math.isfinite(fps) and fps > 0 and clip_frames >= 2):
-            raise ValueError(f"fps {fps} and clip_frames {clip_frames}")
-        missing = [k for k in ("path", "sha256") if k not in meta["snapshot"]]
-        if missing:
-            raise KeyError(f"snapshot {', '.join(missing)}")
-    except (OSError, ValueError, KeyError, TypeError) as e:
+        meta = read_json(meta_path)
+        if not isinstance(meta, dict) or meta.get("format") != FIT_FORMAT:
+            raise ValueError(f"format {meta.get('format') if isinstance(meta, dict) else None!r}, not {FIT_FORMAT!r}")
+        fps, clip_frames = meta.get("fps"), meta.get("clip_frames")
+        if not (isinstance(fps, (int, float)) and not isinstance(fps, bool) and 0 < fps <= MAX_FPS):
+            raise ValueError(f"fps {fps!r:.40} is not a positive number (frames per second, at most {MAX_FPS:g})")
+        if not (isinstance(clip_frames, int) and not isinstance(clip_frames, bool) and 2 <= clip_frames <= MAX_INT):
+            raise ValueError(f"clip_frames {clip_frames!r:.40} is not a whole number of at least 2")
+        snapshot = meta.get("snapshot")
+        if not isinstance(snapshot, dict) or not all(isinstance(snapshot.get(k), str) and snapshot[k]
+                                                     for k in ("path", "sha256")):
+            raise ValueError("snapshot is not an object with a path and a sha256")
+        file_name(meta.get("weights", FIT_WEIGHTS), "weights")
+    except (OSError, ValueError) as e:
         raise CheckpointError(f"{meta_path}: not a valid fit description ({type(e).__name__}: {e})") from None
+    fps, clip_frames = float(fps), int(clip_frames)
     weights = meta_path.parent / meta.get("weights", FIT_WEIGHTS)
     try:
         tensors = load_file(str(weights))

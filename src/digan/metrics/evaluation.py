@@ -27,14 +27,15 @@ import numpy as np
 
 from ..utils.atomic import appending, atomic_save_array, atomic_write
 from ..data.base import DataError, VideoSource, note, warn
-from ..data.io import list_videos, natural_key
+from ..data.io import list_videos, natural_key, sub_folders
 from ..version import __version__
 from .distances import fvd, kvd
-from .features import DETECTOR_SIZE, I3DFeatures, extract
+from .features import DETECTOR_SIZE, I3DFeatures, extract, features_memory
 from .protocols import Protocol, fake_seeds, get_protocol, read_real_clips, real_clip_plan
 from .weights import cache_dir
 from .c3d import inception_score
-from ..data.io import frame_files, iter_frames, read_video
+from ..data.io import frame_files, iter_frames, read_frame, read_video
+from ..utils.memory import check
 
 Generate = Callable[[list[int], int], np.ndarray]
 
@@ -69,9 +70,11 @@ def real_features(
     batch: int = 16,
     progress: bool = True,
     cache: str | os.PathLike | None = None,
+    plan: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Features of a trial's real clips, cached on disk per dataset, protocol, seed, trial and detector."""
-    plan = real_clip_plan(source, protocol, seed, trial)
+    """Features of a trial's real clips, cached on disk per dataset, protocol, seed, trial and detector.
+    `plan`: the trial's `real_clip_plan`, when the caller has made it already."""
+    plan = real_clip_plan(source, protocol, seed, trial) if plan is None else plan
     key = json.dumps({"source": source.describe(), "name": source.name, "resolution": source.resolution,
                       "clips": protocol.feature_key, "plan": hashlib.sha256(plan.tobytes()).hexdigest(),
                       "detector": features.detector.sha256}, sort_keys=True)
@@ -98,6 +101,42 @@ def _summary(values: list[float]) -> tuple[float, float]:
     return float(np.mean(values)), float(np.std(values))
 
 
+def resolve_protocols(metrics: Sequence[str], real_stride: int | None = None) -> list[Protocol]:
+    """The protocols of metric names, with real clips read `real_stride` frames apart when that is given."""
+    protocols = [get_protocol(m) for m in metrics]
+    if real_stride is not None:
+        protocols = [replace(p, stride=real_stride, fake_stride=p.fake_step) for p in protocols]
+    return protocols
+
+
+def real_plans(source: VideoSource | None, protocols: Sequence[Protocol], seed: int) -> dict[tuple, np.ndarray]:
+    """Every trial's real clips of every FVD and KVD protocol, planned from the videos' lengths alone (no frame
+    is read), keyed by (feature key, trial).
+
+    The check that the real data can serve the protocols, made before anything is generated: a DataError when
+    no video is long enough or fewer than 2 clips can be drawn (FVD needs a covariance), a warning when fewer
+    clips than the protocol's count can be drawn (the number is then not comparable to published ones).
+    """
+    plans: dict[tuple, np.ndarray] = {}
+    for p in protocols:
+        if p.statistic == "is":
+            continue
+        if source is None:
+            raise DataError("FVD and KVD need real videos (`data`)")
+        for trial in range(p.trials):
+            key = (p.feature_key, trial)
+            if key not in plans:
+                plans[key] = real_clip_plan(source, p, seed, trial)
+        n = min(len(plans[p.feature_key, trial]) for trial in range(p.trials))
+        if n < 2:
+            raise DataError(f"{p.name}: {source.name} gives {n} real clip{'' if n == 1 else 's'} of "
+                            f"{p.span} frames; FVD and KVD need at least 2 (and published numbers {p.num_real})")
+        if n < p.num_real:
+            warn(f"{p.name}: {source.name} gives only {n} real clips of {p.num_real}; "
+                 "the number is not comparable to published ones")
+    return plans
+
+
 def evaluate(
     generate: Generate,
     source: VideoSource | None,
@@ -110,6 +149,7 @@ def evaluate(
     cache: str | os.PathLike | None = "default",
     info: dict | None = None,
     real_stride: int | None = None,
+    plans: dict[tuple, np.ndarray] | None = None,
 ) -> list[dict]:
     """One result dict per metric name (see protocols.PROTOCOLS).
 
@@ -118,15 +158,18 @@ def evaluate(
     $DIGAN_CACHE/real-features, None: not cached); `info`: extra keys for every
     result, such as {"snapshot": path}; `real_stride`: read real clips with this
     frame step instead of the protocol's (for data whose frame rate differs from
-    the generator's; recorded as "stride").
+    the generator's; recorded as "stride"); `plans`: `real_plans` of these protocols, made by the caller.
+    The real data is checked (`real_plans`) before any clip is generated.
     """
-    protocols = [get_protocol(m) for m in metrics]
-    if real_stride is not None:
-        protocols = [replace(p, stride=real_stride, fake_stride=p.fake_step) for p in protocols]
+    protocols = resolve_protocols(metrics, real_stride)
+    plans = real_plans(source, protocols, seed) if plans is None else plans
     if any(p.statistic != "is" for p in protocols):
-        if source is None:
-            raise DataError("FVD and KVD need real videos (`data`)")
         features = I3DFeatures(batch=batch) if features is None else features
+        frames = max(p.frames for p in protocols if p.statistic != "is")
+        clips = min(batch, max(max(p.num_real, p.num_fake) for p in protocols))  # a batch holds at most them all
+        check(f"features of {frames}-frame clips in batches of {clips}",
+              *features_memory(clips, frames, max(source.resolution, DETECTOR_SIZE) ** 2),
+              str(getattr(features, "device", "cpu")))
     if any(p.statistic == "is" for p in protocols) and c3d is None:
         raise DataError("IS needs the TGAN C3D files conv3d_deepnetA_ucf.npz and mean2.npz (`c3d`, `c3d_mean`)")
     cache = cache_dir() / "real-features" if cache == "default" else cache
@@ -146,16 +189,14 @@ def evaluate(
         fvds, kvds, n_real = [], [], []
         for trial in range(p.trials):
             if (p.feature_key, trial) not in real_cache:
-                real_cache[p.feature_key, trial] = real_features(source, p, seed, trial, features, batch, progress, cache)
+                real_cache[p.feature_key, trial] = real_features(source, p, seed, trial, features, batch, progress,
+                                                                 cache, plans[p.feature_key, trial])
             real = real_cache[p.feature_key, trial]
             n_real.append(len(real))
             if "fvd" in p.statistic:
                 fvds.append(fvd(real, fake, unbiased=p.unbiased))
             if "kvd" in p.statistic:
                 kvds.append(kvd(real, fake))
-        if min(n_real) < p.num_real:
-            warn(f"{p.name}: {source.name} gives only {min(n_real)} real clips of {p.num_real}; "
-                 "the number is not comparable to published ones")
         result = {"metric": p.name}
         for name, values in (("fvd", fvds), ("kvd", kvds)):
             if values:
@@ -243,26 +284,79 @@ GENERATED_EXTRAS = re.compile(r"^(grid|grid-compare|.+-compare|interp-(content|m
 GENERATED_SAMPLE = re.compile(r"^seed\d+(-motion\d+)?$")
 
 
+AGREE_LUMA = 12.0  # copies agree when every compared frame differs by less than this (of 255; `same_video`)
+
+
 def _preference(video: Path) -> int:
-    """Which copy of a video FVD reads when several formats share a name: PNG frames (lossless), then MP4,
-    other files, and GIF last (256 colours)."""
+    """Which copy of a video FVD reads when several formats of one render share a name: PNG frames (lossless),
+    then MP4, other files, and GIF last (256 colours)."""
     if video.is_dir():
         return 0
     suffix = video.suffix.lower()
     return {".mp4": 1, ".gif": 3}.get(suffix, 2)
 
 
-def sample_videos(root: str | os.PathLike) -> tuple[list[Path], str]:
-    """One video per sample under `root`, and a note of what was left out ('' when nothing was).
+def _luma(frames: np.ndarray) -> np.ndarray:
+    """Luma of uint8 `[T, H, W, 3]` frames averaged over 2x2 blocks: `[T, H/2, W/2]` float32. What a lossy copy
+    keeps: H.264 in yuv420p halves the chroma resolution, and a GIF's palette dithers neighbouring pixels."""
+    y = frames.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+    t, h, w = y.shape
+    return y[:, :h // 2 * 2, :w // 2 * 2].reshape(t, h // 2, 2, w // 2, 2).mean(axis=(2, 4))
 
-    Copies of one video in several formats (`seed0003.mp4`, `.gif` and the
-    frame folder `seed0003/`) count once. In a folder of `digan generate`
-    samples (`seedNNNN` names), the grids and comparison strips written beside
-    them are not samples and are left out.
+
+def same_video(a: np.ndarray, b: np.ndarray) -> bool:
+    """Whether uint8 `[T, H, W, 3]` `a` and `b` are copies of one render in different formats.
+
+    Their sizes agree up to the pixel an MP4 pads an odd size with, and on their common frames the mean
+    difference of 2x2-block luma stays below AGREE_LUMA on every frame. Measured: PNG against MP4 or GIF
+    copies of one render differ by at most 6 (per-pixel noise: 4); another seed or snapshot by 60 to 130.
+    """
+    n = min(len(a), len(b))
+    (h1, w1), (h2, w2) = a.shape[1:3], b.shape[1:3]
+    if n == 0 or abs(h1 - h2) > 1 or abs(w1 - w2) > 1:
+        return False
+    h, w = min(h1, h2), min(w1, w2)
+    diff = np.abs(_luma(a[:n, :h, :w]) - _luma(b[:n, :h, :w])).mean(axis=(1, 2))
+    return bool((diff < AGREE_LUMA).all())
+
+
+def _modified(path: Path) -> float:
+    """When a copy was written: a file's time, or the newest of a frame folder's frames."""
+    times = [path.stat().st_mtime] + ([f.stat().st_mtime for f in frame_files(path)] if path.is_dir() else [])
+    return max(times)
+
+
+def _one_render(stem: str, copies: list[Path], frames: int, root: Path) -> Path:
+    """The copy FVD reads among `copies` of one video (the best format), after checking that they show one
+    render: copies that show different videos are a DataError naming the newest (a folder of samples holds
+    one render of each video; which of two the user meant, no rule can tell)."""
+    copies = sorted(copies, key=_preference)
+    if len(copies) == 1:
+        return copies[0]
+    shown = [read_video(c, max_frames=frames) for c in copies]
+    for other, video in zip(copies[1:], shown[1:]):
+        if not same_video(shown[0], video):
+            newest = max(copies, key=_modified)
+            names = ", ".join(c.relative_to(root).as_posix() + ("/" if c.is_dir() else "") for c in copies)
+            raise DataError(f"{root}: the copies of {stem} ({names}) show different videos, so they are not one "
+                            f"render; the newest is {newest.name}: remove the others (or render again into an "
+                            "empty folder)")
+    return copies[0]
+
+
+def sample_videos(root: str | os.PathLike, frames: int = 16, recursive: bool = False) -> tuple[list[Path], str]:
+    """One video per sample in `root`, and a note of what was left out ('' when nothing was).
+
+    The rule of docs/evaluation.md, "Which files count": the video files and frame folders directly in `root`
+    (and with `recursive`, in every sub-folder), each file once however many links lead to it (`list_videos`).
+    Copies of one video in several formats (`seed0003.mp4`, `.gif` and the frame folder `seed0003/`) count
+    once, the best format read, after checking on their first `frames` frames that they show the same video
+    (`same_video`; copies of different renders are a DataError). In a folder of `digan generate` samples
+    (`seedNNNN` names), the grids and comparison strips written beside them are not samples and are left out.
     """
     root = Path(root)
     copies: dict[str, list[Path]] = {}
-    for v in list_videos(root):
+    for v in list_videos(root, recursive=recursive):
         rel = v.relative_to(root)
         copies.setdefault((rel if v.is_dir() else rel.with_suffix("")).as_posix(), []).append(v)
     generated = any(GENERATED_SAMPLE.match(Path(stem).name) for stem in copies)
@@ -271,8 +365,7 @@ def sample_videos(root: str | os.PathLike) -> tuple[list[Path], str]:
     for stem, found in copies.items():
         if stem in extras:
             continue
-        found.sort(key=_preference)
-        videos.append(found[0])
+        videos.append(_one_render(stem, found, frames, root))
         duplicates += len(found) - 1
     videos.sort(key=lambda p: natural_key(p.relative_to(root).as_posix()))
     left_out = []
@@ -280,22 +373,39 @@ def sample_videos(root: str | os.PathLike) -> tuple[list[Path], str]:
         left_out.append(f"{duplicates} copies in other formats")
     if extras:
         left_out.append(f"{len(extras)} grids and comparison videos ({', '.join(extras[:3])}{', ...' if len(extras) > 3 else ''})")
+    skipped = [] if recursive else sub_folders(root)
+    if skipped:
+        names = ", ".join(d.name for d in skipped[:3]) + (", ..." if len(skipped) > 3 else "")
+        left_out.append(f"{len(skipped)} sub-folder{'s' if len(skipped) > 1 else ''} ({names}; digan fvd "
+                        "--recursive counts the videos in sub-folders)")
     return videos, (f"{root}: {len(videos)} videos; left out {' and '.join(left_out)}" if left_out else "")
 
 
-def folder_clips(root: str | os.PathLike, frames: int,
-                 report: bool = True) -> tuple[list[Path], Callable[[Sequence[int]], list[np.ndarray]]]:
-    """Videos under a folder (files or frame folders, one per sample: `sample_videos`), checked to hold
+def folder_clips(root: str | os.PathLike, frames: int, report: bool = True,
+                 recursive: bool = False) -> tuple[list[Path], Callable[[Sequence[int]], list[np.ndarray]]]:
+    """Videos in a folder (files or frame folders, one per sample: `sample_videos`), checked to hold
     `frames` frames, and a loader of those frames. `report`: say on stderr what was left out."""
 
     root = Path(root)
     if not root.is_dir():
         raise DataError(f"{root}: not a directory")
-    videos, left_out = sample_videos(root)
+    videos, left_out = sample_videos(root, frames, recursive)
     if len(videos) < 2:
-        raise DataError(f"{root}: FVD needs at least 2 videos (video files or frame folders), found {len(videos)}")
+        raise DataError(f"{root}: FVD needs at least 2 videos (video files or frame folders), found {len(videos)}"
+                        + (f" ({left_out.split('; ', 1)[1]})" if left_out else ""))
+    pixels = 0  # the largest frame read, for the memory check of a batch
     for v in videos:  # fail before any feature is computed
-        n = len(frame_files(v)) if v.is_dir() else sum(1 for _ in iter_frames(v, frames))
+        if v.is_dir():
+            files = frame_files(v)
+            n = len(files)
+            if files:
+                h, w = read_frame(files[0]).shape[:2]
+                pixels = max(pixels, h * w)
+        else:
+            n = 0
+            for frame in iter_frames(v, frames):
+                n += 1
+                pixels = max(pixels, frame.shape[0] * frame.shape[1])
         if n < frames:
             raise DataError(f"{v}: {n} frames, fewer than `frames` {frames}")
     if left_out and report:
@@ -304,6 +414,7 @@ def folder_clips(root: str | os.PathLike, frames: int,
     def load(indices: Sequence[int]) -> list[np.ndarray]:
         return [read_video(videos[i], max_frames=frames) for i in indices]
 
+    load.pixels = pixels  # read by folder_distance's memory check
     return videos, load
 
 
@@ -345,11 +456,11 @@ def is_features_file(path: str | os.PathLike) -> bool:
 
 
 def folder_distance(dir_a, dir_b, frames: int = 16, features=None, batch: int = 16, progress: bool = True,
-                    save: str | os.PathLike | None = None) -> dict:
+                    save: str | os.PathLike | None = None, recursive: bool = False) -> dict:
     """FVD (original definition, unbiased covariance) and KVD between two folders of videos.
 
     Each video contributes its first `frames` frames, resized to 224x224 ignoring aspect;
-    a folder gives one video per sample (`sample_videos`).
+    a folder gives one video per sample (`sample_videos`; `recursive`: its sub-folders' videos too).
     Either argument may instead be a .npz of features saved earlier (`save`: a
     directory that receives a.npz and b.npz). With fewer clips a side than the
     features have dimensions (400 for I3D), the covariances are singular and
@@ -357,8 +468,14 @@ def folder_distance(dir_a, dir_b, frames: int = 16, features=None, batch: int = 
     """
     if frames < 9:
         raise DataError(f"`frames` {frames}: I3D needs at least 9 frames")
-    sets = [None if is_features_file(root) else folder_clips(root, frames) for root in (dir_a, dir_b)]
+    sets = [None if is_features_file(root) else folder_clips(root, frames, recursive=recursive)
+            for root in (dir_a, dir_b)]
     features = I3DFeatures(batch=batch) if features is None else features
+    pixels = max([clips[1].pixels for clips in sets if clips is not None], default=0)
+    if pixels:  # a batch holds at most every clip of a side
+        clips = min(batch, max(len(videos) for videos, _ in (s for s in sets if s is not None)))
+        check(f"features of {frames}-frame clips in batches of {clips}", *features_memory(clips, frames, pixels),
+              str(getattr(features, "device", "cpu")))
     dim = getattr(features, "dim", None)
     feats = {name: load_features(root, features.detector, frames, dim)  # every check before any feature is computed
              for name, root, clips in zip("ab", (dir_a, dir_b), sets) if clips is None}

@@ -18,11 +18,26 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..utils.memory import FLOAT, Part
 from .weights import load_i3d
 from tqdm import tqdm
 
 DETECTOR_SIZE = 224
 RESIZE_MODES = ("stretch", "short_side_crop")
+FEATURE_DIM = 400                # the I3D's logits
+I3D_FRAME_BYTES = 6 * 2 ** 20    # the I3D's activations per input frame at 224x224, float32 (measured: 4.7 MB)
+
+
+def features_memory(batch: int, frames: int, pixels: int) -> tuple:
+    """What computing features holds at once, as `(build, now, hints)` for `digan.utils.memory.check`: a batch
+    of `frames`-frame clips as read (uint8, `pixels` a frame), the same batch on the device as float32 and
+    resized to 224x224, and the detector's activations over it."""
+    def build(batch: int) -> list[Part]:
+        per_frame = pixels * 3 * (1 + FLOAT) + DETECTOR_SIZE ** 2 * 3 * FLOAT + I3D_FRAME_BYTES
+        return [Part("a batch of clips as read", batch * frames * pixels * 3, ("batch",), on_device=False),
+                Part("a batch through the detector", batch * frames * per_frame, ("batch",))]
+
+    return build, {"batch": batch}, {"batch": lambda n: f"use `batch` {n} or less"}
 
 
 def resize_clips(clips: np.ndarray | Sequence[np.ndarray], mode: str = "stretch", size: int = DETECTOR_SIZE,

@@ -24,6 +24,9 @@ from torch import nn
 from .layers import LRELU_GAIN, LRELU_SLOPE, EqualLinear
 
 
+MAX_LAYERS = 64  # mapping and extra layers (the authors use 2 and 1): a crafted 2**70 would never finish building
+
+
 @dataclass(frozen=True)
 class GeneratorConfig:
     resolution: int = 128                 # training frame size (square, power of two)
@@ -57,6 +60,9 @@ class GeneratorConfig:
                 raise ValueError(f"`{name}` must be at least 1, got {getattr(self, name)}")
         if self.extra_layers < 0:
             raise ValueError(f"`extra_layers` must be 0 or more, got {self.extra_layers}")
+        for name in ("mapping_layers", "extra_layers"):
+            if getattr(self, name) > MAX_LAYERS:
+                raise ValueError(f"`{name}` must be at most {MAX_LAYERS}, got {getattr(self, name)}")
         if self.width(self.resolution) < 1:
             raise ValueError(f"`channel_base` {self.channel_base} leaves the {self.resolution}x{self.resolution} "
                              "block without channels: it must be at least `resolution`")
@@ -65,6 +71,9 @@ class GeneratorConfig:
             value = getattr(self, name)
             if value is not None and not (math.isfinite(value) and value >= 0):
                 raise ValueError(f"`{name}` must be a finite number of 0 or more, got {value}")
+        for name in ("motion_slope", "w_avg_beta"):  # a leaky-ReLU slope, a running mean's decay
+            if not getattr(self, name) <= 1:
+                raise ValueError(f"`{name}` must lie in [0, 1], got {getattr(self, name)}")
 
     def width(self, res: int) -> int:
         return min(self.channel_base // res, self.channel_max)

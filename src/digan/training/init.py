@@ -13,7 +13,6 @@ the run's options, so a resume checks that it continues the same start.
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +22,7 @@ import torch
 from ..authors import INIT_NAME, load_init, read_snapshot
 from ..checkpoint import STATE_NAME, CheckpointError, find_snapshot, load_snapshot, load_state
 from ..config import Preset
-from ..utils.files import sha256_file
+from ..utils.files import parse_json, sha256_file
 from .run import differences
 
 
@@ -72,7 +71,7 @@ def init_weights(source: str | os.PathLike) -> InitWeights:
     if state_path.name == STATE_NAME and state_path.exists():
         state = load_state(state_path)
         try:
-            preset = Preset.from_dict(json.loads(state["preset"]))
+            preset = Preset.from_dict(parse_json(state["preset"]))
         except (TypeError, ValueError, KeyError) as e:
             raise CheckpointError(f"{state_path}: not a training state of this library ({e})") from None
         return InitWeights(path, sha256_file(state_path), preset, state["G"], state["G_ema"], state["D"])

@@ -9,7 +9,6 @@ uninterrupted one would (on the same device and thread count).
 from __future__ import annotations
 
 import copy
-import json
 import math
 import signal
 import threading
@@ -21,17 +20,20 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from ..checkpoint import (SNAPSHOT_GLOB, STATE_NAME, CheckpointError, load_state, render_problem, save_snapshot,
-                          save_state, snapshot_name)
+from ..checkpoint import (MAX_CLIPS, SNAPSHOT_GLOB, STATE_NAME, CheckpointError, load_state, render_problem,
+                          save_snapshot, save_state, snapshot_name)
 from ..config import Preset
 from ..data.base import DataError, VideoSource, note
 from ..data.clips import ClipSpec, PairBatches, PrefetchedBatches
 from ..data import open_dataset
 from ..models import DiganDiscriminators, Generator
 from ..sampling.files import write_samples
+from ..metrics.features import FEATURE_DIM, I3D_FRAME_BYTES
 from ..utils.atomic import check_output, remove_stale_temps
-from ..utils.memory import FLOAT, PARAM_COPIES_D, PARAM_COPIES_G, Part, check, train_pixel_bytes
-from ..utils.runtime import describe_device, precision_name
+from ..utils.files import parse_json
+from ..utils.memory import (FLOAT, GIF_COPIES, PARAM_COPIES_D, PARAM_COPIES_G, PREFETCH, WORKER_BYTES, Part,
+                            available, check, train_pixel_bytes)
+from ..utils.runtime import describe_device, precision_name, worker_count
 from ..utils.signals import Terminated
 from ..version import __version__
 from .distributed import Distributed
@@ -167,13 +169,14 @@ class Trainer:
     def load_state_dict(self, state: dict) -> None:
         """Continue from `state_dict()`'s output; a state of other networks is a one-line CheckpointError."""
         try:
-            saved = json.loads(state["preset"])
+            saved = parse_json(state["preset"])
         except (KeyError, TypeError, ValueError):
             raise CheckpointError("not a training state of this library (no readable preset)") from None
         diff = differences({"preset": saved}, {"preset": self.preset.to_dict()})
         if diff:
             shown = "; ".join(diff[:4]) + (f"; and {len(diff) - 4} more" if len(diff) > 4 else "")
             raise CheckpointError(f"a training state of other networks or training options ({shown})")
+        step = self.checked_step(state)
         try:
             self.G.load_state_dict(state["G"])
             self.D.load_state_dict(state["D"])
@@ -181,10 +184,31 @@ class Trainer:
             self.opt_G.load_state_dict(state["opt_G"])
             self.opt_D.load_state_dict(state["opt_D"])
             torch.set_rng_state(state["torch_rng"])
-            self.step_index = int(state["step"])
         except (KeyError, RuntimeError, ValueError, TypeError) as e:
             raise CheckpointError(f"does not fit the networks of preset {self.preset.name} "
                                   f"({type(e).__name__}: {str(e).strip().splitlines()[0][:200]})") from None
+        self.step_index = step
+
+    def checked_step(self, state: dict) -> int:
+        """The state's step, checked against what else the state says of its progress: its clips seen (step x
+        the preset's batch) and the steps its G optimiser has taken (one a step). A state whose step does not
+        agree was not written by this library as it stands, and resuming from it would skip or repeat
+        training (a crafted 10**15 ends a run at once, a negative one fails in the random streams)."""
+        step, batch = state.get("step"), self.cfg.batch
+        if not (isinstance(step, int) and not isinstance(step, bool) and 0 <= step <= MAX_CLIPS // batch):
+            raise CheckpointError(f"step {str(step)[:40]} is not a step count from 0 to {MAX_CLIPS // batch:,}")
+        seen = state.get("clips_seen", step * batch)
+        if seen != step * batch:
+            raise CheckpointError(f"step {step} at batch {batch} is {step * batch:,} clips, but the state says "
+                                  f"{str(seen)[:40]} clips seen: not a state this library wrote")
+        try:
+            taken = {int(s["step"]) for s in state["opt_G"]["state"].values() if "step" in s}
+        except (KeyError, TypeError, AttributeError, ValueError, RuntimeError):
+            raise CheckpointError("its G optimiser state is not one this library wrote") from None
+        if taken - {step}:
+            raise CheckpointError(f"step {step}, but its G optimiser has taken {max(taken - {step}):,} steps: "
+                                  "not a state this library wrote")
+        return step
 
 
 def check_batches(preset: Preset, world: int = 1, batch_gpu: int | None = None) -> None:
@@ -198,28 +222,59 @@ def check_batches(preset: Preset, world: int = 1, batch_gpu: int | None = None) 
 def training_memory(preset: Preset, world: int = 1, batch_gpu: int | None = None) -> tuple:
     """What a training step holds at once on each process, as `(build, now, hints)` for `digan.utils.memory.check`:
     weights and optimiser state, and a step's activations over its share of the batch (2 frames a clip), or
-    over a micro-batch of `batch_gpu` clips. Parameters are counted on the meta device: nothing is allocated."""
+    over a micro-batch of `batch_gpu` clips; at each snapshot, the sample grid (`sample_seeds` videos of a
+    training clip, as frames, grid and GIF) and the periodic FVD's features (`fvd_clips` a side) and detector
+    batch. Parameters are counted on the meta device: nothing is allocated."""
     with torch.device("meta"):
         g = sum(p.numel() for p in Generator(preset.generator).parameters())
         d = sum(p.numel() for p in DiganDiscriminators(preset.discriminator).parameters())
     weights = (g * PARAM_COPIES_G + d * PARAM_COPIES_D) * FLOAT
     smallest = max(8, preset.generator.input_resolution)
+    frames = preset.training.clip_frames
 
-    def build(batch: int, size: int) -> list[Part]:
-        return [Part("the weights and optimiser state", weights),
-                Part("a training step", batch * 2 * size * size * train_pixel_bytes(preset.generator),
-                     ("batch", "size"))]
+    def build(batch: int, size: int, sample_seeds: int, fvd_clips: int) -> list[Part]:
+        parts = [Part("the weights and optimiser state", weights),
+                 Part("a training step", batch * 2 * size * size * train_pixel_bytes(preset.generator),
+                      ("batch", "size")),
+                 Part("the sample grid", sample_seeds * frames * size * size * 3 * (2 + GIF_COPIES),
+                      ("sample_seeds",), on_device=False)]
+        if fvd_clips:
+            parts.append(Part("the periodic FVD", 2 * fvd_clips * FEATURE_DIM * FLOAT + 16 * 16 * I3D_FRAME_BYTES,
+                              ("fvd_clips",)))
+        return parts
 
     def size_hint(n: int) -> str:
         largest = 2 ** int(math.log2(n))
         return (f"at most `size` {largest} fits at `batch` {world}" if largest >= smallest
                 else f"preset {preset.name} does not fit even at {smallest}x{smallest}: use a smaller preset")
 
-    if batch_gpu:
-        hints = {"batch": lambda n: f"use a `batch_gpu` of {n} or less", "size": size_hint}
-        return build, {"batch": batch_gpu, "size": preset.resolution}, hints
-    hints = {"batch": lambda n: f"use `batch` {n * world} or less", "size": size_hint}
-    return build, {"batch": preset.training.batch // world, "size": preset.resolution}, hints
+    hints = {"batch": (lambda n: f"use a `batch_gpu` of {n} or less") if batch_gpu else
+             (lambda n: f"use `batch` {n * world} or less"), "size": size_hint,
+             "sample_seeds": lambda n: f"use `sample_seeds` {n} or less",
+             "fvd_clips": lambda n: f"use `fvd_clips` {n} or less"}
+    now = {"batch": batch_gpu or preset.training.batch // world, "size": preset.resolution,
+           "sample_seeds": preset.training.sample_seeds, "fvd_clips": preset.training.fvd_clips}
+    return build, now, hints
+
+
+def loader_workers(preset: Preset, source: VideoSource, workers: int, dist: Distributed, device: str,
+                   batch_gpu: int | None = None) -> int:
+    """The processes that decode batches ahead (`workers` asked for): at most one per core, and as many as the
+    memory a training step leaves free holds, each a process of its own with PREFETCH batches of pairs and its
+    source's decode cache; said in one line when fewer than asked."""
+    if workers <= 0:
+        return 0
+    r = preset.resolution
+    each = (WORKER_BYTES + PREFETCH * (preset.training.batch // dist.world) * 2 * 3 * r * r * FLOAT
+            + getattr(source, "cache_bytes", 0))
+    free = available("cpu")
+    if free is not None and not device.startswith("cuda"):  # the step's own memory is on this host too
+        build, now, _ = training_memory(preset, dist.world, batch_gpu)
+        free = max(0, free - int(sum(p.bytes for p in build(**now))))
+    count, why = worker_count(workers, each, "loader workers", free)
+    if why and dist.main:
+        note(f"train: {why}")
+    return count
 
 
 @dataclass
@@ -316,6 +371,7 @@ def train(preset: Preset, data: str, out: str | Path = "runs", *, source: VideoS
         with hold_run(run_dir, dist):
             if source is None:
                 source = open_dataset(data, preset.resolution, **data_options)
+            workers = loader_workers(preset, source, workers, dist, str(device), batch_gpu)
             if fvd is None and preset.training.fvd_clips:
                 fvd = training_fvd(source, preset, preset.training.fvd_clips, device=str(device))
             return _train(preset, source, data, out, device=device, run_dir=run_dir, progress=progress, fvd=fvd,
@@ -330,7 +386,6 @@ def _train(preset: Preset, source: VideoSource, data: str, out: str | Path, *, d
            progress: bool, fvd, data_options: dict, dist: Distributed, workers: int,
            precision: torch.dtype, init: InitWeights | None, batch_gpu: int | None) -> RunInfo:
     run_dir = Path(run_dir) if run_dir is not None else Path(out) / run_name(data, preset)
-    run_dir.mkdir(parents=True, exist_ok=True)
     options = resolved_options(preset, data, source, data_options, precision_name(precision),
                                None if init is None else init.record())
     state_path = run_dir / STATE_NAME
@@ -354,7 +409,8 @@ def _train(preset: Preset, source: VideoSource, data: str, out: str | Path, *, d
         except CheckpointError as e:
             raise CheckpointError(str(e) if str(e).startswith(str(state_path)) else f"{state_path}: {e}") from None
     dist.barrier()  # every process has read the old options before process 0 writes the new ones
-    if dist.main:
+    if dist.main:  # only now, when nothing can refuse the run: a refused one leaves no empty folder behind
+        run_dir.mkdir(parents=True, exist_ok=True)
         write_options(run_dir, options)
     resumed_from = trainer.clips_seen
     if resumed_from and dist.main:

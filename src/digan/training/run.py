@@ -18,6 +18,7 @@ from ..checkpoint import OPTIONS_NAME, CheckpointError
 from ..config import Preset
 from ..data.base import VideoSource
 from ..utils.atomic import appending, atomic_write, check_output
+from ..utils.files import read_json
 from ..utils.lock import FolderInUse, FolderLock, LockError
 from ..version import __version__
 from .distributed import Distributed
@@ -98,7 +99,7 @@ def read_options(run_dir: Path) -> dict | None:
     if not path.exists():
         return None
     try:
-        options = json.loads(path.read_text())
+        options = read_json(path)
         if not isinstance(options, dict) or not isinstance(options.get("preset"), dict):
             raise ValueError("not an options record")
     except (OSError, ValueError) as e:
@@ -118,7 +119,7 @@ def read_metrics(path: Path) -> list[dict]:
     for line in path.read_text().splitlines() if path.exists() else []:
         try:
             record = json.loads(line)
-        except ValueError:
+        except (ValueError, RecursionError):  # a line cut short, or a crafted one nested past the parser's depth
             continue
         if isinstance(record, dict) and isinstance(record.get("kimg"), (int, float)):
             records.append(record)
@@ -166,7 +167,7 @@ class MetricsLog:
                 record = json.loads(line)
                 if record["kimg"] <= kimg + 1e-9:
                     kept.append(line)
-            except (ValueError, KeyError, TypeError):
+            except (ValueError, KeyError, TypeError, RecursionError):
                 continue
         text = "".join(line + "\n" for line in kept)
         if text != self.path.read_text():

@@ -1,9 +1,12 @@
-"""Facts about files that several parts of the library record: their SHA-256."""
+"""Facts about files that several parts of the library record and read: their SHA-256, and JSON read strictly."""
 
 from __future__ import annotations
 
 import hashlib
+import json
+import math
 import os
+from typing import Any
 
 
 def sha256_file(path: str | os.PathLike) -> str:
@@ -13,3 +16,29 @@ def sha256_file(path: str | os.PathLike) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"number {text[:20]} is out of range")
+    return value
+
+
+def _no_constant(name: str):
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def parse_json(text: str) -> Any:
+    """JSON as the library writes it; ValueError (one line) for anything else: bad syntax, NaN or Infinity,
+    numbers past float range, or nesting deeper than Python's parser recurses (a crafted file)."""
+    try:
+        return json.loads(text, parse_float=_finite, parse_constant=_no_constant)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+
+
+def read_json(path: str | os.PathLike) -> Any:
+    """`parse_json` of a file's text (OSError when it cannot be read, ValueError when it is not such JSON)."""
+    with open(path, encoding="utf-8") as f:
+        return parse_json(f.read())

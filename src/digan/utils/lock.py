@@ -107,10 +107,10 @@ class FolderLock:
         self.path = self.folder / LOCK_NAME
         self.what = what
         self.fd: int | None = None
-        self.created = False
+        self.created: list[Path] = []  # the folders made for the lock, innermost first
 
     def acquire(self) -> "FolderLock":
-        self.created = not self.folder.exists()
+        self.created = [f for f in (self.folder, *self.folder.parents) if not f.exists()]
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
         except OSError as e:
@@ -155,11 +155,12 @@ class FolderLock:
             self._remove_if_created()
 
     def _remove_if_created(self) -> None:
-        if self.created:
+        for folder in self.created:  # innermost first; each only when empty
             try:
-                self.folder.rmdir()  # only when empty
+                folder.rmdir()
             except OSError:
-                pass
+                break
+        self.created = []
 
     def __enter__(self) -> "FolderLock":
         return self.acquire()

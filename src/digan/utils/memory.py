@@ -13,6 +13,9 @@ The estimates are deliberately simple: bytes = (pixels, frames or videos) x
   G_ema) add PARAM_COPIES float32 per parameter.
 - a frame held as uint8 costs H x W x 3 bytes; a GIF keeps every frame and
   Pillow copies them when it encodes: 2 copies.
+- a worker process (data loading, `prepare`) costs WORKER_BYTES of its own
+  (measured: a training loader's worker holds 27 MB idle, about 1 GB after 60
+  batches of 64 pairs at 128x128), plus what it decodes.
 
 They bound what is held at once, not what a run costs in time. A part is
 checked against the memory of the device it lives on: `available(device)`
@@ -33,6 +36,9 @@ PARAM_COPIES_G = 5      # weights, gradients, Adam m and v, G_ema
 PARAM_COPIES_D = 4      # weights, gradients, Adam m and v
 TIME_BYTES = 32         # a time t held while computing it: float64 seconds, t and the float32 copy
 GIF_COPIES = 2          # frames a GIF collects, and Pillow's copy of them
+WORKER_BYTES = 2 ** 28  # a worker process of its own (forked): its private memory grows to a few hundred MB
+FRAME_COPIES = 4        # a frame being resized and written: the decoded frame, Pillow's image and resize, the bytes
+PREFETCH = 2            # batches a data-loading worker holds ahead (torch's DataLoader prefetch_factor)
 
 
 class MemoryLimit(ValueError):

@@ -1,4 +1,4 @@
-"""How a digan process uses the machine: CPU threads and the precision of the arithmetic.
+"""How a digan process uses the machine: CPU threads, worker processes and the precision of the arithmetic.
 
 `auto` precision is bf16 where the hardware multiplies bf16 natively (CUDA
 devices that report it; CPUs with AVX512-BF16 or AMX), float32 elsewhere:
@@ -12,6 +12,7 @@ from pathlib import Path
 
 import torch
 
+from .memory import available, size_text
 from .omp import available_cores
 
 PRECISIONS = ("auto", "float32", "bf16")
@@ -19,11 +20,29 @@ NATIVE_BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")  # /proc/cpuinfo flags of na
 
 
 def set_threads(threads: int | None) -> int:
-    """Use `threads` CPU threads for PyTorch's operators (None: one per available core); returns the count."""
-    count = threads or available_cores()
+    """Use `threads` CPU threads for PyTorch's operators (None: one per available core), at most one per core
+    this process may use: more never runs faster, and OpenMP fails to start a huge number. Returns the count."""
+    cores = available_cores()
+    count = min(threads or cores, cores)
     if count != torch.get_num_threads():
         torch.set_num_threads(count)
     return count
+
+
+def worker_count(workers: int, each: float, what: str = "workers", free: int | None = None) -> tuple[int, str]:
+    """`workers` processes, at most one per core this process may use and as many as free memory holds at
+    about `each` bytes apiece (`free`: that memory, default the host's available memory); returns the count
+    and a line that says why it is smaller than asked ('' when it is not). A hundred thousand forked workers
+    once set off the kernel's OOM killer for the whole machine."""
+    cores = available_cores()
+    free = available("cpu") if free is None else free
+    fit = workers if free is None else int(free // max(each, 1))
+    count = max(0, min(workers, cores, fit))
+    if count == workers:
+        return count, ""
+    why = (f"this process may use {cores} core{'s' if cores > 1 else ''}" if count == cores else
+           f"free memory ({size_text(free)}) holds about {fit} at {size_text(each)} each")
+    return count, f"{workers} {what} asked for, but {why}: using {count}"
 
 
 def native_bf16(device) -> bool:
