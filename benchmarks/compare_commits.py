@@ -56,9 +56,23 @@ def checkout(commit: str, into: Path) -> Path:
 
 
 def clips_per_s(tree: Path, args) -> float:
-    out = subprocess.run([sys.executable, "-c", CHILD, str(tree), args.preset, str(args.batch), str(args.warmup),
-                          str(args.threads), str(args.steps)], capture_output=True, text=True, timeout=3600,
-                         env={**os.environ, "PYTHONPATH": ""})
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            CHILD,
+            str(tree),
+            args.preset,
+            str(args.batch),
+            str(args.warmup),
+            str(args.threads),
+            str(args.steps),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=3600,
+        env={**os.environ, "PYTHONPATH": ""},
+    )
     if out.returncode:
         sys.exit(f"compare_commits: {tree} failed: {out.stderr.strip().splitlines()[-1] if out.stderr else ''}")
     return json.loads(out.stdout.strip().splitlines()[-1])["clips_per_s"]
@@ -90,9 +104,13 @@ def main() -> None:
                     subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)], check=False)
     before, after = statistics.median(rates["before"]), statistics.median(rates["after"])
     label = args.after or "the working tree"
-    print(f"{args.preset}, batch {args.batch}, {args.threads} threads, {args.steps} steps a round, {args.rounds} rounds")
-    print(f"before ({args.before}): median {before:.2f} clips/s (min {min(rates['before']):.2f}, "
-          f"max {max(rates['before']):.2f})")
+    print(
+        f"{args.preset}, batch {args.batch}, {args.threads} threads, {args.steps} steps a round, {args.rounds} rounds"
+    )
+    print(
+        f"before ({args.before}): median {before:.2f} clips/s (min {min(rates['before']):.2f}, "
+        f"max {max(rates['before']):.2f})"
+    )
     print(f"after ({label}): median {after:.2f} clips/s (min {min(rates['after']):.2f}, max {max(rates['after']):.2f})")
     print(f"after / before: {after / before:.2f}x")
 

@@ -29,13 +29,14 @@ class VideoDiscriminator3D(nn.Module):
     def __init__(self, cfg):
         super().__init__()
         res = cfg.resolution
-        resolutions = [2 ** i for i in range(int(math.log2(res)), 2, -1)]  # R, R/2, ..., 8
+        resolutions = [2**i for i in range(int(math.log2(res)), 2, -1)]  # R, R/2, ..., 8
         self.from_rgb = nn.Conv3d(3, cfg.width(res), 1)
         self.blocks = nn.ModuleList()
         for r in resolutions:
             c_in, c_out = cfg.width(r), cfg.width(r // 2)
-            self.blocks.append(nn.ModuleList([nn.Conv3d(c_in, c_in, 3, padding=1),
-                                              nn.Conv3d(c_in, c_out, 3, stride=2, padding=1)]))
+            self.blocks.append(
+                nn.ModuleList([nn.Conv3d(c_in, c_in, 3, padding=1), nn.Conv3d(c_in, c_out, 3, stride=2, padding=1)])
+            )
         self.out = nn.Linear(cfg.width(4) * 16, 1)
 
     def forward(self, clips: torch.Tensor) -> torch.Tensor:
@@ -84,9 +85,11 @@ def main() -> None:
     preset = get_preset(args.preset)
     cfg, batch = preset.discriminator, preset.training.batch
     times = {f: step_time(cfg, f, batch, args.repeats) for f in (16, 128)}
-    print(f"3D-conv D ({parameters(VideoDiscriminator3D(cfg)) / 1e6:.2f}M parameters; DIGAN's two Ds "
-          f"{parameters(DiganDiscriminators(cfg)) / 1e6:.2f}M), batch {batch}: 16 frames {times[16]:.3f} s, "
-          f"128 frames {times[128]:.3f} s, ratio 128/16 = {times[128] / times[16]:.2f}")
+    print(
+        f"3D-conv D ({parameters(VideoDiscriminator3D(cfg)) / 1e6:.2f}M parameters; DIGAN's two Ds "
+        f"{parameters(DiganDiscriminators(cfg)) / 1e6:.2f}M), batch {batch}: 16 frames {times[16]:.3f} s, "
+        f"128 frames {times[128]:.3f} s, ratio 128/16 = {times[128] / times[16]:.2f}"
+    )
 
 
 if __name__ == "__main__":

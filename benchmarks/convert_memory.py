@@ -85,16 +85,21 @@ def main(argv=None) -> None:
         size = pkl.stat().st_size
         print(f"wrote {pkl.name}: {size / 2**20:.1f} MiB ({args.preset}) in {wall:.1f} s")
 
-        out, peak, wall = run(CONVERT.format(threads=args.threads), str(pkl), str(Path(tmp) / "run"),
-                              threads=args.threads)
+        out, peak, wall = run(
+            CONVERT.format(threads=args.threads), str(pkl), str(Path(tmp) / "run"), threads=args.threads
+        )
         report = json.loads(out.strip().splitlines()[-1])
         written = sum(p.stat().st_size for p in (Path(tmp) / "run").iterdir())
         imports = report["after_imports"]
-        print(f"converted in {report['seconds']:.1f} s (process {wall:.1f} s with its imports); "
-              f"wrote {written / 2**20:.1f} MiB")
-        print(f"peak RSS (ru_maxrss) {peak / 2**20:.0f} MiB = {peak / size:.2f}x the file; after the imports "
-              f"{imports / 2**20:.0f} MiB = {imports / size:.2f}x, so the conversion adds {(peak - imports) / size:.2f}x "
-              f"(VmHWM {report['vm_hwm'] / 2**20:.0f} MiB)")
+        print(
+            f"converted in {report['seconds']:.1f} s (process {wall:.1f} s with its imports); "
+            f"wrote {written / 2**20:.1f} MiB"
+        )
+        print(
+            f"peak RSS (ru_maxrss) {peak / 2**20:.0f} MiB = {peak / size:.2f}x the file; after the imports "
+            f"{imports / 2**20:.0f} MiB = {imports / size:.2f}x, so the conversion adds {(peak - imports) / size:.2f}x "
+            f"(VmHWM {report['vm_hwm'] / 2**20:.0f} MiB)"
+        )
 
 
 if __name__ == "__main__":

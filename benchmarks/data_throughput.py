@@ -67,8 +67,10 @@ def main() -> None:
     preset = get_preset(args.preset)
     r, batch = preset.resolution, preset.training.batch
     spec = ClipSpec(preset.training.clip_frames, preset.training.clip_stride)
-    print(f"preset {preset.name}: {r}x{r}, batch {batch}, clips of {spec.frames} frames at stride {spec.stride}; "
-          f"{torch.get_num_threads()} threads")
+    print(
+        f"preset {preset.name}: {r}x{r}, batch {batch}, clips of {spec.frames} frames at stride {spec.stride}; "
+        f"{torch.get_num_threads()} threads"
+    )
 
     with tempfile.TemporaryDirectory() as tmp:
         dest = Path(args.store or Path(tmp) / "skvideo")
@@ -86,8 +88,10 @@ def main() -> None:
             print(f"loader, {name:7s}: {rates[name]:10.0f} clips/s")
         train, _ = train_rate(args.preset, procedural, args.steps)
         print(f"training step ({preset.name}): {train:10.2f} clips/s ({batch / train:.2f} s per step of {batch} clips)")
-        print(f"ratio loader(store) / training: {rates['store'] / train:.0f}x "
-              f"(raw: {rates['raw'] / train:.0f}x, shapes: {rates['shapes'] / train:.0f}x; target >= 20x)")
+        print(
+            f"ratio loader(store) / training: {rates['store'] / train:.0f}x "
+            f"(raw: {rates['raw'] / train:.0f}x, shapes: {rates['shapes'] / train:.0f}x; target >= 20x)"
+        )
 
 
 if __name__ == "__main__":

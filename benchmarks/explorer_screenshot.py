@@ -36,18 +36,23 @@ def screenshot(url: str, seed: int, motion: int, t: float, profile: Path) -> byt
     browser = DevTools(profile)
     try:
         browser.open(url)
-        browser.call("Emulation.setDeviceMetricsOverride", width=WIDTH, height=900, deviceScaleFactor=1,
-                     mobile=False)
+        browser.call("Emulation.setDeviceMetricsOverride", width=WIDTH, height=900, deviceScaleFactor=1, mobile=False)
         browser.wait_for("document.getElementById('frame')?.dataset.rendered")  # /info has filled the size list
         # The seeds are set quietly and only the slider fires 'input': one frame asked for, with every control.
         browser.js(f"""{{ const $ = id => document.getElementById(id);
                        $('seed').value = '{seed}'; $('motion').value = '{motion}'; $('time').value = '{t}';
                        $('time').dispatchEvent(new Event('input')) }}""")
-        browser.wait_for(f"document.getElementById('frame').dataset.t === '{t:g}' && "
-                         "document.getElementById('status').textContent === ''")
+        browser.wait_for(
+            f"document.getElementById('frame').dataset.t === '{t:g}' && "
+            "document.getElementById('status').textContent === ''"
+        )
         height = browser.js("Math.ceil(document.documentElement.getBoundingClientRect().height)")
-        shot = browser.call("Page.captureScreenshot", format="png", captureBeyondViewport=True,
-                            clip={"x": 0, "y": 0, "width": WIDTH, "height": height, "scale": 1})["data"]
+        shot = browser.call(
+            "Page.captureScreenshot",
+            format="png",
+            captureBeyondViewport=True,
+            clip={"x": 0, "y": 0, "width": WIDTH, "height": height, "scale": 1},
+        )["data"]
     finally:
         browser.close()
     return base64.b64decode(shot)
@@ -65,8 +70,11 @@ def main() -> int:
     if CHROMIUM is None:
         sys.exit("no chromium on PATH (Debian: apt-get install chromium)")
 
-    server = subprocess.Popen([sys.executable, "-m", "digan", "explore", "--ckpt", args.ckpt, "--port", "0"],
-                              stdout=subprocess.PIPE, text=True)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "digan", "explore", "--ckpt", args.ckpt, "--port", "0"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         line = server.stdout.readline()  # "explorer of ... at http://127.0.0.1:PORT/ (Ctrl-C stops it)"
         found = re.search(r"http://\S+/", line)
@@ -80,8 +88,19 @@ def main() -> int:
     page = Image.open(io.BytesIO(png)).convert("RGB")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     page.save(args.out, optimize=True)
-    print(json.dumps({"out": str(args.out), "size": page.size, "bytes": args.out.stat().st_size,
-                      "url": found.group(0), "seed": args.seed, "motion": args.motion, "t": args.t}))
+    print(
+        json.dumps(
+            {
+                "out": str(args.out),
+                "size": page.size,
+                "bytes": args.out.stat().st_size,
+                "url": found.group(0),
+                "seed": args.seed,
+                "motion": args.motion,
+                "t": args.t,
+            }
+        )
+    )
     return 0
 
 

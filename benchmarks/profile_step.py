@@ -80,8 +80,10 @@ def main() -> None:
         for _ in range(args.steps):
             trainer.step()
     total = seconds["step"]
-    print(f"{args.preset}, batch {args.batch}, {args.threads} threads: {total / args.steps:.3f} s a step "
-          f"(profiled, {args.steps} steps, Dreg every {preset.training.d_reg_interval})")
+    print(
+        f"{args.preset}, batch {args.batch}, {args.threads} threads: {total / args.steps:.3f} s a step "
+        f"(profiled, {args.steps} steps, Dreg every {preset.training.d_reg_interval})"
+    )
     for name in ("Gmain", "Dmain", "Dreg", "EMA"):
         print(f"  {name:6s} {seconds[name] / args.steps:.4f} s a step, {seconds[name] / total:5.1%}")
     other = total - sum(seconds[n] for n in ("Gmain", "Dmain", "Dreg", "EMA"))

@@ -35,12 +35,11 @@ LIBGOMP_DEFAULT_SPIN = "300000"
 
 def child_train(threads: int, seconds: float) -> None:
     import torch
+    from batch_cost import clips_per_s  # the same timed loop
 
     from digan.config import get_preset
     from digan.data.procedural import Shapes
     from digan.training.loop import Trainer
-
-    from batch_cost import clips_per_s  # the same timed loop
 
     torch.set_num_threads(threads)
     preset = get_preset("tiny-32")
@@ -114,11 +113,17 @@ def main() -> None:
     if not args.no_spin:
         for policy, name in (("spin", "libgomp's default spin"), ("passive", "sleeping at once (PASSIVE)")):
             other_alone = training_rate(policy, args.threads, args.seconds, beside_render=False)
-            print(f"alone, {name + ':':32s} {other_alone:6.2f} clips/s   (load {load()}): "
-                  f"{other_alone / alone:.2f}x the rate with digan's short spin", flush=True)
+            print(
+                f"alone, {name + ':':32s} {other_alone:6.2f} clips/s   (load {load()}): "
+                f"{other_alone / alone:.2f}x the rate with digan's short spin",
+                flush=True,
+            )
             other = training_rate(policy, args.threads, args.seconds, beside_render=True)
-            print(f"beside a render, {name + ':':24s} {other:6.2f} clips/s   (load {load()}): "
-                  f"{other / other_alone:.2f} of alone; digan's short spin runs {shared / other:.2f}x this rate", flush=True)
+            print(
+                f"beside a render, {name + ':':24s} {other:6.2f} clips/s   (load {load()}): "
+                f"{other / other_alone:.2f} of alone; digan's short spin runs {shared / other:.2f}x this rate",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

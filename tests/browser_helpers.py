@@ -29,9 +29,22 @@ class DevTools:
         # close_fds=False: fds 3 and 4 are made in preexec_fn, after which close_fds would close them; every
         # other fd of this process is close-on-exec (PEP 446), so nothing else leaks into the browser.
         self.process = subprocess.Popen(
-            [CHROMIUM, "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run", "--mute-audio",
-             "--remote-debugging-pipe", f"--user-data-dir={profile}", "about:blank"],
-            close_fds=False, preexec_fn=child_fds, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            [
+                CHROMIUM,
+                "--headless=new",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--no-first-run",
+                "--mute-audio",
+                "--remote-debugging-pipe",
+                f"--user-data-dir={profile}",
+                "about:blank",
+            ],
+            close_fds=False,
+            preexec_fn=child_fds,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         os.close(to_chrome_r)
         os.close(from_chrome_w)
         self.buffer, self.next_id, self.session = b"", 0, None

@@ -4,8 +4,19 @@ or absurd size, removed, or nested past the parser's depth (tests of the files t
 import json
 
 DEEP = "[" * 100_000 + "]" * 100_000  # deeper than Python's JSON parser recurses
-VALUES = {"string": "x", "int": 5, "negative": -1, "huge": 1e300, "past int64": 2 ** 70, "bool": True,
-          "null": None, "list": [], "object": {}, "NaN": float("nan"), "deep": DEEP}
+VALUES = {
+    "string": "x",
+    "int": 5,
+    "negative": -1,
+    "huge": 1e300,
+    "past int64": 2**70,
+    "bool": True,
+    "null": None,
+    "list": [],
+    "object": {},
+    "NaN": float("nan"),
+    "deep": DEEP,
+}
 
 
 def field_paths(obj, prefix=()):

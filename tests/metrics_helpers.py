@@ -54,7 +54,9 @@ def noise_generator(calls=None):
     def generate(seeds, frames):
         if calls is not None:
             calls.append((list(seeds), frames))
-        videos = np.stack([np.random.default_rng(s).integers(0, 256, (frames, 8, 8, 3)) for s in seeds]).astype(np.uint8)
+        videos = np.stack([np.random.default_rng(s).integers(0, 256, (frames, 8, 8, 3)) for s in seeds]).astype(
+            np.uint8
+        )
         videos[..., 1] = np.arange(frames, dtype=np.uint8)[None, :, None, None]
         return videos
 

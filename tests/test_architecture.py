@@ -7,8 +7,19 @@ from pathlib import Path
 SRC = Path(__file__).resolve().parents[1] / "src" / "digan"
 
 # layer -> the layers it may import (itself always). `version` is importable by every layer.
-CORE = {"models", "config", "timebase", "checkpoint", "data", "metrics", "sampling", "invert", "training", "utils",
-        "authors"}
+CORE = {
+    "models",
+    "config",
+    "timebase",
+    "checkpoint",
+    "data",
+    "metrics",
+    "sampling",
+    "invert",
+    "training",
+    "utils",
+    "authors",
+}
 ALLOWED = {
     "version": set(),
     "utils": set(),
@@ -97,7 +108,7 @@ def circles(graph: dict[str, set[str]]) -> list[list[str]]:
             if nxt.startswith(node + "."):  # a package importing its submodules
                 continue
             if state.get(nxt) == "open":
-                found.append(path[path.index(nxt):] + [nxt])
+                found.append(path[path.index(nxt) :] + [nxt])
             elif nxt not in state:
                 visit(nxt, path + [nxt])
         state[node] = "done"
@@ -115,16 +126,17 @@ def test_the_package_imports_only_downwards_without_circles_or_function_level_im
 def test_the_check_fails_on_a_wrong_import(tmp_path):
     tree = tmp_path / "digan"
     shutil.copytree(SRC, tree)
-    (tree / "models" / "bad.py").write_text("from ..training import Trainer\n")          # upwards
+    (tree / "models" / "bad.py").write_text("from ..training import Trainer\n")  # upwards
     (tree / "metrics" / "worse.py").write_text("def f():\n    from ..sampling import render_video\n")
     (tree / "utils" / "loop_a.py").write_text("from . import loop_b\n")
     (tree / "utils" / "loop_b.py").write_text("from . import loop_a\n")
-    (tree / "apps" / "tool.py").write_text("from ..cli.main import main\n")              # nothing imports cli
+    (tree / "apps" / "tool.py").write_text("from ..cli.main import main\n")  # nothing imports cli
     found = violations(tree)
     assert any("models/bad.py:1: models may not import training" in v for v in found)
     assert any("metrics/worse.py:2: imports digan.sampling inside a function" in v for v in found)
     assert any("metrics/worse.py:2: metrics may not import sampling" in v for v in found)
-    assert any(v.startswith("import circle: digan.utils.loop_a -> digan.utils.loop_b -> digan.utils.loop_a")
-               for v in found)
+    assert any(
+        v.startswith("import circle: digan.utils.loop_a -> digan.utils.loop_b -> digan.utils.loop_a") for v in found
+    )
     assert any("apps/tool.py:1: apps may not import cli" in v for v in found)
     assert len(found) == 5, found

@@ -9,11 +9,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from cli_helpers import cli_error, files_under
 from safetensors.torch import load_file, save_file
 
-from cli_helpers import cli_error, files_under
-from digan.checkpoint import (FORMAT_VERSION, CheckpointError, from_pretrained, load_snapshot, save_pretrained,
-                              save_snapshot)
+from digan.checkpoint import (
+    FORMAT_VERSION,
+    CheckpointError,
+    from_pretrained,
+    load_snapshot,
+    save_pretrained,
+    save_snapshot,
+)
 from digan.cli.main import main
 from digan.config import get_preset
 from digan.models import Generator
@@ -46,17 +52,25 @@ def test_non_finite_weights_are_refused(snapshot_dir, tmp_path, capsys, value):
     assert "use an earlier one" in line and not (tmp_path / "out").exists()
 
 
-@pytest.mark.parametrize("change, message", [
-    ({"generator": {"channel_base": 10 ** 12, "channel_max": 10 ** 9}}, "PB of weights, more than the"),
-    ({"generator": {"resolution": 2 ** 30}, "resolution": 2 ** 30},
-     "(ValueError: channel_base 1024 leaves the 1073741824x1073741824 block without channels"),
-    ({"generator": {"z_dim": -3}}, "not a valid snapshot description (ValueError: z_dim must be at least 1, got -3)"),
-    ({"generator": {"z_dim": 64}}, "weights do not match the snapshot's preset (1 of 69 tensors"),
-    ({"resolution": 64}, "not a valid snapshot description (ValueError: resolution 64 is not the preset's 32)"),
-    ({"clip_frames": "x"}, "clip_frames 'x' is not a whole number of at least 2"),
-    ({"train_fps": -8}, "train_fps -8 is not a positive number"),
-    ({"generator": {"resolution": "big"}}, "not a valid snapshot description"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"generator": {"channel_base": 10**12, "channel_max": 10**9}}, "PB of weights, more than the"),
+        (
+            {"generator": {"resolution": 2**30}, "resolution": 2**30},
+            "(ValueError: channel_base 1024 leaves the 1073741824x1073741824 block without channels",
+        ),
+        (
+            {"generator": {"z_dim": -3}},
+            "not a valid snapshot description (ValueError: z_dim must be at least 1, got -3)",
+        ),
+        ({"generator": {"z_dim": 64}}, "weights do not match the snapshot's preset (1 of 69 tensors"),
+        ({"resolution": 64}, "not a valid snapshot description (ValueError: resolution 64 is not the preset's 32)"),
+        ({"clip_frames": "x"}, "clip_frames 'x' is not a whole number of at least 2"),
+        ({"train_fps": -8}, "train_fps -8 is not a positive number"),
+        ({"generator": {"resolution": "big"}}, "not a valid snapshot description"),
+    ],
+)
 def test_absurd_snapshot_descriptions_are_one_line(snapshot_dir, tmp_path, capsys, change, message):
     run, meta_path, _ = copy_of(snapshot_dir, tmp_path)
     meta = json.loads(meta_path.read_text())
@@ -70,10 +84,11 @@ def test_absurd_snapshot_descriptions_are_one_line(snapshot_dir, tmp_path, capsy
 def test_absurd_clip_length_is_refused_by_the_memory_check(snapshot_dir, tmp_path, capsys):
     run, meta_path, _ = copy_of(snapshot_dir, tmp_path)
     meta = json.loads(meta_path.read_text())
-    meta["clip_frames"] = meta["preset"]["training"]["clip_frames"] = 10 ** 12
+    meta["clip_frames"] = meta["preset"]["training"]["clip_frames"] = 10**12
     meta_path.write_text(json.dumps(meta))
-    assert "frames fit (--frames, --seconds, --fps)" in cli_error(capsys, "generate", "--ckpt", run,
-                                                                  "--out", tmp_path / "out")
+    assert "frames fit (--frames, --seconds, --fps)" in cli_error(
+        capsys, "generate", "--ckpt", run, "--out", tmp_path / "out"
+    )
 
 
 def test_a_good_snapshot_still_loads(snapshot_dir):
@@ -85,8 +100,8 @@ def test_a_good_snapshot_still_loads(snapshot_dir):
 
 # ---------------------------------------------------------------- format_version and model folders
 
-def test_snapshots_record_their_format_version_and_a_newer_one_is_refused_in_one_line(snapshot_dir, tmp_path,
-                                                                                      capsys):
+
+def test_snapshots_record_their_format_version_and_a_newer_one_is_refused_in_one_line(snapshot_dir, tmp_path, capsys):
     run, meta_path, _ = copy_of(snapshot_dir, tmp_path)
     meta = json.loads(meta_path.read_text())
     assert meta["format_version"] == FORMAT_VERSION == 1
@@ -120,19 +135,28 @@ def test_a_model_folder_round_trips_without_the_hub_package(snapshot_dir, tmp_pa
     assert (out / "model.safetensors").read_bytes() == Path(meta["path"]).read_bytes()
     config = json.loads((out / "config.json").read_text())
     assert config["format_version"] == FORMAT_VERSION and "weights" not in config
-    assert (config["clip_frames"], config["resolution"], config["clips_seen"], config["train_fps"]) == (8, 32, 1000, 12.5)
+    assert (config["clip_frames"], config["resolution"], config["clips_seen"], config["train_fps"]) == (
+        8,
+        32,
+        1000,
+        12.5,
+    )
     assert "path" not in config
     t = torch.linspace(0, 2, 5)
     for ckpt in (out, out / "config.json", out / "model.safetensors", str(out)):
         G2, meta2 = from_pretrained(ckpt)
         assert np.array_equal(render_videos(G2, [0, 3], t), render_videos(G, [0, 3], t))
         assert meta2["path"] == str(out / "model.safetensors") and meta2["train_fps"] == 12.5
-    with pytest.raises(CheckpointError, match="no such folder here; fetching it as a hub repository needs "
-                                              r"huggingface_hub \(pip install 'digan\[hub\]'\)"):
+    with pytest.raises(
+        CheckpointError,
+        match="no such folder here; fetching it as a hub repository needs "
+        r"huggingface_hub \(pip install 'digan\[hub\]'\)",
+    ):
         from_pretrained("someone/some-model")
     with pytest.raises(ValueError, match="`G` is not the generator of `meta`'s preset"):
-        save_pretrained(Generator(get_preset("tiny-32").generator), {"preset": get_preset("small-64").to_dict()},
-                        tmp_path / "other")
+        save_pretrained(
+            Generator(get_preset("tiny-32").generator), {"preset": get_preset("small-64").to_dict()}, tmp_path / "other"
+        )
 
 
 def test_every_ckpt_takes_a_model_folder(snapshot_dir, tmp_path, capsys):
@@ -144,14 +168,22 @@ def test_every_ckpt_takes_a_model_folder(snapshot_dir, tmp_path, capsys):
     assert files_under(tmp_path / "a") == files_under(tmp_path / "b")
 
 
-@pytest.mark.parametrize("config, message", [
-    (None, "not a model: no snapshot in this directory or in the run directories inside it, and no config.json"),
-    ({"model_type": "bert", "hidden_size": 768}, "config.json: not a digan model (format None, not 'digan-snapshot')"),
-    ([1, 2], "config.json: not a digan model (a JSON list, not 'digan-snapshot')"),
-    ("{not json", "config.json: not a valid snapshot description (JSONDecodeError"),
-    ({"format": "digan-snapshot", "format_version": 7, "version": "3.1.0"},
-     "written by digan 3.1.0 in snapshot format 7; digan"),
-])
+@pytest.mark.parametrize(
+    "config, message",
+    [
+        (None, "not a model: no snapshot in this directory or in the run directories inside it, and no config.json"),
+        (
+            {"model_type": "bert", "hidden_size": 768},
+            "config.json: not a digan model (format None, not 'digan-snapshot')",
+        ),
+        ([1, 2], "config.json: not a digan model (a JSON list, not 'digan-snapshot')"),
+        ("{not json", "config.json: not a valid snapshot description (JSONDecodeError"),
+        (
+            {"format": "digan-snapshot", "format_version": 7, "version": "3.1.0"},
+            "written by digan 3.1.0 in snapshot format 7; digan",
+        ),
+    ],
+)
 def test_a_folder_that_is_not_a_model_is_one_line(tmp_path, capsys, no_hub, config, message):
     folder = tmp_path / "folder"
     folder.mkdir()
@@ -186,17 +218,25 @@ def test_a_hub_repository_loads_from_the_cache_offline(snapshot_dir, tmp_path, m
     assert commit in meta2["path"] and meta2["clips_seen"] == 1000
     t = torch.tensor([0.0, 0.5, 1.5])
     assert np.array_equal(render_videos(G2, [2], t), render_videos(G, [2], t))
-    with pytest.raises(CheckpointError, match=r"^someone/missing: no such folder here, and not fetched from the hub "
-                                              r"\(LocalEntryNotFoundError: "):
+    with pytest.raises(
+        CheckpointError,
+        match=r"^someone/missing: no such folder here, and not fetched from the hub "
+        r"\(LocalEntryNotFoundError: ",
+    ):
         from_pretrained("someone/missing", cache_dir=tmp_path / "cache")
     hub_cache(tmp_path / "cache", "someone/not-digan", {"README.md": b"# a dataset\n"})
     with pytest.raises(CheckpointError, match="the hub repository holds no config.json: not a digan model"):
         from_pretrained("someone/not-digan", cache_dir=tmp_path / "cache")
-@pytest.mark.parametrize("change, message", [
-    (lambda k, v: v * 10, "renders values far outside [-1, 1] (median |value|"),        # finite, absurd
-    (lambda k, v: v * 1e20, "renders NaN or infinite values from finite weights"),     # overflows inside
-    (lambda k, v: v * 0 if k.startswith("synthesis.torgb") else v, "renders 0 at every pixel of every video"),
-])
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda k, v: v * 10, "renders values far outside [-1, 1] (median |value|"),  # finite, absurd
+        (lambda k, v: v * 1e20, "renders NaN or infinite values from finite weights"),  # overflows inside
+        (lambda k, v: v * 0 if k.startswith("synthesis.torgb") else v, "renders 0 at every pixel of every video"),
+    ],
+)
 def test_finite_but_absurd_weights_are_refused_before_a_render(snapshot_dir, tmp_path, capsys, change, message):
     """Absurd: a probe render (two videos, t = 0 and 1) that is NaN, mostly far outside [-1, 1], or one constant;
     before this check such snapshots wrote black or grey videos with exit code 0."""
@@ -240,9 +280,14 @@ def test_a_training_state_with_nan_or_inf_is_refused(tmp_path):
     assert load_state(tmp_path / "good.pt")["step"] == 0
     state["D"]["image.out.weight"] = torch.full_like(state["D"]["image.out.weight"], float("nan"))
     save_state(tmp_path / "nan.pt", state)
-    with pytest.raises(CheckpointError, match=r"nan.pt: 1 tensor of this training state holds NaN or inf "
-                                              r"\(e.g. D.image.out.weight\): the run diverged"):
+    with pytest.raises(
+        CheckpointError,
+        match=r"nan.pt: 1 tensor of this training state holds NaN or inf "
+        r"\(e.g. D.image.out.weight\): the run diverged",
+    ):
         load_state(tmp_path / "nan.pt")
+
+
 def test_a_snapshot_written_again_is_never_one_writes_json_beside_anothers_weights(tmp_path, monkeypatch):
     """A resumed run writes its last snapshot again: an interruption must leave the old pair or none."""
     import os
@@ -274,18 +319,21 @@ def test_a_snapshot_written_again_is_never_one_writes_json_beside_anothers_weigh
             save_snapshot(tmp_path, new, preset, 1000)
     with pytest.raises(CheckpointError, match="no snapshot"):  # not the old JSON over the new weights
         load_snapshot(tmp_path)
+
+
 # ---------------------------------------------------------------- crafted snapshot JSON (issue 24, item 16)
+
 
 def test_every_crafted_snapshot_description_is_one_line_or_a_usable_snapshot(snapshot_dir, tmp_path):
     """Every field of a real snapshot's JSON replaced by a string, a number of the wrong kind or size, null, a
     list, an object, NaN or nesting past the parser's depth, or removed: load_snapshot either refuses it with
     one CheckpointError line, or gives a snapshot whose metadata the commands can use (the time base, the
     gallery page, the explorer's /info)."""
+    from json_mutations import mutations
+
     from digan.apps.explore import Explorer
     from digan.apps.gallery import render_page
     from digan.timebase import Timebase
-
-    from json_mutations import mutations
 
     run, meta_path, _ = copy_of(snapshot_dir, tmp_path)
     original = json.loads(meta_path.read_text())
@@ -301,23 +349,25 @@ def test_every_crafted_snapshot_description_is_one_line_or_a_usable_snapshot(sna
         except CheckpointError as e:
             assert "\n" not in str(e) and str(run) in str(e), (name, str(e))  # one line naming the file
             refused += 1
-        except Exception as e:  # noqa: BLE001: what the test looks for
+        except Exception as e:  # what the test looks for
             tracebacks.append(f"{name}: {type(e).__name__}: {str(e)[:80]}")
     assert not tracebacks, tracebacks
     assert refused > 200 and loaded > 20  # both kinds of outcome happened
 
 
-@pytest.mark.parametrize("field, value, message", [
-    ("clips_seen", "12", "clips_seen '12' is not a whole number of 0 or more"),
-    ("weights", 5, "weights 5 is not the name of a file beside it"),
-    ("weights", "../../other-run/snapshot.safetensors", "is not the name of a file beside it"),
-    ("train_fps", 1e300, "train_fps 1e+300 is not a positive number (frames per second, at most 10000)"),
-    ("clip_frames", None, "clip_frames None is not a whole number of at least 2"),
-    ("preset", None, "a preset is an object with a name"),
-    ("resolution", True, "resolution True is not the preset's 32"),
-])
-def test_crafted_snapshot_fields_are_one_line_in_the_command(snapshot_dir, tmp_path, capsys, field, value,
-                                                              message):
+@pytest.mark.parametrize(
+    "field, value, message",
+    [
+        ("clips_seen", "12", "clips_seen '12' is not a whole number of 0 or more"),
+        ("weights", 5, "weights 5 is not the name of a file beside it"),
+        ("weights", "../../other-run/snapshot.safetensors", "is not the name of a file beside it"),
+        ("train_fps", 1e300, "train_fps 1e+300 is not a positive number (frames per second, at most 10000)"),
+        ("clip_frames", None, "clip_frames None is not a whole number of at least 2"),
+        ("preset", None, "a preset is an object with a name"),
+        ("resolution", True, "resolution True is not the preset's 32"),
+    ],
+)
+def test_crafted_snapshot_fields_are_one_line_in_the_command(snapshot_dir, tmp_path, capsys, field, value, message):
     run, meta_path, _ = copy_of(snapshot_dir, tmp_path)
     meta = json.loads(meta_path.read_text())
     meta[field] = value
@@ -327,14 +377,17 @@ def test_crafted_snapshot_fields_are_one_line_in_the_command(snapshot_dir, tmp_p
     assert not (tmp_path / "out").exists()
 
 
-@pytest.mark.parametrize("field, value, message", [
-    ("spatial_sigma", None, "generator.spatial_sigma is null"),
-    ("z_dim", "16", "generator.z_dim is string 16, not an integer"),
-    ("z_dim", True, "generator.z_dim is boolean True, not an integer"),
-    ("extra_layers", 2 ** 40, "extra_layers must be at most 64"),        # would never finish building
-    ("motion_slope", 1e300, "motion_slope must lie in [0, 1]"),          # overflowed in leaky_relu
-    ("fine_sigma", [1.0], "generator.fine_sigma is list, not a finite number"),
-])
+@pytest.mark.parametrize(
+    "field, value, message",
+    [
+        ("spatial_sigma", None, "generator.spatial_sigma is null"),
+        ("z_dim", "16", "generator.z_dim is string 16, not an integer"),
+        ("z_dim", True, "generator.z_dim is boolean True, not an integer"),
+        ("extra_layers", 2**40, "extra_layers must be at most 64"),  # would never finish building
+        ("motion_slope", 1e300, "motion_slope must lie in [0, 1]"),  # overflowed in leaky_relu
+        ("fine_sigma", [1.0], "generator.fine_sigma is list, not a finite number"),
+    ],
+)
 def test_crafted_preset_fields_are_named(snapshot_dir, tmp_path, capsys, field, value, message):
     run, meta_path, _ = copy_of(snapshot_dir, tmp_path)
     meta = json.loads(meta_path.read_text())

@@ -9,17 +9,16 @@ import torch
 from digan.config import get_preset
 from digan.data.procedural import Shapes
 from digan.models import Generator
-from digan.utils.runtime import resolve_precision
 from digan.sampling import RenderOptions, render_videos
 from digan.training.loop import Trainer
+from digan.utils.runtime import resolve_precision
 
-pytestmark = [pytest.mark.cuda,
-              pytest.mark.skipif(not torch.cuda.is_available(), reason="PyTorch sees no CUDA device")]
+pytestmark = [pytest.mark.cuda, pytest.mark.skipif(not torch.cuda.is_available(), reason="PyTorch sees no CUDA device")]
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
     mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
-    return math.inf if mse == 0 else 10 * math.log10(255 ** 2 / mse)
+    return math.inf if mse == 0 else 10 * math.log10(255**2 / mse)
 
 
 @pytest.fixture()

@@ -19,9 +19,16 @@ from digan.utils.files import sha256_file
 
 OLD = Path(__file__).resolve().parent / "fixtures" / "v0.1.0"
 FORMAT_1 = Path(__file__).resolve().parent / "fixtures" / "format-1"
-SETS = ["generator.z_dim=16", "generator.motion_dim=16", "generator.w_dim=16", "generator.channel_base=256",
-        "generator.channel_max=16", "generator.fourier_features=8", "discriminator.channel_base=64",
-        "discriminator.channel_max=16"]
+SETS = [
+    "generator.z_dim=16",
+    "generator.motion_dim=16",
+    "generator.w_dim=16",
+    "generator.channel_base=256",
+    "generator.channel_max=16",
+    "generator.fourier_features=8",
+    "discriminator.channel_base=64",
+    "discriminator.channel_max=16",
+]
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -49,8 +56,24 @@ def test_old_fits_load_and_render_what_they_rendered(renders, name):
 
 def test_an_old_run_resumes_with_the_same_options(tmp_path, capsys):
     shutil.copytree(OLD / "run", tmp_path / "runs" / "shapes-tiny-32")
-    argv = ["train", "--data", "shapes", "--preset", "tiny-32", "--batch", "4", "--kimg", "0.012", "--snap-kimg",
-            "0.004", "--out", str(tmp_path / "runs"), "--workers", "0", "--quiet"]
+    argv = [
+        "train",
+        "--data",
+        "shapes",
+        "--preset",
+        "tiny-32",
+        "--batch",
+        "4",
+        "--kimg",
+        "0.012",
+        "--snap-kimg",
+        "0.004",
+        "--out",
+        str(tmp_path / "runs"),
+        "--workers",
+        "0",
+        "--quiet",
+    ]
     assert main(argv + [a for s in SETS for a in ("--set", s)]) == 0
     assert "resuming from 0.008 kimg" in capsys.readouterr().err
     G, meta = load_snapshot(tmp_path / "runs" / "shapes-tiny-32")

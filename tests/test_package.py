@@ -17,10 +17,18 @@ def modules_loaded_by(statement: str, candidates: list[str]) -> list[str]:
 
 
 def test_metrics_do_not_import_the_training_loop_or_the_sampler():
-    heavy = ["digan.training.loop", "digan.sampling.render", "digan.sampling.files", "digan.training.losses", "digan.models"]
+    heavy = [
+        "digan.training.loop",
+        "digan.sampling.render",
+        "digan.sampling.files",
+        "digan.training.losses",
+        "digan.models",
+    ]
     assert modules_loaded_by("import digan.metrics", heavy) == []
     # the check can fail: the public API does load them
-    assert {"digan.training.loop", "digan.training.losses"} <= set(modules_loaded_by("from digan import Trainer", heavy))
+    assert {"digan.training.loop", "digan.training.losses"} <= set(
+        modules_loaded_by("from digan import Trainer", heavy)
+    )
 
 
 def test_public_names_resolve_lazily_to_their_modules():

@@ -40,8 +40,12 @@ def dist(tmp_path_factory) -> Path:
         else:
             shutil.copy2(source, tree / name)
     out = tmp_path_factory.mktemp("dist")
-    result = subprocess.run([sys.executable, "-m", "build", "--no-isolation", "--outdir", str(out), str(tree)],
-                            capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-m", "build", "--no-isolation", "--outdir", str(out), str(tree)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return out
 
@@ -64,26 +68,55 @@ def test_the_wheel_installs_into_a_fresh_environment_and_runs(dist, tmp_path):
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)
     python = venv / "bin" / "python"
-    site = Path(subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                               capture_output=True, text=True, check=True).stdout.strip())
+    site = Path(
+        subprocess.run(
+            [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    )
     # this environment's site-packages behind the new one's: its torch, numpy and pip, not its digan (an
     # editable install's hook is a .pth file there, which a path added this way does not run)
     (site / "this-environment.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
     wheel = dist / f"digan-{__version__}-py3-none-any.whl"
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")} | {"OMP_NUM_THREADS": "1"}
-    install = subprocess.run([str(python), "-m", "pip", "install", "--no-deps", "--no-index", "--ignore-installed",
-                              "--quiet", "--disable-pip-version-check", str(wheel)],
-                             capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
+    install = subprocess.run(
+        [
+            str(python),
+            "-m",
+            "pip",
+            "install",
+            "--no-deps",
+            "--no-index",
+            "--ignore-installed",
+            "--quiet",
+            "--disable-pip-version-check",
+            str(wheel),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=300,
+    )
     assert install.returncode == 0, install.stderr[-3000:]
 
     def digan(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([str(venv / "bin" / "digan"), *args], capture_output=True, text=True, env=env,
-                              cwd=tmp_path, timeout=300)
+        return subprocess.run(
+            [str(venv / "bin" / "digan"), *args], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300
+        )
 
     version = digan("--version")
     assert version.returncode == 0 and version.stdout.strip() == f"digan {__version__}", version.stderr
     usage = digan("train", "--help")
     assert usage.returncode == 0 and "--kimg" in usage.stdout and "--data" in usage.stdout, usage.stderr[-3000:]
-    where = subprocess.run([str(python), "-c", "import digan.cli.main, digan; print(digan.__file__)"],
-                           capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
+    where = subprocess.run(
+        [str(python), "-c", "import digan.cli.main, digan; print(digan.__file__)"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=300,
+    )
     assert Path(where.stdout.strip()).is_relative_to(site), where  # the wheel's digan, not this checkout's

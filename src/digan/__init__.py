@@ -13,16 +13,30 @@ from .version import __version__
 
 # public name -> the module that defines it
 _EXPORTS = {
-    "DiganDiscriminators": ".models", "DiscriminatorConfig": ".models", "Generator": ".models",
+    "DiganDiscriminators": ".models",
+    "DiscriminatorConfig": ".models",
+    "Generator": ".models",
     "GeneratorConfig": ".models",
-    "PRESETS": ".config", "Preset": ".config", "TrainingConfig": ".config", "get_preset": ".config",
-    "from_pretrained": ".checkpoint", "load_snapshot": ".checkpoint", "save_pretrained": ".checkpoint",
+    "PRESETS": ".config",
+    "Preset": ".config",
+    "TrainingConfig": ".config",
+    "get_preset": ".config",
+    "from_pretrained": ".checkpoint",
+    "load_snapshot": ".checkpoint",
+    "save_pretrained": ".checkpoint",
     "save_snapshot": ".checkpoint",
     "open_dataset": ".data",
-    "TimeRequest": ".timebase", "Timebase": ".timebase",
-    "InterpolationRequest": ".sampling", "RenderOptions": ".sampling", "VideoRequest": ".sampling",
-    "generate": ".sampling", "interpolate": ".sampling", "render_video": ".sampling", "render_videos": ".sampling",
-    "Trainer": ".training", "train": ".training",
+    "TimeRequest": ".timebase",
+    "Timebase": ".timebase",
+    "InterpolationRequest": ".sampling",
+    "RenderOptions": ".sampling",
+    "VideoRequest": ".sampling",
+    "generate": ".sampling",
+    "interpolate": ".sampling",
+    "render_video": ".sampling",
+    "render_videos": ".sampling",
+    "Trainer": ".training",
+    "train": ".training",
 }
 
 __all__ = ["__version__", *sorted(_EXPORTS)]

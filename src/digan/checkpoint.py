@@ -29,14 +29,14 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 from .config import MAX_INT, Preset
-from .timebase import MAX_FPS
 from .models import Generator
+from .timebase import MAX_FPS
 from .utils.atomic import FileGroup, atomic_write
 from .utils.files import read_json
 from .utils.memory import available, size_text
 from .version import __version__
 
-MAX_CLIPS = 2 ** 53           # clips seen read from a file: exact in the float64 of kimg
+MAX_CLIPS = 2**53  # clips seen read from a file: exact in the float64 of kimg
 SNAPSHOT_GLOB = "snapshot-*.json"
 CONFIG_NAME, MODEL_NAME, CARD_NAME = "config.json", "model.safetensors", "README.md"  # a model folder
 # The snapshot JSON's layout. Files without the field (0.2.0 and before) are version 1. Raise it when a change
@@ -103,8 +103,10 @@ def find_snapshot(path: str | os.PathLike) -> Path:
         if runs:
             names = ", ".join(d.name for d in runs[:10]) + (f" and {len(runs) - 10} more" if len(runs) > 10 else "")
             raise CheckpointError(f"{path}: holds {len(runs)} runs ({names}); give one of them, e.g. {runs[0]}")
-        raise CheckpointError(f"{path}: not a model: no snapshot in this directory or in the run directories "
-                              f"inside it, and no {CONFIG_NAME} of a model folder")
+        raise CheckpointError(
+            f"{path}: not a model: no snapshot in this directory or in the run directories "
+            f"inside it, and no {CONFIG_NAME} of a model folder"
+        )
     if path.name == MODEL_NAME and (path.parent / CONFIG_NAME).is_file():
         return path.parent / CONFIG_NAME
     if path.suffix in (".safetensors", ".json"):
@@ -124,8 +126,10 @@ def check_format(meta: object, meta_path: Path) -> None:
     if not isinstance(version, int) or isinstance(version, bool) or version < 1:
         raise CheckpointError(f"{meta_path}: format_version {version!r} is not a whole number of at least 1")
     if version > FORMAT_VERSION:
-        raise CheckpointError(f"{meta_path}: written by digan {meta.get('version', '(unknown)')} in snapshot format "
-                              f"{version}; digan {__version__} reads formats up to {FORMAT_VERSION}: upgrade digan")
+        raise CheckpointError(
+            f"{meta_path}: written by digan {meta.get('version', '(unknown)')} in snapshot format "
+            f"{version}; digan {__version__} reads formats up to {FORMAT_VERSION}: upgrade digan"
+        )
 
 
 def _count(value) -> bool:
@@ -141,8 +145,7 @@ def check_meta(meta: dict, preset: Preset) -> None:
         raise ValueError(f"clip_frames {_short(meta.get('clip_frames'))} is not a whole number of at least 2")
     fps = meta.get("train_fps")
     if fps is not None and not (isinstance(fps, (int, float)) and not isinstance(fps, bool) and 0 < fps <= MAX_FPS):
-        raise ValueError(f"train_fps {_short(fps)} is not a positive number (frames per second, at most "
-                         f"{MAX_FPS:g})")
+        raise ValueError(f"train_fps {_short(fps)} is not a positive number (frames per second, at most {MAX_FPS:g})")
     if "clips_seen" in meta and not (_count(meta["clips_seen"]) and 0 <= meta["clips_seen"] <= MAX_CLIPS):
         raise ValueError(f"clips_seen {_short(meta['clips_seen'])} is not a whole number of 0 or more")
     if "weights" in meta:
@@ -181,27 +184,35 @@ def load_snapshot(path: str | os.PathLike, device: str | torch.device = "cpu") -
     try:
         meta = read_json(meta_path)
     except (OSError, ValueError) as e:
-        raise CheckpointError(f"{meta_path}: not a valid snapshot description "
-                              f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})") from None
+        raise CheckpointError(
+            f"{meta_path}: not a valid snapshot description "
+            f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})"
+        ) from None
     check_format(meta, meta_path)
     try:
         preset = Preset.from_dict(meta.get("preset"))
         check_meta(meta, preset)
     except (OSError, ValueError, KeyError, TypeError, AttributeError, OverflowError) as e:
         # the fields named are the file's, not parameters of the caller: no backticks for a command to turn into flags
-        raise CheckpointError(f"{meta_path}: not a valid snapshot description "
-                              f"({type(e).__name__}: {str(e).replace('`', '')})") from None
+        raise CheckpointError(
+            f"{meta_path}: not a valid snapshot description ({type(e).__name__}: {str(e).replace('`', '')})"
+        ) from None
     try:
         shapes = weight_shapes(preset)
     except Exception as e:  # absurd sizes fail in many ways; none of them is the user's to debug
-        raise CheckpointError(f"{meta_path}: describes a generator that cannot be built "
-                              f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})") from None
+        raise CheckpointError(
+            f"{meta_path}: describes a generator that cannot be built "
+            f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})"
+        ) from None
     need, free = sum(math.prod(s) for s in shapes.values()) * 4, available(str(device))
     if free is not None and need > free:
-        raise CheckpointError(f"{meta_path}: describes a generator of {size_text(need)} of weights, more than the "
-                              f"{size_text(free)} of free memory")
-    weights = meta_path.parent / (MODEL_NAME if meta_path.name == CONFIG_NAME else
-                                  meta.get("weights", meta_path.with_suffix(".safetensors").name))
+        raise CheckpointError(
+            f"{meta_path}: describes a generator of {size_text(need)} of weights, more than the "
+            f"{size_text(free)} of free memory"
+        )
+    weights = meta_path.parent / (
+        MODEL_NAME if meta_path.name == CONFIG_NAME else meta.get("weights", meta_path.with_suffix(".safetensors").name)
+    )
     try:
         with safe_open(str(weights), "pt") as f:
             stored = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
@@ -211,22 +222,28 @@ def load_snapshot(path: str | os.PathLike, device: str | torch.device = "cpu") -
     other = sorted(k for k, dtype in dtypes.items() if dtype != WEIGHT_DTYPE)
     if other:  # loading would cast them without a word: float16 loses nothing, float64 and integers do
         kinds = ", ".join(sorted({dtypes[k] for k in other}))
-        raise CheckpointError(f"{weights}: {len(other)} of {len(dtypes)} weight tensors are {kinds} (e.g. "
-                              f"{other[0]}), not {WEIGHT_DTYPE} (float32), the only type snapshots hold: cast them to "
-                              "float32 and save again")
+        raise CheckpointError(
+            f"{weights}: {len(other)} of {len(dtypes)} weight tensors are {kinds} (e.g. "
+            f"{other[0]}), not {WEIGHT_DTYPE} (float32), the only type snapshots hold: cast them to "
+            "float32 and save again"
+        )
     if stored != shapes:
         wrong = sorted(set(stored) ^ set(shapes)) or [k for k in sorted(shapes) if stored[k] != shapes[k]]
-        raise CheckpointError(f"{weights}: weights do not match the snapshot's preset ({len(wrong)} of "
-                              f"{len(shapes)} tensors, e.g. {wrong[0]}: {stored.get(wrong[0], 'missing')} stored, "
-                              f"{shapes.get(wrong[0], 'none')} expected)")
+        raise CheckpointError(
+            f"{weights}: weights do not match the snapshot's preset ({len(wrong)} of "
+            f"{len(shapes)} tensors, e.g. {wrong[0]}: {stored.get(wrong[0], 'missing')} stored, "
+            f"{shapes.get(wrong[0], 'none')} expected)"
+        )
     try:
         state = load_file(str(weights))
     except (OSError, SafetensorError) as e:
         raise CheckpointError(f"{weights}: cannot read weights ({e})") from None
     bad = [k for k, v in state.items() if v.is_floating_point() and not torch.isfinite(v).all()]
     if bad:
-        raise CheckpointError(f"{weights}: {len(bad)} of {len(state)} weight tensors hold NaN or inf (e.g. {bad[0]}): "
-                              "the run diverged before this snapshot; use an earlier one")
+        raise CheckpointError(
+            f"{weights}: {len(bad)} of {len(state)} weight tensors hold NaN or inf (e.g. {bad[0]}): "
+            "the run diverged before this snapshot; use an earlier one"
+        )
     G = Generator(preset.generator)
     G.load_state_dict(state)
     G.eval().requires_grad_(False)
@@ -235,9 +252,9 @@ def load_snapshot(path: str | os.PathLike, device: str | torch.device = "cpu") -
     return G.to(device), meta
 
 
-WEIGHT_DTYPE = "F32"      # safetensors' name of float32, the type of every weight this project writes
-PROBE_SIZE = 16           # a probe render: 2 videos of fixed latents at t = 0 and 1, at 16x16 (scaled grids)
-FAR_OUTSIDE = 10.0        # |value| beyond which a rendered value is far outside [-1, 1]
+WEIGHT_DTYPE = "F32"  # safetensors' name of float32, the type of every weight this project writes
+PROBE_SIZE = 16  # a probe render: 2 videos of fixed latents at t = 0 and 1, at 16x16 (scaled grids)
+FAR_OUTSIDE = 10.0  # |value| beyond which a rendered value is far outside [-1, 1]
 
 
 @torch.no_grad()
@@ -263,15 +280,20 @@ def render_problem(G: Generator, latents: tuple[torch.Tensor, torch.Tensor] | No
         return "renders NaN or infinite values from finite weights"
     median = float(x.abs().median())
     if median > FAR_OUTSIDE:
-        return (f"renders values far outside [-1, 1] (median |value| {median:.3g}; a new or trained generator's is "
-                "0.4 to 2.6)")
+        return (
+            f"renders values far outside [-1, 1] (median |value| {median:.3g}; a new or trained generator's is "
+            "0.4 to 2.6)"
+        )
     if float(x.max()) == float(x.min()):
         return f"renders {float(x.max()):g} at every pixel of every video and time"
     return None
 
 
-def check_renders(G: Generator, where: str | os.PathLike, latents: tuple[torch.Tensor, torch.Tensor] | None = None,
-                  ) -> None:
+def check_renders(
+    G: Generator,
+    where: str | os.PathLike,
+    latents: tuple[torch.Tensor, torch.Tensor] | None = None,
+) -> None:
     """CheckpointError naming `where` when a probe render of G (or of the fit `latents`) is absurd
     (`render_problem`): checked when a snapshot or a fit is loaded, before any work."""
     problem = render_problem(G, latents)
@@ -279,11 +301,15 @@ def check_renders(G: Generator, where: str | os.PathLike, latents: tuple[torch.T
         return
     if latents is None:
         largest = max(float(v.abs().max()) for v in G.state_dict().values() if v.is_floating_point())
-        raise CheckpointError(f"{where}: the generator {problem}; its weights are broken (the largest is "
-                              f"{largest:.3g}): use an earlier snapshot")
+        raise CheckpointError(
+            f"{where}: the generator {problem}; its weights are broken (the largest is "
+            f"{largest:.3g}): use an earlier snapshot"
+        )
     largest = max(float(v.abs().max()) for v in latents)
-    raise CheckpointError(f"{where}: the fit {problem}; its latents or tuned weights are broken (the largest latent "
-                          f"is {largest:.3g}): fit again")
+    raise CheckpointError(
+        f"{where}: the fit {problem}; its latents or tuned weights are broken (the largest latent "
+        f"is {largest:.3g}): fit again"
+    )
 
 
 # What a model folder keeps of its snapshot's JSON, besides the fields every snapshot has: how far it trained, the
@@ -324,8 +350,13 @@ def save_pretrained(G: Generator, meta: dict, out: str | os.PathLike, card: str 
     return out
 
 
-def from_pretrained(model: str | os.PathLike, device: str | torch.device = "cpu", *, revision: str | None = None,
-                    cache_dir: str | os.PathLike | None = None) -> tuple[Generator, dict]:
+def from_pretrained(
+    model: str | os.PathLike,
+    device: str | torch.device = "cpu",
+    *,
+    revision: str | None = None,
+    cache_dir: str | os.PathLike | None = None,
+) -> tuple[Generator, dict]:
     """The generator and metadata of a model folder (`save_pretrained`), or of a hub repository `owner/name`.
 
     A local path loads as `load_snapshot` loads it (so a run directory or a snapshot file does too), with no
@@ -338,16 +369,24 @@ def from_pretrained(model: str | os.PathLike, device: str | torch.device = "cpu"
     try:
         from huggingface_hub import snapshot_download
     except ImportError:
-        raise CheckpointError(f"{model}: no such folder here; fetching it as a hub repository needs huggingface_hub "
-                              "(pip install 'digan[hub]')") from None
+        raise CheckpointError(
+            f"{model}: no such folder here; fetching it as a hub repository needs huggingface_hub "
+            "(pip install 'digan[hub]')"
+        ) from None
     try:
-        folder = snapshot_download(str(model), revision=revision, cache_dir=cache_dir,
-                                   allow_patterns=[CONFIG_NAME, MODEL_NAME], library_name="digan",
-                                   library_version=__version__)
+        folder = snapshot_download(
+            str(model),
+            revision=revision,
+            cache_dir=cache_dir,
+            allow_patterns=[CONFIG_NAME, MODEL_NAME],
+            library_name="digan",
+            library_version=__version__,
+        )
     except Exception as e:  # no such repository, offline without a cached copy, no network: all one line
         reason = str(e).strip().splitlines()[0] if str(e).strip() else ""
-        raise CheckpointError(f"{model}: no such folder here, and not fetched from the hub "
-                              f"({type(e).__name__}: {reason[:300]})") from None
+        raise CheckpointError(
+            f"{model}: no such folder here, and not fetched from the hub ({type(e).__name__}: {reason[:300]})"
+        ) from None
     if not (Path(folder) / CONFIG_NAME).is_file():
         raise CheckpointError(f"{model}: the hub repository holds no {CONFIG_NAME}: not a digan model")
     return load_snapshot(folder, device)
@@ -366,21 +405,28 @@ def load_state(path: Path) -> dict[str, Any]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError:
-        raise CheckpointError(f"{path}: not a valid training state: it holds objects other than tensors and plain "
-                              "data, and was refused without running any of it") from None
+        raise CheckpointError(
+            f"{path}: not a valid training state: it holds objects other than tensors and plain "
+            "data, and was refused without running any of it"
+        ) from None
     except Exception as e:  # any unreadable file is the same problem for the user
         reason = str(e).strip().splitlines()[0] if str(e).strip() else ""
         raise CheckpointError(f"{path}: cannot read training state ({type(e).__name__}: {reason[:200]})") from None
     missing = [k for k in STATE_KEYS if k not in state] if isinstance(state, dict) else list(STATE_KEYS)
     if missing:
         raise CheckpointError(f"{path}: not a valid training state (no {', '.join(missing)})")
-    bad = [name for name, t in _state_tensors(state, ("G", "D", "G_ema", "opt_G", "opt_D"))
-           if t.is_floating_point() and not torch.isfinite(t).all()]
+    bad = [
+        name
+        for name, t in _state_tensors(state, ("G", "D", "G_ema", "opt_G", "opt_D"))
+        if t.is_floating_point() and not torch.isfinite(t).all()
+    ]
     if bad:
-        raise CheckpointError(f"{path}: {len(bad)} tensor{'s' if len(bad) > 1 else ''} of this training state "
-                              f"hold{'' if len(bad) > 1 else 's'} NaN or inf (e.g. {bad[0]}): "
-                              "the run diverged before it was saved; start anew in another `out`, or from its last "
-                              "snapshot whose weights are finite with `init`")
+        raise CheckpointError(
+            f"{path}: {len(bad)} tensor{'s' if len(bad) > 1 else ''} of this training state "
+            f"hold{'' if len(bad) > 1 else 's'} NaN or inf (e.g. {bad[0]}): "
+            "the run diverged before it was saved; start anew in another `out`, or from its last "
+            "snapshot whose weights are finite with `init`"
+        )
     return state
 
 

@@ -16,35 +16,43 @@ from dataclasses import dataclass, field
 
 from .models import DiscriminatorConfig, GeneratorConfig
 
-
 DIFFAUGMENT = ("color", "translation")  # DiffAugment's policies (training/augment.py)
-MAX_SEED = 2 ** 63 - 1  # seeds go to numpy's generators and torch.manual_seed: a signed 64-bit int fits both
+MAX_SEED = 2**63 - 1  # seeds go to numpy's generators and torch.manual_seed: a signed 64-bit int fits both
 
 
 @dataclass(frozen=True)
 class TrainingConfig:
-    batch: int = 64                 # clips (real frame pairs) per step; authors: 8 GPUs x 8
-    kimg: float = 25000.0           # length of training, in thousands of clips seen
-    lr: float = 0.0025              # Adam lr before the lazy-regularisation correction
+    batch: int = 64  # clips (real frame pairs) per step; authors: 8 GPUs x 8
+    kimg: float = 25000.0  # length of training, in thousands of clips seen
+    lr: float = 0.0025  # Adam lr before the lazy-regularisation correction
     betas: tuple[float, float] = (0.0, 0.99)
     eps: float = 1e-8
-    r1_gamma: float = 1.0           # R1 weight on both discriminators
-    d_reg_interval: int = 16        # lazy R1: every this many D steps, scaled by it
-    g_reg_interval: int = 4         # no G regulariser; kept for the lr/beta correction (authors)
-    ema_kimg: float | None = None   # G_ema half-life in kimg; None: batch * 10 / 32
-    ema_rampup: float | None = 0.05 # half-life at most this fraction of clips seen; None: no ramp
-    clip_frames: int = 16           # frames in a training clip; t = k / (clip_frames - 1)
-    clip_stride: int = 1            # source frames between consecutive clip frames
+    r1_gamma: float = 1.0  # R1 weight on both discriminators
+    d_reg_interval: int = 16  # lazy R1: every this many D steps, scaled by it
+    g_reg_interval: int = 4  # no G regulariser; kept for the lr/beta correction (authors)
+    ema_kimg: float | None = None  # G_ema half-life in kimg; None: batch * 10 / 32
+    ema_rampup: float | None = 0.05  # half-life at most this fraction of clips seen; None: no ramp
+    clip_frames: int = 16  # frames in a training clip; t = k / (clip_frames - 1)
+    clip_stride: int = 1  # source frames between consecutive clip frames
     diffaugment: str = "color,translation"
-    mirror: bool = True             # horizontal flip of whole clips with p = 1/2
+    mirror: bool = True  # horizontal flip of whole clips with p = 1/2
     seed: int = 0
-    snap_kimg: float = 50.0         # snapshot, samples and metrics every this many kimg
-    sample_seeds: int = 16          # videos in the periodic sample grid
-    fvd_clips: int = 0              # clips for periodic FVD at each snapshot (0: off)
+    snap_kimg: float = 50.0  # snapshot, samples and metrics every this many kimg
+    sample_seeds: int = 16  # videos in the periodic sample grid
+    fvd_clips: int = 0  # clips for periodic FVD at each snapshot (0: off)
 
     def __post_init__(self):
-        positive = ("batch", "kimg", "lr", "eps", "d_reg_interval", "g_reg_interval", "snap_kimg", "sample_seeds",
-                    "clip_stride")
+        positive = (
+            "batch",
+            "kimg",
+            "lr",
+            "eps",
+            "d_reg_interval",
+            "g_reg_interval",
+            "snap_kimg",
+            "sample_seeds",
+            "clip_stride",
+        )
         for name in positive:
             value = getattr(self, name)
             if not (math.isfinite(value) and value > 0):
@@ -65,8 +73,10 @@ class TrainingConfig:
             raise ValueError(f"`fvd_clips` must be 0 (off) or at least 2, got {self.fvd_clips}")
         unknown = [p for p in self.diffaugment.replace(" ", "").split(",") if p and p not in DIFFAUGMENT]
         if unknown:
-            raise ValueError(f"unknown `diffaugment` policy {', '.join(unknown)}: use a comma list of "
-                             f"{', '.join(DIFFAUGMENT)}, or '' for none")
+            raise ValueError(
+                f"unknown `diffaugment` policy {', '.join(unknown)}: use a comma list of "
+                f"{', '.join(DIFFAUGMENT)}, or '' for none"
+            )
 
     @property
     def ema_half_life_kimg(self) -> float:
@@ -82,8 +92,10 @@ class Preset:
 
     def __post_init__(self):
         if self.generator.resolution != self.discriminator.resolution:
-            raise ValueError(f"generator.resolution {self.generator.resolution} and discriminator.resolution "
-                             f"{self.discriminator.resolution} differ: both are the training `size`")
+            raise ValueError(
+                f"generator.resolution {self.generator.resolution} and discriminator.resolution "
+                f"{self.discriminator.resolution} differ: both are the training `size`"
+            )
 
     @property
     def resolution(self) -> int:
@@ -102,8 +114,10 @@ class Preset:
             return self
         smallest, largest = self.sizes()
         if size & (size - 1) or not smallest <= size <= largest:
-            raise ValueError(f"preset {self.name} cannot train at `size` {size}: use a power of two from {smallest} "
-                             f"to {largest} (its own is {self.resolution})")
+            raise ValueError(
+                f"preset {self.name} cannot train at `size` {size}: use a power of two from {smallest} "
+                f"to {largest} (its own is {self.resolution})"
+            )
         return dataclasses.replace(
             self,
             generator=dataclasses.replace(self.generator, resolution=size),
@@ -126,8 +140,10 @@ class Preset:
             key, sep, value = text.partition("=")
             section, _, name = key.strip().partition(".")
             if not sep or section not in parts:
-                raise ValueError(f"cannot read '{text}': use section.field=value with section generator, "
-                                 "discriminator or training, e.g. training.lr=0.004")
+                raise ValueError(
+                    f"cannot read '{text}': use section.field=value with section generator, "
+                    "discriminator or training, e.g. training.lr=0.004"
+                )
             part = parts[section]
             fields = {f.name for f in dataclasses.fields(part)}
             if name not in fields:
@@ -154,8 +170,9 @@ class Preset:
         return cls(
             name=d["name"],
             generator=GeneratorConfig(**typed_fields(GeneratorConfig, d.get("generator"), "generator")),
-            discriminator=DiscriminatorConfig(**typed_fields(DiscriminatorConfig, d.get("discriminator"),
-                                                             "discriminator")),
+            discriminator=DiscriminatorConfig(
+                **typed_fields(DiscriminatorConfig, d.get("discriminator"), "discriminator")
+            ),
             training=TrainingConfig(**typed_fields(TrainingConfig, d.get("training"), "training")),
         )
 
@@ -163,7 +180,7 @@ class Preset:
         return json.dumps(self.to_dict(), indent=2)
 
 
-MAX_INT = 2 ** 63 - 1  # integers read from a file: what a signed 64-bit int (numpy, torch) holds
+MAX_INT = 2**63 - 1  # integers read from a file: what a signed 64-bit int (numpy, torch) holds
 
 
 def typed_fields(cls, values, section: str) -> dict:
@@ -205,14 +222,20 @@ def _typed(value, kind, where: str):
     return value
 
 
-WANTED = {bool: "true or false", int: "an integer from -2**63 to 2**63 - 1", float: "a finite number",
-          str: "a string"}
+WANTED = {bool: "true or false", int: "an integer from -2**63 to 2**63 - 1", float: "a finite number", str: "a string"}
 
 
 def _shown(value) -> str:
     """A value as a message shows it: its JSON type, and the value when short."""
-    kind = {bool: "boolean", int: "integer", float: "number", str: "string", list: "list", tuple: "list",
-            dict: "object"}.get(type(value), type(value).__name__)
+    kind = {
+        bool: "boolean",
+        int: "integer",
+        float: "number",
+        str: "string",
+        list: "list",
+        tuple: "list",
+        dict: "object",
+    }.get(type(value), type(value).__name__)
     text = str(value)
     return f"{kind} {text}" if len(text) <= 24 and not isinstance(value, (list, dict)) else kind
 
@@ -248,8 +271,14 @@ PRESETS: dict[str, Preset] = {
     "small-64": Preset(
         name="small-64",
         generator=GeneratorConfig(
-            resolution=64, input_resolution=16, z_dim=256, motion_dim=256, w_dim=256,
-            channel_base=8192, channel_max=256, fourier_features=64,
+            resolution=64,
+            input_resolution=16,
+            z_dim=256,
+            motion_dim=256,
+            w_dim=256,
+            channel_base=8192,
+            channel_max=256,
+            fourier_features=64,
         ),
         discriminator=DiscriminatorConfig(resolution=64, channel_base=4096, channel_max=256),
         training=TrainingConfig(batch=16, kimg=2000.0, snap_kimg=20.0),
@@ -260,13 +289,22 @@ PRESETS: dict[str, Preset] = {
     "tiny-32": Preset(
         name="tiny-32",
         generator=GeneratorConfig(
-            resolution=32, input_resolution=16, z_dim=128, motion_dim=128, w_dim=128,
-            channel_base=1024, channel_max=64, fourier_features=32,
-            spatial_sigma=math.sqrt(10) / 4, fine_sigma=math.sqrt(10), temporal_sigma=1.0,
+            resolution=32,
+            input_resolution=16,
+            z_dim=128,
+            motion_dim=128,
+            w_dim=128,
+            channel_base=1024,
+            channel_max=64,
+            fourier_features=32,
+            spatial_sigma=math.sqrt(10) / 4,
+            fine_sigma=math.sqrt(10),
+            temporal_sigma=1.0,
         ),
         discriminator=DiscriminatorConfig(resolution=32, channel_base=256, channel_max=64),
-        training=TrainingConfig(batch=16, kimg=200.0, snap_kimg=5.0, ema_kimg=1.0, sample_seeds=16,
-                                diffaugment="", r1_gamma=0.05, lr=0.005),
+        training=TrainingConfig(
+            batch=16, kimg=200.0, snap_kimg=5.0, ema_kimg=1.0, sample_seeds=16, diffaugment="", r1_gamma=0.05, lr=0.005
+        ),
     ),
 }
 

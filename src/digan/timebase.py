@@ -19,8 +19,8 @@ import numpy as np
 import torch
 
 DEFAULT_TRAIN_FPS = 8.0  # frame rate assumed for training clips when a snapshot does not record one
-MAX_FPS = 10_000.0       # any frame rate, asked for or read from a file: slow-motion cameras stay below it, and
-                         # past it encoders fail (1e300 fps overflowed in the MP4 writer) and resampling explodes
+MAX_FPS = 10_000.0  # any frame rate, asked for or read from a file: slow-motion cameras stay below it, and
+# past it encoders fail (1e300 fps overflowed in the MP4 writer) and resampling explodes
 
 
 def clip_time(k, clip_frames: int):
@@ -54,13 +54,16 @@ class Timebase:
     shows frame k at k / F seconds: t_k = k * train_fps / (F * (clip_frames - 1)).
     F above train_fps interpolates in time; t_k beyond 1 extrapolates.
     """
+
     clip_frames: int = 16
     train_fps: float = DEFAULT_TRAIN_FPS
 
     def __post_init__(self):
         if self.clip_frames < 2 or not 0 < self.train_fps <= MAX_FPS:
-            raise ValueError(f"a timebase needs clip_frames >= 2 and train_fps in (0, {MAX_FPS:g}], got "
-                             f"{self.clip_frames}, {self.train_fps}")
+            raise ValueError(
+                f"a timebase needs clip_frames >= 2 and train_fps in (0, {MAX_FPS:g}], got "
+                f"{self.clip_frames}, {self.train_fps}"
+            )
 
     @classmethod
     def from_meta(cls, meta: dict, train_fps: float | None = None) -> "Timebase":
@@ -83,8 +86,9 @@ class Timebase:
         """Frames in a video lasting `seconds` at `fps` (each frame lasts 1 / fps)."""
         return max(1, round(seconds * fps))
 
-    def times(self, frames: int | None = None, fps: float | None = None, seconds: float | None = None,
-              start: float = 0.0) -> torch.Tensor:
+    def times(
+        self, frames: int | None = None, fps: float | None = None, seconds: float | None = None, start: float = 0.0
+    ) -> torch.Tensor:
         """t `[N]` of a video of `frames` frames (or `seconds` long) at `fps`, its first frame at `start` seconds.
 
         Defaults: `fps` = the training rate, length = the frames of t in 0..1
@@ -108,8 +112,11 @@ class Timebase:
             raise ValueError(f"`seconds` must be finite, got {seconds}")
         if frames is None:
             # default: the frames of one training clip's t = 0..1 at this rate
-            frames = (self.frame_count(seconds, fps) if seconds is not None
-                      else math.floor(self.clip_seconds * fps + 1e-6) + 1)
+            frames = (
+                self.frame_count(seconds, fps)
+                if seconds is not None
+                else math.floor(self.clip_seconds * fps + 1e-6) + 1
+            )
         if frames < 1:
             raise ValueError(f"`frames` must be at least 1, got {frames}")
         return int(frames)
@@ -127,8 +134,10 @@ class Timebase:
     def describe(self, t: torch.Tensor) -> str:
         """The span of times `t` in clip time and in seconds, beside the training clip's."""
         lo, hi = float(t.min()), float(t.max())
-        return (f"t {lo:.3g}..{hi:.3g} ({self.seconds_of(lo):.3g}..{self.seconds_of(hi):.3g} s; "
-                f"the training clip is t 0..1, {self.clip_seconds:.3g} s)")
+        return (
+            f"t {lo:.3g}..{hi:.3g} ({self.seconds_of(lo):.3g}..{self.seconds_of(hi):.3g} s; "
+            f"the training clip is t 0..1, {self.clip_seconds:.3g} s)"
+        )
 
 
 @dataclass(frozen=True)
@@ -143,6 +152,7 @@ class TimeRequest:
     t          only these clip times (1 = the end of a training clip), in this order
     train_fps  frame rate of the training clips (default: the snapshot's, else DEFAULT_TRAIN_FPS)
     """
+
     frames: int | None = None
     seconds: float | None = None
     fps: float | None = None

@@ -13,7 +13,7 @@ def test_demo_writes_extrapolation_and_super_resolution_samples(tiny_G, tmp_path
 
     write_property_samples(tiny_G, {"clip_frames": 4, "resolution": 32}, tmp_path, seeds=(0,))
     long = read_video(tmp_path / "extrapolation-4x" / "seed0000-compare.mp4")
-    assert long.shape[0] == 16 and long.shape[2] == 32 + 2 + 32   # 4x the 4-frame clip, side by side
+    assert long.shape[0] == 16 and long.shape[2] == 32 + 2 + 32  # 4x the 4-frame clip, side by side
     assert np.abs(long[-1, :32, :32].astype(int) - long[3, :32, :32]).mean() < 2  # left: held at t = 1
     assert np.abs(long[-1, :32, 34:].astype(int) - long[3, :32, 34:]).mean() > 2  # right: keeps moving
     big = read_video(tmp_path / "superres-4x" / "seed0000-compare.mp4")

@@ -62,7 +62,9 @@ def test_playback_chunk_and_interpolation(server, tiny_G):
     status, body, _ = get(f"{base}/frames?seed=1&t=0.5&dt=0.25&count=4&grids=scaled&size=40")
     assert status == 200
     t = torch.tensor([0.5, 0.75, 1.0, 1.25])
-    np.testing.assert_array_equal(frames_of(body, 4), render_video(tiny_G, 1, t, RenderOptions(size=40, grids="scaled")))
+    np.testing.assert_array_equal(
+        frames_of(body, 4), render_video(tiny_G, 1, t, RenderOptions(size=40, grids="scaled"))
+    )
     status, body, _ = get(f"{base}/frames?seed=0&to=2&alpha=1&mode=content&t=1.5")
     assert status == 200
     expected = interpolate_videos(tiny_G, 0, 2, torch.tensor([1.5]), steps=2, mode="content")[-1, 0]
@@ -77,23 +79,26 @@ def test_page_and_info(server):
     assert json.loads(body)["resolution"] == 32 and json.loads(body)["clip_frames"] == 16
 
 
-@pytest.mark.parametrize("query, message", [
-    ("t=nan", "t: must be a finite number"),
-    ("t=inf", "t: must be a finite number"),
-    ("t=1e9", "t: must be from"),
-    ("t=abc", "t: expected a number"),
-    ("size=100000", "size: expected a frame size from 1 to 1024"),
-    ("size=1024&count=64", "count x size"),
-    ("seed=-1", "seed: expected a seed"),
-    ("seed=0x10", "seed: expected a seed"),
-    ("seed=99999999999999999999999", "seed: expected a seed"),
-    ("seed=1&seed=2", "given 2 times"),
-    ("psi=nan", "psi: must be a finite number"),
-    ("grids=bogus", "grids: expected one of nested, scaled"),
-    ("to=1&mode=sideways", "mode: expected one of"),
-    ("to=1&alpha=2", "alpha: must be from 0 to 1"),
-    ("count=0", "count: expected a frame count"),
-])
+@pytest.mark.parametrize(
+    "query, message",
+    [
+        ("t=nan", "t: must be a finite number"),
+        ("t=inf", "t: must be a finite number"),
+        ("t=1e9", "t: must be from"),
+        ("t=abc", "t: expected a number"),
+        ("size=100000", "size: expected a frame size from 1 to 1024"),
+        ("size=1024&count=64", "count x size"),
+        ("seed=-1", "seed: expected a seed"),
+        ("seed=0x10", "seed: expected a seed"),
+        ("seed=99999999999999999999999", "seed: expected a seed"),
+        ("seed=1&seed=2", "given 2 times"),
+        ("psi=nan", "psi: must be a finite number"),
+        ("grids=bogus", "grids: expected one of nested, scaled"),
+        ("to=1&mode=sideways", "mode: expected one of"),
+        ("to=1&alpha=2", "alpha: must be from 0 to 1"),
+        ("count=0", "count: expected a frame count"),
+    ],
+)
 def test_bad_parameters_are_a_400_with_a_message(server, query, message):
     explorer, base = server
     status, body, kind = get(f"{base}/frames?{query}")
@@ -118,6 +123,7 @@ def test_explore_refuses_a_port_it_cannot_use(tmp_path, tiny_G, tiny_preset, cap
 
 # ---------------------------------------------------------------- what a hostile page or client can do (issue 24)
 
+
 def request(base: str, path: str, host: str | None = "keep", timeout: float = 60) -> tuple[int, bytes]:
     """GET `path` with the Host header `host` ('keep': the URL's; None: no Host header at all)."""
     port = int(base.rsplit(":", 1)[1])
@@ -133,8 +139,21 @@ def request(base: str, path: str, host: str | None = "keep", timeout: float = 60
         conn.close()
 
 
-@pytest.mark.parametrize("host", ["evil.example", "evil.example:7860", "127.0.0.1.evil.example", "localhost.",
-                                  "attacker:80", "[::2]:7860", "", None, "0.0.0.0", "192.168.1.5:7860"])
+@pytest.mark.parametrize(
+    "host",
+    [
+        "evil.example",
+        "evil.example:7860",
+        "127.0.0.1.evil.example",
+        "localhost.",
+        "attacker:80",
+        "[::2]:7860",
+        "",
+        None,
+        "0.0.0.0",
+        "192.168.1.5:7860",
+    ],
+)
 def test_a_host_header_that_does_not_name_the_server_is_refused(server, host):
     """A DNS-rebinding page reaches the server under its own name: that name is refused, nothing is read."""
     explorer, base = server
@@ -180,15 +199,18 @@ def test_info_names_the_snapshot_without_its_path(tiny_G, one_thread, tmp_path):
     assert str(tmp_path) not in json.dumps(info) and "alice" not in json.dumps(info)
 
 
-@pytest.mark.parametrize("query, message", [
-    ("seed=%D9%A3", "seed: expected a seed"),           # '٣', an Arabic-Indic 3: str.isdigit and int() take it
-    ("seed=%C2%B2", "seed: expected a seed"),           # '²': str.isdigit takes it, int() raises
-    ("size=%EF%BC%94%EF%BC%98", "size: expected a frame size"),  # fullwidth '４８'
-    ("count=%C2%B3", "count: expected a frame count"),
-    ("t=%D9%A1.%D9%A5", "t: expected a number"),        # '١.٥': float() takes it
-    ("psi=1_0", "psi: expected a number"),
-    ("t=%201", "t: expected a number"),
-])
+@pytest.mark.parametrize(
+    "query, message",
+    [
+        ("seed=%D9%A3", "seed: expected a seed"),  # '٣', an Arabic-Indic 3: str.isdigit and int() take it
+        ("seed=%C2%B2", "seed: expected a seed"),  # '²': str.isdigit takes it, int() raises
+        ("size=%EF%BC%94%EF%BC%98", "size: expected a frame size"),  # fullwidth '４８'
+        ("count=%C2%B3", "count: expected a frame count"),
+        ("t=%D9%A1.%D9%A5", "t: expected a number"),  # '١.٥': float() takes it
+        ("psi=1_0", "psi: expected a number"),
+        ("t=%201", "t: expected a number"),
+    ],
+)
 def test_non_ascii_digits_are_a_400(server, query, message):
     explorer, base = server
     status, body, kind = get(f"{base}/frames?{query}")
@@ -273,11 +295,14 @@ def test_a_failed_render_is_a_500_and_the_server_goes_on(server, monkeypatch, ca
     assert "Traceback" not in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("host, shown, where", [
-    ("", "http://127.0.0.1:", "every IPv4 interface"),
-    ("0.0.0.0", "http://127.0.0.1:", "every IPv4 interface"),
-    ("127.0.0.1", "http://127.0.0.1:", None),
-])
+@pytest.mark.parametrize(
+    "host, shown, where",
+    [
+        ("", "http://127.0.0.1:", "every IPv4 interface"),
+        ("0.0.0.0", "http://127.0.0.1:", "every IPv4 interface"),
+        ("127.0.0.1", "http://127.0.0.1:", None),
+    ],
+)
 def test_explore_says_a_usable_address(tmp_path, tiny_G, tiny_preset, capsys, monkeypatch, host, shown, where):
     from digan.checkpoint import save_snapshot
     from digan.cli import show

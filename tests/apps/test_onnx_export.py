@@ -15,7 +15,7 @@ onnx = pytest.importorskip("onnx", reason="onnx is not installed (pip install -e
 ort = pytest.importorskip("onnxruntime", reason="onnxruntime is not installed (pip install -e '.[export]')")
 
 # float32 through a different runtime: the same ops in another order, so agreement to rounding, not bits.
-ATOL = 1e-4       # on frames in [-1, 1]
+ATOL = 1e-4  # on frames in [-1, 1]
 UINT8_LEVELS = 1  # after the same clamp and rounding as render_video
 
 
@@ -46,8 +46,16 @@ def exported(exported_file, tiny_G, one_thread):
 
 
 def run(session, z, z_motion, t, size, psi=1.0):
-    return session.run(None, {"z": z.numpy(), "z_motion": z_motion.numpy(), "t": t.numpy(),
-                              "coords": make_coords(*size).numpy(), "psi": np.array(psi, np.float32)})[0]
+    return session.run(
+        None,
+        {
+            "z": z.numpy(),
+            "z_motion": z_motion.numpy(),
+            "t": t.numpy(),
+            "coords": make_coords(*size).numpy(),
+            "psi": np.array(psi, np.float32),
+        },
+    )[0]
 
 
 @pytest.mark.slow  # exporting the graph takes 10 to 20 s
@@ -119,6 +127,7 @@ def test_export_without_onnx_says_which_extra(tmp_path, tiny_G, tiny_preset, mon
 
 # ---------------------------------------------------------------- the opset said is the opset written (issue 24, 11)
 
+
 def test_an_opset_the_exporter_cannot_write_is_one_line_before_anything_runs(tmp_path, tiny_G, tiny_preset, capsys):
     """Before: `--opset 99999` logged a converter traceback, wrote opset 18 and said "opset 99999"."""
     from cli_helpers import cli_error
@@ -140,6 +149,7 @@ def fake_exporter(writes):
         y = helper.make_tensor_value_info("frames", TensorProto.FLOAT, [1])
         graph = helper.make_graph([helper.make_node("Identity", ["z"], ["frames"])], "g", [x], [y])
         onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", writes(opset_version))]), f)
+
     return export
 
 
@@ -150,8 +160,9 @@ def test_the_opset_printed_is_read_back_from_the_file(tmp_path, tiny_G, tiny_pre
     assert "as ONNX (opset 21, read back from the file;" in capsys.readouterr().out
 
 
-def test_a_file_of_another_opset_than_asked_is_refused_and_not_written(tmp_path, tiny_G, tiny_preset, capsys,
-                                                                       monkeypatch):
+def test_a_file_of_another_opset_than_asked_is_refused_and_not_written(
+    tmp_path, tiny_G, tiny_preset, capsys, monkeypatch
+):
     """A conversion that fails leaves the exporter's own opset 18 in the file: refused, nothing under the name."""
     from cli_helpers import cli_error
 

@@ -8,8 +8,8 @@ import pytest
 import torch
 from PIL import Image
 
-from digan.metrics.weights import Detector
 from digan.apps.study import CachedFeatures, StudyConfig, frame_strip, run_study, scores
+from digan.metrics.weights import Detector
 
 
 def cheap_features(clips: np.ndarray) -> np.ndarray:
@@ -34,11 +34,13 @@ class CountedFeatures:
 
 @pytest.mark.slow
 def test_study_writes_a_report(tmp_path, one_thread):
-    cfg = StudyConfig(datasets=("shapes",), kimg=0.064, evals=(0.032, 0.064), clips=8, strip_seeds=2,
-                      extrapolate_frames=20)
+    cfg = StudyConfig(
+        datasets=("shapes",), kimg=0.064, evals=(0.032, 0.064), clips=8, strip_seeds=2, extrapolate_frames=20
+    )
     features = CountedFeatures()
-    results = run_study(cfg, tmp_path / "report", progress=False, features=features, runs=tmp_path / "runs",
-                        cache=tmp_path / "cache")
+    results = run_study(
+        cfg, tmp_path / "report", progress=False, features=features, runs=tmp_path / "runs", cache=tmp_path / "cache"
+    )
     (d,) = results["datasets"]
     assert features.computed == 5 * 8  # two real sets, the untrained G, two points
     assert [p["kimg"] for p in d["points"]] == [0.032, 0.064]
@@ -59,13 +61,16 @@ def test_study_writes_a_report(tmp_path, one_thread):
     # rerun: the runs are complete, so nothing trains, yet the report keeps each point's training time (from the log)
     # and every clip set is one scored before, so its features come from the cache
     features = CountedFeatures()
-    again = run_study(cfg, tmp_path / "again", progress=False, features=features, runs=tmp_path / "runs",
-                      cache=tmp_path / "cache")
+    again = run_study(
+        cfg, tmp_path / "again", progress=False, features=features, runs=tmp_path / "runs", cache=tmp_path / "cache"
+    )
     assert [p["train_s"] for p in again["datasets"][0]["points"]] == [p["train_s"] for p in d["points"]]
     assert features.computed == 0 and again["datasets"][0]["floor"] == d["floor"]
     assert again["datasets"][0]["untrained"]["fvd"] == d["untrained"]["fvd"]
     # ... and scores each point's own snapshot, not the run's latest
-    assert [(p["kimg"], p["fvd"]) for p in again["datasets"][0]["points"]] == [(p["kimg"], p["fvd"]) for p in d["points"]]
+    assert [(p["kimg"], p["fvd"]) for p in again["datasets"][0]["points"]] == [
+        (p["kimg"], p["fvd"]) for p in d["points"]
+    ]
 
 
 def test_cached_features_miss_on_other_clips_threads_or_a_damaged_file(tmp_path):
@@ -135,10 +140,11 @@ def test_variants_train_in_their_own_folders_and_the_report_repeats_the_sets():
 @pytest.mark.slow  # bf16 is emulated on most CPUs
 def test_a_bf16_study_trains_in_its_own_folder_in_bf16(tmp_path, one_thread):
     # bf16 runs refuse to resume float32 ones, and their curves are compared with float32's (issue 12)
-    assert StudyConfig(precision="bf16").run_tag() not in (StudyConfig().run_tag(),
-                                                           StudyConfig(sets=("training.lr=0.005",)).run_tag())
-    cfg = StudyConfig(datasets=("shapes",), kimg=0.032, clips=4, strip_seeds=1, extrapolate_frames=16,
-                      precision="bf16")
+    assert StudyConfig(precision="bf16").run_tag() not in (
+        StudyConfig().run_tag(),
+        StudyConfig(sets=("training.lr=0.005",)).run_tag(),
+    )
+    cfg = StudyConfig(datasets=("shapes",), kimg=0.032, clips=4, strip_seeds=1, extrapolate_frames=16, precision="bf16")
     run_study(cfg, tmp_path / "report", progress=False, features=cheap_features, runs=tmp_path / "runs")
     (run,) = (tmp_path / "runs").iterdir()
     assert json.loads((run / "training_options.json").read_text())["precision"] == "bf16"

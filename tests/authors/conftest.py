@@ -31,9 +31,19 @@ def authors_small(fixtures):
 def tiny_preset_authors() -> Preset:
     """tiny-32 at a quarter of its widths: every feature of the format (three scales, an extra layer, a fine sigma)."""
     preset = get_preset("tiny-32")
-    return preset.override(["generator.channel_base=256", "generator.channel_max=16", "discriminator.channel_base=64",
-                            "discriminator.channel_max=16", "generator.z_dim=16", "generator.w_dim=16",
-                            "generator.motion_dim=16", "generator.fourier_features=4", "generator.input_resolution=8"])
+    return preset.override(
+        [
+            "generator.channel_base=256",
+            "generator.channel_max=16",
+            "discriminator.channel_base=64",
+            "discriminator.channel_max=16",
+            "generator.z_dim=16",
+            "generator.w_dim=16",
+            "generator.motion_dim=16",
+            "generator.fourier_features=4",
+            "generator.input_resolution=8",
+        ]
+    )
 
 
 @pytest.fixture()

@@ -18,8 +18,9 @@ def tree(record, prefix=""):
 
 def test_the_writer_writes_the_fixture_from_its_converted_networks(fixtures, authors_small, tmp_path):
     fixture = fixtures / "snapshot-small.pkl"
-    ours = write_snapshot(tmp_path / "ours.pkl", authors_small.preset, authors_small.G_ema, authors_small.D,
-                          authors_small.G)
+    ours = write_snapshot(
+        tmp_path / "ours.pkl", authors_small.preset, authors_small.G_ema, authors_small.D, authors_small.G
+    )
     theirs, written = read_pickle(fixture), read_pickle(ours)
     assert globals_named(ours) == globals_named(fixture)
     for net in ("G", "G_ema", "D"):

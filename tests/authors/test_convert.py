@@ -77,8 +77,12 @@ def test_a_run_is_replaced_only_with_force(tiny_snapshot, tmp_path):
     with pytest.raises(AuthorsSnapshotError, match="already holds a run"):
         convert_snapshot(path, run)
     convert_snapshot(path, run, force=True)
-    assert sorted(p.name for p in run.iterdir()) == ["init.json", "init.safetensors", "snapshot-0000120000.json",
-                                                     "snapshot-0000120000.safetensors"]
+    assert sorted(p.name for p in run.iterdir()) == [
+        "init.json",
+        "init.safetensors",
+        "snapshot-0000120000.json",
+        "snapshot-0000120000.safetensors",
+    ]
     assert sorted(os.listdir(tmp_path)) == ["network-snapshot-000120.pkl", "run"]  # no temporary names left
 
 
@@ -165,9 +169,11 @@ def test_tensors_sharing_a_storage_convert_and_the_hash_covers_the_whole_file(tm
         f.write(b"bytes after the pickle's end")
     convert_snapshot(pkl, tmp_path / "run")
     _, states = load_init(tmp_path / "run")
-    assert torch.equal(states["G_ema"]["mapping.layers.0.bias"], weight[0, :bias.numel()])
-    assert json.loads((tmp_path / "run" / "init.json").read_text())["source"]["sha256"] == \
-        hashlib.sha256(pkl.read_bytes()).hexdigest()
+    assert torch.equal(states["G_ema"]["mapping.layers.0.bias"], weight[0, : bias.numel()])
+    assert (
+        json.loads((tmp_path / "run" / "init.json").read_text())["source"]["sha256"]
+        == hashlib.sha256(pkl.read_bytes()).hexdigest()
+    )
 
 
 def test_a_converted_model_shares_with_a_card_that_names_its_file(tiny_snapshot, tmp_path, one_thread):

@@ -11,21 +11,33 @@ from pathlib import Path
 
 import pytest
 import torch
-from authors_writer import (Global, Style, TensorCall, dump, legacy_storage_bytes, snapshot_records,
-                            write_snapshot)
 from authors_helpers import globals_named, tiny_networks
+from authors_writer import Global, Style, TensorCall, dump, legacy_storage_bytes, snapshot_records, write_snapshot
 
 from digan.authors import AuthorsSnapshotError, read_pickle, read_snapshot
 from digan.authors.pickle_reader import PersistentObject, SafeUnpickler, read_legacy_storage
 
 README_GLOBALS = {
-    "torch_utils.persistence._reconstruct_persistent_obj", "torch._utils._rebuild_tensor_v2",
-    "torch._utils._rebuild_parameter", "torch.storage._load_from_bytes", "collections.OrderedDict",
-    "collections.defaultdict", "builtins.dict", "typing.Any", "omegaconf.dictconfig.DictConfig",
-    "omegaconf.base.ContainerMetadata", "omegaconf.base.Metadata", "omegaconf.nodes.AnyNode",
-    "numpy.core.multiarray.scalar", "numpy.dtype", "dnnlib.util.EasyDict", "torch.Size",
-    "torch.distributions.beta.Beta", "torch.distributions.dirichlet.Dirichlet",
-    "torch.nn.modules.container.Sequential", "torch.nn.modules.container.ModuleList",
+    "torch_utils.persistence._reconstruct_persistent_obj",
+    "torch._utils._rebuild_tensor_v2",
+    "torch._utils._rebuild_parameter",
+    "torch.storage._load_from_bytes",
+    "collections.OrderedDict",
+    "collections.defaultdict",
+    "builtins.dict",
+    "typing.Any",
+    "omegaconf.dictconfig.DictConfig",
+    "omegaconf.base.ContainerMetadata",
+    "omegaconf.base.Metadata",
+    "omegaconf.nodes.AnyNode",
+    "numpy.core.multiarray.scalar",
+    "numpy.dtype",
+    "dnnlib.util.EasyDict",
+    "torch.Size",
+    "torch.distributions.beta.Beta",
+    "torch.distributions.dirichlet.Dirichlet",
+    "torch.nn.modules.container.Sequential",
+    "torch.nn.modules.container.ModuleList",
 }
 
 
@@ -52,7 +64,7 @@ def test_the_fixture_reads_as_records_naming_only_the_globals_its_readme_lists(f
     assert isinstance(G, PersistentObject) and G.class_name == "Generator"
     assert G.module_src.startswith("# The authors' module source was removed")  # kept as text
     fc = G.state["_modules"]["mapping"].state["_modules"]["fc0"].state
-    assert fc["weight_gain"] == pytest.approx(0.01 / 512 ** 0.5) and isinstance(fc["weight_gain"], float)
+    assert fc["weight_gain"] == pytest.approx(0.01 / 512**0.5) and isinstance(fc["weight_gain"], float)
     weight = fc["_parameters"]["weight"]
     assert isinstance(weight, torch.Tensor) and weight.shape == (512, 512) and weight.dtype == torch.float32
 
@@ -81,15 +93,19 @@ class Evil:
         return self.func, self.args
 
 
-@pytest.mark.parametrize("make", [
-    lambda m: Evil(os.system, f"touch {m}"),
-    lambda m: Evil(subprocess.Popen, ["touch", str(m)]),
-    lambda m: Evil(eval, f"open({str(m)!r}, 'w')"),
-    lambda m: Evil(exec, f"open({str(m)!r}, 'w')"),
-    lambda m: Evil(Global("torch", "load"), str(m)),
-    lambda m: Evil(Global("builtins", "getattr"), "x", "y"),
-    lambda m: Evil(Global("torch_utils.persistence", "persistent_class"), str(m)),
-], ids=["os.system", "subprocess.Popen", "eval", "exec", "torch.load", "getattr", "persistence.persistent_class"])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda m: Evil(os.system, f"touch {m}"),
+        lambda m: Evil(subprocess.Popen, ["touch", str(m)]),
+        lambda m: Evil(eval, f"open({str(m)!r}, 'w')"),
+        lambda m: Evil(exec, f"open({str(m)!r}, 'w')"),
+        lambda m: Evil(Global("torch", "load"), str(m)),
+        lambda m: Evil(Global("builtins", "getattr"), "x", "y"),
+        lambda m: Evil(Global("torch_utils.persistence", "persistent_class"), str(m)),
+    ],
+    ids=["os.system", "subprocess.Popen", "eval", "exec", "torch.load", "getattr", "persistence.persistent_class"],
+)
 def test_any_other_global_is_refused_and_nothing_runs(tmp_path, make):
     made = marker()
     path = dump({"G": make(made)}, tmp_path / "evil.pkl")
@@ -119,12 +135,16 @@ def test_module_source_is_kept_as_text_and_never_run(tmp_path, tiny_preset_autho
     assert not made.exists() and os.listdir(tmp_path) == ["src.pkl"]
 
 
-@pytest.mark.parametrize("stream, reason", [
-    (b"\x80\x04}})R.", "a call of a dict"),                  # REDUCE on a dict from the data
-    (b"\x80\x04}}b.", "setting the state of a dict"),          # BUILD on a plain dict
-    (b"\x80\x04](K\x01K\x02u.", "setting items of a list"),  # SETITEMS on a list
-    (b"\x80\x04\x8c\x01x\x94Q.", "opcode BINPERSID"),         # persistent ids: only inside a storage
-], ids=["reduce", "build", "setitems", "persid"])
+@pytest.mark.parametrize(
+    "stream, reason",
+    [
+        (b"\x80\x04}})R.", "a call of a dict"),  # REDUCE on a dict from the data
+        (b"\x80\x04}}b.", "setting the state of a dict"),  # BUILD on a plain dict
+        (b"\x80\x04](K\x01K\x02u.", "setting items of a list"),  # SETITEMS on a list
+        (b"\x80\x04\x8c\x01x\x94Q.", "opcode BINPERSID"),  # persistent ids: only inside a storage
+    ],
+    ids=["reduce", "build", "setitems", "persid"],
+)
 def test_stream_objects_cannot_be_called_or_built(tmp_path, stream, reason):
     path = tmp_path / "odd.pkl"
     path.write_bytes(stream)
@@ -135,6 +155,7 @@ def written(data: bytes):
     def make(path: Path) -> Path:
         path.write_bytes(data)
         return path
+
     return make
 
 
@@ -143,14 +164,18 @@ def torch_zip(path: Path) -> Path:
     return path
 
 
-@pytest.mark.parametrize("make, reason", [
-    (written(b""), "empty file"),
-    (lambda p: p.mkdir() or p, "is a directory"),
-    (lambda p: p, "no such file"),
-    (torch_zip, "a zip archive (a torch.save file?)"),
-    (written(bytes(range(1, 64))), "not a pickle of protocol 2 or later (it starts with bytes 01 02 03 04)"),
-    (written(b"\x80\x04\x8e" + (2 ** 40).to_bytes(8, "little") + b"ab"), "truncated"),  # BINBYTES8 of 1 TiB
-], ids=["empty", "directory", "missing", "torch-zip", "random", "huge-length"])
+@pytest.mark.parametrize(
+    "make, reason",
+    [
+        (written(b""), "empty file"),
+        (lambda p: p.mkdir() or p, "is a directory"),
+        (lambda p: p, "no such file"),
+        (torch_zip, "a zip archive (a torch.save file?)"),
+        (written(bytes(range(1, 64))), "not a pickle of protocol 2 or later (it starts with bytes 01 02 03 04)"),
+        (written(b"\x80\x04\x8e" + (2**40).to_bytes(8, "little") + b"ab"), "truncated"),  # BINBYTES8 of 1 TiB
+    ],
+    ids=["empty", "directory", "missing", "torch-zip", "random", "huge-length"],
+)
 def test_files_that_are_not_pickles_are_one_line_errors(tmp_path, make, reason):
     path = make(tmp_path / "network-snapshot-000000.pkl")
     assert reason in one_line_error(path, read_snapshot)
@@ -167,40 +192,49 @@ def test_a_truncated_snapshot_is_one_line(tmp_path, tiny_snapshot):
 def test_a_pickle_of_other_things_is_not_a_snapshot(tmp_path):
     path = tmp_path / "other.pkl"
     path.write_bytes(pickle.dumps({"weights": [1.0, 2.0]}, protocol=4))
-    assert "not a network snapshot of the authors' training loop (it holds weights" in one_line_error(path, read_snapshot)
+    assert "not a network snapshot of the authors' training loop (it holds weights" in one_line_error(
+        path, read_snapshot
+    )
 
 
 def storage_of(payload: bytes):
     return read_legacy_storage(payload).data
 
 
-@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.float64, torch.int64, torch.int32,
-                                   torch.uint8, torch.bool])
+@pytest.mark.parametrize(
+    "dtype", [torch.float32, torch.float16, torch.float64, torch.int64, torch.int32, torch.uint8, torch.bool]
+)
 def test_legacy_storages_read_back_exactly(dtype):
     values = (torch.arange(7) % 3).to(dtype) if dtype == torch.bool else torch.arange(-3, 4).to(dtype) * 3
     assert torch.equal(storage_of(legacy_storage_bytes(values)), values)
 
 
-@pytest.mark.parametrize("kwargs, reason", [
-    ({"storage_name": "ComplexFloatStorage"}, "torch.ComplexFloatStorage is not supported"),
-    ({"storage_name": "Evil"}, "refused global torch.Evil inside a storage"),
-    ({"numel": 9}, "FloatStorage of 9 elements stored as 4 elements"),
-    ({"view": ("k", 0, 2)}, "saved as a view of another"),
-    ({"little_endian": False}, "big-endian"),
-])
+@pytest.mark.parametrize(
+    "kwargs, reason",
+    [
+        ({"storage_name": "ComplexFloatStorage"}, "torch.ComplexFloatStorage is not supported"),
+        ({"storage_name": "Evil"}, "refused global torch.Evil inside a storage"),
+        ({"numel": 9}, "FloatStorage of 9 elements stored as 4 elements"),
+        ({"view": ("k", 0, 2)}, "saved as a view of another"),
+        ({"little_endian": False}, "big-endian"),
+    ],
+)
 def test_malformed_storages_are_refused(tmp_path, kwargs, reason):
     payload = legacy_storage_bytes(torch.ones(4), **kwargs)
     path = dump({"w": TensorCall(torch.ones(4), storage=payload)}, tmp_path / "s.pkl")
     assert reason in one_line_error(path)
 
 
-@pytest.mark.parametrize("args, reason", [
-    ({"size": (5,)}, "reaches past its storage of 4 elements"),
-    ({"size": (2, 2), "stride": (3, 1)}, "reaches past its storage"),
-    ({"offset": 2, "size": (3,)}, "reaches past its storage"),
-    ({"stride": (-1,)}, "negative offset, size or stride"),
-    ({"size": (2, 2), "stride": (1,)}, "malformed offset, size or stride"),
-])
+@pytest.mark.parametrize(
+    "args, reason",
+    [
+        ({"size": (5,)}, "reaches past its storage of 4 elements"),
+        ({"size": (2, 2), "stride": (3, 1)}, "reaches past its storage"),
+        ({"offset": 2, "size": (3,)}, "reaches past its storage"),
+        ({"stride": (-1,)}, "negative offset, size or stride"),
+        ({"size": (2, 2), "stride": (1,)}, "malformed offset, size or stride"),
+    ],
+)
 def test_tensors_reaching_outside_their_storage_are_refused(tmp_path, args, reason):
     path = dump({"w": TensorCall(torch.ones(4), **args)}, tmp_path / "t.pkl")
     assert reason in one_line_error(path)

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 import torch
-from authors_writer import dump, snapshot_records, write_snapshot
 from authors_helpers import tiny_networks
+from authors_writer import dump, snapshot_records, write_snapshot
 
 from digan.authors import AuthorsSnapshotError, fold_pixel_grid, read_snapshot
 from digan.models import Generator, motion_input
@@ -96,24 +96,45 @@ def module_of(record, path):
     return record
 
 
-@pytest.mark.parametrize("change, named", [
-    (lambda r: module_of(r["G_ema"], "mapping.fc0").state["_parameters"].update(extra=torch.zeros(3)),
-     "1 tensors this project's networks have no place for, e.g. mapping.fc0.extra [3]"),
-    (lambda r: module_of(r["G_ema"], "synthesis.b16.conv0").state["_buffers"].update(noise_const=torch.zeros(16, 16)),
-     "e.g. synthesis.b16.conv0.noise_const"),
-    (lambda r: module_of(r["D"], "videoD.b4.fc").state["_parameters"].pop("bias"),
-     "D has no tensor videoD.b4.fc.bias (this project's motion.fc.bias)"),
-    (lambda r: module_of(r["G_ema"], "synthesis.b32.torgb").state["_parameters"].update(weight=torch.zeros(3, 5)),
-     "G_ema.synthesis.b32.torgb.weight has shape [3, 5]; this project's synthesis.torgb.3.weight needs"),
-    (lambda r: module_of(r["D"], "imageD.b16").state["_buffers"].update(resample_filter=torch.ones(4, 4)),
-     "D.imageD.b16.resample_filter is not the [1, 3, 3, 1] resampling filter"),
-    (lambda r: module_of(r["D"], "imageD.b4.out").state.update(activation="lrelu"),
-     "D.imageD.b4.out.activation is 'lrelu': this project's image.out is linear"),
-    (lambda r: module_of(r["G_ema"], "mapping.fc1").state.update(bias_gain=1),
-     "G_ema.mapping: its layers have different learning-rate multipliers"),
-    (lambda r: module_of(r["D"], "videoD.b8.skip").state.update(down=1),
-     "D.videoD.b8.skip.down is 1"),
-], ids=["extra-param", "noise-buffer", "missing", "shape", "filter", "activation", "lr-multiplier", "down"])
+@pytest.mark.parametrize(
+    "change, named",
+    [
+        (
+            lambda r: module_of(r["G_ema"], "mapping.fc0").state["_parameters"].update(extra=torch.zeros(3)),
+            "1 tensors this project's networks have no place for, e.g. mapping.fc0.extra [3]",
+        ),
+        (
+            lambda r: (
+                module_of(r["G_ema"], "synthesis.b16.conv0").state["_buffers"].update(noise_const=torch.zeros(16, 16))
+            ),
+            "e.g. synthesis.b16.conv0.noise_const",
+        ),
+        (
+            lambda r: module_of(r["D"], "videoD.b4.fc").state["_parameters"].pop("bias"),
+            "D has no tensor videoD.b4.fc.bias (this project's motion.fc.bias)",
+        ),
+        (
+            lambda r: (
+                module_of(r["G_ema"], "synthesis.b32.torgb").state["_parameters"].update(weight=torch.zeros(3, 5))
+            ),
+            "G_ema.synthesis.b32.torgb.weight has shape [3, 5]; this project's synthesis.torgb.3.weight needs",
+        ),
+        (
+            lambda r: module_of(r["D"], "imageD.b16").state["_buffers"].update(resample_filter=torch.ones(4, 4)),
+            "D.imageD.b16.resample_filter is not the [1, 3, 3, 1] resampling filter",
+        ),
+        (
+            lambda r: module_of(r["D"], "imageD.b4.out").state.update(activation="lrelu"),
+            "D.imageD.b4.out.activation is 'lrelu': this project's image.out is linear",
+        ),
+        (
+            lambda r: module_of(r["G_ema"], "mapping.fc1").state.update(bias_gain=1),
+            "G_ema.mapping: its layers have different learning-rate multipliers",
+        ),
+        (lambda r: module_of(r["D"], "videoD.b8.skip").state.update(down=1), "D.videoD.b8.skip.down is 1"),
+    ],
+    ids=["extra-param", "noise-buffer", "missing", "shape", "filter", "activation", "lr-multiplier", "down"],
+)
 def test_every_tensor_and_layer_has_exactly_one_place(tmp_path, tiny_preset_authors, change, named):
     G, D = tiny_networks(tiny_preset_authors)
     records = snapshot_records(tiny_preset_authors, G, D)

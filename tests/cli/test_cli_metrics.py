@@ -3,8 +3,8 @@ import json
 import numpy as np
 import pytest
 
-from digan.data.io import write_video
 from digan.cli.main import build_parser, main
+from digan.data.io import write_video
 
 
 def moving_squares(rng, n, frames=16, size=40, speed=2):
@@ -13,7 +13,9 @@ def moving_squares(rng, n, frames=16, size=40, speed=2):
         v = np.full((frames, size, size, 3), rng.integers(0, 80), np.uint8)
         x, y = rng.integers(0, size - 12, 2)
         for k in range(frames):
-            v[k, y:y + 12, (x + speed * k) % (size - 12):(x + speed * k) % (size - 12) + 12] = rng.integers(150, 255, 3)
+            v[k, y : y + 12, (x + speed * k) % (size - 12) : (x + speed * k) % (size - 12) + 12] = rng.integers(
+                150, 255, 3
+            )
         videos.append(v)
     return videos
 
@@ -46,10 +48,10 @@ def test_digan_fvd_between_two_folders(i3d, folders, capsys):
 
 
 def test_saved_features_stand_in_for_a_folder(folders, tmp_path):
+    from metrics_helpers import MomentFeatures
+
     from digan.data.base import DataError
     from digan.metrics.evaluation import folder_distance
-
-    from metrics_helpers import MomentFeatures
 
     first = folder_distance(folders / "a", folders / "b", 16, MomentFeatures(), progress=False, save=tmp_path)
     features = MomentFeatures()
@@ -60,9 +62,9 @@ def test_saved_features_stand_in_for_a_folder(folders, tmp_path):
 
 
 def test_folder_distance_of_a_folder_with_itself_is_zero(folders):
-    from digan.metrics.evaluation import folder_distance
-
     from metrics_helpers import MomentFeatures
+
+    from digan.metrics.evaluation import folder_distance
 
     same = folder_distance(folders / "a", folders / "a", frames=16, features=MomentFeatures(), progress=False)
     other = folder_distance(folders / "a", folders / "b", frames=16, features=MomentFeatures(), progress=False)
@@ -131,8 +133,13 @@ def generated(tmp_path_factory):
     root = tmp_path_factory.mktemp("generated")
     save_snapshot(root / "run", Generator(preset.generator).eval(), preset, 16)
     G, meta = load_snapshot(root / "run")
-    generate(G, meta, root / "all", VideoRequest(seeds=tuple(range(4)), formats=("mp4", "gif", "png"), compare=True),
-             progress=False)
+    generate(
+        G,
+        meta,
+        root / "all",
+        VideoRequest(seeds=tuple(range(4)), formats=("mp4", "gif", "png"), compare=True),
+        progress=False,
+    )
     generate(G, meta, root / "mp4", VideoRequest(seeds=tuple(range(4))), progress=False)  # mp4 and a grid
     (root / "mp4-only").mkdir()
     for k in range(4):
@@ -142,9 +149,9 @@ def generated(tmp_path_factory):
 
 
 def test_a_generate_folder_counts_each_seed_once(generated, folders, capsys):
-    from digan.metrics.evaluation import folder_distance, sample_videos
-
     from metrics_helpers import MomentFeatures
+
+    from digan.metrics.evaluation import folder_distance, sample_videos
 
     videos, note = sample_videos(generated / "all")
     assert [v.name for v in videos] == ["seed0000", "seed0001", "seed0002", "seed0003"]  # the lossless copies
@@ -165,31 +172,41 @@ def test_digan_fvd_prints_the_counts_and_warns_about_few_clips(generated, moment
 
 
 def save_npz(path, **arrays):
-    base = {"features": np.ones((4, 24), np.float32), "detector": "moments", "detector_sha256": "0" * 64,
-            "frames": 16, "source": "x"}
+    base = {
+        "features": np.ones((4, 24), np.float32),
+        "detector": "moments",
+        "detector_sha256": "0" * 64,
+        "frames": 16,
+        "source": "x",
+    }
     np.savez(path, **{**base, **arrays})
     return path
 
 
-@pytest.mark.parametrize("make, message", [
-    (lambda p: p.write_bytes(b""), "not a features file written by `digan fvd --save-features` (EOFError"),
-    (lambda p: p.write_bytes(save_npz(p).read_bytes()[:300]), "not a features file written by"),
-    (lambda p: save_npz(p, features=np.ones((4, 3, 8), np.float32)), "features must be floats [clips, 24]"),
-    (lambda p: save_npz(p, features=np.ones((4, 5), np.float32)), "features must be floats [clips, 24]"),
-    (lambda p: save_npz(p, features=np.array([["a"] * 24] * 4)), "features must be floats"),
-    (lambda p: save_npz(p, features=np.ones((1, 24), np.float32)), "features of 1 clip; FVD needs at least 2"),
-    (lambda p: save_npz(p, features=np.full((4, 24), np.nan, np.float32)), "features hold NaN or inf"),
-])
-def test_bad_feature_files_are_one_line_before_any_feature_is_computed(folders, tmp_path, capsys, moments, make,
-                                                                       message):
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda p: p.write_bytes(b""), "not a features file written by `digan fvd --save-features` (EOFError"),
+        (lambda p: p.write_bytes(save_npz(p).read_bytes()[:300]), "not a features file written by"),
+        (lambda p: save_npz(p, features=np.ones((4, 3, 8), np.float32)), "features must be floats [clips, 24]"),
+        (lambda p: save_npz(p, features=np.ones((4, 5), np.float32)), "features must be floats [clips, 24]"),
+        (lambda p: save_npz(p, features=np.array([["a"] * 24] * 4)), "features must be floats"),
+        (lambda p: save_npz(p, features=np.ones((1, 24), np.float32)), "features of 1 clip; FVD needs at least 2"),
+        (lambda p: save_npz(p, features=np.full((4, 24), np.nan, np.float32)), "features hold NaN or inf"),
+    ],
+)
+def test_bad_feature_files_are_one_line_before_any_feature_is_computed(
+    folders, tmp_path, capsys, moments, make, message
+):
     bad = tmp_path / "bad.npz"
     make(bad)
     assert message in cli_error(capsys, "fvd", folders / "a", bad, "--quiet")
     assert sum(f.calls for f in moments) == 0  # checked before folder A's features
 
 
-def test_saved_features_are_written_atomically_and_the_folder_checked_first(folders, tmp_path, capsys, moments,
-                                                                            monkeypatch):
+def test_saved_features_are_written_atomically_and_the_folder_checked_first(
+    folders, tmp_path, capsys, moments, monkeypatch
+):
     blocker = tmp_path / "file"
     blocker.write_text("x")
     assert "--save-features" in cli_error(capsys, "fvd", folders / "a", folders / "b", "--save-features", blocker)
@@ -199,12 +216,14 @@ def test_saved_features_are_written_atomically_and_the_folder_checked_first(fold
         raise KeyboardInterrupt
 
     monkeypatch.setattr(np, "savez", killed)
-    assert main(["fvd", str(folders / "a"), str(folders / "b"), "--save-features", str(tmp_path / "f"),
-                 "--quiet"]) == 130
+    assert (
+        main(["fvd", str(folders / "a"), str(folders / "b"), "--save-features", str(tmp_path / "f"), "--quiet"]) == 130
+    )
     assert list((tmp_path / "f").iterdir()) == []  # no a.npz cut short, no temporary file
 
 
 # ---------------------------------------------------------------- issue 24, item 6: which files count
+
 
 def readme_samples(generated, root):
     """The README's layout: `generate --out samples/ --seeds 0-3`, then `--out samples/x4 --seeds 0-3`."""
@@ -256,8 +275,9 @@ def test_copies_of_one_render_agree_in_every_format(generated):
         assert not same_video(png, read_video(generated / "all" / f"seed{(k + 1) % 4:04d}"))
 
 
-def test_digan_evaluate_refuses_short_real_videos_before_the_detector_loads(tmp_path, tiny_G, tiny_preset, capsys,
-                                                                             moments, monkeypatch):
+def test_digan_evaluate_refuses_short_real_videos_before_the_detector_loads(
+    tmp_path, tiny_G, tiny_preset, capsys, moments, monkeypatch
+):
     from digan.checkpoint import save_snapshot
 
     def never(*args, **kwargs):
@@ -267,8 +287,21 @@ def test_digan_evaluate_refuses_short_real_videos_before_the_detector_loads(tmp_
     save_snapshot(tmp_path / "run", tiny_G, tiny_preset, 16)
     for k in range(3):
         write_video(tmp_path / "short" / f"v{k}" / "", np.full((10, 32, 32, 3), 40 * k, np.uint8))
-    assert main(["evaluate", "--ckpt", str(tmp_path / "run"), "--data", str(tmp_path / "short"), "--metrics",
-                 "fvd2048_16f", "--quiet"]) == 2
+    assert (
+        main(
+            [
+                "evaluate",
+                "--ckpt",
+                str(tmp_path / "run"),
+                "--data",
+                str(tmp_path / "short"),
+                "--metrics",
+                "fvd2048_16f",
+                "--quiet",
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err.strip().splitlines()  # the dataset's summary line, then the refusal
     assert err[-1] == "digan: error: short: no video has the 16 frames protocol fvd2048_16f needs"
     assert not moments  # the detector was never loaded
@@ -277,7 +310,7 @@ def test_digan_evaluate_refuses_short_real_videos_before_the_detector_loads(tmp_
 def test_digan_fvd_batch_is_checked_against_memory_before_any_feature(folders, capsys, moments, monkeypatch):
     from digan.utils import memory
 
-    monkeypatch.setattr(memory, "available", lambda device="cpu": 240 * 2 ** 20)  # 2 clips of 16 frames, not 3
+    monkeypatch.setattr(memory, "available", lambda device="cpu": 240 * 2**20)  # 2 clips of 16 frames, not 3
     line = cli_error(capsys, "fvd", folders / "a", folders / "b", "--batch", "1000000", "--quiet")
     assert "features of 16-frame clips in batches of 3 would hold about" in line  # a side has 3 clips
     assert "use --batch 2 or less" in line

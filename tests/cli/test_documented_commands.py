@@ -23,7 +23,7 @@ def commands_in(text: str, offset: int, chunk: str) -> list[tuple[int, list[str]
         match = COMMAND.search(line)
         if not match or line.lstrip().startswith(("#", "pip", "python")) or "import " in line:
             continue
-        command = line[match.end():].split(" # ")[0].split(";")[0].split("&&")[0].split("|")[0]
+        command = line[match.end() :].split(" # ")[0].split(";")[0].split("&&")[0].split("|")[0]
         command = re.sub(r"\[[^\]]*\]", "", command)  # [--optional PARTS] of a synopsis
         try:
             argv = shlex.split(command)
@@ -38,8 +38,10 @@ def documented(path: Path) -> tuple[list, list]:
     text = path.read_text()
     blocks = [(m.start(1), m.group(1)) for m in re.finditer(r"```(?:sh|bash|console)?\n(.*?)```", text, re.S)]
     inline = [(m.start(1), m.group(1)) for m in re.finditer(r"(?<!`)`([^`\n]*digan [^`\n]*)`(?!`)", text)]
-    return ([c for o, chunk in blocks for c in commands_in(text, o, chunk)],
-            [c for o, chunk in inline for c in commands_in(text, o, chunk)])
+    return (
+        [c for o, chunk in blocks for c in commands_in(text, o, chunk)],
+        [c for o, chunk in inline for c in commands_in(text, o, chunk)],
+    )
 
 
 BLOCKS, SPANS = [], []

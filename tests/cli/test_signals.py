@@ -9,14 +9,14 @@ import time
 import numpy as np
 import pytest
 import torch
-
 from cli_helpers import cli_error
+from process_helpers import digan, finish, temporaries, wait_until
+
 from digan.checkpoint import STATE_NAME, save_snapshot
 from digan.cli.main import main
 from digan.config import get_preset
 from digan.data.io import write_video
 from digan.models import Generator
-from process_helpers import digan, finish, temporaries, wait_until
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -38,6 +38,7 @@ class SigtermNotHandled(Exception):
 @pytest.fixture()
 def sigterm_guard():
     """SIGTERM raises SigtermNotHandled unless a command handles it (instead of ending the test process)."""
+
     def guard(signum, frame):
         raise SigtermNotHandled
 
@@ -80,21 +81,67 @@ def two_video_folders(root):
 
 
 COMMANDS = {  # command line (RUN, OUT and DIR stand for paths), what is patched, after which call SIGTERM comes
-    "generate": (["generate", "--ckpt", "RUN", "--out", "OUT", "--seeds", "0-1", "--frames", "4", "--formats",
-                  "mp4,png", "--quiet"], "digan.data.io:VideoWriter.write", 2),
-    "interpolate": (["interpolate", "--ckpt", "RUN", "--out", "OUT", "--steps", "2", "--frames", "4", "--quiet"],
-                    "digan.data.io:VideoWriter.write", 1),
-    "gallery": (["gallery", "--ckpt", "RUN", "--out", "OUT", "--videos", "2", "--quiet"],
-                "digan.data.io:VideoWriter.write", 1),
+    "generate": (
+        [
+            "generate",
+            "--ckpt",
+            "RUN",
+            "--out",
+            "OUT",
+            "--seeds",
+            "0-1",
+            "--frames",
+            "4",
+            "--formats",
+            "mp4,png",
+            "--quiet",
+        ],
+        "digan.data.io:VideoWriter.write",
+        2,
+    ),
+    "interpolate": (
+        ["interpolate", "--ckpt", "RUN", "--out", "OUT", "--steps", "2", "--frames", "4", "--quiet"],
+        "digan.data.io:VideoWriter.write",
+        1,
+    ),
+    "gallery": (
+        ["gallery", "--ckpt", "RUN", "--out", "OUT", "--videos", "2", "--quiet"],
+        "digan.data.io:VideoWriter.write",
+        1,
+    ),
     "export": (["export", "--ckpt", "RUN", "--out", "OUT/g.onnx"], "torch.onnx:export", 1),
-    "invert": (["invert", "--ckpt", "RUN", "--video", "shapes:0", "--out", "OUT", "--steps", "1", "--starts", "1",
-                "--quiet"], "digan.invert.fitfile:save_file", 1),
+    "invert": (
+        ["invert", "--ckpt", "RUN", "--video", "shapes:0", "--out", "OUT", "--steps", "1", "--starts", "1", "--quiet"],
+        "digan.invert.fitfile:save_file",
+        1,
+    ),
     "prepare": (["prepare", "DIR/a", "OUT", "--size", "8", "--quiet"], "digan.data.store:stream_video", 1),
-    "evaluate": (["evaluate", "--ckpt", "RUN", "--data", "shapes", "--metrics", "fvd2048_16f", "--quiet"],
-                 "digan.cli.metrics:open_dataset", 1),
+    "evaluate": (
+        ["evaluate", "--ckpt", "RUN", "--data", "shapes", "--metrics", "fvd2048_16f", "--quiet"],
+        "digan.cli.metrics:open_dataset",
+        1,
+    ),
     "fvd": (["fvd", "DIR/a", "DIR/b", "--frames", "9", "--quiet"], "digan.cli.metrics:folder_clips", 2),
-    "train": (["train", "--data", "shapes", "--out", "OUT", "--kimg", "1", "--batch", "4", "--snap-kimg", "0.008",
-               "--workers", "0", "--quiet"], "digan.training.loop:Trainer.step", 3),
+    "train": (
+        [
+            "train",
+            "--data",
+            "shapes",
+            "--out",
+            "OUT",
+            "--kimg",
+            "1",
+            "--batch",
+            "4",
+            "--snap-kimg",
+            "0.008",
+            "--workers",
+            "0",
+            "--quiet",
+        ],
+        "digan.training.loop:Trainer.step",
+        3,
+    ),
     "demo": (["demo", "--out", "OUT", "--kimg", "1"], "digan.training.loop:Trainer.step", 1),  # rendered on (exit 0)
 }
 
@@ -111,8 +158,10 @@ def test_sigterm_ends_every_command_like_ctrl_c(command, run, tmp_path, monkeypa
     code = main(argv)
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 143, err
-    expected = {"prepare": f"terminated: run the same command again to resume into {out}",
-                "train": "stopped at 0.01 kimg; run the same command to resume"}.get(command, "digan: terminated")
+    expected = {
+        "prepare": f"terminated: run the same command again to resume into {out}",
+        "train": "stopped at 0.01 kimg; run the same command to resume",
+    }.get(command, "digan: terminated")
     assert err[-1] == expected
     assert temporaries(tmp_path) == []
     if command in ("train", "demo"):  # stops after the step, as for Ctrl-C, with the state saved to resume from
@@ -125,8 +174,24 @@ def test_sigterm_ends_every_command_like_ctrl_c(command, run, tmp_path, monkeypa
 def test_an_outside_sigterm_removes_what_a_render_was_writing(run, tmp_path):
     """A real SIGTERM from another process, while `generate` streams frames to temporary files."""
     out = tmp_path / "out"
-    process = digan("generate", "--ckpt", run, "--out", out, "--seeds", "0", "--frames", "64", "--chunk", "1",
-                    "--formats", "mp4,png", "--quiet", slow="digan.sampling.files:render_code", slow_s=0.2)
+    process = digan(
+        "generate",
+        "--ckpt",
+        run,
+        "--out",
+        out,
+        "--seeds",
+        "0",
+        "--frames",
+        "64",
+        "--chunk",
+        "1",
+        "--formats",
+        "mp4,png",
+        "--quiet",
+        slow="digan.sampling.files:render_code",
+        slow_s=0.2,
+    )
     wait_until(lambda: len(temporaries(out)) == 2 or process.poll() is not None, what="the temporaries")
     process.send_signal(signal.SIGTERM)
     code, _, err = finish(process)
@@ -137,8 +202,24 @@ def test_an_outside_sigterm_removes_what_a_render_was_writing(run, tmp_path):
 def test_what_a_killed_render_left_is_removed_by_the_next(run, tmp_path, capsys):
     """SIGKILL leaves temporaries behind (nothing can run); a rerun removes them, as no live process holds them."""
     out = tmp_path / "out"
-    process = digan("generate", "--ckpt", run, "--out", out, "--seeds", "0", "--frames", "64", "--chunk", "1",
-                    "--formats", "mp4,png", "--quiet", slow="digan.sampling.files:render_code", slow_s=0.2)
+    process = digan(
+        "generate",
+        "--ckpt",
+        run,
+        "--out",
+        out,
+        "--seeds",
+        "0",
+        "--frames",
+        "64",
+        "--chunk",
+        "1",
+        "--formats",
+        "mp4,png",
+        "--quiet",
+        slow="digan.sampling.files:render_code",
+        slow_s=0.2,
+    )
     wait_until(lambda: len(temporaries(out)) == 2 or process.poll() is not None, what="the temporaries")
     process.kill()
     finish(process)
@@ -149,8 +230,20 @@ def test_what_a_killed_render_left_is_removed_by_the_next(run, tmp_path, capsys)
 
 def test_a_second_train_of_a_run_is_refused_with_the_holders_pid(tmp_path, capsys):
     """Today both ran: the second's start-up clean-up deleted the first's live temporary, and their files mixed."""
-    args = ["train", "--data", "shapes", "--out", tmp_path, "--batch", "4", "--snap-kimg", "0.008", "--workers", "1",
-            "--quiet"]
+    args = [
+        "train",
+        "--data",
+        "shapes",
+        "--out",
+        tmp_path,
+        "--batch",
+        "4",
+        "--snap-kimg",
+        "0.008",
+        "--workers",
+        "1",
+        "--quiet",
+    ]
     run_dir = tmp_path / "shapes-tiny-32"
     first = digan(*args, "--kimg", "1")
     try:

@@ -36,8 +36,10 @@ def ucf_root(tmp_path):
     lists.mkdir()
     # The real lists spell one class 'HandStandPushups' while its folder is 'HandstandPushups'.
     (lists / "trainlist01.txt").write_text(
-        "ApplyEyeMakeup/v_ApplyEyeMakeup_g08_c01.avi 1\r\nHandStandPushups/v_HandStandPushups_g09_c02.avi 37\r\n")
+        "ApplyEyeMakeup/v_ApplyEyeMakeup_g08_c01.avi 1\r\nHandStandPushups/v_HandStandPushups_g09_c02.avi 37\r\n"
+    )
     (lists / "testlist01.txt").write_text(
         "ApplyEyeMakeup/v_ApplyEyeMakeup_g01_c01.avi\nHandStandPushups/v_HandStandPushups_g01_c01.avi\n"
-        "ApplyEyeMakeup/v_ApplyEyeMakeup_g99_c01.avi\n")
+        "ApplyEyeMakeup/v_ApplyEyeMakeup_g99_c01.avi\n"
+    )
     return root

@@ -12,7 +12,7 @@ def clip(t=12, h=20, w=28, seed=0):
     base = np.linspace(30, 190, w, dtype=np.float32)[None, :, None] * rng.uniform(0.4, 1.0, 3)
     v = np.repeat(np.broadcast_to(base, (h, w, 3))[None], t, axis=0).copy()
     for k in range(t):
-        v[k, :, (3 * k) % w:(3 * k) % w + 4] = 250
+        v[k, :, (3 * k) % w : (3 * k) % w + 4] = 250
     return v.astype(np.uint8)
 
 

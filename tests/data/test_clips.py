@@ -36,4 +36,3 @@ def test_prefetched_batches_are_the_batches_of_their_step(workers):
     with PrefetchedBatches(batches, start=0, stop=4, workers=workers) as ahead:
         with pytest.raises(IndexError, match="batch 0 is next"):
             ahead[1]
-

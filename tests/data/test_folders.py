@@ -39,17 +39,29 @@ def test_zip_gives_the_same_frames(layout, video_folder, frames_root, tmp_path):
         np.testing.assert_array_equal(a.read(i, ids), b.read(i, ids))
 
 
-@pytest.mark.parametrize("split, expected", [
-    ("train", ["ApplyEyeMakeup/v_ApplyEyeMakeup_g08_c01.avi", "HandstandPushups/v_HandstandPushups_g09_c02.avi"]),
-    ("test", ["ApplyEyeMakeup/v_ApplyEyeMakeup_g01_c01.avi", "HandstandPushups/v_HandstandPushups_g01_c01.avi"]),
-    ("train+test", ["ApplyEyeMakeup/v_ApplyEyeMakeup_g01_c01.avi", "ApplyEyeMakeup/v_ApplyEyeMakeup_g08_c01.avi",
-                    "HandstandPushups/v_HandstandPushups_g01_c01.avi", "HandstandPushups/v_HandstandPushups_g09_c02.avi"]),
-])
+@pytest.mark.parametrize(
+    "split, expected",
+    [
+        ("train", ["ApplyEyeMakeup/v_ApplyEyeMakeup_g08_c01.avi", "HandstandPushups/v_HandstandPushups_g09_c02.avi"]),
+        ("test", ["ApplyEyeMakeup/v_ApplyEyeMakeup_g01_c01.avi", "HandstandPushups/v_HandstandPushups_g01_c01.avi"]),
+        (
+            "train+test",
+            [
+                "ApplyEyeMakeup/v_ApplyEyeMakeup_g01_c01.avi",
+                "ApplyEyeMakeup/v_ApplyEyeMakeup_g08_c01.avi",
+                "HandstandPushups/v_HandstandPushups_g01_c01.avi",
+                "HandstandPushups/v_HandstandPushups_g09_c02.avi",
+            ],
+        ),
+    ],
+)
 def test_ucf101_splits(ucf_root, split, expected, capsys):
     s = open_dataset(ucf_root, 8, split=split)
     assert s.name == "ucf101" and names(s) == expected
     err = capsys.readouterr().err
-    assert ("skipping ApplyEyeMakeup/v_ApplyEyeMakeup_g99_c01.avi: listed in testlist01.txt but not found" in err) == ("test" in split)
+    assert ("skipping ApplyEyeMakeup/v_ApplyEyeMakeup_g99_c01.avi: listed in testlist01.txt but not found" in err) == (
+        "test" in split
+    )
 
 
 def test_ucf101_in_zip_and_bad_split(ucf_root, tmp_path):

@@ -1,5 +1,4 @@
 import io
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,7 +15,7 @@ def moving_bar(t=8, h=24, w=32, seed=0):
     v = np.repeat(base[None], t, axis=0)
     for k in range(t):
         x = (2 * k) % w
-        v[k, :, x:x + 4] = 255
+        v[k, :, x : x + 4] = 255
     return v.astype(np.uint8)
 
 
@@ -184,6 +183,7 @@ def test_one_frame_reader_for_paths_and_file_objects(tmp_path):
 
 
 # ---------------------------------------------------------------- which files count (issue 24, item 6)
+
 
 def two_videos(root):
     write_video(root / "a.mp4", moving_bar())

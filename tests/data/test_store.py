@@ -8,9 +8,9 @@ from cli_helpers import cli_error
 from data_helpers import clip, frame_folder, write_avi
 from process_helpers import alive, children, digan, finish, kill_all, needs_proc, temporaries, wait_until
 
+from digan.cli.main import main
 from digan.data import ClipSpec, DataError, PairBatches, open_dataset
 from digan.data import store as store_mod
-from digan.cli.main import main
 from digan.data.store import prepare
 
 
@@ -96,8 +96,7 @@ def cli(*argv):
 
 
 def test_cli_prepare_with_workers(video_folder, tmp_path, capsys):
-    assert cli("prepare", str(video_folder), str(tmp_path / "s"), "--size", "16", "--workers", "2",
-               "--quiet") == 0
+    assert cli("prepare", str(video_folder), str(tmp_path / "s"), "--size", "16", "--workers", "2", "--quiet") == 0
     assert "3 videos, 31 frames at 16x16" in capsys.readouterr().out
     same_videos(open_dataset(video_folder, 16), open_dataset(tmp_path / "s", 16))
     assert cli("prepare", str(video_folder), str(tmp_path / "s"), "--size", "16", "--quiet") == 0  # done already
@@ -139,12 +138,15 @@ def test_sources_survive_pickling_for_loader_workers(video_folder, tmp_path):
         np.testing.assert_array_equal(copy.read(1, [0, 3]), source.read(1, [0, 3]))
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--fps", "-1"], "argument --fps: must be positive"),
-    (["--fps", "nan"], "argument --fps: must be a finite number"),
-    (["--size", "2"], "argument --size: must be at least 4"),
-    (["--workers", "0"], "argument --workers/-j: must be positive"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--fps", "-1"], "argument --fps: must be positive"),
+        (["--fps", "nan"], "argument --fps: must be a finite number"),
+        (["--size", "2"], "argument --size: must be at least 4"),
+        (["--workers", "0"], "argument --workers/-j: must be positive"),
+    ],
+)
 def test_prepare_checks_options_before_touching_the_destination(video_folder, tmp_path, capsys, args, message):
     from cli_helpers import cli_error
 
@@ -169,6 +171,7 @@ def test_a_prepare_that_writes_no_store_leaves_nothing_to_block_the_next(tmp_pat
 
 # ---------------------------------------------------------------- one prepare per store, workers that end with it
 
+
 def many_videos(root, n=16):
     for k in range(n):
         frame_folder(root / f"v{k:02d}", clip(4, h=8, w=8, seed=k))
@@ -179,14 +182,16 @@ def many_videos(root, n=16):
 def test_a_second_prepare_is_refused_and_sigterm_stops_the_first_and_its_workers(tmp_path, capsys):
     """SIGTERM: one line, exit 143, no worker left, no temporary; the same command then finishes the store."""
     src, dest = many_videos(tmp_path / "src"), tmp_path / "store"
-    first = digan("prepare", src, dest, "--size", 8, "--workers", 2, "--quiet",
-                  slow="digan.data.store:stream_video", slow_s=0.5)
+    first = digan(
+        "prepare", src, dest, "--size", 8, "--workers", 2, "--quiet", slow="digan.data.store:stream_video", slow_s=0.5
+    )
     workers = []
     try:
         wait_until(lambda: len(children(first.pid)) >= 2, what="two workers")
         workers = children(first.pid)
-        assert f"in use by process {first.pid} (digan prepare)" in cli_error(capsys, "prepare", src, dest,
-                                                                             "--size", 8, "--quiet")
+        assert f"in use by process {first.pid} (digan prepare)" in cli_error(
+            capsys, "prepare", src, dest, "--size", 8, "--quiet"
+        )
         first.send_signal(signal.SIGTERM)
         code, _, err = finish(first)
         assert code == 143, err
@@ -204,8 +209,9 @@ def test_a_second_prepare_is_refused_and_sigterm_stops_the_first_and_its_workers
 def test_workers_end_when_prepare_is_killed_and_the_store_resumes(tmp_path):
     """SIGKILL cannot be handled: the workers notice their parent's end themselves (they blocked forever)."""
     src, dest = many_videos(tmp_path / "src"), tmp_path / "store"
-    first = digan("prepare", src, dest, "--size", 8, "--workers", 2, "--quiet",
-                  slow="digan.data.store:stream_video", slow_s=0.5)
+    first = digan(
+        "prepare", src, dest, "--size", 8, "--workers", 2, "--quiet", slow="digan.data.store:stream_video", slow_s=0.5
+    )
     workers = []
     try:
         wait_until(lambda: len(children(first.pid)) >= 2, what="two workers")
@@ -220,8 +226,8 @@ def test_workers_end_when_prepare_is_killed_and_the_store_resumes(tmp_path):
 
 
 def test_a_shard_rewritten_never_keeps_the_old_json_beside_the_new_frames(video_folder, tmp_path, monkeypatch):
-    from digan.data.folders import find_entries
     from digan.data.base import Report
+    from digan.data.folders import find_entries
 
     dest = tmp_path / "store"
     prepare(video_folder, dest, 8, progress=False)
@@ -260,11 +266,16 @@ def test_a_killed_worker_is_one_line_and_the_store_resumes(tmp_path, monkeypatch
 
     monkeypatch.setattr(store_mod, "probe", killed)  # called in the worker (fork keeps the patch)
     line = cli_error(capsys, "prepare", src, dest, "--size", 8, "--workers", 2, "--quiet")
-    assert line == (f"digan: error: {dest}: a decoding worker was killed (out of memory?); run the same command "
-                    "again to resume, with fewer --workers")
+    assert line == (
+        f"digan: error: {dest}: a decoding worker was killed (out of memory?); run the same command "
+        "again to resume, with fewer --workers"
+    )
     monkeypatch.undo()
     assert len(prepare(src, dest, 8, progress=False)) == 4
+
+
 # ---------------------------------------------------------------- issue 24, item 4: what prepare holds
+
 
 def test_prepare_size_is_checked_against_memory_before_the_destination(video_folder, tmp_path, capsys):
     """--size 100000 made every worker resize frames of 30 GB; now one line says what fits, nothing is written."""
@@ -288,8 +299,7 @@ def test_prepare_workers_are_capped_at_the_cores_and_said_so(video_folder, tmp_p
         return real(workers, **kwargs)
 
     monkeypatch.setattr(store, "ProcessPoolExecutor", recorded)
-    assert cli("prepare", str(video_folder), str(tmp_path / "s"), "--size", "16", "--workers", "100000",
-               "--quiet") == 0
+    assert cli("prepare", str(video_folder), str(tmp_path / "s"), "--size", "16", "--workers", "100000", "--quiet") == 0
     assert pools == [2]  # 3 shards to do, 2 cores: not min(100000, 3)
     assert "prepare: 100000 workers asked for, but this process may use 2 cores: using 2" in capsys.readouterr().err
     same_videos(open_dataset(video_folder, 16), open_dataset(tmp_path / "s", 16))
@@ -299,7 +309,7 @@ def test_prepare_workers_are_capped_by_free_memory(video_folder, tmp_path, capsy
     from digan.utils import memory, runtime
 
     monkeypatch.setattr(runtime, "available_cores", lambda: 64)
-    monkeypatch.setattr(runtime, "available", lambda device="cpu": 2 * memory.WORKER_BYTES + 2 ** 20)
+    monkeypatch.setattr(runtime, "available", lambda device="cpu": 2 * memory.WORKER_BYTES + 2**20)
     prepare(video_folder, tmp_path / "s", 16, workers=16, progress=False)
     err = capsys.readouterr().err
     assert "16 workers asked for, but free memory" in err and "holds about 2 at 256.0 MB each: using 2" in err

@@ -5,12 +5,12 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from cli_helpers import cli_error
+from json_mutations import DEEP, mutations
+
 from digan.checkpoint import CheckpointError, load_snapshot
 from digan.invert import load_fit
 from digan.invert.fitfile import check_fit
-from json_mutations import DEEP, mutations
 
 OLD = Path(__file__).parents[1] / "fixtures" / "v0.1.0"
 
@@ -45,21 +45,24 @@ def test_every_crafted_fit_description_is_one_line_or_a_usable_fit(fit_dir):
         except CheckpointError as e:
             assert "\n" not in str(e), (name, str(e))
             refused += 1
-        except Exception as e:  # noqa: BLE001: what the test looks for
+        except Exception as e:  # what the test looks for
             tracebacks.append(f"{name}: {type(e).__name__}: {str(e)[:80]}")
     assert not tracebacks, tracebacks
     assert refused > 50 and loaded > 50
 
 
-@pytest.mark.parametrize("change, message", [
-    ({"weights": 5}, "weights 5 is not the name of a file beside it"),
-    ({"weights": "/etc/passwd"}, "is not the name of a file beside it"),
-    ({"fps": 1e300}, "fps 1e+300 is not a positive number (frames per second, at most 10000)"),
-    ({"fps": None}, "fps None is not a positive number"),
-    ({"clip_frames": "16"}, "clip_frames '16' is not a whole number of at least 2"),
-    ({"snapshot": {"path": 5, "sha256": "00"}}, "snapshot is not an object with a path and a sha256"),
-    ({"snapshot": None}, "snapshot is not an object with a path and a sha256"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"weights": 5}, "weights 5 is not the name of a file beside it"),
+        ({"weights": "/etc/passwd"}, "is not the name of a file beside it"),
+        ({"fps": 1e300}, "fps 1e+300 is not a positive number (frames per second, at most 10000)"),
+        ({"fps": None}, "fps None is not a positive number"),
+        ({"clip_frames": "16"}, "clip_frames '16' is not a whole number of at least 2"),
+        ({"snapshot": {"path": 5, "sha256": "00"}}, "snapshot is not an object with a path and a sha256"),
+        ({"snapshot": None}, "snapshot is not an object with a path and a sha256"),
+    ],
+)
 def test_crafted_fit_fields_are_one_line_in_the_command(fit_dir, tmp_path, capsys, change, message):
     meta = json.loads((fit_dir / "fit.json").read_text())
     meta.update(change)

@@ -1,13 +1,12 @@
 import numpy as np
 import pytest
 import torch
+from metrics_helpers import noise_generator
 
 from digan.data.base import DataError
 from digan.metrics.c3d import C3D, CONVS, FCS, C3DProbabilities, inception_score, load_c3d, mean_clip
 from digan.metrics.evaluation import evaluate
 from digan.metrics.protocols import PROTOCOLS
-
-from metrics_helpers import noise_generator
 
 
 @pytest.fixture(scope="module")

@@ -70,7 +70,9 @@ def test_kvd_is_unbiased():
     for _ in range(400):
         x, y = rng.standard_normal((8, 4)), rng.standard_normal((8, 4))
         unbiased.append(kvd(x, y))
-        biased.append(polynomial_kernel(x, x).mean() + polynomial_kernel(y, y).mean() - 2 * polynomial_kernel(x, y).mean())
+        biased.append(
+            polynomial_kernel(x, x).mean() + polynomial_kernel(y, y).mean() - 2 * polynomial_kernel(x, y).mean()
+        )
     err = np.std(unbiased) / np.sqrt(len(unbiased))
     assert abs(np.mean(unbiased)) < 3 * err
     assert np.mean(biased) > 10 * err

@@ -4,14 +4,13 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import torch
+from metrics_helpers import CountingSource, MomentFeatures, noise_generator
 
-from digan.data.base import DataError
 import digan.metrics.evaluation as ev
+from digan.data.base import DataError
 from digan.metrics.distances import fvd, kvd
 from digan.metrics.features import extract, extract_shard, merge_shards, my_batches, resize_clips
 from digan.metrics.protocols import PROTOCOLS
-
-from metrics_helpers import CountingSource, MomentFeatures, noise_generator
 
 
 @pytest.fixture()
@@ -29,14 +28,33 @@ def small_protocols(monkeypatch):
 
 def test_evaluate_writes_complete_result_lines(small_protocols, tmp_path):
     source, features, calls = CountingSource([40 + v for v in range(30)]), MomentFeatures(), []
-    results = ev.evaluate(noise_generator(calls), source, ["fvd12_16f", "kvd12_16f", "digan12"], seed=1,
-                          features=features, batch=4, progress=False, cache=tmp_path / "cache",
-                          info={"snapshot": "snap.safetensors"})
+    results = ev.evaluate(
+        noise_generator(calls),
+        source,
+        ["fvd12_16f", "kvd12_16f", "digan12"],
+        seed=1,
+        features=features,
+        batch=4,
+        progress=False,
+        cache=tmp_path / "cache",
+        info={"snapshot": "snap.safetensors"},
+    )
     assert [r["metric"] for r in results] == ["fvd12_16f", "kvd12_16f", "digan12"]
     f, k, d = results
     for r in results:
-        for key in ("protocol", "num_real", "num_fake", "frames", "stride", "resolution", "seed", "detector",
-                    "detector_sha256", "snapshot", "value"):
+        for key in (
+            "protocol",
+            "num_real",
+            "num_fake",
+            "frames",
+            "stride",
+            "resolution",
+            "seed",
+            "detector",
+            "detector_sha256",
+            "snapshot",
+            "value",
+        ):
             assert key in r, key
         assert json.loads(json.dumps(r)) == r
     assert (f["num_real"], f["num_fake"], f["frames"], f["stride"], f["seed"]) == (12, 10, 16, 1, 1)
@@ -52,8 +70,12 @@ def test_evaluate_writes_complete_result_lines(small_protocols, tmp_path):
     path = tmp_path / "metrics.jsonl"
     ev.write_jsonl(path, results)
     ev.write_jsonl(path, results[:1])
-    assert [json.loads(line)["metric"] for line in path.read_text().splitlines()] == \
-        ["fvd12_16f", "kvd12_16f", "digan12", "fvd12_16f"]
+    assert [json.loads(line)["metric"] for line in path.read_text().splitlines()] == [
+        "fvd12_16f",
+        "kvd12_16f",
+        "digan12",
+        "fvd12_16f",
+    ]
 
 
 def test_real_features_are_cached_per_dataset_and_protocol(small_protocols, tmp_path):
@@ -111,7 +133,9 @@ def test_quick_fvd_keeps_real_features_between_calls():
 def test_generator_output_is_checked(small_protocols):
     bad = lambda seeds, frames: np.zeros((len(seeds), frames, 8, 8, 3), np.float32)  # noqa: E731
     with pytest.raises(ValueError, match="uint8"):
-        ev.evaluate(bad, CountingSource([40] * 20), ["fvd12_16f"], features=MomentFeatures(), progress=False, cache=None)
+        ev.evaluate(
+            bad, CountingSource([40] * 20), ["fvd12_16f"], features=MomentFeatures(), progress=False, cache=None
+        )
     with pytest.raises(DataError, match="real videos"):
         ev.evaluate(noise_generator(), None, ["fvd12_16f"], features=MomentFeatures(), progress=False)
     with pytest.raises(DataError, match="conv3d_deepnetA_ucf.npz"):
@@ -124,6 +148,7 @@ def test_resize_modes():
     stretched = resize_clips(clip, "stretch")
     cropped = resize_clips(clip, "short_side_crop")
     assert stretched.shape == cropped.shape == (1, 2, 3, 224, 224)
+
     # Bilinear weights sum to 1 only up to float32 rounding, and which kernel runs (so the last bit of a
     # constant region) depends on the thread count: a few ulps of 1.0 (1.2e-7 each; 2 seen with one thread).
     def near(x, value):
@@ -152,17 +177,21 @@ def test_generator_callable_renders_per_seed_from_t0(tiny_G, tiny_preset):
     np.testing.assert_array_equal(alone[0, :16], gen([4], 16)[0])
 
 
-@pytest.mark.parametrize("lengths, message", [
-    ([10] * 30, "no video has the 16 frames protocol fvd12_16f needs"),   # every video too short
-    ([40] + [10] * 5, "gives 1 real clip of 16 frames; FVD and KVD need at least 2"),
-])
+@pytest.mark.parametrize(
+    "lengths, message",
+    [
+        ([10] * 30, "no video has the 16 frames protocol fvd12_16f needs"),  # every video too short
+        ([40] + [10] * 5, "gives 1 real clip of 16 frames; FVD and KVD need at least 2"),
+    ],
+)
 def test_short_real_data_is_refused_before_any_clip_is_generated(small_protocols, lengths, message):
     """The real side is planned from the videos' lengths first: an hour of generating (fvd2048_16f on a CPU)
     must not come before a refusal that the lengths alone decide."""
     source, features, calls = CountingSource(lengths), MomentFeatures(), []
     with pytest.raises(DataError, match=message):
-        ev.evaluate(noise_generator(calls), source, ["fvd12_16f", "kvd12_16f"], features=features, progress=False,
-                    cache=None)
+        ev.evaluate(
+            noise_generator(calls), source, ["fvd12_16f", "kvd12_16f"], features=features, progress=False, cache=None
+        )
     assert calls == [] and features.calls == 0 and source.reads == 0
 
 
@@ -182,9 +211,10 @@ def test_fewer_real_clips_than_the_protocol_warns_before_generating(small_protoc
 def test_the_batch_is_checked_against_memory_before_any_clip_is_generated(small_protocols, monkeypatch):
     from digan.utils import memory
 
-    monkeypatch.setattr(memory, "available", lambda device="cpu": 300 * 2 ** 20)  # 2 clips of 16 frames, not 3
+    monkeypatch.setattr(memory, "available", lambda device="cpu": 300 * 2**20)  # 2 clips of 16 frames, not 3
     source, features, calls = CountingSource([40] * 30), MomentFeatures(), []
     with pytest.raises(memory.MemoryLimit, match=r"in batches of 12 would hold about .*use `batch` 2 or less"):
-        ev.evaluate(noise_generator(calls), source, ["fvd12_16f"], features=features, batch=10 ** 6,
-                    progress=False, cache=None)
+        ev.evaluate(
+            noise_generator(calls), source, ["fvd12_16f"], features=features, batch=10**6, progress=False, cache=None
+        )
     assert calls == [] and features.calls == 0

@@ -70,7 +70,7 @@ def test_logits_match_the_jax_reference_on_real_footage(i3d):
     assert fused.Mixed_3b.heads is not None and fused.Mixed_3b.b0.bn is None and fused.channels_last
     for k, nets in ((0, [fused]), (3, [plain, fused])):
         (start, n, top, left), digest, expected = ref["clips"][k], ref["pixels_sha256"][k], ref["logits"][k]
-        clip = np.ascontiguousarray(frames[start:start + n, top:top + size, left:left + size])
+        clip = np.ascontiguousarray(frames[start : start + n, top : top + size, left : left + size])
         assert hashlib.sha256(clip.tobytes()).hexdigest() == digest, "decoded pixels differ from the reference's"
         x = torch.from_numpy(clip).float().permute(0, 3, 1, 2)[None] / 127.5 - 1  # (1, T, 3, H, W)
         for net in nets:

@@ -12,7 +12,7 @@ def square_clip(speed: float, frames: int = 16, size: int = 32, side: int = 6) -
     clip = np.full((frames, size, size, 3), 30, np.uint8)
     for k in range(frames):
         x = 2 + int(round(k * speed))
-        clip[k, 10:10 + side, x:x + side] = 220
+        clip[k, 10 : 10 + side, x : x + side] = 220
     return clip
 
 
@@ -28,8 +28,8 @@ def test_known_speeds_are_measured():
 def test_positions_follow_the_square():
     pos, ok = foreground_positions(square_clip(1.5)[None])
     assert ok.all()
-    assert np.all(np.diff(pos[0, :, 0]) > 0)          # moves right every frame
-    assert np.allclose(pos[0, :, 1], pos[0, 0, 1])    # never up or down
+    assert np.all(np.diff(pos[0, :, 0]) > 0)  # moves right every frame
+    assert np.allclose(pos[0, :, 1], pos[0, 0, 1])  # never up or down
 
 
 def test_still_and_moving_shares():

@@ -2,12 +2,11 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from metrics_helpers import CountingSource, noise_generator
 
 from digan.data.base import DataError
 from digan.metrics.evaluation import fake_loader
 from digan.metrics.protocols import PROTOCOLS, fake_seeds, get_protocol, read_real_clips, real_clip_plan
-
-from metrics_helpers import CountingSource, noise_generator
 
 # name: (real clips, fake clips, frames, real stride, generated frames rendered, fake stride, trials, covariance)
 DOCUMENTED = {
@@ -30,7 +29,9 @@ def test_protocol_names_give_the_documented_clips(name):
 def test_protocol_sampling_and_resizing_choices():
     assert get_protocol("digan-paper").real_clips == "all_windows"
     assert get_protocol("digan-paper").resize == "short_side_crop"
-    assert {PROTOCOLS[n].real_clips for n in ("fvd2048_16f", "fvd2048_128f", "fvd2048_128f_subsample8f")} == {"one_per_video"}
+    assert {PROTOCOLS[n].real_clips for n in ("fvd2048_16f", "fvd2048_128f", "fvd2048_128f_subsample8f")} == {
+        "one_per_video"
+    }
     assert get_protocol("fvd2048_16f").feature_key == get_protocol("kvd2048_16f").feature_key
     assert get_protocol("fvd2048_16f").feature_key != get_protocol("fvd2048_128f").feature_key
     assert (get_protocol("is_tganv2").trials, get_protocol("isv2048_ucf").splits) == (10, 10)
@@ -43,7 +44,7 @@ def test_one_clip_per_video_from_a_random_subset():
     source = CountingSource(lengths)
     p = replace(PROTOCOLS["fvd2048_16f"], num_real=20)
     plan = real_clip_plan(source, p, seed=3)
-    videos, starts = plan[:, 0], plan[:, 1]
+    videos = plan[:, 0]
     assert len(plan) == 20 and len(set(videos)) == 20
     assert all(v % 7 for v in videos), "too-short videos must be skipped"
     assert list(videos) == sorted(videos)

@@ -10,6 +10,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import torch
+from metrics_helpers import MomentFeatures
 
 from digan.data.base import DataError
 from digan.data.clips import to_float_video
@@ -17,8 +18,6 @@ from digan.data.io import write_video
 from digan.metrics import FVD, KVD, PROTOCOLS
 from digan.metrics.evaluation import folder_clips, folder_distance
 from digan.metrics.weights import Detector
-
-from metrics_helpers import MomentFeatures
 
 
 def squares(seed, n, speed, frames=18, size=24):
@@ -31,7 +30,7 @@ def squares(seed, n, speed, frames=18, size=24):
         colour = rng.integers(150, 255, 3)
         for k in range(frames):
             left = (x + speed * k) % (size - 8)
-            videos[v, k, y:y + 8, left:left + 8] = colour
+            videos[v, k, y : y + 8, left : left + 8] = colour
     videos += rng.integers(0, 12, videos.shape, dtype=np.uint8)  # noise: no two clips share features
     return videos
 
@@ -57,11 +56,12 @@ def folders(tmp_path_factory):
 
 def stream(metric, videos, real, batch):
     for i in range(0, len(videos), batch):
-        metric.update(videos[i:i + batch], real=real)
+        metric.update(videos[i : i + batch], real=real)
     return metric
 
 
 # ------------------------------------------------------------------ (a) the same number as `digan fvd`
+
 
 def test_streamed_fvd_and_kvd_equal_digan_fvd_on_the_same_clips(folders):
     root, sets = folders
@@ -89,7 +89,9 @@ def test_streamed_i3d_fvd_equals_digan_fvd(i3d, folders):
     I3D's float32 features move by ~1e-5 (its convolutions block by batch size), which moves digan
     fvd's own numbers by ~1e-6 relative on these clips; streaming adds ~1e-10 to that.
     """
-    from digan.metrics import I3DFeatures, fvd as fvd_of, kvd as kvd_of
+    from digan.metrics import I3DFeatures
+    from digan.metrics import fvd as fvd_of
+    from digan.metrics import kvd as kvd_of
 
     root, sets = folders
     small = root / "small"
@@ -113,8 +115,10 @@ def test_streamed_i3d_fvd_equals_digan_fvd(i3d, folders):
     a, b = (np.concatenate(other_features[side]) for side in (True, False))
     diffs = [relative(m.compute(), want[m.statistic]) for m in same + other]
     streaming = [relative(other[0].compute(), fvd_of(a, b)), relative(other[1].compute(), kvd_of(a, b))]
-    print("relative difference to digan fvd: same batches FVD {:.1e} KVD {:.1e}; batches of 2 and 1 FVD {:.1e} "
-          "KVD {:.1e}, of which streaming FVD {:.1e} KVD {:.1e}".format(*diffs, *streaming))
+    print(
+        "relative difference to digan fvd: same batches FVD {:.1e} KVD {:.1e}; batches of 2 and 1 FVD {:.1e} "
+        "KVD {:.1e}, of which streaming FVD {:.1e} KVD {:.1e}".format(*diffs, *streaming)
+    )
     assert max(diffs[:2]) < 1e-6
     assert max(streaming) < 1e-6 and max(diffs[2:]) < 1e-5
 
@@ -142,6 +146,7 @@ def test_frames_are_taken_as_the_protocol_says():
 
 
 # ------------------------------------------------------------------ (b) several processes
+
 
 def _clip_sets():
     """40 real and 31 generated videos (more than MomentFeatures' 24 dimensions), split unevenly."""
@@ -189,8 +194,10 @@ def test_two_gloo_processes_give_the_number_of_one(tmp_path):
         stream(metric, real, True, batch=4)
         stream(metric, fake, False, batch=3)
     one = {"fvd": fvd.compute(), "kvd": kvd.compute()}
-    print(f"two processes vs one: FVD {relative(ranks[0]['fvd'], one['fvd']):.1e}, "
-          f"KVD {relative(ranks[0]['kvd'], one['kvd']):.1e}")
+    print(
+        f"two processes vs one: FVD {relative(ranks[0]['fvd'], one['fvd']):.1e}, "
+        f"KVD {relative(ranks[0]['kvd'], one['kvd']):.1e}"
+    )
     assert one["fvd"] > 1
     for r in ranks:
         assert relative(r["fvd"], one["fvd"]) < 1e-9 and relative(r["kvd"], one["kvd"]) < 1e-9
@@ -202,10 +209,11 @@ def test_two_gloo_processes_give_the_number_of_one(tmp_path):
 
 # ------------------------------------------------------------------ (c) merge
 
+
 def logits(seed, n, shift=0.0, dim=MomentFeatures.dim):
     """Features like I3D logits: offset means, correlated dimensions."""
     rng = np.random.default_rng(seed)
-    mix = np.random.default_rng(99).normal(size=(dim, dim)) / dim ** 0.5
+    mix = np.random.default_rng(99).normal(size=(dim, dim)) / dim**0.5
     return (rng.normal(size=(n, dim)) @ mix + 5 + shift).astype(np.float32)
 
 
@@ -236,8 +244,8 @@ def test_fvd_is_the_distance_of_the_streamed_features():
             whole.update_features(real, True)
             whole.update_features(fake, False)
             for i in range(0, 60, 7):
-                batched.update_features(real[i:i + 7], True)
-                batched.update_features(fake[i:i + 7], False)
+                batched.update_features(real[i : i + 7], True)
+                batched.update_features(fake[i : i + 7], False)
             want = fvd_of(real, fake, unbiased=unbiased)
             assert whole.compute() == want > 0.1
             assert relative(batched.compute(), want) < 1e-9  # measured <= 3e-11; raw sums: 5e-7 at 1e5
@@ -269,6 +277,7 @@ def test_merge_refuses_other_metrics():
 
 
 # ------------------------------------------------------------------ (d) reference statistics
+
 
 class OtherDetector(MomentFeatures):
     detector = Detector("moments", "-", "1" * 64)
@@ -324,7 +333,10 @@ def test_reference_of_another_protocol_or_detector_is_a_one_line_error(tmp_path)
     path = quick.save_reference(tmp_path / "quick.npz")
     cases = [
         (FVD("fvd2048_16f", features=MomentFeatures()), "protocol fvd64_16f, but this FVD is fvd2048_16f"),
-        (FVD("fvd64_16f", features=OtherDetector()), "detector weights 000000000000, but this FVD uses moments 111111111111"),
+        (
+            FVD("fvd64_16f", features=OtherDetector()),
+            "detector weights 000000000000, but this FVD uses moments 111111111111",
+        ),
     ]
     for metric, message in cases:
         with pytest.raises(DataError) as e:
@@ -366,19 +378,25 @@ def test_bad_input_is_one_line_naming_what_was_given_and_needed(videos, real, me
     text = str(e.value)
     side = "real" if real else "generated"
     assert text.startswith("update(): ") and message in text and "\n" not in text
-    assert text.endswith(f"fvd2048_16f takes {side} videos as float [B, T, 3, H, W] in [-1, 1] or uint8 "
-                         "[B, T, H, W, 3] with T >= 16" + (" (clamp a generator's output: videos.clamp(-1, 1))"
-                                                           if "values" in message else ""))
+    assert text.endswith(
+        f"fvd2048_16f takes {side} videos as float [B, T, 3, H, W] in [-1, 1] or uint8 "
+        "[B, T, H, W, 3] with T >= 16"
+        + (" (clamp a generator's output: videos.clamp(-1, 1))" if "values" in message else "")
+    )
     assert isinstance(e.value, ValueError) and fvd.num_real == fvd.num_fake == 0
 
 
 def test_bad_input_names_the_frames_a_strided_protocol_needs():
     sub = FVD("fvd2048_128f_subsample8f", features=MomentFeatures())
-    with pytest.raises(DataError, match=r"got uint8 \[1, 120, 8, 8, 3\]: 120 frames; .* T >= 121 \(16 frames 8 apart\)$"):
+    with pytest.raises(
+        DataError, match=r"got uint8 \[1, 120, 8, 8, 3\]: 120 frames; .* T >= 121 \(16 frames 8 apart\)$"
+    ):
         sub.update(np.zeros((1, 120, 8, 8, 3), np.uint8), real=True)
     with pytest.raises(DataError, match="real must be True or False, got str"):
         FVD("fvd2048_16f", features=MomentFeatures()).update(np.zeros((1, 16, 8, 8, 3), np.uint8), real="yes")
-    with pytest.raises(DataError, match=r"update_features\(\): got float32 \[3, 400\]; moments features are float \[B, 24\]"):
+    with pytest.raises(
+        DataError, match=r"update_features\(\): got float32 \[3, 400\]; moments features are float \[B, 24\]"
+    ):
         FVD("fvd2048_16f", features=MomentFeatures()).update_features(np.zeros((3, 400), np.float32), real=True)
     with pytest.raises(DataError, match="moments features hold NaN or inf"):
         KVD("kvd2048_16f", features=MomentFeatures()).update_features(np.full((3, 24), np.nan), real=False)

@@ -22,6 +22,7 @@ def test_paper_128_parameter_counts():
     with torch.device("meta"):
         G = Generator(preset.generator)
         from digan.models import DiganDiscriminators
+
         D = DiganDiscriminators(preset.discriminator)
     assert count(G) == 63_538_706
     assert count(G.mapping) == 525_312
@@ -143,8 +144,9 @@ def test_per_layer_codes_repeating_one_w_make_the_same_video(tiny_G):
     with torch.no_grad():
         w = tiny_G.mapping(z)
         wplus = w[:, None].expand(-1, tiny_G.synthesis.num_ws, -1).clone()
-        torch.testing.assert_close(tiny_G.render(tiny_G.synthesis.prepare(wplus, zm), t),
-                                   tiny_G.render(tiny_G.synthesis.prepare(w, zm), t))
+        torch.testing.assert_close(
+            tiny_G.render(tiny_G.synthesis.prepare(wplus, zm), t), tiny_G.render(tiny_G.synthesis.prepare(w, zm), t)
+        )
         plain = tiny_G.render(tiny_G.synthesis.prepare(w, zm), t)
         wplus[:, -1] = w.flip(0)  # another w for the last coordinate embedding only
         assert (tiny_G.render(tiny_G.synthesis.prepare(wplus, zm), t) - plain).abs().amax() > 1e-3

@@ -98,7 +98,7 @@ def test_gradients_match_the_reference(tiny_G):
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
     mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
-    return float("inf") if mse == 0 else 10 * math.log10(255 ** 2 / mse)
+    return float("inf") if mse == 0 else 10 * math.log10(255**2 / mse)
 
 
 @pytest.mark.parametrize("preset", ["tiny-32", "small-64"])

@@ -3,25 +3,43 @@
 import numpy as np
 import pytest
 import torch
+from memory_helpers import HAS_PROC, peak_rss_while
 
 from digan.data.io import read_video, video_fps
 from digan.sampling import RenderOptions, VideoRequest, generate, render_video, write_samples
 from digan.timebase import Timebase, TimeRequest
-from memory_helpers import HAS_PROC, peak_rss_while
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_generate_writes_files_that_decode_to_the_expected_frames(tiny_G, tmp_path):
     t = Timebase(clip_frames=8).times(frames=6, fps=12)
-    request = VideoRequest(seeds=(0, 1), times=TimeRequest(frames=6, fps=12), render=RenderOptions(size=(24, 40), chunk=4),
-                           formats=("mp4", "gif", "png"), compare=True)
+    request = VideoRequest(
+        seeds=(0, 1),
+        times=TimeRequest(frames=6, fps=12),
+        render=RenderOptions(size=(24, 40), chunk=4),
+        formats=("mp4", "gif", "png"),
+        compare=True,
+    )
     written = generate(tiny_G, {"clip_frames": 8}, tmp_path, request, progress=False)
     assert torch.equal(written.t, t) and written.fps == 12 and written.size == (24, 40)
     names = sorted(p.name for p in written.paths)
-    assert names == sorted(["seed0000.mp4", "seed0000.gif", "seed0000", "seed0001.mp4", "seed0001.gif", "seed0001",
-                            "grid.mp4", "grid.gif", "grid", "seed0000-compare.mp4", "seed0001-compare.mp4",
-                            "grid-compare.mp4"])
+    assert names == sorted(
+        [
+            "seed0000.mp4",
+            "seed0000.gif",
+            "seed0000",
+            "seed0001.mp4",
+            "seed0001.gif",
+            "seed0001",
+            "grid.mp4",
+            "grid.gif",
+            "grid",
+            "seed0000-compare.mp4",
+            "seed0001-compare.mp4",
+            "grid-compare.mp4",
+        ]
+    )
     expected = render_video(tiny_G, 1, t, RenderOptions(size=(24, 40)))
     for name in ("seed0001.mp4", "seed0001.gif", "seed0001"):
         video = read_video(tmp_path / name)
@@ -29,7 +47,10 @@ def test_generate_writes_files_that_decode_to_the_expected_frames(tiny_G, tmp_pa
         if name != "seed0001.mp4":  # lossless formats give back the render (GIF palettes: close)
             assert np.abs(video.astype(int) - expected).mean() < (8 if name.endswith("gif") else 0.01), name
     mp4 = read_video(tmp_path / "seed0001.mp4").astype(int)  # lossy H.264: nearer its own render than another seed's
-    assert np.abs(mp4 - expected).mean() < 0.5 * np.abs(mp4 - render_video(tiny_G, 0, t, RenderOptions(size=(24, 40)))).mean()
+    assert (
+        np.abs(mp4 - expected).mean()
+        < 0.5 * np.abs(mp4 - render_video(tiny_G, 0, t, RenderOptions(size=(24, 40)))).mean()
+    )
     assert read_video(tmp_path / "grid").shape == (6, 2 + 24 + 2, 2 + 2 * (40 + 2), 3)
     compare = read_video(tmp_path / "seed0000-compare.mp4")
     assert compare.shape[0] == 6 and compare.shape[2] == 40 + 2 + 40
@@ -57,6 +78,7 @@ def test_long_render_memory_does_not_grow_with_length(tiny_G, tmp_path, monkeypa
         return (x[None, None, None, None, :] + t[:, :, None, None, None]).sin().expand(-1, -1, 3, h, w).clone()
 
     monkeypatch.setattr(tiny_G, "render", cheap_render)
+
     def run(frames):
         request = VideoRequest(seeds=(0,), times=TimeRequest(frames=frames), render=RenderOptions(size=128, chunk=16))
         generate(tiny_G, {"clip_frames": 16}, tmp_path / str(frames), request, progress=False)
@@ -69,16 +91,30 @@ def test_long_render_memory_does_not_grow_with_length(tiny_G, tmp_path, monkeypa
     assert len(read_video(tmp_path / "1200" / "seed0000.mp4")) == 1200
 
 
-def test_ctrl_c_during_a_multi_format_generate_leaves_the_old_set_whole(tiny_G, tiny_preset, tmp_path, capsys,
-                                                                        monkeypatch):
+def test_ctrl_c_during_a_multi_format_generate_leaves_the_old_set_whole(
+    tiny_G, tiny_preset, tmp_path, capsys, monkeypatch
+):
     from cli_helpers import files_under
+
     from digan.checkpoint import save_snapshot
     from digan.cli.main import main
     from digan.data.io import VideoWriter
 
     save_snapshot(tmp_path / "run", tiny_G, tiny_preset, 16)
-    args = ["generate", "--ckpt", str(tmp_path / "run"), "--out", str(tmp_path / "out"), "--seeds", "0,1",
-            "--frames", "3", "--formats", "mp4,gif,png", "--quiet"]
+    args = [
+        "generate",
+        "--ckpt",
+        str(tmp_path / "run"),
+        "--out",
+        str(tmp_path / "out"),
+        "--seeds",
+        "0,1",
+        "--frames",
+        "3",
+        "--formats",
+        "mp4,gif,png",
+        "--quiet",
+    ]
     assert main(args) == 0
     before = files_under(tmp_path / "out")
     assert {"seed0000.mp4", "seed0000.gif", "seed0000/frame00000.png", "grid.gif"} <= set(before)

@@ -6,14 +6,22 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from memory_helpers import HAS_PROC, peak_rss_while
 
 from digan.checkpoint import save_snapshot
 from digan.data.io import read_video
 from digan.sampling.options import CHUNK_PIXELS, RenderOptions, frames_per_chunk
-from digan.sampling.render import (interpolate_videos, morph_video, motion_variations, prepare_videos, render_code,
-                                   render_video, render_videos, slerp)
+from digan.sampling.render import (
+    interpolate_videos,
+    morph_video,
+    motion_variations,
+    prepare_videos,
+    render_code,
+    render_video,
+    render_videos,
+    slerp,
+)
 from digan.timebase import Timebase, clip_times
-from memory_helpers import HAS_PROC, peak_rss_while
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -48,7 +56,7 @@ def test_chunked_equals_whole(tiny_G):
 def test_random_access_equals_sequential(tiny_G):
     t = clip_times(8, 8)
     sequential = render_video(tiny_G, 5, t)
-    order = [6, 0, 3, 3, 7]                       # any order, repeats, a subset
+    order = [6, 0, 3, 3, 7]  # any order, repeats, a subset
     assert_same_frames(render_video(tiny_G, 5, t[order]), sequential[order])
     assert_same_frames(render_video(tiny_G, 5, t[4:5]), sequential[4:5])  # one frame alone
     assert_different(sequential[0], sequential[7])  # the video moves, so the order matters
@@ -56,13 +64,15 @@ def test_random_access_equals_sequential(tiny_G):
 
 def test_training_frames_at_training_size_are_nested_in_larger_and_denser_renders(tiny_G):
     tb = Timebase(clip_frames=8, train_fps=8)
-    train = render_video(tiny_G, 2, tb.times())                           # 8 frames, 32x32
-    dense = render_video(tiny_G, 2, tb.times(frames=22, fps=24), RenderOptions(size=64))  # 3x the frame rate, 2x the size
+    train = render_video(tiny_G, 2, tb.times())  # 8 frames, 32x32
+    dense = render_video(
+        tiny_G, 2, tb.times(frames=22, fps=24), RenderOptions(size=64)
+    )  # 3x the frame rate, 2x the size
     assert dense.shape == (22, 64, 64, 3)
     assert_same_frames(dense[::3, ::2, ::2], train)  # every 3rd frame, even pixels: the training frames
-    big = render_video(tiny_G, 2, tb.times()[:2], RenderOptions(size=(128, 96)))        # 4x, non-square
+    big = render_video(tiny_G, 2, tb.times()[:2], RenderOptions(size=(128, 96)))  # 4x, non-square
     assert_same_frames(big[:, ::4, ::3], train[:2])
-    small = render_video(tiny_G, 2, tb.times()[:2], RenderOptions(size=16))             # below the training size
+    small = render_video(tiny_G, 2, tb.times()[:2], RenderOptions(size=16))  # below the training size
     assert small.shape == (2, 16, 16, 3)
 
 
@@ -113,8 +123,7 @@ def test_interpolation_endpoints_are_the_endpoints_own_videos(tiny_G, mode):
     t = clip_times(4, 4)
     path = interpolate_videos(tiny_G, 1, 6, t, steps=3, mode=mode)
     assert path.shape == (3, 4, 32, 32, 3)
-    end = {"content": dict(seed=6, motion_seed=1), "motion": dict(seed=1, motion_seed=6),
-           "both": dict(seed=6)}[mode]
+    end = {"content": dict(seed=6, motion_seed=1), "motion": dict(seed=1, motion_seed=6), "both": dict(seed=6)}[mode]
     assert_same_frames(path[0], render_video(tiny_G, 1, t))
     assert_same_frames(path[-1], render_video(tiny_G, end.pop("seed"), t, **end))
     assert_different(path[1], path[0])
@@ -165,7 +174,9 @@ def test_large_renders_stay_within_the_pixel_budget(tiny_G, monkeypatch):
     assert max(pixels) == 4 * 1024 * 1024  # one frame per video at once: the budget's floor at this size
     assert peak - before < whole / 2, (before, peak)  # measured: about 240 MB, and 2.4 GB with the old default
     pixels.clear()
-    render_videos(tiny_G, [0, 1, 2, 3], t, RenderOptions(size=64))  # at smaller sizes, as many frames as the budget allows
+    render_videos(
+        tiny_G, [0, 1, 2, 3], t, RenderOptions(size=64)
+    )  # at smaller sizes, as many frames as the budget allows
     assert max(pixels) <= CHUNK_PIXELS and len(pixels) == -(-16 // frames_per_chunk(4, (64, 64)))
 
 
@@ -186,9 +197,13 @@ def test_precision_is_a_call_argument_not_model_state(tiny_G):
 
 
 def test_render_options_are_checked_when_built():
-    for bad, message in [(dict(size=0), "`size` must be positive"), (dict(grids="x"), "unknown `grids`"),
-                         (dict(batch=0), "`batch` must be at least 1"), (dict(chunk=0), "`chunk`"),
-                         (dict(precision=torch.float16), "`precision` must be")]:
+    for bad, message in [
+        (dict(size=0), "`size` must be positive"),
+        (dict(grids="x"), "unknown `grids`"),
+        (dict(batch=0), "`batch` must be at least 1"),
+        (dict(chunk=0), "`chunk`"),
+        (dict(precision=torch.float16), "`precision` must be"),
+    ]:
         with pytest.raises(ValueError, match=message):
             RenderOptions(**bad)
     assert RenderOptions(size=48).size == (48, 48) and RenderOptions().frame_size(32) == (32, 32)

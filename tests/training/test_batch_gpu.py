@@ -54,8 +54,9 @@ def test_micro_batches_keep_the_minibatch_stddev_groups():
     assert micro_batches(16, 16, 4) is None and micro_batches(16, None, 4) is None
 
 
-@pytest.mark.parametrize("batch_gpu, message", [(3, "does not divide"), (2, "multiple of the discriminators"),
-                                                (32, "larger than the batch")])
+@pytest.mark.parametrize(
+    "batch_gpu, message", [(3, "does not divide"), (2, "multiple of the discriminators"), (32, "larger than the batch")]
+)
 def test_a_batch_gpu_that_cannot_split_the_batch_is_one_line(batch_gpu, message, tmp_path):
     with pytest.raises(ValueError, match=message):
         train(PRESET, "shapes", tmp_path, progress=False, batch_gpu=batch_gpu)

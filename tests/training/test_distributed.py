@@ -20,9 +20,29 @@ def test_one_process_is_the_default():
 
 def torchrun(tmp_path, kimg):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-           "-m", "digan", "train", "--data", "shapes", "--batch", "8", "--kimg", kimg, "--snap-kimg", "0.008",
-           "--out", str(tmp_path), "--device", "cpu"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        "-m",
+        "digan",
+        "train",
+        "--data",
+        "shapes",
+        "--batch",
+        "8",
+        "--kimg",
+        kimg,
+        "--snap-kimg",
+        "0.008",
+        "--out",
+        str(tmp_path),
+        "--device",
+        "cpu",
+    ]
     return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
 
 

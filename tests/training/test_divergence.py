@@ -28,8 +28,10 @@ def tiny(**training):
 
 def strict_lines(path):
     """The records of a JSONL file, read as strict JSON: a bare NaN or Infinity fails the test."""
+
     def refuse(token):
         raise AssertionError(f"{path} holds {token}, which strict JSON readers refuse")
+
     return [json.loads(line, parse_constant=refuse) for line in path.read_text().splitlines()]
 
 
@@ -60,18 +62,22 @@ def test_a_diverged_run_stops_and_keeps_its_last_good_snapshot_and_state(tmp_pat
     assert "NaN or infinite; stopped without saving: " in message
     assert "keeps its training state of 0.008 kimg and snapshot snapshot-0000000008" in message
     assert f"or from {run_dir / 'snapshot-0000000008.safetensors'} with `init`" in message
-    assert sorted(p.name for p in run_dir.glob("snapshot-*")) == ["snapshot-0000000008.json",
-                                                                   "snapshot-0000000008.safetensors"]
+    assert sorted(p.name for p in run_dir.glob("snapshot-*")) == [
+        "snapshot-0000000008.json",
+        "snapshot-0000000008.safetensors",
+    ]
     assert load_state(run_dir / STATE_NAME)["step"] == 2  # the last good state, not one of the NaN steps
     assert [r["kimg"] for r in strict_lines(run_dir / "metrics.jsonl")] == [0.008]
 
 
-@pytest.mark.parametrize("spoil, message", [
-    (lambda p: p.fill_(float("nan")), "kimg: the weights of G_ema are NaN or infinite; stopped"),
-    (lambda p: p.mul_(10), "kimg: G_ema renders values far outside [-1, 1] (median |value|"),  # finite, absurd
-])
-def test_a_G_ema_that_diverges_with_finite_losses_is_caught_before_the_snapshot(tmp_path, monkeypatch, spoil,
-                                                                                 message):
+@pytest.mark.parametrize(
+    "spoil, message",
+    [
+        (lambda p: p.fill_(float("nan")), "kimg: the weights of G_ema are NaN or infinite; stopped"),
+        (lambda p: p.mul_(10), "kimg: G_ema renders values far outside [-1, 1] (median |value|"),  # finite, absurd
+    ],
+)
+def test_a_G_ema_that_diverges_with_finite_losses_is_caught_before_the_snapshot(tmp_path, monkeypatch, spoil, message):
     """G_ema renders no loss: before each snapshot its weights are checked, and that `load_snapshot` would take
     it (`checkpoint.render_problem`), so that the snapshot kept is one that loads."""
     original = Trainer.update_ema
@@ -84,8 +90,14 @@ def test_a_G_ema_that_diverges_with_finite_losses_is_caught_before_the_snapshot(
 
     monkeypatch.setattr(Trainer, "update_ema", update_ema)
     with pytest.raises(TrainingDiverged, match=re.escape(message)):
-        train(tiny(kimg=0.024, snap_kimg=0.008), "shapes", source=Shapes(32, count=8), out=tmp_path, progress=False,
-              workers=0)
+        train(
+            tiny(kimg=0.024, snap_kimg=0.008),
+            "shapes",
+            source=Shapes(32, count=8),
+            out=tmp_path,
+            progress=False,
+            workers=0,
+        )
     run_dir = tmp_path / "shapes-tiny-32"
     assert [p.name for p in run_dir.glob("snapshot-*.json")] == ["snapshot-0000000008.json"]
     assert load_state(run_dir / STATE_NAME)["step"] == 2
@@ -94,6 +106,7 @@ def test_a_G_ema_that_diverges_with_finite_losses_is_caught_before_the_snapshot(
 @dataclass(frozen=True)
 class AnotherProcessDiverges(Distributed):
     """One process of two as its process group sees it: `any` is the other process's flag or this one's."""
+
     other: tuple = ([],)  # the other process's NaN, once it has one (a list, so that a frozen instance can change)
 
     def any(self, flag: bool) -> bool:
@@ -114,8 +127,15 @@ def test_every_process_stops_when_one_diverges(tmp_path, monkeypatch):
 
     monkeypatch.setattr(Trainer, "step", step)
     with pytest.raises(TrainingDiverged, match="kimg: a loss of another process is NaN or infinite; stopped"):
-        train(tiny(kimg=0.024, snap_kimg=0.008), "shapes", source=Shapes(32, count=8), out=tmp_path, progress=False,
-              workers=0, dist=dist)
+        train(
+            tiny(kimg=0.024, snap_kimg=0.008),
+            "shapes",
+            source=Shapes(32, count=8),
+            out=tmp_path,
+            progress=False,
+            workers=0,
+            dist=dist,
+        )
     assert load_state(tmp_path / "shapes-tiny-32" / STATE_NAME)["step"] == 2
 
 
@@ -151,7 +171,11 @@ def test_resuming_from_a_state_that_holds_nan_is_one_line(tmp_path, capsys):
     capsys.readouterr()
     assert main([*args, "--kimg", "0.008"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "training-state.pt: 1 tensor of this training state holds NaN or inf (e.g. " \
-                               "G.mapping.w_avg): the run diverged before it was saved" in err[0]
+    assert (
+        len(err) == 1
+        and "training-state.pt: 1 tensor of this training state holds NaN or inf (e.g. "
+        "G.mapping.w_avg): the run diverged before it was saved"
+        in err[0]
+    )
     assert "start anew in another --out" in err[0] and "with --init" in err[0]
     assert not (tmp_path / "shapes-tiny-32" / "snapshot-0000000008.json").exists()

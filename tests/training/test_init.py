@@ -40,8 +40,15 @@ def test_an_interrupted_init_run_resumes_exactly_as_the_whole_one_continues(tmp_
     preset = init.preset.replace_training(kimg=0.016, snap_kimg=0.008)
     source = Shapes(32, count=8)
     whole = train(preset, "shapes", tmp_path / "a", source=source, progress=False, workers=0, init=init)
-    train(preset.replace_training(kimg=0.008), "shapes", tmp_path / "b", source=source, progress=False, workers=0,
-          init=init)
+    train(
+        preset.replace_training(kimg=0.008),
+        "shapes",
+        tmp_path / "b",
+        source=source,
+        progress=False,
+        workers=0,
+        init=init,
+    )
     rest = train(preset, "shapes", tmp_path / "b", source=source, progress=False, workers=0, init=init)
     assert rest.resumed_from == 8 and rest.clips_seen == whole.clips_seen == 16
     a, b = load_state(whole.run_dir / "training-state.pt"), load_state(rest.run_dir / "training-state.pt")
@@ -59,7 +66,14 @@ def test_a_resume_with_another_start_and_a_preset_of_other_networks_are_refused(
     other = tmp_path / "other"
     shutil.copytree(OLD_RUN, other)
     with pytest.raises(CheckpointError, match="init.path"):  # the same run directory, started from elsewhere
-        train(preset.replace_training(kimg=0.008), "shapes", tmp_path, source=source, progress=False, workers=0,
-              init=init_weights(other))
+        train(
+            preset.replace_training(kimg=0.008),
+            "shapes",
+            tmp_path,
+            source=source,
+            progress=False,
+            workers=0,
+            init=init_weights(other),
+        )
     with pytest.raises(CheckpointError, match=r"preset tiny-32 does not fit the weights of .*generator.channel_base"):
         Trainer(get_preset("tiny-32"), source, init=init)

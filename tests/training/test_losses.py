@@ -7,16 +7,17 @@ import torch.nn.functional as F
 from torch import nn
 
 from digan.config import TrainingConfig, get_preset
-from digan.models import DiscriminatorConfig
 from digan.data.procedural import Shapes
-from digan.training.losses import DiganLoss
+from digan.models import DiscriminatorConfig
 from digan.training.loop import Trainer
+from digan.training.losses import DiganLoss
 
 R = 8  # frame size of the stand-ins
 
 
 class FlatG(nn.Module):
     """Renders every frame as one learnable grey level."""
+
     z_dim = motion_dim = 4
 
     def __init__(self, level: float):
@@ -32,6 +33,7 @@ class FlatG(nn.Module):
 
 class LinearD(nn.Module):
     """Both discriminators linear in their input: logit = <w, x> + b."""
+
     cfg = DiscriminatorConfig(resolution=R)
 
     def __init__(self, w_motion: torch.Tensor, w_image: torch.Tensor, bias: float = 0.0):

@@ -33,10 +33,18 @@ def test_the_metrics_log_is_strict_json_with_null_for_a_number_that_is_not_finit
 
     def refuse(token):
         raise AssertionError(f"bare {token} in metrics.jsonl")
+
     line = (tmp_path / "metrics.jsonl").read_text()
-    assert json.loads(line, parse_constant=refuse) == {"kimg": 0.004, "D_image": 1.25, "fvd64_16f": None,
-                                                       "clips_per_s": None, "n": 3}
+    assert json.loads(line, parse_constant=refuse) == {
+        "kimg": 0.004,
+        "D_image": 1.25,
+        "fvd64_16f": None,
+        "clips_per_s": None,
+        "n": 3,
+    }
     assert read_metrics(tmp_path / "metrics.jsonl")[0]["fvd64_16f"] is None
+
+
 def test_only_process_0_of_a_run_holds_its_folder_and_every_process_stops_when_it_is_refused(tmp_path, monkeypatch):
     """torchrun: the run's own processes must not refuse each other; another run's must all be refused."""
     from digan.training.distributed import Distributed
@@ -56,13 +64,15 @@ def test_only_process_0_of_a_run_holds_its_folder_and_every_process_stops_when_i
     with pytest.raises(FolderInUse, match="process 0 of this run was refused"):
         with hold_run(tmp_path, Distributed(rank=1, world=2)):
             pass
+
+
 def test_crafted_run_files_nested_past_the_parser_are_one_line_or_skipped(tmp_path):
     """training_options.json and metrics.jsonl are read back too: nesting past Python's parser (RecursionError)
     is the file's problem in one line, or a metrics line skipped like one cut short."""
+    from json_mutations import DEEP
+
     from digan.checkpoint import CheckpointError
     from digan.training.run import MetricsLog, read_options
-
-    from json_mutations import DEEP
 
     (tmp_path / "training_options.json").write_text(DEEP)
     with pytest.raises(CheckpointError, match=r"unreadable \(ValueError: nested too deeply\)"):

@@ -10,9 +10,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from digan.utils.atomic import (TEMP_NAME, atomic_save_array, atomic_write, deferred_signals, remove_stale_temps,
-                                temp_path)
 from digan.data.io import VideoSet, write_video
+from digan.utils.atomic import (
+    TEMP_NAME,
+    atomic_save_array,
+    atomic_write,
+    deferred_signals,
+    remove_stale_temps,
+    temp_path,
+)
 
 
 @pytest.fixture()
@@ -64,8 +70,16 @@ def test_stale_temporaries_of_our_own_naming_are_removed_and_nothing_else(tmp_pa
     folder.mkdir()
     (folder / "frame00000.png").write_bytes(b"png")
     # the last two: the names of 0.1.0's temporary files and of files that are not ours (not removed)
-    theirs = ["notes.tmp", ".hidden", "training-state.pt", ".x.tmp", ".a.toolongtag1.tmp", "b.abcd1234.tmp",
-              ".seed0000.abcd1234.tmp.mp4", ".snapshot.json.k3_9zq1x.tmp"]
+    theirs = [
+        "notes.tmp",
+        ".hidden",
+        "training-state.pt",
+        ".x.tmp",
+        ".a.toolongtag1.tmp",
+        "b.abcd1234.tmp",
+        ".seed0000.abcd1234.tmp.mp4",
+        ".snapshot.json.k3_9zq1x.tmp",
+    ]
     for name in theirs:
         (tmp_path / name).write_bytes(b"keep")
     assert all(TEMP_NAME.match(p.name) for p in ours + [folder])
@@ -138,6 +152,7 @@ def test_a_video_set_changes_all_its_files_or_none(tmp_path, monkeypatch):
 
 # ---------------------------------------------------------------- one rule for every output path
 
+
 def special_files(tmp_path):
     """A symbolic link to a file (and its target), a dangling link, a FIFO and a socket, in `tmp_path`."""
     import socket
@@ -149,8 +164,12 @@ def special_files(tmp_path):
     sock = socket.socket(socket.AF_UNIX)
     sock.bind(str(tmp_path / "socket"))
     sock.close()
-    return {"link": "a symbolic link", "dangling": "a symbolic link", "fifo": "a FIFO (named pipe)",
-            "socket": "a socket"}
+    return {
+        "link": "a symbolic link",
+        "dangling": "a symbolic link",
+        "fifo": "a FIFO (named pipe)",
+        "socket": "a socket",
+    }
 
 
 def kinds(tmp_path):
@@ -186,9 +205,12 @@ def test_no_writer_replaces_a_link_a_fifo_or_a_socket(tmp_path):
     before = kinds(tmp_path)
     frames = np.zeros((2, 8, 8, 3), np.uint8)
     for name in names:
-        for write in (lambda p: atomic_write(p, lambda tmp: tmp.write_text("new")),
-                      lambda p: save_state(p, {"step": 1}), lambda p: atomic_save_array(p, np.zeros(3)),
-                      lambda p: write_video(p, frames)):
+        for write in (
+            lambda p: atomic_write(p, lambda tmp: tmp.write_text("new")),
+            lambda p: save_state(p, {"step": 1}),
+            lambda p: atomic_save_array(p, np.zeros(3)),
+            lambda p: write_video(p, frames),
+        ):
             with pytest.raises(OSError, match=f"^{tmp_path / name}: is "):  # digan.utils.atomic.OutputError
                 write(tmp_path / name)
         for suffix in (".mp4", ".gif"):  # a video's own path in the way
@@ -231,6 +253,7 @@ def test_appending_refuses_a_fifo_instead_of_blocking(tmp_path):
 
 # ---------------------------------------------------------------- a full disk
 
+
 def full_disk(*args, **kwargs):
     raise OSError(errno.ENOSPC, "No space left on device")
 
@@ -256,8 +279,13 @@ def test_writers_that_hide_the_reason_are_told_by_the_free_space_left(tmp_path, 
     with pytest.raises(RuntimeError, match="unexpected pos"):  # a disk with room: the error is not the disk's
         save_state(tmp_path / "training-state.pt", {"step": 1})
     real = os.statvfs(tmp_path)
-    monkeypatch.setattr(atomic.os, "statvfs", lambda path: os.statvfs_result(
-        (real.f_bsize, real.f_frsize, real.f_blocks, 0, 0, real.f_files, real.f_ffree, real.f_favail, 0, 255)))
+    monkeypatch.setattr(
+        atomic.os,
+        "statvfs",
+        lambda path: os.statvfs_result(
+            (real.f_bsize, real.f_frsize, real.f_blocks, 0, 0, real.f_files, real.f_ffree, real.f_favail, 0, 255)
+        ),
+    )
     with pytest.raises(OSError, match="training-state.pt: cannot write \\(no space left on device\\)$"):
         save_state(tmp_path / "training-state.pt", {"step": 1})
     assert os.listdir(tmp_path) == []
@@ -277,6 +305,7 @@ def test_a_video_that_fills_the_disk_leaves_no_temporary(tmp_path, monkeypatch):
 
 
 # ---------------------------------------------------------------- files that change together
+
 
 def test_a_group_killed_among_its_renames_leaves_no_marker_beside_other_files(tmp_path, monkeypatch):
     """The marker (a JSON that vouches for its weights) goes first and comes back last."""
@@ -338,8 +367,12 @@ def test_a_clean_up_removes_only_temporaries_that_no_live_process_holds(tmp_path
 
     from process_helpers import finish, wait_ready
 
-    process = subprocess.Popen([sys.executable, "-c", WRITER, str(tmp_path / "training-state.pt")],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-c", WRITER, str(tmp_path / "training-state.pt")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         live = Path(wait_ready(process))
         dead = temp_path(tmp_path / "snapshot.json")

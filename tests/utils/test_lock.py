@@ -4,9 +4,9 @@ import os
 import signal
 
 import pytest
+from process_helpers import finish, needs_proc, python, wait_ready
 
 from digan.utils.lock import LOCK_NAME, FolderInUse, FolderLock, folder_entries
-from process_helpers import finish, needs_proc, python, wait_ready
 
 HOLD = """
 import os, sys, time
@@ -34,8 +34,10 @@ def test_a_second_process_is_refused_with_the_holders_pid(tmp_path):
     try:
         with pytest.raises(FolderInUse) as e:
             FolderLock(tmp_path / "run", "digan train").acquire()
-        assert str(e.value) == (f"{tmp_path / 'run'}: in use by process {pid} (digan test); wait for it to finish "
-                                "or stop it (or choose another folder)")
+        assert str(e.value) == (
+            f"{tmp_path / 'run'}: in use by process {pid} (digan test); wait for it to finish "
+            "or stop it (or choose another folder)"
+        )
     finally:
         process.kill()
         finish(process)
@@ -94,8 +96,9 @@ def test_a_lock_file_that_is_a_link_or_a_folder_is_one_line_not_followed(tmp_pat
     (tmp_path / "run" / LOCK_NAME).symlink_to(tmp_path / "elsewhere")
     (tmp_path / "store" / LOCK_NAME).mkdir(parents=True)
     for folder in ("run", "store"):
-        with pytest.raises(LockError, match=f"^{tmp_path / folder}: cannot hold it: {LOCK_NAME} cannot be made or "
-                                            "opened there \\("):
+        with pytest.raises(
+            LockError, match=f"^{tmp_path / folder}: cannot hold it: {LOCK_NAME} cannot be made or opened there \\("
+        ):
             FolderLock(tmp_path / folder).acquire()
     assert (tmp_path / "elsewhere").read_text() == "not a lock"
 

@@ -5,14 +5,16 @@ import sys
 import pytest
 import torch
 
-from digan.utils import omp, runtime
 from digan.cli.main import build_parser
+from digan.utils import omp, runtime
 
 
 def test_the_command_sets_a_short_spin_before_torch_loads():
     env = {k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")}
-    code = ("import os, sys, digan.__main__; "
-            "print('torch' in sys.modules, os.environ.get('OMP_WAIT_POLICY'), os.environ.get('GOMP_SPINCOUNT'))")
+    code = (
+        "import os, sys, digan.__main__; "
+        "print('torch' in sys.modules, os.environ.get('OMP_WAIT_POLICY'), os.environ.get('GOMP_SPINCOUNT'))"
+    )
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
     # libgomp's own default is 300,000 rounds; a short count hands a shared core back within microseconds
     assert out.split() == ["True", "PASSIVE", str(omp.POLITE_SPINCOUNT)]
@@ -41,8 +43,14 @@ def test_auto_precision_is_bf16_only_where_the_cpu_multiplies_it_natively(monkey
 
 def test_every_command_that_computes_takes_the_runtime_options():
     parser = build_parser()
-    for argv in (["train", "--data", "shapes"], ["demo"], ["generate", "--out", "o"], ["interpolate", "--out", "o"],
-                 ["gallery", "--ckpt", "c", "--out", "o"], ["explore", "--ckpt", "c"]):
+    for argv in (
+        ["train", "--data", "shapes"],
+        ["demo"],
+        ["generate", "--out", "o"],
+        ["interpolate", "--out", "o"],
+        ["gallery", "--ckpt", "c", "--out", "o"],
+        ["explore", "--ckpt", "c"],
+    ):
         args = parser.parse_args([*argv, "--precision", "bf16", "--threads", "1"])
         assert (args.precision, args.threads, args.device) == ("bf16", 1, "auto")
         assert parser.parse_args(argv).precision == "auto"
@@ -59,7 +67,8 @@ def test_every_command_that_computes_takes_the_runtime_options():
 
 
 def test_threads_are_set_once_before_the_command_runs(monkeypatch):
-    from digan.cli import main as cli, show as showcli
+    from digan.cli import main as cli
+    from digan.cli import show as showcli
 
     calls = []
     monkeypatch.setattr(cli, "set_threads", lambda n: calls.append(("threads", n)))
@@ -70,10 +79,11 @@ def test_threads_are_set_once_before_the_command_runs(monkeypatch):
 
 # ---------------------------------------------------------------- issue 24, item 4: numbers that size work
 
+
 def test_threads_are_capped_at_the_cores_this_process_may_use():
     before = torch.get_num_threads()
     try:
-        assert runtime.set_threads(10 ** 6) == omp.available_cores()  # OpenMP failed to start a million
+        assert runtime.set_threads(10**6) == omp.available_cores()  # OpenMP failed to start a million
         assert torch.get_num_threads() == omp.available_cores()
         assert runtime.set_threads(1) == 1
     finally:
@@ -81,7 +91,8 @@ def test_threads_are_capped_at_the_cores_this_process_may_use():
 
 
 def test_the_command_says_in_one_line_that_it_caps_threads(monkeypatch, capsys):
-    from digan.cli import main as cli, show as showcli
+    from digan.cli import main as cli
+    from digan.cli import show as showcli
 
     monkeypatch.setattr(cli, "available_cores", lambda: 2)
     monkeypatch.setattr(cli, "set_threads", lambda n: None)
@@ -90,13 +101,16 @@ def test_the_command_says_in_one_line_that_it_caps_threads(monkeypatch, capsys):
     assert capsys.readouterr().err == "digan: --threads 100000: this process may use 2 cores; using 2\n"
 
 
-@pytest.mark.parametrize("workers, cores, free, expected, why", [
-    (4, 8, 10 * 2 ** 30, 4, ""),
-    (100_000, 8, 10 * 2 ** 30, 8, "100000 workers asked for, but this process may use 8 cores: using 8"),
-    (8, 16, 3 * 2 ** 30, 3, "8 workers asked for, but free memory (3.0 GB) holds about 3 at 1.0 GB each: using 3"),
-    (2, 16, 2 ** 29, 0, "holds about 0 at 1.0 GB each: using 0"),
-])
+@pytest.mark.parametrize(
+    "workers, cores, free, expected, why",
+    [
+        (4, 8, 10 * 2**30, 4, ""),
+        (100_000, 8, 10 * 2**30, 8, "100000 workers asked for, but this process may use 8 cores: using 8"),
+        (8, 16, 3 * 2**30, 3, "8 workers asked for, but free memory (3.0 GB) holds about 3 at 1.0 GB each: using 3"),
+        (2, 16, 2**29, 0, "holds about 0 at 1.0 GB each: using 0"),
+    ],
+)
 def test_worker_count_is_capped_by_cores_and_memory(monkeypatch, workers, cores, free, expected, why):
     monkeypatch.setattr(runtime, "available_cores", lambda: cores)
-    count, said = runtime.worker_count(workers, 2 ** 30, free=free)
+    count, said = runtime.worker_count(workers, 2**30, free=free)
     assert count == expected and why in said and (said == "") == (why == "")

@@ -13,7 +13,7 @@ from ..data.io import write_video
 from ..models import Generator
 from ..sampling.files import VideoRequest, generate, write_samples
 from ..sampling.options import RenderOptions
-from ..timebase import TimeRequest, Timebase
+from ..timebase import Timebase, TimeRequest
 from ..training.loop import train
 from ..utils.signals import interruption
 from .gallery import build_gallery
@@ -24,8 +24,13 @@ DEMO_KIMG = 20.0
 DEMO_MINUTES = 6
 
 
-def run_demo(out: Path, kimg: float = DEMO_KIMG, data: str = "shapes", device: str = "cpu",
-             precision: torch.dtype = torch.float32) -> Path:
+def run_demo(
+    out: Path,
+    kimg: float = DEMO_KIMG,
+    data: str = "shapes",
+    device: str = "cpu",
+    precision: torch.dtype = torch.float32,
+) -> Path:
     """Train (or resume) `out/run`, then write `out/samples` and the gallery `out/site`; returns the samples folder.
 
     `precision` is the training arithmetic and the renders' (`RenderOptions.precision`).
@@ -48,8 +53,9 @@ def run_demo(out: Path, kimg: float = DEMO_KIMG, data: str = "shapes", device: s
     return samples
 
 
-def write_property_samples(G: Generator, meta: dict, samples: Path, render: RenderOptions = RenderOptions(),
-                           seeds=(0, 1, 2, 3)) -> list[Path]:
+def write_property_samples(
+    G: Generator, meta: dict, samples: Path, render: RenderOptions = RenderOptions(), seeds=(0, 1, 2, 3)
+) -> list[Path]:
     """What an implicit video generator renders beyond its training clips, each beside the training view.
 
     - `extrapolation-4x/`: 4x the training clip's length (t up to ~4.3); the left
@@ -60,13 +66,23 @@ def write_property_samples(G: Generator, meta: dict, samples: Path, render: Rend
     timebase = Timebase.from_meta(meta)
     res = meta["resolution"]
     four_clips = TimeRequest(seconds=4 * timebase.clip_frames / timebase.train_fps)
-    long = generate(G, meta, samples / "extrapolation-4x",
-                    VideoRequest(seeds=tuple(seeds), times=four_clips, render=render, formats=("mp4", "gif"),
-                                 compare=True), progress=False)
+    long = generate(
+        G,
+        meta,
+        samples / "extrapolation-4x",
+        VideoRequest(seeds=tuple(seeds), times=four_clips, render=render, formats=("mp4", "gif"), compare=True),
+        progress=False,
+    )
     # grids="scaled": every scale sampled 4x more densely, for smooth detail rather than blocks
-    superres = generate(G, meta, samples / "superres-4x",
-                        VideoRequest(seeds=tuple(seeds), render=render.replace(size=4 * res, grids="scaled"),
-                                     compare=True), progress=False)
-    print(f"demo: time extrapolation ({len(long.t)} frames, t up to {long.t[-1]:.2f}) in "
-          f"{samples / 'extrapolation-4x'}; super-resolution ({4 * res}x{4 * res}) in {samples / 'superres-4x'}")
+    superres = generate(
+        G,
+        meta,
+        samples / "superres-4x",
+        VideoRequest(seeds=tuple(seeds), render=render.replace(size=4 * res, grids="scaled"), compare=True),
+        progress=False,
+    )
+    print(
+        f"demo: time extrapolation ({len(long.t)} frames, t up to {long.t[-1]:.2f}) in "
+        f"{samples / 'extrapolation-4x'}; super-resolution ({4 * res}x{4 * res}) in {samples / 'superres-4x'}"
+    )
     return long.paths + superres.paths

@@ -33,21 +33,21 @@ from urllib.parse import parse_qs, urlparse
 
 import numpy as np
 import torch
+from PIL import Image
 
 from ..models import Generator, VideoCode
 from ..models.generator import GRID_MODES
 from ..sampling.options import RenderOptions
 from ..sampling.render import INTERPOLATION_MODES, MAX_SEED, interpolation_code, prepare_videos, render_code
 from ..timebase import Timebase
-from PIL import Image
 
-MAX_SIZE = 1024          # pixels a side of one frame
-MAX_CHUNK = 64           # frames in one playback request
-MAX_CHUNK_PIXELS = 2 ** 22
-MAX_ABS_T = 1e4          # clip times beyond this are refused (the motion code grows with t)
-CACHE = 64               # prepared codes kept
-IDLE_TIMEOUT = 30        # seconds a connection may stay silent (a half-sent request holds a thread until then)
-MAX_CONNECTIONS = 32     # connections served at once; more are answered 503 at once
+MAX_SIZE = 1024  # pixels a side of one frame
+MAX_CHUNK = 64  # frames in one playback request
+MAX_CHUNK_PIXELS = 2**22
+MAX_ABS_T = 1e4  # clip times beyond this are refused (the motion code grows with t)
+CACHE = 64  # prepared codes kept
+IDLE_TIMEOUT = 30  # seconds a connection may stay silent (a half-sent request holds a thread until then)
+MAX_CONNECTIONS = 32  # connections served at once; more are answered 503 at once
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 WILDCARDS = ("", "0.0.0.0", "::")  # bind addresses that mean every interface
 # A number as a person types it: ASCII digits only ('٣' and '²' are digits to Python's str.isdigit).
@@ -73,8 +73,9 @@ def _one(query: dict, name: str, default: str | None = None) -> str:
     return values[0]
 
 
-def _number(query: dict, name: str, default: str | None = None, low: float = -math.inf,
-            high: float = math.inf) -> float:
+def _number(
+    query: dict, name: str, default: str | None = None, low: float = -math.inf, high: float = math.inf
+) -> float:
     text = _one(query, name, default)
     try:
         value = float(text) if text.isascii() else None
@@ -116,15 +117,21 @@ class Explorer:
         self.render = render
         self.timebase = Timebase.from_meta(meta)
         self.codes: OrderedDict[tuple, VideoCode] = OrderedDict()
-        self.lock = threading.Lock()   # one render at a time: the CPU or GPU is shared anyway
-        self.prepared = 0              # codes computed (the rest came from the cache)
-        self.dropped = 0               # renders dropped because their client had gone
+        self.lock = threading.Lock()  # one render at a time: the CPU or GPU is shared anyway
+        self.prepared = 0  # codes computed (the rest came from the cache)
+        self.dropped = 0  # renders dropped because their client had gone
 
     def info(self) -> dict:
-        return {"resolution": self.G.resolution, "clip_frames": self.timebase.clip_frames,
-                "train_fps": self.timebase.train_fps, "snapshot": Path(str(self.meta.get("path", ""))).name,
-                "max_size": MAX_SIZE,
-                "max_chunk": MAX_CHUNK, "grids": list(GRID_MODES), "modes": list(INTERPOLATION_MODES)}
+        return {
+            "resolution": self.G.resolution,
+            "clip_frames": self.timebase.clip_frames,
+            "train_fps": self.timebase.train_fps,
+            "snapshot": Path(str(self.meta.get("path", ""))).name,
+            "max_size": MAX_SIZE,
+            "max_chunk": MAX_CHUNK,
+            "grids": list(GRID_MODES),
+            "modes": list(INTERPOLATION_MODES),
+        }
 
     def _code(self, key: tuple) -> VideoCode:
         code = self.codes.get(key)
@@ -172,8 +179,10 @@ class Explorer:
         count = _integer(query, "count", "1", 1, MAX_CHUNK, "a frame count")
         dt = _number(query, "dt", "0", -1, 1)
         if count * size[0] * size[1] > MAX_CHUNK_PIXELS:
-            raise BadRequest(f"count x size: {count} frames of {size[0]}x{size[1]} is more than "
-                             f"{MAX_CHUNK_PIXELS:,} pixels a request; ask for fewer frames or a smaller size")
+            raise BadRequest(
+                f"count x size: {count} frames of {size[0]}x{size[1]} is more than "
+                f"{MAX_CHUNK_PIXELS:,} pixels a request; ask for fewer frames or a smaller size"
+            )
         t = t0 + dt * torch.arange(count, dtype=torch.float64)
         if not bool((t.abs() <= MAX_ABS_T).all()):
             raise BadRequest(f"t + dt x count: times past {MAX_ABS_T:g} are refused")
@@ -276,8 +285,12 @@ def make_handler(explorer: Explorer):
             text = "text/plain; charset=utf-8"
             if not self.host_allowed():
                 host = (self.headers.get("Host") or "")[:80]
-                self.send(HTTPStatus.FORBIDDEN, f"Host '{host}' is not this server: open it as "
-                          f"http://127.0.0.1:{self.server.server_address[1]}/".encode(), text)
+                self.send(
+                    HTTPStatus.FORBIDDEN,
+                    f"Host '{host}' is not this server: open it as "
+                    f"http://127.0.0.1:{self.server.server_address[1]}/".encode(),
+                    text,
+                )
                 return
             url = urlparse(self.path)
             query = parse_qs(url.query, keep_blank_values=True)
@@ -345,8 +358,9 @@ def address_family(host: str) -> int:
     return socket.AF_INET if socket.AF_INET in families or not families else socket.AF_INET6
 
 
-def make_server(explorer: Explorer, host: str = "127.0.0.1", port: int = 7860,
-                idle_timeout: float = IDLE_TIMEOUT) -> ThreadingHTTPServer:
+def make_server(
+    explorer: Explorer, host: str = "127.0.0.1", port: int = 7860, idle_timeout: float = IDLE_TIMEOUT
+) -> ThreadingHTTPServer:
     """A server bound to (host, port) (port 0: any free one); `serve_forever()` runs it.
 
     `host` '' (like 0.0.0.0) is every IPv4 interface, '::' every IPv6 one. `idle_timeout`: seconds a

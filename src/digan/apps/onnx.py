@@ -48,8 +48,9 @@ class RenderGraph(nn.Module):
         super().__init__()
         self.G = G
 
-    def forward(self, z: torch.Tensor, z_motion: torch.Tensor, t: torch.Tensor, coords: torch.Tensor,
-                psi: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, z: torch.Tensor, z_motion: torch.Tensor, t: torch.Tensor, coords: torch.Tensor, psi: torch.Tensor
+    ) -> torch.Tensor:
         mapping = self.G.mapping
         w = mapping.layers(_normalize(z))
         w = mapping.w_avg + psi * (w - mapping.w_avg)  # truncation trick, psi an input rather than a constant
@@ -69,9 +70,13 @@ def example_inputs(G: Generator, videos: int = 2, frames: int = 3, size: int | N
     """
     size = size or G.resolution + 8
     gen = torch.Generator().manual_seed(0)
-    return (torch.randn(videos, G.z_dim, generator=gen), torch.randn(videos, G.motion_dim, generator=gen),
-            torch.linspace(0, 1.5, frames).expand(videos, -1).contiguous(), make_coords(size, size),
-            torch.tensor(1.0))
+    return (
+        torch.randn(videos, G.z_dim, generator=gen),
+        torch.randn(videos, G.motion_dim, generator=gen),
+        torch.linspace(0, 1.5, frames).expand(videos, -1).contiguous(),
+        make_coords(size, size),
+        torch.tensor(1.0),
+    )
 
 
 def written_opset(path: str | Path) -> int:
@@ -91,12 +96,15 @@ def check_opset(opset: int) -> None:
         import onnx
         import onnxscript  # noqa: F401
     except ImportError:
-        raise ImportError("exporting to ONNX needs the onnx and onnxscript packages: pip install -e '.[export]'") \
-            from None
+        raise ImportError(
+            "exporting to ONNX needs the onnx and onnxscript packages: pip install -e '.[export]'"
+        ) from None
     newest = onnx.defs.onnx_opset_version()
     if opset > newest:
-        raise ValueError(f"`opset` {opset}: the exporter writes opset {OPSET} to {newest} (the newest that the "
-                         f"installed onnx {onnx.__version__} defines)")
+        raise ValueError(
+            f"`opset` {opset}: the exporter writes opset {OPSET} to {newest} (the newest that the "
+            f"installed onnx {onnx.__version__} defines)"
+        )
 
 
 def export_onnx(G: Generator, path: str | Path, opset: int = OPSET) -> Path:
@@ -109,8 +117,13 @@ def export_onnx(G: Generator, path: str | Path, opset: int = OPSET) -> Path:
     G = copy.deepcopy(G).cpu().eval().float()
     graph = RenderGraph(G).eval()
     batch, frames, height, width = Dim("batch"), Dim("frames"), Dim("height"), Dim("width")
-    dynamic = {"z": {0: batch}, "z_motion": {0: batch}, "t": {0: batch, 1: frames}, "coords": {0: height, 1: width},
-               "psi": None}
+    dynamic = {
+        "z": {0: batch},
+        "z_motion": {0: batch},
+        "t": {0: batch, 1: frames},
+        "coords": {0: height, 1: width},
+        "psi": None,
+    }
 
     def write(tmp: Path) -> None:
         # external_data=False: the weights go inside the file (by default they go to a second file named after
@@ -129,18 +142,33 @@ def export_onnx(G: Generator, path: str | Path, opset: int = OPSET) -> Path:
         try:
             with torch.no_grad(), warnings.catch_warnings():
                 warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)", category=FutureWarning)
-                warnings.filterwarnings("ignore", message=r"# The axis name: (\w+) will not be used, since it shares "
-                                        r"the same shape constraints with another axis: \1\.$", category=UserWarning)
-                torch.onnx.export(graph, example_inputs(G), str(tmp), input_names=list(INPUT_NAMES),
-                                  output_names=[OUTPUT_NAME], dynamic_shapes=dynamic, opset_version=opset,
-                                  dynamo=True, external_data=False, verbose=False)
+                warnings.filterwarnings(
+                    "ignore",
+                    message=r"# The axis name: (\w+) will not be used, since it shares "
+                    r"the same shape constraints with another axis: \1\.$",
+                    category=UserWarning,
+                )
+                torch.onnx.export(
+                    graph,
+                    example_inputs(G),
+                    str(tmp),
+                    input_names=list(INPUT_NAMES),
+                    output_names=[OUTPUT_NAME],
+                    dynamic_shapes=dynamic,
+                    opset_version=opset,
+                    dynamo=True,
+                    external_data=False,
+                    verbose=False,
+                )
         finally:
             registration.setLevel(levels[0])
             converter.setLevel(levels[1])
         written = written_opset(tmp)
         if written != opset:
-            raise ValueError(f"`opset` {opset}: the exporter could not convert this graph to it and wrote opset "
-                             f"{written}; nothing was written (opset {OPSET} is its own)")
+            raise ValueError(
+                f"`opset` {opset}: the exporter could not convert this graph to it and wrote opset "
+                f"{written}; nothing was written (opset {OPSET} is its own)"
+            )
 
     path = Path(path)
     remove_stale_temps(path.parent, name=path.name)  # what a killed export of this file left

@@ -50,8 +50,8 @@ from ..timebase import clip_times
 from ..training.loop import train
 from ..training.run import read_metrics, training_seconds
 from ..utils.atomic import atomic_save_array, atomic_write
-from ..utils.signals import interruption, start_worker, stop_workers
 from ..utils.runtime import resolve_precision
+from ..utils.signals import interruption, start_worker, stop_workers
 from ..version import __version__
 
 STUDY_DATASETS = tuple(PROCEDURAL)  # built in and unlimited: the study's real sets never run short
@@ -62,21 +62,23 @@ STUDY_DEFAULT_DATA = ("shapes", "sky")  # the committed report's (docs/study, `m
 class StudyConfig:
     preset: str = "tiny-32"
     datasets: tuple[str, ...] = STUDY_DEFAULT_DATA
-    kimg: float = 60.0                    # training budget per dataset, in thousands of clips
-    evals: tuple[float, ...] = ()         # kimg at which to evaluate; () -> 6 points up to kimg
-    clips: int = 128                      # FVD clips per side (generated seeds 0..clips-1)
-    strip_seeds: int = 6                  # videos in the sample strip (seeds 0..n-1, not picked)
-    extrapolate_frames: int = 64          # frames of the long render in the strip (t up to ~(n-1)/15)
+    kimg: float = 60.0  # training budget per dataset, in thousands of clips
+    evals: tuple[float, ...] = ()  # kimg at which to evaluate; () -> 6 points up to kimg
+    clips: int = 128  # FVD clips per side (generated seeds 0..clips-1)
+    strip_seeds: int = 6  # videos in the sample strip (seeds 0..n-1, not picked)
+    extrapolate_frames: int = 64  # frames of the long render in the strip (t up to ~(n-1)/15)
     seed: int = 0
-    sets: tuple[str, ...] = ()            # preset fields replaced, `section.field=value` (Preset.override)
-    precision: str = "float32"            # training arithmetic, float32 or bf16 (issue 12); scoring stays float32
+    sets: tuple[str, ...] = ()  # preset fields replaced, `section.field=value` (Preset.override)
+    precision: str = "float32"  # training arithmetic, float32 or bf16 (issue 12); scoring stays float32
 
     def __post_init__(self):
         if self.kimg <= 0 or self.clips < 2 or self.strip_seeds < 1:
             raise ValueError("a study needs kimg > 0, at least 2 clips and 1 strip seed")
         unknown = [d for d in self.datasets if d not in STUDY_DATASETS]
         if unknown or not self.datasets:
-            raise ValueError(f"study datasets are built-in: {', '.join(STUDY_DATASETS)}; got {', '.join(unknown) or 'none'}")
+            raise ValueError(
+                f"study datasets are built-in: {', '.join(STUDY_DATASETS)}; got {', '.join(unknown) or 'none'}"
+            )
         if any(not 0 < k <= self.kimg for k in self.evals):
             raise ValueError(f"eval points must lie in (0, {self.kimg:g}] kimg")
         if self.precision not in ("float32", "bf16"):  # not auto: a report names the arithmetic it measured
@@ -107,7 +109,7 @@ def real_sets(source: VideoSource, n: int, frames: int, seed: int) -> tuple[np.n
     long_enough = [i for i in range(len(source)) if source.num_frames(i) >= frames]
     if len(long_enough) < 2 * n:
         raise DataError(f"{source.name}: {len(long_enough)} videos of {frames}+ frames; the study needs {2 * n}")
-    chosen = np.random.default_rng([seed, 0x57D]).permutation(long_enough)[:2 * n]
+    chosen = np.random.default_rng([seed, 0x57D]).permutation(long_enough)[: 2 * n]
     clips = np.stack([source.read(int(v), range(frames)) for v in chosen])
     return clips[:n], clips[n:]
 
@@ -118,8 +120,11 @@ def scores(fake: np.ndarray, real: np.ndarray, clip_frames: int) -> dict:
     later = slice(clip_frames - 1, 2 * clip_frames - 1)  # t in [1, 2]
     beyond = motion_statistics(fake[:, later]), motion_statistics(real[:, later])
     return {
-        "motion": inside[0], "motion_real": inside[1], **motion_ratios(*inside),
-        "motion_extrapolated": beyond[0], "motion_extrapolated_real": beyond[1],
+        "motion": inside[0],
+        "motion_real": inside[1],
+        **motion_ratios(*inside),
+        "motion_extrapolated": beyond[0],
+        "motion_extrapolated_real": beyond[1],
         **{f"extrapolated_{k}": v for k, v in motion_ratios(*beyond).items()},
     }
 
@@ -132,7 +137,7 @@ def frame_strip(rows: list[np.ndarray], pad: int = 2, scale: int = 2) -> np.ndar
     for i, video in enumerate(rows):
         for k, frame in enumerate(video):
             y, x = pad + i * (h + pad), pad + k * (w + pad)
-            out[y:y + h, x:x + w] = frame
+            out[y : y + h, x : x + w] = frame
     return out.repeat(scale, axis=0).repeat(scale, axis=1)
 
 
@@ -156,10 +161,17 @@ class CachedFeatures:
         self.detector = features.detector
 
     def path(self, clips: np.ndarray) -> Path:
-        digest = hashlib.sha256(json.dumps({"shape": clips.shape, "dtype": str(clips.dtype),
-                                            "detector": self.detector.sha256,
-                                            "device": str(getattr(self.features, "device", "cpu")),
-                                            "threads": torch.get_num_threads()}).encode())
+        digest = hashlib.sha256(
+            json.dumps(
+                {
+                    "shape": clips.shape,
+                    "dtype": str(clips.dtype),
+                    "detector": self.detector.sha256,
+                    "device": str(getattr(self.features, "device", "cpu")),
+                    "threads": torch.get_num_threads(),
+                }
+            ).encode()
+        )
         digest.update(clips.data)
         return self.folder / f"{digest.hexdigest()[:32]}.npy"
 
@@ -190,8 +202,12 @@ class Scorer:
     def __call__(self, G) -> tuple[dict, np.ndarray]:
         t = clip_times(self.frames, self.clip_frames)
         fake = render_videos(G, list(range(self.clips)), t, RenderOptions(batch=16))
-        distance = fvd(self.real_features, self.features(fake[:, :self.clip_frames]))
-        return {"fvd": distance, "fvd_over_floor": distance / self.floor, **scores(fake, self.real, self.clip_frames)}, fake
+        distance = fvd(self.real_features, self.features(fake[:, : self.clip_frames]))
+        return {
+            "fvd": distance,
+            "fvd_over_floor": distance / self.floor,
+            **scores(fake, self.real, self.clip_frames),
+        }, fake
 
 
 def study_features(features=None, cache: str | os.PathLike | None = "default"):
@@ -206,9 +222,18 @@ def study_features(features=None, cache: str | os.PathLike | None = "default"):
     return CachedFeatures(features, cache_dir() / "study-features" if cache == "default" else cache)
 
 
-def run_dataset(cfg: StudyConfig, preset: Preset, data: str, out: Path, device: str, progress: bool,
-                bars: bool = True, features=None, runs: str | os.PathLike = "runs/study",
-                cache: str | os.PathLike | None = "default") -> dict:
+def run_dataset(
+    cfg: StudyConfig,
+    preset: Preset,
+    data: str,
+    out: Path,
+    device: str,
+    progress: bool,
+    bars: bool = True,
+    features=None,
+    runs: str | os.PathLike = "runs/study",
+    cache: str | os.PathLike | None = "default",
+) -> dict:
     """Train on one dataset to each eval point in turn; score each snapshot; write its strip."""
     clip_frames = preset.training.clip_frames
     source = open_dataset(data, preset.resolution, frames_per_video=max(64, 2 * clip_frames))
@@ -219,8 +244,16 @@ def run_dataset(cfg: StudyConfig, preset: Preset, data: str, out: Path, device: 
     points = []
     for kimg in cfg.eval_points():
         # a run already past this point only resumes to find so, after checking its options match
-        info = train(preset.replace_training(kimg=kimg, snap_kimg=kimg), data, runs, source=source, device=device,
-                     run_dir=run_dir, progress=progress and bars, precision=resolve_precision(cfg.precision, device))
+        info = train(
+            preset.replace_training(kimg=kimg, snap_kimg=kimg),
+            data,
+            runs,
+            source=source,
+            device=device,
+            run_dir=run_dir,
+            progress=progress and bars,
+            precision=resolve_precision(cfg.precision, device),
+        )
         if info.interrupted:  # Ctrl-C or SIGTERM, handled by training after its step: the study stops too
             raise interruption(info.signal)
         G, meta = load_snapshot(snapshot_at(run_dir, math.ceil(kimg * 1000 - 1e-6)), device)
@@ -229,17 +262,26 @@ def run_dataset(cfg: StudyConfig, preset: Preset, data: str, out: Path, device: 
         result, fake = scorer(G)
         points.append({"kimg": meta["clips_seen"] / 1000, "train_s": round(train_s, 1), **result})
         if progress:
-            print(f"study: {data} {points[-1]['kimg']:g} kimg ({train_s / 60:.1f} min), FVD {result['fvd']:.0f} "
-                  f"({result['fvd_over_floor']:.2f}x the floor {scorer.floor:.0f}), "
-                  f"speed x{result['speed_ratio']:.2f}, moving pixels x{result['moving_pixels_ratio']:.2f}", flush=True)
+            print(
+                f"study: {data} {points[-1]['kimg']:g} kimg ({train_s / 60:.1f} min), FVD {result['fvd']:.0f} "
+                f"({result['fvd_over_floor']:.2f}x the floor {scorer.floor:.0f}), "
+                f"speed x{result['speed_ratio']:.2f}, moving pixels x{result['moving_pixels_ratio']:.2f}",
+                flush=True,
+            )
     long_t = clip_times(cfg.extrapolate_frames, clip_frames)
     seeds = list(range(min(cfg.strip_seeds, cfg.clips)))  # the first scored seeds, not picked
     long = render_videos(G, seeds, long_t, RenderOptions(batch=len(seeds)))
     strip = frame_strip(list(scorer.real[seeds, :clip_frames]) + list(fake[seeds, :clip_frames]))
     save_png(out / f"{data}-strip.png", strip)
     save_png(out / f"{data}-extrapolation.png", frame_strip(list(long)))
-    return {"data": data, "floor": scorer.floor, "untrained": untrained, "points": points,
-            "strip": f"{data}-strip.png", "extrapolation": f"{data}-extrapolation.png"}
+    return {
+        "data": data,
+        "floor": scorer.floor,
+        "untrained": untrained,
+        "points": points,
+        "strip": f"{data}-strip.png",
+        "extrapolation": f"{data}-extrapolation.png",
+    }
 
 
 def machine() -> dict:
@@ -251,28 +293,57 @@ def machine() -> dict:
                 break
     except OSError:
         pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "threads": torch.get_num_threads(), "torch": torch.__version__,
-            "python": platform.python_version(), "platform": platform.platform()}
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
 
 
 def commit() -> str:
     try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                              cwd=Path(__file__).parent, timeout=10).stdout.strip() or "unknown"
+        return (
+            subprocess.run(
+                ["git", "rev-parse", "--short", "HEAD"],
+                capture_output=True,
+                text=True,
+                cwd=Path(__file__).parent,
+                timeout=10,
+            ).stdout.strip()
+            or "unknown"
+        )
     except (OSError, subprocess.SubprocessError):
         return "unknown"
 
 
-def _run_dataset_alone(cfg: StudyConfig, preset: Preset, data: str, out: Path, device: str, threads: int,
-                       runs: str | os.PathLike, cache: str | os.PathLike | None) -> dict:
+def _run_dataset_alone(
+    cfg: StudyConfig,
+    preset: Preset,
+    data: str,
+    out: Path,
+    device: str,
+    threads: int,
+    runs: str | os.PathLike,
+    cache: str | os.PathLike | None,
+) -> dict:
     """One dataset in a worker process with its own share of the cores (see `run_study(jobs=...)`)."""
     torch.set_num_threads(threads)
     return run_dataset(cfg, preset, data, out, device, progress=True, bars=False, runs=runs, cache=cache)
 
 
-def run_study(cfg: StudyConfig, out: str | os.PathLike, device: str = "cpu", progress: bool = True,
-              jobs: int = 1, features=None, runs: str | os.PathLike = "runs/study",
-              cache: str | os.PathLike | None = "default") -> dict:
+def run_study(
+    cfg: StudyConfig,
+    out: str | os.PathLike,
+    device: str = "cpu",
+    progress: bool = True,
+    jobs: int = 1,
+    features=None,
+    runs: str | os.PathLike = "runs/study",
+    cache: str | os.PathLike | None = "default",
+) -> dict:
     """Run every dataset of the study and write `results.json`, the plots and `README.md` under `out`.
 
     `jobs` > 1 trains that many datasets at once in separate processes, each with
@@ -289,19 +360,31 @@ def run_study(cfg: StudyConfig, out: str | os.PathLike, device: str = "cpu", pro
     start = time.perf_counter()
     jobs = max(1, min(jobs, len(cfg.datasets)))
     threads = max(1, torch.get_num_threads() // jobs)
-    results = {"config": asdict(cfg), "preset": preset.to_dict(), "commit": commit(), "version": __version__,
-               "machine": machine() | {"threads": threads, "jobs": jobs}, "device": str(device), "datasets": []}
+    results = {
+        "config": asdict(cfg),
+        "preset": preset.to_dict(),
+        "commit": commit(),
+        "version": __version__,
+        "machine": machine() | {"threads": threads, "jobs": jobs},
+        "device": str(device),
+        "datasets": [],
+    }
     if jobs == 1:
-        results["datasets"] = [run_dataset(cfg, preset, data, out, device, progress, features=features, runs=runs,
-                                           cache=cache) for data in cfg.datasets]
+        results["datasets"] = [
+            run_dataset(cfg, preset, data, out, device, progress, features=features, runs=runs, cache=cache)
+            for data in cfg.datasets
+        ]
     else:
         if features is not None:
             raise ValueError("a custom feature extractor (`features`) runs with `jobs` 1 only")
-        with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"), initializer=start_worker,
-                                 initargs=(os.getpid(),)) as pool:
+        with ProcessPoolExecutor(
+            jobs, mp_context=multiprocessing.get_context("spawn"), initializer=start_worker, initargs=(os.getpid(),)
+        ) as pool:
             try:
-                futures = [pool.submit(_run_dataset_alone, cfg, preset, data, out, device, threads, runs, cache)
-                           for data in cfg.datasets]
+                futures = [
+                    pool.submit(_run_dataset_alone, cfg, preset, data, out, device, threads, runs, cache)
+                    for data in cfg.datasets
+                ]
                 results["datasets"] = [f.result() for f in futures]
             except BaseException:  # Ctrl-C, SIGTERM, a failed run: the other runs stop now (they resume next time)
                 stop_workers(pool)
@@ -316,6 +399,7 @@ def plot(results: dict, out: Path) -> list[str]:
     """FVD over the floor, and the motion ratios, against kimg; one PNG each. [] without matplotlib."""
     try:
         import matplotlib
+
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
@@ -323,8 +407,12 @@ def plot(results: dict, out: Path) -> list[str]:
     names = []
     fig, ax = plt.subplots(figsize=(6, 3.6))
     for d in results["datasets"]:
-        ax.plot([0] + [p["kimg"] for p in d["points"]],
-                [d["untrained"]["fvd_over_floor"]] + [p["fvd_over_floor"] for p in d["points"]], marker="o", label=d["data"])
+        ax.plot(
+            [0] + [p["kimg"] for p in d["points"]],
+            [d["untrained"]["fvd_over_floor"]] + [p["fvd_over_floor"] for p in d["points"]],
+            marker="o",
+            label=d["data"],
+        )
     ax.axhline(1, color="grey", lw=1, ls="--", label="floor (real vs real)")
     ax.set(yscale="log", xlabel="clips seen (kimg)", ylabel="FVD / floor", title="FVD, as a multiple of the floor")
     ax.legend()
@@ -332,11 +420,24 @@ def plot(results: dict, out: Path) -> list[str]:
     atomic_write(out / "fvd.png", lambda p: fig.savefig(p, dpi=100, format="png"))
     names.append("fvd.png")
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.4), sharey=True)
-    for ax, key, title in ((axes[0], "speed_ratio", "foreground speed"), (axes[1], "moving_pixels_ratio", "moving pixels")):
+    for ax, key, title in (
+        (axes[0], "speed_ratio", "foreground speed"),
+        (axes[1], "moving_pixels_ratio", "moving pixels"),
+    ):
         for d in results["datasets"]:
-            ax.plot([p["kimg"] for p in d["points"]], [p[key] for p in d["points"]], marker="o", label=f"{d['data']}, t in [0, 1]")
-            ax.plot([p["kimg"] for p in d["points"]], [p[f"extrapolated_{key}"] for p in d["points"]], marker="x", ls=":",
-                    label=f"{d['data']}, t in [1, 2]")
+            ax.plot(
+                [p["kimg"] for p in d["points"]],
+                [p[key] for p in d["points"]],
+                marker="o",
+                label=f"{d['data']}, t in [0, 1]",
+            )
+            ax.plot(
+                [p["kimg"] for p in d["points"]],
+                [p[f"extrapolated_{key}"] for p in d["points"]],
+                marker="x",
+                ls=":",
+                label=f"{d['data']}, t in [1, 2]",
+            )
         ax.axhline(1, color="grey", lw=1, ls="--")
         ax.axhspan(1 / 1.5, 1.5, color="green", alpha=0.08)
         ax.set(xlabel="clips seen (kimg)", title=f"{title}: generated / real")
@@ -353,8 +454,10 @@ def write_report(results: dict, out: Path) -> Path:
     cfg, m = results["config"], results["machine"]
     plots = plot(results, out)
     lines = [
-        f"# Quality study: `{cfg['preset']}` on {', '.join(cfg['datasets'])}", "",
-        "Written by `digan study` (src/digan/study.py); rerun it with the command below to reproduce every figure.", "",
+        f"# Quality study: `{cfg['preset']}` on {', '.join(cfg['datasets'])}",
+        "",
+        "Written by `digan study` (src/digan/study.py); rerun it with the command below to reproduce every figure.",
+        "",
         "```sh",
         f".venv/bin/digan study --preset {cfg['preset']} --data {','.join(cfg['datasets'])} --kimg {cfg['kimg']:g} "
         + (f"--evals {','.join(format(k, 'g') for k in cfg['evals'])} " if cfg.get("evals") else "")
@@ -362,7 +465,8 @@ def write_report(results: dict, out: Path) -> Path:
         + "".join(f" --set {s}" for s in cfg.get("sets", ()))
         + (f" --precision {cfg['precision']}" if cfg.get("precision", "float32") != "float32" else "")
         + f" --out {out.as_posix()}",
-        "```", "",
+        "```",
+        "",
         f"- commit `{results['commit']}`, digan {results['version']}, torch {m['torch']}, {results['device']}",
         f"- machine: {m['cpu']}, {m['cores']} cores, {m['threads']} torch threads; training in "
         f"{cfg.get('precision', 'float32')}, scoring in float32",
@@ -372,7 +476,7 @@ def write_report(results: dict, out: Path) -> Path:
         f"against {cfg['clips']} real clips; the floor is the FVD between two disjoint sets of {cfg['clips']} real clips",
         "- motion check: foreground (difference to the clip's per-pixel median) centroid speed in pixels per "
         "frame, and the share of pixels that change by more than 0.1 between frames (src/digan/metrics/motion.py); "
-        "\"x\" figures are generated over real, 1 is the data",
+        '"x" figures are generated over real, 1 is the data',
         "",
     ]
     if plots:
@@ -380,9 +484,11 @@ def write_report(results: dict, out: Path) -> Path:
     for d in results["datasets"]:
         real = d["points"][-1]["motion_real"] if d["points"] else d["untrained"]["motion_real"]
         lines += [
-            f"## {d['data']}", "",
+            f"## {d['data']}",
+            "",
             f"Floor (real vs real): FVD {d['floor']:.1f}. Real clips: speed {real['speed']:.2f} px/frame, "
-            f"{100 * real['moving_pixels']:.2f}% moving pixels, {100 * real['still_clips']:.0f}% still clips.", "",
+            f"{100 * real['moving_pixels']:.2f}% moving pixels, {100 * real['still_clips']:.0f}% still clips.",
+            "",
             "| kimg | training time | FVD | x floor | speed x | moving pixels x | still clips | t in [1, 2]: speed x | moving x |",
             "|---|---|---|---|---|---|---|---|---|",
         ]
@@ -390,13 +496,20 @@ def write_report(results: dict, out: Path) -> Path:
             lines.append(
                 f"| {label or format(p['kimg'], 'g')} | {p['train_s'] / 60:.1f} min | {p['fvd']:.0f} | {p['fvd_over_floor']:.2f} "
                 f"| {p['speed_ratio']:.2f} | {p['moving_pixels_ratio']:.2f} | {100 * p['motion']['still_clips']:.0f}% "
-                f"| {p['extrapolated_speed_ratio']:.2f} | {p['extrapolated_moving_pixels_ratio']:.2f} |")
+                f"| {p['extrapolated_speed_ratio']:.2f} | {p['extrapolated_moving_pixels_ratio']:.2f} |"
+            )
         lines += [
-            "", f"Real clips (top {cfg['strip_seeds']} rows) and generated seeds 0..{cfg['strip_seeds'] - 1} "
-            f"(bottom rows) at the last point, 16 frames:", "", f"![{d['data']} strip]({d['strip']})", "",
+            "",
+            f"Real clips (top {cfg['strip_seeds']} rows) and generated seeds 0..{cfg['strip_seeds'] - 1} "
+            f"(bottom rows) at the last point, 16 frames:",
+            "",
+            f"![{d['data']} strip]({d['strip']})",
+            "",
             f"The same seeds over {cfg['extrapolate_frames']} frames (t up to "
-            f"{(cfg['extrapolate_frames'] - 1) / 15:.1f}; the training clip ends at frame 16):", "",
-            f"![{d['data']} extrapolation]({d['extrapolation']})", "",
+            f"{(cfg['extrapolate_frames'] - 1) / 15:.1f}; the training clip ends at frame 16):",
+            "",
+            f"![{d['data']} extrapolation]({d['extrapolation']})",
+            "",
         ]
     path = out / "README.md"
     atomic_write(path, lambda p: p.write_text("\n".join(lines)))

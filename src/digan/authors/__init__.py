@@ -13,7 +13,17 @@ from .pickle_reader import AuthorsSnapshotError, read_pickle
 from .weights import discriminator_state, fold_pixel_grid, generator_state
 
 __all__ = [
-    "INIT_NAME", "AuthorsSnapshot", "AuthorsSnapshotError", "convert_snapshot", "discriminator_config", "discriminator_state",
-    "fold_pixel_grid", "generator_config", "generator_state", "load_init", "read_pickle", "read_snapshot",
+    "INIT_NAME",
+    "AuthorsSnapshot",
+    "AuthorsSnapshotError",
+    "convert_snapshot",
+    "discriminator_config",
+    "discriminator_state",
+    "fold_pixel_grid",
+    "generator_config",
+    "generator_state",
+    "load_init",
+    "read_pickle",
+    "read_snapshot",
     "rebuild_preset",
 ]

@@ -18,8 +18,17 @@ from typing import Any
 
 from ..config import Preset, TrainingConfig
 from ..models import DiscriminatorConfig, GeneratorConfig
-from .pickle_reader import (ANY, MAX_DEPTH, EasyDict, PersistentObject, Record, Refused, children, module_tensors,
-                            submodule)
+from .pickle_reader import (
+    ANY,
+    MAX_DEPTH,
+    EasyDict,
+    PersistentObject,
+    Record,
+    Refused,
+    children,
+    module_tensors,
+    submodule,
+)
 
 CLIP_FRAMES = 16  # the authors' datasets cut 16-frame clips (n_frames is not a setting of their config)
 
@@ -111,17 +120,47 @@ def only_keys(d: dict, known: set[str], where: str) -> None:
 def fuser_paths(resolutions: list[int], input_resolution: int) -> list[str]:
     """Where the coordinate embedding of each scale lives in their synthesis network: the input's, then one per
     block finer than the input grid."""
-    return [f"synthesis.b{resolutions[0]}.input.input.coord_fuser"] + \
-        [f"synthesis.b{r}.coord_fuser" for r in resolutions if r > input_resolution]
+    return [f"synthesis.b{resolutions[0]}.input.input.coord_fuser"] + [
+        f"synthesis.b{r}.coord_fuser" for r in resolutions if r > input_resolution
+    ]
 
 
-G_KWARGS = {"z_dim", "w_dim", "c_dim", "img_resolution", "img_channels", "mapping_kwargs", "synthesis_kwargs", "cfg",
-            "ours"}
+G_KWARGS = {
+    "z_dim",
+    "w_dim",
+    "c_dim",
+    "img_resolution",
+    "img_channels",
+    "mapping_kwargs",
+    "synthesis_kwargs",
+    "cfg",
+    "ours",
+}
 CFG_KEYS = {"fp32", "upsampling_mode", "use_noise", "fmaps", "num_extra_convs", "input", "coords", "fmm"}
-COORDS_KEYS = {"enabled", "per_resolution", "kernel_size", "coord_dim", "fallback", "use_full_cache", "global_motion",
-               "motion_sigma", "low_res_cfg", "medium_res_cfg", "high_res_cfg", "res_configs"}
-RES_CFG_KEYS = {"predictable_emb_size", "use_cosine", "use_diagonal", "log_emb_size", "random_emb_size",
-                "shared_emb_size", "const_emb_size", "fourier_scale"}
+COORDS_KEYS = {
+    "enabled",
+    "per_resolution",
+    "kernel_size",
+    "coord_dim",
+    "fallback",
+    "use_full_cache",
+    "global_motion",
+    "motion_sigma",
+    "low_res_cfg",
+    "medium_res_cfg",
+    "high_res_cfg",
+    "res_configs",
+}
+RES_CFG_KEYS = {
+    "predictable_emb_size",
+    "use_cosine",
+    "use_diagonal",
+    "log_emb_size",
+    "random_emb_size",
+    "shared_emb_size",
+    "const_emb_size",
+    "fourier_scale",
+}
 
 
 def generator_config(G: Record, name: str = "G_ema") -> GeneratorConfig:
@@ -130,8 +169,10 @@ def generator_config(G: Record, name: str = "G_ema") -> GeneratorConfig:
         raise Refused(f"{name} is a {getattr(G, 'kind', type(G).__name__)}, not a generator")
     kw = init_kwargs(G, name)
     if "cfg" not in kw:
-        raise Refused(f"{name} is a Generator without DIGAN's configuration (no cfg in its _init_kwargs): a "
-                      "snapshot of another model (StyleGAN2-ADA?), not of DIGAN")
+        raise Refused(
+            f"{name} is a Generator without DIGAN's configuration (no cfg in its _init_kwargs): a "
+            "snapshot of another model (StyleGAN2-ADA?), not of DIGAN"
+        )
     only_keys(kw, G_KWARGS, f"{name}._init_kwargs")
     expect(kw.get("ours", True), (True,), f"{name}._init_kwargs.ours", "only DIGAN's own generator is supported")
     expect(kw.get("c_dim", 0), (0,), f"{name}._init_kwargs.c_dim", "conditional generators are not supported")
@@ -141,15 +182,23 @@ def generator_config(G: Record, name: str = "G_ema") -> GeneratorConfig:
         raise Refused(f"{name}._init_kwargs.cfg is not a configuration node")
     cfg = resolve(raw, raw)
     only_keys(cfg, CFG_KEYS, "cfg")
-    expect(cfg.get("upsampling_mode"), ("nearest",), "cfg.upsampling_mode",
-           "this project's generator upsamples features by nearest neighbour only")
+    expect(
+        cfg.get("upsampling_mode"),
+        ("nearest",),
+        "cfg.upsampling_mode",
+        "this project's generator upsamples features by nearest neighbour only",
+    )
     expect(cfg.get("use_noise", False), (False,), "cfg.use_noise", "this project's generator has no noise inputs")
 
     resolution = integer(kw.get("img_resolution"), f"{name}._init_kwargs.img_resolution", 4)
-    blocks = [2 ** i for i in range(2, int(math.log2(resolution)) + 1)]
+    blocks = [2**i for i in range(2, int(math.log2(resolution)) + 1)]
     synthesis = submodule(G, "synthesis")
-    expect(attr(synthesis, "block_resolutions", f"{name}.synthesis"), (blocks,), f"{name}.synthesis.block_resolutions",
-           f"not the blocks 4..{resolution} of a {resolution}x{resolution} generator")
+    expect(
+        attr(synthesis, "block_resolutions", f"{name}.synthesis"),
+        (blocks,),
+        f"{name}.synthesis.block_resolutions",
+        f"not the blocks 4..{resolution} of a {resolution}x{resolution} generator",
+    )
 
     inp = cfg.get("input")
     if not isinstance(inp, dict):
@@ -162,13 +211,15 @@ def generator_config(G: Record, name: str = "G_ema") -> GeneratorConfig:
     if not isinstance(coords, dict):
         raise Refused("cfg.coords is missing")
     only_keys(coords, COORDS_KEYS, "cfg.coords")
-    for key, value, why in (("enabled", True, "the generator needs its coordinate embeddings"),
-                            ("per_resolution", True, "this project embeds coordinates afresh at every scale"),
-                            ("kernel_size", 1, "this project's generator is a per-pixel MLP (1x1 layers)"),
-                            ("coord_dim", 2, "this project embeds 2-D coordinates"),
-                            ("fallback", False, "only the configuration of the paper is supported"),
-                            ("use_full_cache", False, "only the configuration of the paper is supported"),
-                            ("global_motion", False, "this project's motion code shifts each scale's own phases")):
+    for key, value, why in (
+        ("enabled", True, "the generator needs its coordinate embeddings"),
+        ("per_resolution", True, "this project embeds coordinates afresh at every scale"),
+        ("kernel_size", 1, "this project's generator is a per-pixel MLP (1x1 layers)"),
+        ("coord_dim", 2, "this project embeds 2-D coordinates"),
+        ("fallback", False, "only the configuration of the paper is supported"),
+        ("use_full_cache", False, "only the configuration of the paper is supported"),
+        ("global_motion", False, "this project's motion code shifts each scale's own phases"),
+    ):
         expect(coords.get(key, value), (value,), f"cfg.coords.{key}", why)
 
     fmm = cfg.get("fmm")
@@ -186,8 +237,10 @@ def generator_config(G: Record, name: str = "G_ema") -> GeneratorConfig:
     for res, count in extra.items():
         count = integer(count, f"cfg.num_extra_convs.{res}")
         if count and str(res) != str(resolution):
-            raise Refused(f"cfg.num_extra_convs.{res} is {count}: this project adds extra layers to the last "
-                          f"block ({resolution}) only")
+            raise Refused(
+                f"cfg.num_extra_convs.{res} is {count}: this project adds extra layers to the last "
+                f"block ({resolution}) only"
+            )
         extra_layers = count if str(res) == str(resolution) else extra_layers
 
     w_dim = integer(kw.get("w_dim"), f"{name}._init_kwargs.w_dim", 1)
@@ -203,14 +256,25 @@ def generator_config(G: Record, name: str = "G_ema") -> GeneratorConfig:
     lr_multiplier = number(gains.pop(), f"{name}.mapping.fc0.bias_gain")
     w_avg_beta = number(attr(mapping, "w_avg_beta", f"{name}.mapping"), f"{name}.mapping.w_avg_beta")
     for key, value in (("num_layers", layers), ("lr_multiplier", lr_multiplier), ("w_avg_beta", w_avg_beta)):
-        expect(mapping_kw.get(key, value), (value,), f"{name}._init_kwargs.mapping_kwargs.{key}",
-               f"the mapping network has {value}")
+        expect(
+            mapping_kw.get(key, value),
+            (value,),
+            f"{name}._init_kwargs.mapping_kwargs.{key}",
+            f"the mapping network has {value}",
+        )
     synthesis_kw = kw.get("synthesis_kwargs") or {}
     # num_fp16_res and conv_clamp set the precision of their CUDA path; the weights are float32 either way
-    only_keys(synthesis_kw, {"channel_base", "channel_max", "num_fp16_res", "conv_clamp", "architecture"},
-              f"{name}._init_kwargs.synthesis_kwargs")
-    expect(synthesis_kw.get("architecture", "skip"), ("skip",), f"{name}._init_kwargs.synthesis_kwargs.architecture",
-           "this project sums the RGB of every block (skip)")
+    only_keys(
+        synthesis_kw,
+        {"channel_base", "channel_max", "num_fp16_res", "conv_clamp", "architecture"},
+        f"{name}._init_kwargs.synthesis_kwargs",
+    )
+    expect(
+        synthesis_kw.get("architecture", "skip"),
+        ("skip",),
+        f"{name}._init_kwargs.synthesis_kwargs.architecture",
+        "this project sums the RGB of every block (skip)",
+    )
     try:
         return GeneratorConfig(
             resolution=resolution,
@@ -220,9 +284,12 @@ def generator_config(G: Record, name: str = "G_ema") -> GeneratorConfig:
             w_dim=w_dim,
             mapping_layers=layers,
             mapping_lr_multiplier=lr_multiplier,
-            channel_base=integer(synthesis_kw.get("channel_base"), f"{name}._init_kwargs.synthesis_kwargs.channel_base",
-                                 1),
-            channel_max=integer(synthesis_kw.get("channel_max"), f"{name}._init_kwargs.synthesis_kwargs.channel_max", 1),
+            channel_base=integer(
+                synthesis_kw.get("channel_base"), f"{name}._init_kwargs.synthesis_kwargs.channel_base", 1
+            ),
+            channel_max=integer(
+                synthesis_kw.get("channel_max"), f"{name}._init_kwargs.synthesis_kwargs.channel_max", 1
+            ),
             extra_layers=extra_layers,
             fmm_rank=rank,
             fourier_features=n,
@@ -235,8 +302,9 @@ def generator_config(G: Record, name: str = "G_ema") -> GeneratorConfig:
         raise Refused(f"{name}: {e}") from None
 
 
-def embedding_settings(G: Record, name: str, coords: dict, blocks: list[int], input_resolution: int,
-                       w_dim: int) -> tuple[int, list[float], float, int]:
+def embedding_settings(
+    G: Record, name: str, coords: dict, blocks: list[int], input_resolution: int, w_dim: int
+) -> tuple[int, list[float], float, int]:
     """(Fourier features, spatial sigma of each scale, temporal sigma, motion latent size) of the coordinate
     embeddings: settings from the config (`coords`), numbers from the modules the file holds."""
     paths = fuser_paths(blocks, input_resolution)
@@ -257,49 +325,85 @@ def embedding_settings(G: Record, name: str, coords: dict, blocks: list[int], in
             expect(res_cfg.get(key, 0), (0,), f"{where}.{key}", "this project predicts every frequency from w")
             expect(attr(fuser, key, at), (0,), f"{at}.{key}", "this project predicts every frequency from w")
         expect(attr(fuser, "use_cosine", at), (True,), f"{at}.use_cosine", "this project embeds [sin, cos]")
-        expect(attr(fuser, "use_raw_coords", at), (False,), f"{at}.use_raw_coords",
-               "this project feeds only the embedding, not the raw coordinates")
+        expect(
+            attr(fuser, "use_raw_coords", at),
+            (False,),
+            f"{at}.use_raw_coords",
+            "this project feeds only the embedding, not the raw coordinates",
+        )
         expect(attr(fuser, "is_modulated", at), (True,), f"{at}.is_modulated", "this project predicts frequencies")
         expect(attr(fuser, "resolution", at), (res,), f"{at}.resolution", f"not its scale's grid {res}")
         n = integer(attr(fuser, "predictable_emb_size", at), f"{at}.predictable_emb_size", 1)
         expect(res_cfg.get("predictable_emb_size"), (n,), f"{where}.predictable_emb_size", f"the module has {n}")
         widths.append(n)
         sigmas.append(number(attr(fuser, "fourier_scale", at), f"{at}.fourier_scale"))
-        expect(res_cfg.get("fourier_scale", sigmas[-1]), (sigmas[-1],), f"{where}.fourier_scale",
-               f"the module uses {sigmas[-1]}")
+        expect(
+            res_cfg.get("fourier_scale", sigmas[-1]),
+            (sigmas[-1],),
+            f"{where}.fourier_scale",
+            f"the module uses {sigmas[-1]}",
+        )
         motion_sigmas.append(number(attr(fuser, "motion_sigma", at), f"{at}.motion_sigma"))
         motion_in = module_tensors(submodule(fuser, "affine")).get("weight")
         if motion_in is None or motion_in.ndim != 2:
             raise Refused(f"{at}.affine has no weight matrix")
         motion_dims.append(integer(motion_in.shape[1] - w_dim, f"{at}.affine's input size less w_dim", 1))
-    for values, what in ((widths, "predictable_emb_size"), (motion_sigmas, "motion_sigma"),
-                         (motion_dims, "motion input size")):
+    for values, what in (
+        (widths, "predictable_emb_size"),
+        (motion_sigmas, "motion_sigma"),
+        (motion_dims, "motion input size"),
+    ):
         if len(set(values)) > 1:
             raise Refused(f"{what} differs between scales ({values}): this project uses one value for all")
     if len(set(sigmas[1:])) > 1:
-        raise Refused(f"fourier_scale differs between the finer scales ({sigmas}): this project has one value for "
-                      "the input grid and one for the finer scales")
-    expect(coords.get("motion_sigma", motion_sigmas[0]), (motion_sigmas[0],), "cfg.coords.motion_sigma",
-           f"the modules use {motion_sigmas[0]}")
+        raise Refused(
+            f"fourier_scale differs between the finer scales ({sigmas}): this project has one value for "
+            "the input grid and one for the finer scales"
+        )
+    expect(
+        coords.get("motion_sigma", motion_sigmas[0]),
+        (motion_sigmas[0],),
+        "cfg.coords.motion_sigma",
+        f"the modules use {motion_sigmas[0]}",
+    )
     return widths[0], sigmas, motion_sigmas[0], motion_dims[0]
 
 
-D_KWARGS = {"block_kwargs", "mapping_kwargs", "epilogue_kwargs", "channel_base", "channel_max", "num_fp16_res",
-            "conv_clamp", "c_dim", "img_resolution", "img_channels", "ours", "architecture", "cmap_dim"}
+D_KWARGS = {
+    "block_kwargs",
+    "mapping_kwargs",
+    "epilogue_kwargs",
+    "channel_base",
+    "channel_max",
+    "num_fp16_res",
+    "conv_clamp",
+    "c_dim",
+    "img_resolution",
+    "img_channels",
+    "ours",
+    "architecture",
+    "cmap_dim",
+}
 
 
 def discriminator_config(D: Record, name: str = "D") -> DiscriminatorConfig:
     """`DiscriminatorConfig` of the authors' two discriminators (`OurDiscriminator`: a motion and an image D)."""
     if not isinstance(D, PersistentObject) or D.class_name != "OurDiscriminator":
-        raise Refused(f"{name} is a {getattr(D, 'kind', type(D).__name__)}, not DIGAN's pair of discriminators "
-                      "(OurDiscriminator): a snapshot of another model (StyleGAN2-ADA?)")
+        raise Refused(
+            f"{name} is a {getattr(D, 'kind', type(D).__name__)}, not DIGAN's pair of discriminators "
+            "(OurDiscriminator): a snapshot of another model (StyleGAN2-ADA?)"
+        )
     kw = init_kwargs(D, name)
     only_keys(kw, D_KWARGS, f"{name}._init_kwargs")
     expect(kw.get("ours", True), (True,), f"{name}._init_kwargs.ours", "only DIGAN's own discriminators are supported")
     only_keys(kw.get("block_kwargs") or {}, set(), f"{name}._init_kwargs.block_kwargs")
     expect(kw.get("c_dim", 0), (0,), f"{name}._init_kwargs.c_dim", "conditional discriminators are not supported")
-    expect(kw.get("architecture", "resnet"), ("resnet",), f"{name}._init_kwargs.architecture",
-           "this project's discriminators are residual networks")
+    expect(
+        kw.get("architecture", "resnet"),
+        ("resnet",),
+        f"{name}._init_kwargs.architecture",
+        "this project's discriminators are residual networks",
+    )
     epilogue_kw = kw.get("epilogue_kwargs") or {}
     only_keys(epilogue_kw, {"mbstd_group_size", "mbstd_num_channels"}, f"{name}._init_kwargs.epilogue_kwargs")
     # num_fp16_res and conv_clamp: their half-precision path; the weights are float32 and the clamp (256) bounds
@@ -315,8 +419,12 @@ def discriminator_config(D: Record, name: str = "D") -> DiscriminatorConfig:
         resolution = integer(attr(sub, "img_resolution", at), f"{at}.img_resolution", 8)
         for block in children(sub).values():
             if block.kind == "DiscriminatorBlock":
-                expect(attr(block, "architecture", at), ("resnet",), f"{at}.{block.kind}.architecture",
-                       "this project's discriminators are residual networks")
+                expect(
+                    attr(block, "architecture", at),
+                    ("resnet",),
+                    f"{at}.{block.kind}.architecture",
+                    "this project's discriminators are residual networks",
+                )
         mbstd = submodule(sub, "b4.mbstd")
         sub_kw = init_kwargs(sub, at, positional=True)  # (c_dim, img_resolution, img_channels) come positionally
         configs[part] = DiscriminatorConfig(
@@ -327,8 +435,10 @@ def discriminator_config(D: Record, name: str = "D") -> DiscriminatorConfig:
             mbstd_channels=integer(attr(mbstd, "num_channels", f"{at}.b4.mbstd"), f"{at}.b4.mbstd.num_channels", 1),
         )
     if configs["videoD"] != configs["imageD"]:
-        raise Refused(f"{name}: the motion and image discriminators differ in configuration ({configs['videoD']} and "
-                      f"{configs['imageD']}); this project builds both from one")
+        raise Refused(
+            f"{name}: the motion and image discriminators differ in configuration ({configs['videoD']} and "
+            f"{configs['imageD']}); this project builds both from one"
+        )
     return configs["videoD"]
 
 
@@ -346,10 +456,13 @@ def rebuild_preset(G_ema: Record, D: Record, training_set_kwargs: dict | None = 
     generator = generator_config(G_ema)
     discriminator = discriminator_config(D)
     if discriminator.resolution != generator.resolution:
-        raise Refused(f"the discriminators take {discriminator.resolution}x{discriminator.resolution} frames and the "
-                      f"generator makes {generator.resolution}x{generator.resolution}")
+        raise Refused(
+            f"the discriminators take {discriminator.resolution}x{discriminator.resolution} frames and the "
+            f"generator makes {generator.resolution}x{generator.resolution}"
+        )
     data = training_set_kwargs or {}
-    training = TrainingConfig(clip_frames=clip_frames(data),
-                              mirror=data["xflip"] if isinstance(data.get("xflip"), bool) else TrainingConfig.mirror)
+    training = TrainingConfig(
+        clip_frames=clip_frames(data),
+        mirror=data["xflip"] if isinstance(data.get("xflip"), bool) else TrainingConfig.mirror,
+    )
     return Preset(name="authors", generator=generator, discriminator=discriminator, training=training)
-

@@ -41,15 +41,16 @@ KIMG = re.compile(r"network-snapshot-(\d+)\.pkl$")
 @dataclass
 class AuthorsSnapshot:
     """What an authors' snapshot holds, converted: the preset that rebuilds its networks and their state dicts."""
+
     path: Path
     sha256: str
     preset: Preset
     G_ema: dict[str, torch.Tensor]
     G: dict[str, torch.Tensor]
     D: dict[str, torch.Tensor]
-    kimg: int | None                 # from the file name network-snapshot-<kimg>.pkl, if it has that form
-    training_set_kwargs: dict        # as the file records it (plain data)
-    generator_kwargs: dict           # G_ema's constructor keywords as recorded (cfg unresolved)
+    kimg: int | None  # from the file name network-snapshot-<kimg>.pkl, if it has that form
+    training_set_kwargs: dict  # as the file records it (plain data)
+    generator_kwargs: dict  # G_ema's constructor keywords as recorded (cfg unresolved)
     discriminator_kwargs: dict
 
     def generator(self, which: str = "G_ema") -> Generator:
@@ -86,8 +87,7 @@ def read_snapshot(pkl_path: str | os.PathLike) -> AuthorsSnapshot:
     try:
         if not isinstance(top, dict) or not all(k in top for k in NETWORKS):
             keys = ", ".join(map(str, top)) if isinstance(top, dict) else type(top).__name__
-            raise Refused(f"not a network snapshot of the authors' training loop (it holds {keys}, not G, D and "
-                          "G_ema)")
+            raise Refused(f"not a network snapshot of the authors' training loop (it holds {keys}, not G, D and G_ema)")
         data = plain(top.get("training_set_kwargs") or {}, "training_set_kwargs")
         preset = rebuild_preset(top["G_ema"], top["D"], data)
         if generator_config(top["G"], "G") != preset.generator:
@@ -108,8 +108,9 @@ def read_snapshot(pkl_path: str | os.PathLike) -> AuthorsSnapshot:
         raise AuthorsSnapshotError(f"{path}: {e}") from None
     except Exception as e:  # data of unexpected types where the checks above expect others: one line, not a traceback
         reason = str(e).strip().splitlines()[0][:200] if str(e).strip() else ""
-        raise AuthorsSnapshotError(f"{path}: not a DIGAN snapshot this converter understands "
-                                   f"({type(e).__name__}: {reason})") from None
+        raise AuthorsSnapshotError(
+            f"{path}: not a DIGAN snapshot this converter understands ({type(e).__name__}: {reason})"
+        ) from None
     return snapshot
 
 
@@ -171,8 +172,9 @@ def load_init(run_dir: str | os.PathLike) -> tuple[Preset, dict[str, dict[str, t
         preset = Preset.from_dict(meta["preset"])
         weights = meta_path.parent / file_name(meta["weights"], "weights")
     except (OSError, ValueError, KeyError, TypeError) as e:
-        raise AuthorsSnapshotError(f"{meta_path}: not a converted snapshot's init file ({type(e).__name__}: {e})") \
-            from None
+        raise AuthorsSnapshotError(
+            f"{meta_path}: not a converted snapshot's init file ({type(e).__name__}: {e})"
+        ) from None
     try:
         flat = load_file(str(weights))
     except (OSError, SafetensorError) as e:

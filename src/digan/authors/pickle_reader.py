@@ -41,6 +41,7 @@ class Refused(AuthorsSnapshotError):
 
 # --- Stand-ins: what the file's objects become ---------------------------------------------------------------
 
+
 class Record:
     """An object of the file kept as data: what it was (`kind`) and the state the file gave it."""
 
@@ -151,9 +152,16 @@ LEGACY_MAGIC = pickle.dumps(0x1950A86A20F9469CFC6C, protocol=2)
 LEGACY_PROTOCOL = 1001
 
 STORAGE_DTYPES = {
-    "FloatStorage": torch.float32, "HalfStorage": torch.float16, "DoubleStorage": torch.float64,
-    "BFloat16Storage": torch.bfloat16, "LongStorage": torch.int64, "IntStorage": torch.int32,
-    "ShortStorage": torch.int16, "CharStorage": torch.int8, "ByteStorage": torch.uint8, "BoolStorage": torch.bool,
+    "FloatStorage": torch.float32,
+    "HalfStorage": torch.float16,
+    "DoubleStorage": torch.float64,
+    "BFloat16Storage": torch.bfloat16,
+    "LongStorage": torch.int64,
+    "IntStorage": torch.int32,
+    "ShortStorage": torch.int16,
+    "CharStorage": torch.int8,
+    "ByteStorage": torch.uint8,
+    "BoolStorage": torch.bool,
 }
 
 
@@ -184,11 +192,15 @@ class LegacyStorageUnpickler(pickle.Unpickler):
 
     def persistent_load(self, pid):
         if not (isinstance(pid, tuple) and len(pid) == 6 and pid[0] == "storage"):
-            raise Refused(f"a storage record {str(pid)[:80]} that is not ('storage', type, key, location, size, "
-                          "view)")
+            raise Refused(f"a storage record {str(pid)[:80]} that is not ('storage', type, key, location, size, view)")
         _, kind, key, location, numel, view = pid
-        if not isinstance(kind, StorageType) or not isinstance(key, str) or not isinstance(location, str) \
-                or type(numel) is not int or numel < 0:
+        if (
+            not isinstance(kind, StorageType)
+            or not isinstance(key, str)
+            or not isinstance(location, str)
+            or type(numel) is not int
+            or numel < 0
+        ):
             raise Refused(f"a malformed storage record {str(pid)[:80]}")
         if view is not None:
             raise Refused("a storage saved as a view of another")
@@ -226,9 +238,8 @@ def read_legacy_storage(data: bytes) -> Storage:
     (count,) = struct.unpack_from("<q", data, offset)
     itemsize = torch.empty((), dtype=kind.dtype).element_size()
     if count != numel or len(data) != offset + 8 + numel * itemsize:
-        raise Refused(f"a {kind.name} of {numel} elements stored as {count} elements in "
-                      f"{len(data) - offset - 8} bytes")
-    raw = bytearray(memoryview(data)[offset + 8:])  # a writable, aligned copy the tensor owns
+        raise Refused(f"a {kind.name} of {numel} elements stored as {count} elements in {len(data) - offset - 8} bytes")
+    raw = bytearray(memoryview(data)[offset + 8 :])  # a writable, aligned copy the tensor owns
     return Storage(torch.frombuffer(raw, dtype=kind.dtype) if numel else torch.empty(0, dtype=kind.dtype))
 
 
@@ -252,8 +263,10 @@ def rebuild_tensor(storage, offset, shape, stride, requires_grad=False, hooks=No
     if offset < 0 or any(v < 0 for v in shape + stride):
         raise Refused("a tensor with a negative offset, size or stride")
     if 0 not in shape and offset + sum((n - 1) * s for n, s in zip(shape, stride)) >= numel:
-        raise Refused(f"a tensor of size {list(shape)}, stride {list(stride)} at offset {offset} that reaches past "
-                      f"its storage of {numel} elements")
+        raise Refused(
+            f"a tensor of size {list(shape)}, stride {list(stride)} at offset {offset} that reaches past "
+            f"its storage of {numel} elements"
+        )
     if 0 in shape and offset > numel:
         raise Refused(f"an empty tensor at offset {offset} past its storage of {numel} elements")
     return torch.as_strided(storage.data, shape, stride, offset)
@@ -268,11 +281,23 @@ def rebuild_parameter(data, requires_grad=False, hooks=None) -> torch.Tensor:
 
 # --- The unpickler ---------------------------------------------------------------------------------------------
 
-OMEGACONF = ("omegaconf.dictconfig.DictConfig", "omegaconf.listconfig.ListConfig", "omegaconf.base.ContainerMetadata",
-             "omegaconf.base.Metadata", "omegaconf.nodes.AnyNode", "omegaconf.nodes.StringNode",
-             "omegaconf.nodes.IntegerNode", "omegaconf.nodes.FloatNode", "omegaconf.nodes.BooleanNode")
-CONTAINERS = ("torch.nn.modules.container.Sequential", "torch.nn.modules.container.ModuleList",
-              "torch.distributions.beta.Beta", "torch.distributions.dirichlet.Dirichlet")
+OMEGACONF = (
+    "omegaconf.dictconfig.DictConfig",
+    "omegaconf.listconfig.ListConfig",
+    "omegaconf.base.ContainerMetadata",
+    "omegaconf.base.Metadata",
+    "omegaconf.nodes.AnyNode",
+    "omegaconf.nodes.StringNode",
+    "omegaconf.nodes.IntegerNode",
+    "omegaconf.nodes.FloatNode",
+    "omegaconf.nodes.BooleanNode",
+)
+CONTAINERS = (
+    "torch.nn.modules.container.Sequential",
+    "torch.nn.modules.container.ModuleList",
+    "torch.distributions.beta.Beta",
+    "torch.distributions.dirichlet.Dirichlet",
+)
 
 # Every global a snapshot of the authors' code may name -> the stand-in used for it.
 ALLOWED: dict[str, Any] = {
@@ -285,7 +310,7 @@ ALLOWED: dict[str, Any] = {
     "collections.defaultdict": default_dict,
     "builtins.dict": dict,
     "typing.Any": ANY,
-    "numpy.core.multiarray.scalar": numpy_scalar,   # written by numpy < 2
+    "numpy.core.multiarray.scalar": numpy_scalar,  # written by numpy < 2
     "numpy._core.multiarray.scalar": numpy_scalar,  # numpy >= 2
     "numpy.dtype": DType,
     "dnnlib.util.EasyDict": EasyDict,
@@ -298,6 +323,7 @@ CALLABLE = {id(v) for v in ALLOWED.values() if callable(v)}
 def refuse_opcode(name: str):
     def load(self):
         raise Refused(f"opcode {name}, which snapshot files do not use")
+
     return load
 
 
@@ -309,8 +335,10 @@ class SafeUnpickler(pickle._Unpickler):
     def find_class(self, module: str, name: str):
         qualified = f"{module}.{name}"
         if qualified not in ALLOWED:
-            raise Refused(f"refused global {qualified}: only tensors, the authors' network records and plain data "
-                          "are read from these files")
+            raise Refused(
+                f"refused global {qualified}: only tensors, the authors' network records and plain data "
+                "are read from these files"
+            )
         return ALLOWED[qualified]
 
     def call_allowed(self, func, what: str):
@@ -324,6 +352,7 @@ class SafeUnpickler(pickle._Unpickler):
         if not isinstance(args, tuple):
             raise Refused("a call whose arguments are not a tuple")
         self.stack[-1] = func(*args)
+
     dispatch[pickle.REDUCE[0]] = load_reduce
 
     def load_newobj(self):
@@ -333,6 +362,7 @@ class SafeUnpickler(pickle._Unpickler):
         if not isinstance(cls, type) or args:
             raise Refused(f"an instance of {getattr(cls, '__name__', cls)} with constructor arguments")
         self.append(cls.__new__(cls))
+
     dispatch[pickle.NEWOBJ[0]] = load_newobj
 
     def load_build(self):
@@ -341,6 +371,7 @@ class SafeUnpickler(pickle._Unpickler):
         if not isinstance(inst, (Record, EasyDict)):
             raise Refused(f"setting the state of a {type(inst).__name__}")
         inst.__setstate__(state)
+
     dispatch[pickle.BUILD[0]] = load_build
 
     def load_setitems(self):
@@ -350,6 +381,7 @@ class SafeUnpickler(pickle._Unpickler):
             raise Refused(f"setting items of a {type(target).__name__}")
         for i in range(0, len(items) - 1, 2):
             target[items[i]] = items[i + 1]
+
     dispatch[pickle.SETITEMS[0]] = load_setitems
 
     def load_setitem(self):
@@ -357,6 +389,7 @@ class SafeUnpickler(pickle._Unpickler):
         if not isinstance(self.stack[-1], dict):
             raise Refused(f"setting an item of a {type(self.stack[-1]).__name__}")
         self.stack[-1][key] = value
+
     dispatch[pickle.SETITEM[0]] = load_setitem
 
     def load_appends(self):
@@ -364,6 +397,7 @@ class SafeUnpickler(pickle._Unpickler):
         if not isinstance(self.stack[-1], list):
             raise Refused(f"appending to a {type(self.stack[-1]).__name__}")
         self.stack[-1].extend(items)
+
     dispatch[pickle.APPENDS[0]] = load_appends
 
     def load_append(self):
@@ -371,6 +405,7 @@ class SafeUnpickler(pickle._Unpickler):
         if not isinstance(self.stack[-1], list):
             raise Refused(f"appending to a {type(self.stack[-1]).__name__}")
         self.stack[-1].append(value)
+
     dispatch[pickle.APPEND[0]] = load_append
 
     def load_additems(self):
@@ -378,6 +413,7 @@ class SafeUnpickler(pickle._Unpickler):
         if not isinstance(self.stack[-1], set):
             raise Refused(f"adding to a {type(self.stack[-1]).__name__}")
         self.stack[-1].update(items)
+
     dispatch[pickle.ADDITEMS[0]] = load_additems
 
     # Bytes that hold a legacy torch.save are parsed here, before the memo keeps them: only the tensor stays.
@@ -386,18 +422,32 @@ class SafeUnpickler(pickle._Unpickler):
 
     def load_short_binbytes(self):
         self.push_bytes(self.read(self.read(1)[0]))
+
     dispatch[pickle.SHORT_BINBYTES[0]] = load_short_binbytes
 
     def load_binbytes(self):
         self.push_bytes(self.read(struct.unpack("<I", self.read(4))[0]))
+
     dispatch[pickle.BINBYTES[0]] = load_binbytes
 
     def load_binbytes8(self):
         self.push_bytes(self.read(struct.unpack("<Q", self.read(8))[0]))
+
     dispatch[pickle.BINBYTES8[0]] = load_binbytes8
 
-    for _op in ("INST", "OBJ", "NEWOBJ_EX", "PERSID", "BINPERSID", "EXT1", "EXT2", "EXT4", "NEXT_BUFFER",
-                "READONLY_BUFFER", "BYTEARRAY8"):
+    for _op in (
+        "INST",
+        "OBJ",
+        "NEWOBJ_EX",
+        "PERSID",
+        "BINPERSID",
+        "EXT1",
+        "EXT2",
+        "EXT4",
+        "NEXT_BUFFER",
+        "READONLY_BUFFER",
+        "BYTEARRAY8",
+    ):
         dispatch[getattr(pickle, _op)[0]] = refuse_opcode(_op)
     del _op
 
@@ -447,11 +497,14 @@ def read_pickle(path: str | os.PathLike, digest=None) -> Any:
             if not head:
                 raise AuthorsSnapshotError(f"{path}: empty file")
             if head == b"PK\x03\x04":
-                raise AuthorsSnapshotError(f"{path}: a zip archive (a torch.save file?), not a network pickle "
-                                           "written by the authors' training loop")
+                raise AuthorsSnapshotError(
+                    f"{path}: a zip archive (a torch.save file?), not a network pickle "
+                    "written by the authors' training loop"
+                )
             if head[0] != pickle.PROTO[0]:
-                raise AuthorsSnapshotError(f"{path}: not a pickle of protocol 2 or later (it starts with bytes "
-                                           f"{head.hex(' ')})")
+                raise AuthorsSnapshotError(
+                    f"{path}: not a pickle of protocol 2 or later (it starts with bytes {head.hex(' ')})"
+                )
             f.seek(0)
             stream = BoundedFile(f, total, digest)
             value = SafeUnpickler(stream).load()
@@ -464,8 +517,9 @@ def read_pickle(path: str | os.PathLike, digest=None) -> Any:
     except AuthorsSnapshotError:
         raise
     except EOFError:
-        raise AuthorsSnapshotError(f"{path}: truncated: the pickle ends before it is complete "
-                                   f"({path.stat().st_size} bytes)") from None
+        raise AuthorsSnapshotError(
+            f"{path}: truncated: the pickle ends before it is complete ({path.stat().st_size} bytes)"
+        ) from None
     except OSError as e:
         raise AuthorsSnapshotError(f"{path}: cannot be read ({e.strerror or e})") from None
     except Exception as e:  # any other malformed stream: stack underflow, bad opcodes, wrong types
@@ -474,6 +528,7 @@ def read_pickle(path: str | os.PathLike, digest=None) -> Any:
 
 
 # --- The module tree -------------------------------------------------------------------------------------------
+
 
 def children(record: Record) -> dict[str, Record]:
     """The submodules of a network record (`_modules`), without empty slots."""

@@ -67,12 +67,12 @@ def discriminator_sources(cfg: DiscriminatorConfig) -> dict[str, str]:
     for theirs, ours in (("videoD", "motion"), ("imageD", "image")):
         for p in PARAMS:
             src[f"{ours}.from_rgb.{p}"] = f"{theirs}.b{cfg.resolution}.fromrgb.{p}"
-            for i, res in enumerate(2 ** k for k in range(int(math.log2(cfg.resolution)), 2, -1)):
+            for i, res in enumerate(2**k for k in range(int(math.log2(cfg.resolution)), 2, -1)):
                 for layer in ("conv0", "conv1"):
                     src[f"{ours}.blocks.{i}.{layer}.{p}"] = f"{theirs}.b{res}.{layer}.{p}"
             for layer in ("conv", "fc", "out"):
                 src[f"{ours}.{layer}.{p}"] = f"{theirs}.b4.{layer}.{p}"
-        for i, res in enumerate(2 ** k for k in range(int(math.log2(cfg.resolution)), 2, -1)):
+        for i, res in enumerate(2**k for k in range(int(math.log2(cfg.resolution)), 2, -1)):
             src[f"{ours}.blocks.{i}.skip.weight"] = f"{theirs}.b{res}.skip.weight"
     return src
 
@@ -89,12 +89,13 @@ def fold_pixel_grid(state: dict[str, torch.Tensor], cfg: GeneratorConfig, sign: 
         for p in PARAMS:
             key = f"synthesis.embeddings.{s}.xy_affine.{p}"
             folded = state[key].clone()
-            folded[2 * n:] += shift * folded[1:2 * n:2]
+            folded[2 * n :] += shift * folded[1 : 2 * n : 2]
             state[key] = folded
 
 
-def convert_tensors(theirs: dict[str, torch.Tensor], sources: dict[str, str], shapes: dict[str, tuple[int, ...]],
-                    what: str) -> dict[str, torch.Tensor]:
+def convert_tensors(
+    theirs: dict[str, torch.Tensor], sources: dict[str, str], shapes: dict[str, tuple[int, ...]], what: str
+) -> dict[str, torch.Tensor]:
     """Our state dict from theirs by `sources`; a 1x1 convolution's [o, i, 1, 1] becomes [o, i]."""
     assert set(sources) == set(shapes), sorted(set(sources) ^ set(shapes))[:3]
     state, used = {}, set()
@@ -124,8 +125,10 @@ def convert_tensors(theirs: dict[str, torch.Tensor], sources: dict[str, str], sh
             used.add(name)
     left = [name for name in theirs if name not in used]
     if left:
-        raise Refused(f"{what} has {len(left)} tensors this project's networks have no place for, e.g. {left[0]} "
-                      f"{list(theirs[left[0]].shape)}")
+        raise Refused(
+            f"{what} has {len(left)} tensors this project's networks have no place for, e.g. {left[0]} "
+            f"{list(theirs[left[0]].shape)}"
+        )
     return state
 
 
@@ -145,14 +148,22 @@ def check_layers(record: Record, model: nn.Module, sources: dict[str, str], what
 
         if isinstance(module, (EqualLinear, EqualConv2d)):
             activation = "lrelu" if module.activation else "linear"
-            expect(attr(layer, "activation", at), (activation,), f"{at}.activation", f"this project's {path} is "
-                   f"{activation}")
+            expect(
+                attr(layer, "activation", at),
+                (activation,),
+                f"{at}.activation",
+                f"this project's {path} is {activation}",
+            )
             close("weight_gain", module.weight_gain)
         if isinstance(module, EqualLinear):
             close("bias_gain", module.lr_multiplier)
         if isinstance(module, EqualConv2d):
-            expect(attr(layer, "down", at), (2 if module.down else 1,), f"{at}.down",
-                   f"this project's {path} {'halves' if module.down else 'keeps'} the size")
+            expect(
+                attr(layer, "down", at),
+                (2 if module.down else 1,),
+                f"{at}.down",
+                f"this project's {path} {'halves' if module.down else 'keeps'} the size",
+            )
         if isinstance(module, FMMLinear):
             expect(attr(layer, "activation", at), ("lrelu",), f"{at}.activation", "this project's layers are lrelu")
             expect(attr(layer, "up", at), (1,), f"{at}.up", "this project upsamples between blocks only")

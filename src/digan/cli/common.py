@@ -65,6 +65,7 @@ def zero_or_at_least(bound: int):
         if 0 < value < bound:
             raise argparse.ArgumentTypeError(f"must be 0 (off) or at least {bound}, got {text}")
         return value
+
     return parse
 
 
@@ -73,13 +74,15 @@ def _number(kind, low, high, message: str, strict: bool = False):
         try:
             value = kind(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected {'an integer' if kind is int else 'a number'}, "
-                                             f"got '{text}'") from None
+            raise argparse.ArgumentTypeError(
+                f"expected {'an integer' if kind is int else 'a number'}, got '{text}'"
+            ) from None
         if isinstance(value, float) and not math.isfinite(value):
             raise argparse.ArgumentTypeError(f"must be a finite number, got {text}")
         if (low is not None and (value < low or (strict and value == low))) or (high is not None and value > high):
             raise argparse.ArgumentTypeError(f"{message}, got {text}")
         return value
+
     return check
 
 
@@ -128,15 +131,27 @@ def add_runtime_arguments(parser, *, device: bool = True, precision: bool = Fals
     """
     g = parser.add_argument_group("runtime")
     if device:
-        g.add_argument("--device", default="auto", help="cpu, cuda, cuda:1, mps or auto (default: cuda when "
-                       "PyTorch sees one, else cpu)")
+        g.add_argument(
+            "--device",
+            default="auto",
+            help="cpu, cuda, cuda:1, mps or auto (default: cuda when PyTorch sees one, else cpu)",
+        )
     if precision:
-        g.add_argument("--precision", choices=PRECISIONS, default="auto", help="arithmetic of the networks: "
-                       "bf16 (phases, sin/cos, RGB sums and losses stay float32), float32, or auto (default): "
-                       "bf16 where the device has native bf16 (recent GPUs; CPUs with AVX512-BF16 or AMX), "
-                       "float32 elsewhere, where emulated bf16 is slower")
-    g.add_argument("--threads", type=positive(int), help="CPU threads for PyTorch (default: PyTorch's, one per core; "
-                   "waiting threads spin only briefly, then sleep, so other processes can share the cores: docs/speed.md)")
+        g.add_argument(
+            "--precision",
+            choices=PRECISIONS,
+            default="auto",
+            help="arithmetic of the networks: "
+            "bf16 (phases, sin/cos, RGB sums and losses stay float32), float32, or auto (default): "
+            "bf16 where the device has native bf16 (recent GPUs; CPUs with AVX512-BF16 or AMX), "
+            "float32 elsewhere, where emulated bf16 is slower",
+        )
+    g.add_argument(
+        "--threads",
+        type=positive(int),
+        help="CPU threads for PyTorch (default: PyTorch's, one per core; "
+        "waiting threads spin only briefly, then sleep, so other processes can share the cores: docs/speed.md)",
+    )
 
 
 def resolve_device(name: str) -> str:
@@ -154,8 +169,10 @@ def resolve_device(name: str) -> str:
         if count == 0:
             raise CliError(f"--device {name} asked for, but PyTorch sees no CUDA device")
         if device.index is not None and device.index >= count:
-            raise CliError(f"--device {name}: PyTorch sees {count} CUDA device{'s' if count > 1 else ''} "
-                           f"(cuda:0{f' to cuda:{count - 1}' if count > 1 else ''})")
+            raise CliError(
+                f"--device {name}: PyTorch sees {count} CUDA device{'s' if count > 1 else ''} "
+                f"(cuda:0{f' to cuda:{count - 1}' if count > 1 else ''})"
+            )
         return name
     if device.type == "mps":
         if not torch.backends.mps.is_available():
@@ -219,24 +236,34 @@ def parse_numbers(text: str | None, what: str) -> tuple[float, ...] | None:
 
 # ---------------------------------------------------------------- render and time options
 
+
 def add_render_arguments(p, *, size_help: str) -> None:
     """--size, --grids and --psi (`RenderOptions`); --precision comes with the runtime options."""
     p.add_argument("--size", help=size_help)
-    p.add_argument("--grids", choices=["nested", "scaled"], default="nested",
-                   help="at other sizes: 'nested' keeps the coarse scales at their training grids (agrees exactly "
-                   "with the training-size frames; enlargements show coarse blocks), 'scaled' samples every scale "
-                   "more densely (smooth super-resolution, agreement only approximate). Default nested")
-    p.add_argument("--psi", type=finite(float), default=1.0,
-                   help="truncation psi: pull content towards the average (1 = none)")
+    p.add_argument(
+        "--grids",
+        choices=["nested", "scaled"],
+        default="nested",
+        help="at other sizes: 'nested' keeps the coarse scales at their training grids (agrees exactly "
+        "with the training-size frames; enlargements show coarse blocks), 'scaled' samples every scale "
+        "more densely (smooth super-resolution, agreement only approximate). Default nested",
+    )
+    p.add_argument(
+        "--psi", type=finite(float), default=1.0, help="truncation psi: pull content towards the average (1 = none)"
+    )
 
 
 def render_options(args, device: str) -> RenderOptions:
     """The command's `RenderOptions`, read once from its arguments (`batch` and `chunk` where it has them)."""
     with user_input():
-        return RenderOptions(size=parse_size(getattr(args, "size", None)), grids=getattr(args, "grids", "nested"),
-                             psi=getattr(args, "psi", 1.0),
-                             precision=resolve_precision(getattr(args, "precision", "float32"), device),
-                             batch=getattr(args, "batch", None) or 4, chunk=getattr(args, "chunk", None))
+        return RenderOptions(
+            size=parse_size(getattr(args, "size", None)),
+            grids=getattr(args, "grids", "nested"),
+            psi=getattr(args, "psi", 1.0),
+            precision=resolve_precision(getattr(args, "precision", "float32"), device),
+            batch=getattr(args, "batch", None) or 4,
+            chunk=getattr(args, "chunk", None),
+        )
 
 
 TIME_HELP = """\
@@ -251,25 +278,36 @@ inside the training interval (time interpolation) and a video longer than C/R se
 def add_time_arguments(p) -> None:
     """The options of a `TimeRequest`."""
     g = p.add_argument_group("length and frame rate (see 'time' below)")
-    g.add_argument("--frames", type=positive(int), help="frames in the video (default: those of one training clip, "
-                   "t 0..1, at --fps)")
+    g.add_argument(
+        "--frames",
+        type=positive(int),
+        help="frames in the video (default: those of one training clip, t 0..1, at --fps)",
+    )
     g.add_argument("--seconds", type=positive(float), help="length in seconds instead of --frames")
     g.add_argument("--fps", type=positive(float), help="frame rate of the video (default: the training rate)")
     g.add_argument("--start", type=finite(float), default=0.0, help="seconds at which the first frame is (default 0)")
     g.add_argument("--at", metavar="SECONDS", help="render only these instants, in this order, e.g. 3.5,0,1.25")
     g.add_argument("--t", metavar="T", help="render only these clip times t (1 = end of a training clip), e.g. 0,4")
-    g.add_argument("--train-fps", type=positive(float), help="frame rate of the training clips (default: the "
-                   "snapshot's, else 8)")
+    g.add_argument(
+        "--train-fps", type=positive(float), help="frame rate of the training clips (default: the snapshot's, else 8)"
+    )
 
 
 def time_request(args) -> TimeRequest:
     with user_input():
-        return TimeRequest(frames=args.frames, seconds=args.seconds, fps=args.fps, start=args.start,
-                           at=parse_numbers(args.at, "--at seconds"), t=parse_numbers(args.t, "--t times"),
-                           train_fps=args.train_fps)
+        return TimeRequest(
+            frames=args.frames,
+            seconds=args.seconds,
+            fps=args.fps,
+            start=args.start,
+            at=parse_numbers(args.at, "--at seconds"),
+            t=parse_numbers(args.t, "--t times"),
+            train_fps=args.train_fps,
+        )
 
 
 # ---------------------------------------------------------------- errors
+
 
 @contextlib.contextmanager
 def user_input():

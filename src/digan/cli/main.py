@@ -60,8 +60,11 @@ def main(argv: list[str] | None = None) -> int:
     if getattr(args, "threads", None):
         cores = available_cores()
         if args.threads > cores:  # more threads never run faster; a huge number fails in OpenMP
-            print(f"digan: --threads {args.threads}: this process may use {cores} core{'s' if cores > 1 else ''}; "
-                  f"using {cores}", file=sys.stderr)
+            print(
+                f"digan: --threads {args.threads}: this process may use {cores} core{'s' if cores > 1 else ''}; "
+                f"using {cores}",
+                file=sys.stderr,
+            )
         set_threads(args.threads)  # once, before the command runs
     try:
         with sigterm_as_interrupt():

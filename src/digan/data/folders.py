@@ -16,18 +16,25 @@ import threading
 import zipfile
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 import numpy as np
+from PIL import Image
 
 from ..timebase import MAX_FPS
 from .base import DataError, Report, VideoSource, error_reason, note, warn
 from .io import (
-    FRAME_SUFFIXES, VIDEO_SUFFIXES, count_frames, decode_frames, frame_files, list_videos, natural_key, read_frame,
+    FRAME_SUFFIXES,
+    VIDEO_SUFFIXES,
+    count_frames,
+    decode_frames,
+    frame_files,
+    list_videos,
+    natural_key,
+    read_frame,
 )
-from PIL import Image
-from concurrent.futures import ThreadPoolExecutor
 
 # ----------------------------------------------------------------------------------------------
 # Entries: one video, in a folder or a zip archive.
@@ -115,6 +122,7 @@ def zip_text(path: str, member: str) -> str:
 
 # ----------------------------------------------------------------------------------------------
 # Frames: resize, probe, decode.
+
 
 def resize_crop(frame: np.ndarray, resolution: int) -> np.ndarray:
     """uint8 `[H, W, 3]` -> `[R, R, 3]`: centre square, resized with antialiasing (bicubic, Pillow).
@@ -239,6 +247,7 @@ def stream_video(entry: Entry, resolution: int, source_ids: np.ndarray) -> Itera
 # ----------------------------------------------------------------------------------------------
 # The raw source.
 
+
 @dataclass(frozen=True)
 class Video:
     entry: Entry
@@ -255,7 +264,7 @@ class RawVideos(VideoSource):
 
     def __init__(self, videos: list[Video], resolution: int, name: str = "videos", cache_mb: float = 512):
         self.videos, self.resolution, self.name = videos, int(resolution), name
-        self.cache_bytes = int(cache_mb * 2 ** 20)
+        self.cache_bytes = int(cache_mb * 2**20)
         self._cache: OrderedDict[int, np.ndarray] = OrderedDict()
         self._lock = threading.Lock()
         self._warned: set[tuple[str, int]] = set()
@@ -423,9 +432,11 @@ def find_entries(path: Path, split: str, fold: int, report: Report) -> tuple[lis
     return entries, kind or (path.stem if path.is_file() else path.name)
 
 
-def probe_all(entries: list[Entry], report: Report, workers: int = 0,
-              progress: Callable[[Iterator], Iterator] | None = None) -> list[tuple[Entry, Probe]]:
+def probe_all(
+    entries: list[Entry], report: Report, workers: int = 0, progress: Callable[[Iterator], Iterator] | None = None
+) -> list[tuple[Entry, Probe]]:
     """Probe entries (in threads: PyAV releases the GIL), skipping unusable ones with a warning."""
+
     def one(e: Entry):
         try:
             return e, probe(e), None
@@ -433,7 +444,6 @@ def probe_all(entries: list[Entry], report: Report, workers: int = 0,
             return e, None, str(err)
 
     if workers > 1:
-
         with ThreadPoolExecutor(workers) as pool:
             results = pool.map(one, entries)
             results = list(progress(results) if progress else results)
@@ -448,8 +458,17 @@ def probe_all(entries: list[Entry], report: Report, workers: int = 0,
     return good
 
 
-def raw_videos(entries: list[Entry], resolution: int, *, name: str, report: Report, fps: float | None = None,
-               workers: int | None = None, quiet: bool = False, cache_mb: float = 512) -> RawVideos:
+def raw_videos(
+    entries: list[Entry],
+    resolution: int,
+    *,
+    name: str,
+    report: Report,
+    fps: float | None = None,
+    workers: int | None = None,
+    quiet: bool = False,
+    cache_mb: float = 512,
+) -> RawVideos:
     """Probe `entries` (skipping the unusable with a warning each) into a `RawVideos` source."""
     if fps is not None and not (math.isfinite(fps) and 0 < fps <= MAX_FPS):  # resampling to 1e300 fps explodes
         raise DataError(f"`fps` must be a positive number of at most {MAX_FPS:g}, got {fps}")
@@ -466,13 +485,23 @@ def raw_videos(entries: list[Entry], resolution: int, *, name: str, report: Repo
     return RawVideos(videos, resolution, name=name, cache_mb=cache_mb)
 
 
-def open_raw(path: str | os.PathLike, resolution: int, *, fps: float | None = None, split: str = "train+test",
-             fold: int = 1, workers: int | None = None, quiet: bool = False, cache_mb: float = 512) -> RawVideos:
+def open_raw(
+    path: str | os.PathLike,
+    resolution: int,
+    *,
+    fps: float | None = None,
+    split: str = "train+test",
+    fold: int = 1,
+    workers: int | None = None,
+    quiet: bool = False,
+    cache_mb: float = 512,
+) -> RawVideos:
     """A raw folder, zip, video file or UCF-101 tree as a `VideoSource` (frames decoded on demand)."""
     path = Path(path)
     report = Report(path.name, stream=open(os.devnull, "w") if quiet else None)
     entries, name = find_entries(path, split, fold, report)
     if not entries:
         raise DataError(f"{path}: no videos found (looked for {', '.join(VIDEO_SUFFIXES)} files and frame folders)")
-    return raw_videos(entries, resolution, name=name, report=report, fps=fps, workers=workers, quiet=quiet,
-                      cache_mb=cache_mb)
+    return raw_videos(
+        entries, resolution, name=name, report=report, fps=fps, workers=workers, quiet=quiet, cache_mb=cache_mb
+    )

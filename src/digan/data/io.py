@@ -35,13 +35,13 @@ from fractions import Fraction
 from pathlib import Path
 from typing import BinaryIO
 
+import av
 import numpy as np
+from PIL import Image, UnidentifiedImageError
 
 from ..timebase import MAX_FPS
 from ..utils.atomic import FileGroup, Temporary, check_output, disk_errors
 from .base import DataError, error_reason
-import av
-from PIL import Image, UnidentifiedImageError
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".gif")
 FRAME_SUFFIXES = (".png", ".jpg", ".jpeg")
@@ -86,10 +86,10 @@ def list_videos(root: str | os.PathLike, recursive: bool = True) -> list[Path]:
     root = Path(root)
     if root.is_file():
         return [root] if is_video_file(root) else []
-    seen: set = set()                                 # folders searched, by (device, inode)
-    files: dict = {}                                  # (device, inode) -> (through a link, path)
+    seen: set = set()  # folders searched, by (device, inode)
+    files: dict = {}  # (device, inode) -> (through a link, path)
     folders: list[Path] = []
-    pending: tuple[list, list] = ([(root, 0)], [])    # folders reached without and through a link
+    pending: tuple[list, list] = ([(root, 0)], [])  # folders reached without and through a link
     while pending[0] or pending[1]:  # stacks, not recursion: a deep tree cannot exhaust Python's recursion limit
         linked = not pending[0]
         here, depth = pending[linked].pop()
@@ -149,12 +149,14 @@ def sub_folders(root: str | os.PathLike) -> list[Path]:
         entries = sorted(os.scandir(root), key=lambda e: natural_key(e.name))
     except OSError:
         return []
-    return [Path(e.path) for e in entries
-            if not e.name.startswith(".") and e.is_dir() and not _holds_frames(Path(e.path))]
+    return [
+        Path(e.path) for e in entries if not e.name.startswith(".") and e.is_dir() and not _holds_frames(Path(e.path))
+    ]
 
 
 # ----------------------------------------------------------------------------------------------
 # Reading.
+
 
 def _rgb(image) -> np.ndarray:
     """A Pillow image (any mode: L, LA, P, RGBA, I;16, ...) as uint8 `[H, W, 3]` RGB."""
@@ -164,7 +166,6 @@ def _rgb(image) -> np.ndarray:
         a = np.clip(a * scale, 0, 255).astype(np.uint8)
         return np.repeat(a[..., None], 3, axis=-1)
     if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
-
         rgba = image.convert("RGBA")
         # Transparent pixels become black, as a video player shows them.
         background = Image.new("RGBA", rgba.size, (0, 0, 0, 255))
@@ -296,6 +297,7 @@ def read_video(path: str | os.PathLike, max_frames: int | None = None) -> np.nda
 # ----------------------------------------------------------------------------------------------
 # Writing.
 
+
 def stored_size(fmt: str, size: tuple[int, int]) -> tuple[int, int]:
     """(H, W) of the frames a file of format `fmt` holds for frames of `size`: an mp4's are padded to even sizes
     (H.264 in yuv420p subsamples colour 2x2; the last row or column is repeated), a gif's and png's are `size`."""
@@ -314,9 +316,9 @@ def output_path(stem: str | os.PathLike, fmt: str) -> Path:
 class VideoWriter:
     """Streaming writer for .mp4 (H.264), .gif or a PNG frame folder (a path ending in '/' or without suffix).
 
-        with VideoWriter("out.mp4", fps=24) as writer:
-            for frames in chunks:          # uint8 [t, H, W, 3]
-                writer.write(frames)
+    with VideoWriter("out.mp4", fps=24) as writer:
+        for frames in chunks:          # uint8 [t, H, W, 3]
+            writer.write(frames)
     """
 
     def __init__(self, path: str | os.PathLike, fps: float = 8):
@@ -379,8 +381,15 @@ class VideoWriter:
 
         images = [Image.fromarray(f) for f in self._gif]
         # GIF stores delays in 10 ms units; loop=0 loops forever.
-        images[0].save(self.tmp, format="GIF", save_all=True, append_images=images[1:],
-                       duration=max(20, round(1000 / self.fps)), loop=0, disposal=2)
+        images[0].save(
+            self.tmp,
+            format="GIF",
+            save_all=True,
+            append_images=images[1:],
+            duration=max(20, round(1000 / self.fps)),
+            loop=0,
+            disposal=2,
+        )
 
     def finish(self) -> None:
         """Encode what is left into the temporary file; the destination is not touched yet (`commit`)."""
@@ -485,5 +494,5 @@ def make_grid(videos: np.ndarray, cols: int | None = None, pad: int = 2) -> np.n
     for k in range(n):
         r, c = divmod(k, cols)
         y, x = pad + r * (h + pad), pad + c * (w + pad)
-        grid[:, y:y + h, x:x + w] = videos[k]
+        grid[:, y : y + h, x : x + w] = videos[k]
     return grid

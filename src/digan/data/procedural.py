@@ -100,7 +100,9 @@ class Shapes(ProceduralSource):
         background = rng.uniform(0.05, 0.35, 3) * np.array([1.0, 1.0, 1.0])
         return dict(
             kind=rng.integers(0, 3, n),  # 0 disc, 1 square, 2 diamond
-            size=size, lo=lo, hi=hi,
+            size=size,
+            lo=lo,
+            hi=hi,
             p0=np.stack([rng.uniform(lo, hi), rng.uniform(lo, hi)], 1),
             v=np.stack([speed * np.cos(angle), speed * np.sin(angle)], 1),
             colour=np.stack([_hue(h) for h in hue]) * 0.7 + 0.3,
@@ -136,18 +138,28 @@ class Sky(ProceduralSource):
         kx = rng.integers(-4, 5, modes)
         ky = rng.integers(-3, 4, modes)
         kx[(kx == 0) & (ky == 0)] = 1
-        amp = rng.uniform(0.5, 1.0, modes) / np.sqrt(kx ** 2 + ky ** 2)
+        amp = rng.uniform(0.5, 1.0, modes) / np.sqrt(kx**2 + ky**2)
         wind = rng.uniform(0.004, 0.012) * np.array([rng.choice([-1.0, 1.0]), rng.uniform(-0.3, 0.3)])
         dusk = rng.uniform(0, 1)
         top = (1 - dusk) * np.array([0.20, 0.45, 0.85]) + dusk * np.array([0.25, 0.20, 0.50])
         bottom = (1 - dusk) * np.array([0.65, 0.80, 0.95]) + dusk * np.array([0.95, 0.55, 0.35])
         hills = rng.integers(1, 7, 4)
         return dict(
-            kx=kx, ky=ky, amp=amp, phase=rng.uniform(0, 2 * np.pi, modes), wind=wind,
-            cover=rng.uniform(-0.1, 0.35), top=top, bottom=bottom,
-            ridge=rng.uniform(0.65, 0.85), hill_f=hills, hill_a=rng.uniform(0.01, 0.05, 4),
-            hill_p=rng.uniform(0, 2 * np.pi, 4), trees=rng.uniform(0.05, 0.95, int(rng.integers(0, 5))),
-            tree_h=rng.uniform(0.10, 0.22), ground=rng.uniform(0.02, 0.12, 3),
+            kx=kx,
+            ky=ky,
+            amp=amp,
+            phase=rng.uniform(0, 2 * np.pi, modes),
+            wind=wind,
+            cover=rng.uniform(-0.1, 0.35),
+            top=top,
+            bottom=bottom,
+            ridge=rng.uniform(0.65, 0.85),
+            hill_f=hills,
+            hill_a=rng.uniform(0.01, 0.05, 4),
+            hill_p=rng.uniform(0, 2 * np.pi, 4),
+            trees=rng.uniform(0.05, 0.95, int(rng.integers(0, 5))),
+            tree_h=rng.uniform(0.10, 0.22),
+            ground=rng.uniform(0.02, 0.12, 3),
         )
 
     def render(self, s, t):
@@ -163,8 +175,9 @@ class Sky(ProceduralSource):
         shade = 0.85 + 0.15 * np.clip(field - 0.5, 0, 1)
         img = img * (1 - cloud[..., None]) + (shade * cloud)[..., None] * np.array([1.0, 1.0, 1.0])
         # The static foreground: a ridge line plus a few trees, all independent of t.
-        ridge = s["ridge"] + sum(a * np.sin(2 * np.pi * f * x + p)
-                                 for f, a, p in zip(s["hill_f"], s["hill_a"], s["hill_p"]))
+        ridge = s["ridge"] + sum(
+            a * np.sin(2 * np.pi * f * x + p) for f, a, p in zip(s["hill_f"], s["hill_a"], s["hill_p"])
+        )
         d = ridge - y
         for tx in s["trees"]:
             # A triangle crown on the ridge: distance below the crown's slanted edges.

@@ -23,13 +23,17 @@ from __future__ import annotations
 import json
 import math
 import mmap
+import multiprocessing as mp
 import os
 import sys
 import time
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 import numpy as np
+from tqdm import tqdm
 
 from ..timebase import MAX_FPS
 from ..utils.atomic import FileGroup, atomic_write, remove_stale_temps
@@ -40,10 +44,6 @@ from ..utils.runtime import worker_count
 from ..utils.signals import start_worker, stop_workers
 from .base import DataError, VideoSource
 from .folders import Entry, Report, find_entries, note, probe, resample_ids, stream_video
-from tqdm import tqdm
-import multiprocessing as mp
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from concurrent.futures.process import BrokenProcessPool
 
 FORMAT, VERSION = "digan-store", 1
 
@@ -129,8 +129,9 @@ def open_store(path: str | os.PathLike, resolution: int | None = None) -> StoreS
         raise DataError(f"{path}: not a {FORMAT} store of version {VERSION}")
     if resolution is not None and int(resolution) != int(index["resolution"]):
         r = index["resolution"]
-        raise DataError(f"{path}: store is prepared at {r}x{r}, not {resolution}x{resolution}: "
-                        f"use `size` {r} or prepare again")
+        raise DataError(
+            f"{path}: store is prepared at {r}x{r}, not {resolution}x{resolution}: use `size` {r} or prepare again"
+        )
     for s in index["shards"]:
         f = path / s["file"]
         r = index["resolution"]
@@ -143,6 +144,7 @@ def open_store(path: str | os.PathLike, resolution: int | None = None) -> StoreS
 
 # ----------------------------------------------------------------------------------------------
 # digan prepare
+
 
 def _shard_size(n: int) -> int:
     """Videos per shard: at least 64 shards for resuming and parallel work, at most 32 videos each."""
@@ -181,8 +183,13 @@ def _prepare_shard(dest: str, k: int, entries: list[Entry], resolution: int, fps
 
     with FileGroup(marker=dest_path / f"{name}.json") as files:
         files.write(dest_path / f"{name}.bin", write)
-        record = {"inputs": [e.name for e in entries], "file": f"{name}.bin", "frames": offset,
-                  "videos": videos, "skipped": skipped}
+        record = {
+            "inputs": [e.name for e in entries],
+            "file": f"{name}.bin",
+            "frames": offset,
+            "videos": videos,
+            "skipped": skipped,
+        }
         files.write(dest_path / f"{name}.json", lambda tmp: tmp.write_text(json.dumps(record, indent=1)))
     return record
 
@@ -194,7 +201,7 @@ def _shard_done(dest: Path, k: int, entries: list[Entry], resolution: int) -> di
     try:
         record = read_json(j)
         b = dest / record["file"]
-        ok = record["inputs"] == [e.name for e in entries] and b.stat().st_size == record["frames"] * resolution ** 2 * 3
+        ok = record["inputs"] == [e.name for e in entries] and b.stat().st_size == record["frames"] * resolution**2 * 3
     except (OSError, ValueError, KeyError, TypeError):
         return None
     return record if ok else None
@@ -204,6 +211,7 @@ def prepare_memory(size: int) -> tuple:
     """What one decoding process of `prepare` holds at once, as `(build, now, hints)` for
     `digan.utils.memory.check`: the frame it resizes and writes (`stream_video`: one at a time, whatever the
     video's length), at `size` x `size` (the source frame it comes from is not counted: its size is unknown)."""
+
     def build(size: int) -> list[Part]:
         return [Part("a frame being resized", FRAME_COPIES * size * size * 3, ("size",), on_device=False)]
 
@@ -223,8 +231,17 @@ def prepare_workers(size: int, workers: int) -> int:
     return max(1, count)
 
 
-def prepare(src: str | os.PathLike, dest: str | os.PathLike, size: int, *, fps: float | None = None,
-            workers: int = 1, split: str = "train+test", fold: int = 1, progress: bool = True) -> StoreSource:
+def prepare(
+    src: str | os.PathLike,
+    dest: str | os.PathLike,
+    size: int,
+    *,
+    fps: float | None = None,
+    workers: int = 1,
+    split: str = "train+test",
+    fold: int = 1,
+    progress: bool = True,
+) -> StoreSource:
     """Decode the videos under `src` once into a store at `dest` (see the module docstring); resumable."""
     src, dest = Path(src).expanduser(), Path(dest).expanduser()
     # Every option is checked before the destination is touched: a refused run leaves nothing to block the next.
@@ -244,8 +261,15 @@ def prepare(src: str | os.PathLike, dest: str | os.PathLike, size: int, *, fps: 
         raise DataError(f"{dest}: exists and is not a folder")
     if dest.is_dir() and folder_entries(dest) and not is_store(dest):
         raise DataError(f"{dest}: folder is not empty and not a store; choose a new folder")
-    settings = {"format": FORMAT, "version": VERSION, "source": str(src.resolve()), "resolution": int(resolution),
-                "fps": fps, "split": split, "fold": fold}
+    settings = {
+        "format": FORMAT,
+        "version": VERSION,
+        "source": str(src.resolve()),
+        "resolution": int(resolution),
+        "fps": fps,
+        "split": split,
+        "fold": fold,
+    }
     report = Report(src.name)
     entries, name = find_entries(src, split, fold, report)
     if not entries:
@@ -268,14 +292,27 @@ def _finished(dest: Path, settings: dict) -> bool:
     return same and (dest / "index.json").is_file()
 
 
-def _prepare_locked(src: Path, dest: Path, resolution: int, fps: float | None, workers: int, progress: bool,
-                    settings: dict, report: Report, entries: list[Entry], name: str, fresh: bool) -> StoreSource:
+def _prepare_locked(
+    src: Path,
+    dest: Path,
+    resolution: int,
+    fps: float | None,
+    workers: int,
+    progress: bool,
+    settings: dict,
+    report: Report,
+    entries: list[Entry],
+    name: str,
+    fresh: bool,
+) -> StoreSource:
     if (dest / "settings.json").is_file():
         old = _read_json(dest / "settings.json")
         diff = [k for k in settings if old.get(k) != settings[k]]
         if diff:
-            raise DataError(f"{dest}: holds a store prepared with other settings ({', '.join(diff)}); "
-                            "choose a new folder or delete it")
+            raise DataError(
+                f"{dest}: holds a store prepared with other settings ({', '.join(diff)}); "
+                "choose a new folder or delete it"
+            )
         if (dest / "index.json").is_file():
             note(f"{dest}: already prepared")
             return open_store(dest, resolution)
@@ -284,7 +321,7 @@ def _prepare_locked(src: Path, dest: Path, resolution: int, fps: float | None, w
     remove_stale_temps(dest)  # leftovers of an interrupted run
 
     size = _shard_size(len(entries))
-    plan = [entries[i:i + size] for i in range(0, len(entries), size)]
+    plan = [entries[i : i + size] for i in range(0, len(entries), size)]
     records: dict[int, dict] = {}
     todo = []
     for k, part in enumerate(plan):
@@ -297,9 +334,14 @@ def _prepare_locked(src: Path, dest: Path, resolution: int, fps: float | None, w
     if records:
         note(f"{dest}: resuming, {len(records)} of {len(plan)} shards already done")
 
-
-    bar = tqdm(total=len(entries), initial=sum(len(plan[k]) for k in records), unit="video",
-               desc=f"prepare {name}", disable=not progress, dynamic_ncols=True)
+    bar = tqdm(
+        total=len(entries),
+        initial=sum(len(plan[k]) for k in records),
+        unit="video",
+        desc=f"prepare {name}",
+        disable=not progress,
+        dynamic_ncols=True,
+    )
     start = time.time()
 
     def finish(k: int, record: dict) -> None:
@@ -310,11 +352,11 @@ def _prepare_locked(src: Path, dest: Path, resolution: int, fps: float | None, w
 
     try:
         if workers > 1 and len(todo) > 1:
-
             # fork starts workers at once; they run no torch, only PyAV and Pillow.
             context = mp.get_context("fork" if sys.platform == "linux" else "spawn")
-            with ProcessPoolExecutor(min(workers, len(todo)), mp_context=context, initializer=start_worker,
-                                     initargs=(os.getpid(),)) as pool:
+            with ProcessPoolExecutor(
+                min(workers, len(todo)), mp_context=context, initializer=start_worker, initargs=(os.getpid(),)
+            ) as pool:
                 try:
                     futures = {pool.submit(_prepare_shard, str(dest), k, plan[k], resolution, fps): k for k in todo}
                     for fut in as_completed(futures):
@@ -323,8 +365,10 @@ def _prepare_locked(src: Path, dest: Path, resolution: int, fps: float | None, w
                     stop_workers(pool)
                     remove_stale_temps(dest)  # what they were writing (no live process holds it now)
                     if isinstance(e, BrokenProcessPool):
-                        raise DataError(f"{dest}: a decoding worker was killed (out of memory?); run the same "
-                                        "command again to resume, with fewer `workers`") from None
+                        raise DataError(
+                            f"{dest}: a decoding worker was killed (out of memory?); run the same "
+                            "command again to resume, with fewer `workers`"
+                        ) from None
                     raise
         else:
             for k in todo:
@@ -344,7 +388,13 @@ def _prepare_locked(src: Path, dest: Path, resolution: int, fps: float | None, w
             for f in [dest / "settings.json", *dest.glob("shard-*.bin"), *dest.glob("shard-*.json")]:
                 f.unlink(missing_ok=True)
         raise DataError(f"{src}: none of the {len(entries)} videos found can be read; no store written")
-    index = {**settings, "name": name, "shards": shards, "videos": videos, "skipped": skipped,
-             "frames": int(sum(v["frames"] for v in videos))}
+    index = {
+        **settings,
+        "name": name,
+        "shards": shards,
+        "videos": videos,
+        "skipped": skipped,
+        "frames": int(sum(v["frames"] for v in videos)),
+    }
     _write_json(dest / "index.json", index)
     return open_store(dest, resolution)

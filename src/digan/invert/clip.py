@@ -17,14 +17,16 @@ from ..data.io import iter_frames, video_fps
 @dataclass
 class Clip:
     """A clip to fit: uint8 `[N, R, R, 3]` frames at the model's size."""
+
     frames: np.ndarray
-    fps: float | None     # the source's frame rate, when it records one
-    name: str             # what it was read from
-    start: int = 0        # index of its first frame in the source
+    fps: float | None  # the source's frame rate, when it records one
+    name: str  # what it was read from
+    start: int = 0  # index of its first frame in the source
 
 
-def read_clip(spec: str | os.PathLike, resolution: int, *, frames: int | None = None, start: int = 0,
-              exact: bool = True) -> Clip:
+def read_clip(
+    spec: str | os.PathLike, resolution: int, *, frames: int | None = None, start: int = 0, exact: bool = True
+) -> Clip:
     """Frames `start .. start + frames - 1` of a video file, a frame folder or `DATASET:INDEX`, resized to R x R.
 
     Frames are centre-cropped to a square and resized (bicubic, antialiased),
@@ -56,5 +58,3 @@ def read_clip(spec: str | os.PathLike, resolution: int, *, frames: int | None = 
     if got < 2:
         raise DataError(f"{spec}: {got} frame{'' if got == 1 else 's'} from frame {start}; a fit needs at least 2")
     return Clip(np.ascontiguousarray(video), fps, str(spec), start)
-
-

@@ -43,25 +43,26 @@ from ..timebase import Timebase, clip_times
 from ..utils.memory import Part, train_pixel_bytes
 from .scores import fit_loss, frame_scores
 
-FIT_STREAM = 2            # random starts draw from (seed, FIT_STREAM); sampling uses streams 0 and 1
-W_SAMPLES = 1000          # content seeds whose w give the mean w and its spread
-FIT_PIXELS = 2 ** 16      # pixels (starts x frames x H x W) through one forward and backward pass
-CANDIDATE_BATCH = 8       # candidate starts scored at once
+FIT_STREAM = 2  # random starts draw from (seed, FIT_STREAM); sampling uses streams 0 and 1
+W_SAMPLES = 1000  # content seeds whose w give the mean w and its spread
+FIT_PIXELS = 2**16  # pixels (starts x frames x H x W) through one forward and backward pass
+CANDIDATE_BATCH = 8  # candidate starts scored at once
 
 
 @dataclass(frozen=True)
 class FitOptions:
     """How a clip is fitted (`fit_clip`); `digan invert` sets them from its options."""
-    steps: int = 300          # Adam steps on the latents
-    starts: int = 4           # the mean w and the best starts - 1 candidates, run together until `select`
-    candidates: int = 32      # random latents ranked by their loss before the first step
-    select: float = 0.25      # fraction of the steps after which only the best start continues
-    lr: float = 0.1           # Adam step size of the latents (w in units of its spread over seeds)
-    wplus: bool = False       # one w per layer (w+) instead of one w for all
-    structure: float = 1.0    # weight of 1 - SSIM beside the multi-scale MSE
-    tune_steps: int = 0       # pivotal tuning: Adam steps on a copy of the synthesis network (0: off)
-    tune_lr: float = 3e-4     # its step size (Roich et al. 2021)
-    seed: int = 0             # seeds the random starts
+
+    steps: int = 300  # Adam steps on the latents
+    starts: int = 4  # the mean w and the best starts - 1 candidates, run together until `select`
+    candidates: int = 32  # random latents ranked by their loss before the first step
+    select: float = 0.25  # fraction of the steps after which only the best start continues
+    lr: float = 0.1  # Adam step size of the latents (w in units of its spread over seeds)
+    wplus: bool = False  # one w per layer (w+) instead of one w for all
+    structure: float = 1.0  # weight of 1 - SSIM beside the multi-scale MSE
+    tune_steps: int = 0  # pivotal tuning: Adam steps on a copy of the synthesis network (0: off)
+    tune_lr: float = 3e-4  # its step size (Roich et al. 2021)
+    seed: int = 0  # seeds the random starts
 
     def __post_init__(self):
         if self.steps < 1 or self.starts < 1 or self.tune_steps < 0:
@@ -73,11 +74,12 @@ class FitOptions:
 @dataclass
 class Fit:
     """A clip as latents of a snapshot (and, when tuned, its own synthesis weights)."""
-    w: torch.Tensor                          # [1, w_dim], or [1, num_ws, w_dim] for w+
-    z_motion: torch.Tensor                   # [1, motion_dim]
-    t: torch.Tensor                          # [N] clip times of the fitted frames
-    fps: float                               # the clip's frame rate: its frame k shows at k / fps seconds
-    clip_frames: int                         # the snapshot's training clip length (t = k / (clip_frames - 1))
+
+    w: torch.Tensor  # [1, w_dim], or [1, num_ws, w_dim] for w+
+    z_motion: torch.Tensor  # [1, motion_dim]
+    t: torch.Tensor  # [N] clip times of the fitted frames
+    fps: float  # the clip's frame rate: its frame k shows at k / fps seconds
+    clip_frames: int  # the snapshot's training clip length (t = k / (clip_frames - 1))
     tuned: dict[str, torch.Tensor] | None = None  # synthesis weights after pivotal tuning
     meta: dict = field(default_factory=dict)
 
@@ -118,22 +120,28 @@ def _finite_losses(losses: torch.Tensor) -> torch.Tensor:
 
 def check_finite(fit: "Fit") -> None:
     """FitDiverged unless every tensor of the fit is finite: what `load_fit` refuses is never saved."""
-    tensors = {"w": fit.w, "z_motion": fit.z_motion, "t": fit.t, **{f"synthesis.{k}": v for k, v in
-                                                                    (fit.tuned or {}).items()}}
+    tensors = {
+        "w": fit.w,
+        "z_motion": fit.z_motion,
+        "t": fit.t,
+        **{f"synthesis.{k}": v for k, v in (fit.tuned or {}).items()},
+    }
     bad = [k for k, v in tensors.items() if v.is_floating_point() and not torch.isfinite(v).all()]
     if bad:
-        raise FitDiverged(f"the fit holds NaN or inf in {', '.join(bad[:3])}{' and more' if len(bad) > 3 else ''}: "
-                          "it diverged and was not saved")
+        raise FitDiverged(
+            f"the fit holds NaN or inf in {', '.join(bad[:3])}{' and more' if len(bad) > 3 else ''}: "
+            "it diverged and was not saved"
+        )
 
 
 @dataclass
 class FitResult:
     fit: Fit
-    losses: list[float]        # at each latent step (before its update): the loss of the best live start
-    start_loss: float          # the loss of the kept start at the first step
-    tune_losses: list[float]   # at each tuning step (before its update)
-    frames: np.ndarray         # uint8 [N, R, R, 3]: the fit rendered at the fitted times
-    scores: dict               # frame_scores of the input against `frames`
+    losses: list[float]  # at each latent step (before its update): the loss of the best live start
+    start_loss: float  # the loss of the kept start at the first step
+    tune_losses: list[float]  # at each tuning step (before its update)
+    frames: np.ndarray  # uint8 [N, R, R, 3]: the fit rendered at the fitted times
+    scores: dict  # frame_scores of the input against `frames`
     seconds: float
 
 
@@ -146,8 +154,9 @@ def w_statistics(G: Generator) -> tuple[torch.Tensor, float]:
 
 
 @torch.no_grad()
-def _starts(G: Generator, options: FitOptions, mean: torch.Tensor, spread: float, target: torch.Tensor,
-            t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def _starts(
+    G: Generator, options: FitOptions, mean: torch.Tensor, spread: float, target: torch.Tensor, t: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Initial u `[S, w_dim]` (w = mean + spread * u) and z_M `[S, motion_dim]`: the mean w with z_M = 0 (the
     mean of its prior), then the S - 1 of `options.candidates` random latents, drawn from (seed, FIT_STREAM),
     whose videos are nearest the target."""
@@ -156,9 +165,13 @@ def _starts(G: Generator, options: FitOptions, mean: torch.Tensor, spread: float
     z = torch.from_numpy(rng.standard_normal((n, G.z_dim)).astype(np.float32)).to(mean.device)
     zm = torch.from_numpy(rng.standard_normal((n, G.motion_dim)).astype(np.float32)).to(mean.device)
     w = G.mapping(z)
-    losses = torch.cat([_loss(G, w[i:i + CANDIDATE_BATCH], zm[i:i + CANDIDATE_BATCH], target, t, options.structure)
-                        for i in range(0, n, CANDIDATE_BATCH)])
-    best = torch.argsort(losses, stable=True)[:options.starts - 1]
+    losses = torch.cat(
+        [
+            _loss(G, w[i : i + CANDIDATE_BATCH], zm[i : i + CANDIDATE_BATCH], target, t, options.structure)
+            for i in range(0, n, CANDIDATE_BATCH)
+        ]
+    )
+    best = torch.argsort(losses, stable=True)[: options.starts - 1]
     u = torch.cat([torch.zeros_like(mean)[None], (w[best] - mean) / spread])
     return u, torch.cat([zm.new_zeros(1, G.motion_dim), zm[best]])
 
@@ -208,8 +221,9 @@ class _Latents:
 
 def _keep(opt: torch.optim.Adam, latents: _Latents, i: int, num_ws: int | None) -> tuple[torch.optim.Adam, _Latents]:
     """Continue start i alone, with its own Adam moments; with `num_ws`, as w+ (its w copied to every layer)."""
+
     def pick(x: torch.Tensor, is_w: bool) -> torch.Tensor:
-        x = x[i:i + 1]
+        x = x[i : i + 1]
         return x[:, None].expand(-1, num_ws, -1).clone() if is_w and num_ws and x.ndim == 2 else x.clone()
 
     kept = _Latents(pick(latents.u.detach(), True), pick(latents.zm.detach(), False), latents.mean, latents.spread)
@@ -217,13 +231,24 @@ def _keep(opt: torch.optim.Adam, latents: _Latents, i: int, num_ws: int | None) 
     for old_p, new_p, is_w in ((latents.u, kept.u, True), (latents.zm, kept.zm, False)):
         state = opt.state[old_p]
         if state:
-            new.state[new_p] = {"step": state["step"].clone(), "exp_avg": pick(state["exp_avg"], is_w),
-                                "exp_avg_sq": pick(state["exp_avg_sq"], is_w)}
+            new.state[new_p] = {
+                "step": state["step"].clone(),
+                "exp_avg": pick(state["exp_avg"], is_w),
+                "exp_avg_sq": pick(state["exp_avg_sq"], is_w),
+            }
     return new, kept
 
 
-def fit_clip(G: Generator, frames: np.ndarray, *, clip_frames: int, fps: float, t: torch.Tensor | None = None,
-             options: FitOptions = FitOptions(), progress: bool | None = None) -> FitResult:
+def fit_clip(
+    G: Generator,
+    frames: np.ndarray,
+    *,
+    clip_frames: int,
+    fps: float,
+    t: torch.Tensor | None = None,
+    options: FitOptions = FitOptions(),
+    progress: bool | None = None,
+) -> FitResult:
     """Fit G to uint8 frames `[N, R, R, 3]` shown at times `t` (default: t_k = k / (clip_frames - 1)).
 
     Deterministic for given options (same device, same thread count). G is
@@ -243,14 +268,19 @@ def fit_clip(G: Generator, frames: np.ndarray, *, clip_frames: int, fps: float, 
     opt = torch.optim.Adam([{"params": [latents.u]}, {"params": [latents.zm]}], lr=options.lr)
     # the starts search in W together; from `select_at` the best continues alone, in W+ when asked
     select_at = max(1, round(options.select * options.steps)) if options.starts > 1 or options.wplus else -1
-    losses, first = [], None
-    with tqdm(total=options.steps + options.tune_steps, desc="inverting", unit="step", leave=False,
-              disable=None if progress is None else not progress) as bar:
+    losses, first, last = [], None, None
+    with tqdm(
+        total=options.steps + options.tune_steps,
+        desc="inverting",
+        unit="step",
+        leave=False,
+        disable=None if progress is None else not progress,
+    ) as bar:
         for step in range(options.steps):
             if step == select_at:
                 best = int(torch.argmin(_finite_losses(last)))
                 opt, latents = _keep(opt, latents, best, G.synthesis.num_ws if options.wplus else None)
-                first = first[best:best + 1]
+                first = first[best : best + 1]
             lr = _schedule(step, options.steps, options.lr)
             # Adam moves every coordinate by about lr: w+ has num_ws codes moving at once, so each gets a
             # num_ws-th of the step and the video moves about as far as with one w
@@ -261,16 +291,18 @@ def fit_clip(G: Generator, frames: np.ndarray, *, clip_frames: int, fps: float, 
             first = last.clone() if first is None else first
             losses.append(float(_finite_losses(last).min()))  # read at every step anyway (the progress bar)
             if not math.isfinite(losses[-1]):  # every live start: Adam would carry NaN on to the end
-                raise FitDiverged(f"the fit diverged at step {step + 1} of {options.steps} (its loss is NaN or "
-                                  "infinite) and was not saved: try a smaller `lr`")
+                raise FitDiverged(
+                    f"the fit diverged at step {step + 1} of {options.steps} (its loss is NaN or "
+                    "infinite) and was not saved: try a smaller `lr`"
+                )
             opt.step()
             bar.update()
             bar.set_postfix(loss=f"{losses[-1]:.4f}", refresh=False)
         w, z_motion = (v.detach() for v in latents())
         if latents.batch > 1:  # every start ran to the end (select = 1): keep the best
             best = int(torch.argmin(_finite_losses(_loss(G, w, z_motion, target, t, options.structure))))
-            first = first[best:best + 1]
-            w, z_motion = w[best:best + 1], z_motion[best:best + 1]
+            first = first[best : best + 1]
+            w, z_motion = w[best : best + 1], z_motion[best : best + 1]
 
         tuned, tune_losses = None, []
         if options.tune_steps:
@@ -285,16 +317,25 @@ def fit_clip(G: Generator, frames: np.ndarray, *, clip_frames: int, fps: float, 
                 tune_opt.zero_grad(set_to_none=True)
                 tune_losses.append(float(_descend(G_tuned, pivot, target, t, options.structure)[0]))
                 if not math.isfinite(tune_losses[-1]):
-                    raise FitDiverged(f"pivotal tuning diverged at step {step + 1} of {options.tune_steps} (its loss "
-                                      "is NaN or infinite) and the fit was not saved: try fewer `tune_steps`, or "
-                                      "fit without tuning")
+                    raise FitDiverged(
+                        f"pivotal tuning diverged at step {step + 1} of {options.tune_steps} (its loss "
+                        "is NaN or infinite) and the fit was not saved: try fewer `tune_steps`, or "
+                        "fit without tuning"
+                    )
                 tune_opt.step()
                 bar.update()
                 bar.set_postfix(loss=f"{tune_losses[-1]:.4f}", refresh=False)
             tuned = {k: v.detach().cpu().clone() for k, v in G_tuned.synthesis.state_dict().items()}
 
-    fit = Fit(w=w.cpu(), z_motion=z_motion.cpu(), t=t.cpu(), fps=float(fps), clip_frames=int(clip_frames),
-              tuned=tuned, meta={"options": asdict(options)})
+    fit = Fit(
+        w=w.cpu(),
+        z_motion=z_motion.cpu(),
+        t=t.cpu(),
+        fps=float(fps),
+        clip_frames=int(clip_frames),
+        tuned=tuned,
+        meta={"options": asdict(options)},
+    )
     check_finite(fit)  # the last step's update is seen by no loss
     rendered = render_fit(G, fit, fit.t)
     scores = frame_scores(frames, rendered)
@@ -302,8 +343,9 @@ def fit_clip(G: Generator, frames: np.ndarray, *, clip_frames: int, fps: float, 
 
 
 @torch.no_grad()
-def _loss(G: Generator, w: torch.Tensor, z_motion: torch.Tensor, target: torch.Tensor, t: torch.Tensor,
-          structure: float) -> torch.Tensor:
+def _loss(
+    G: Generator, w: torch.Tensor, z_motion: torch.Tensor, target: torch.Tensor, t: torch.Tensor, structure: float
+) -> torch.Tensor:
     """Loss `[B]` of fixed latents, frame chunk by frame chunk."""
     total = 0
     for part in _chunks(w.shape[0], len(t), G.resolution):

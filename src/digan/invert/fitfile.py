@@ -33,8 +33,15 @@ def snapshot_digest(meta: dict) -> str:
     return sha256_file(meta["path"])
 
 
-def save_fit(out: str | os.PathLike, fit: Fit, snapshot_meta: dict, source: dict | None = None,
-             scores: dict | None = None, *, files: FileGroup | None = None) -> Path:
+def save_fit(
+    out: str | os.PathLike,
+    fit: Fit,
+    snapshot_meta: dict,
+    source: dict | None = None,
+    scores: dict | None = None,
+    *,
+    files: FileGroup | None = None,
+) -> Path:
     """Write `out/fit.safetensors` and `out/fit.json` (which marks the fit complete) together; returns the JSON's
     path. With `files` (a `FileGroup` whose marker is that JSON), both join it and change with its other files
     when its block ends. A fit that holds NaN or inf is refused (`FitDiverged`) before anything is written:
@@ -48,8 +55,12 @@ def save_fit(out: str | os.PathLike, fit: Fit, snapshot_meta: dict, source: dict
     meta = {
         "format": FIT_FORMAT,
         "version": __version__,
-        "snapshot": {"path": str(weights.with_suffix(".json")), "sha256": snapshot_digest(snapshot_meta),
-                     "clips_seen": snapshot_meta.get("clips_seen"), "preset": snapshot_meta["preset"]["name"]},
+        "snapshot": {
+            "path": str(weights.with_suffix(".json")),
+            "sha256": snapshot_digest(snapshot_meta),
+            "clips_seen": snapshot_meta.get("clips_seen"),
+            "preset": snapshot_meta["preset"]["name"],
+        },
         "generator": snapshot_meta["preset"]["generator"],
         "resolution": snapshot_meta["resolution"],
         "clip_frames": fit.clip_frames,
@@ -94,8 +105,9 @@ def load_fit(path: str | os.PathLike) -> Fit:
         if not (isinstance(clip_frames, int) and not isinstance(clip_frames, bool) and 2 <= clip_frames <= MAX_INT):
             raise ValueError(f"clip_frames {clip_frames!r:.40} is not a whole number of at least 2")
         snapshot = meta.get("snapshot")
-        if not isinstance(snapshot, dict) or not all(isinstance(snapshot.get(k), str) and snapshot[k]
-                                                     for k in ("path", "sha256")):
+        if not isinstance(snapshot, dict) or not all(
+            isinstance(snapshot.get(k), str) and snapshot[k] for k in ("path", "sha256")
+        ):
             raise ValueError("snapshot is not an object with a path and a sha256")
         file_name(meta.get("weights", FIT_WEIGHTS), "weights")
     except (OSError, ValueError) as e:
@@ -109,16 +121,27 @@ def load_fit(path: str | os.PathLike) -> Fit:
     missing = [k for k in ("w", "z_motion", "t") if k not in tensors]
     other = [k for k, v in tensors.items() if v.dtype != torch.float32]
     if other:  # rendering would mix them with the generator's float32
-        raise CheckpointError(f"{weights}: {', '.join(other[:3])}{' and more' if len(other) > 3 else ''} "
-                              f"{'is' if len(other) == 1 else 'are'} {tensors[other[0]].dtype}, not float32 "
-                              f"({WEIGHT_DTYPE}), the only type fits hold: cast them to float32 and save again")
+        raise CheckpointError(
+            f"{weights}: {', '.join(other[:3])}{' and more' if len(other) > 3 else ''} "
+            f"{'is' if len(other) == 1 else 'are'} {tensors[other[0]].dtype}, not float32 "
+            f"({WEIGHT_DTYPE}), the only type fits hold: cast them to float32 and save again"
+        )
     bad = [k for k, v in tensors.items() if not torch.isfinite(v).all()]
     if missing or bad:
-        raise CheckpointError(f"{weights}: not a valid fit ({'no ' + ', '.join(missing) if missing else ''}"
-                              f"{'; ' if missing and bad else ''}{'NaN or inf in ' + ', '.join(bad) if bad else ''})")
-    tuned = {k[len("synthesis."):]: v for k, v in tensors.items() if k.startswith("synthesis.")}
-    return Fit(w=tensors["w"], z_motion=tensors["z_motion"], t=tensors["t"], fps=fps, clip_frames=clip_frames,
-               tuned=tuned or None, meta={**meta, "path": str(meta_path)})
+        raise CheckpointError(
+            f"{weights}: not a valid fit ({'no ' + ', '.join(missing) if missing else ''}"
+            f"{'; ' if missing and bad else ''}{'NaN or inf in ' + ', '.join(bad) if bad else ''})"
+        )
+    tuned = {k[len("synthesis.") :]: v for k, v in tensors.items() if k.startswith("synthesis.")}
+    return Fit(
+        w=tensors["w"],
+        z_motion=tensors["z_motion"],
+        t=tensors["t"],
+        fps=fps,
+        clip_frames=clip_frames,
+        tuned=tuned or None,
+        meta={**meta, "path": str(meta_path)},
+    )
 
 
 def check_fit(fit: Fit, G: Generator, snapshot_meta: dict) -> None:
@@ -126,8 +149,10 @@ def check_fit(fit: Fit, G: Generator, snapshot_meta: dict) -> None:
     where = fit.meta.get("path", "the fit")
     made = fit.meta["snapshot"]
     if snapshot_digest(snapshot_meta) != made["sha256"]:
-        raise CheckpointError(f"{where}: fitted to snapshot {made['path']}, not to {snapshot_meta['path']} (their "
-                              "weights differ): give the fit's snapshot (`ckpt`), or fit again")
+        raise CheckpointError(
+            f"{where}: fitted to snapshot {made['path']}, not to {snapshot_meta['path']} (their "
+            "weights differ): give the fit's snapshot (`ckpt`), or fit again"
+        )
     cfg, synthesis = G.cfg, G.synthesis
     w_shapes = {(1, cfg.w_dim), (1, synthesis.num_ws, cfg.w_dim)}
     shapes_ok = tuple(fit.w.shape) in w_shapes and tuple(fit.z_motion.shape) == (1, cfg.motion_dim)
@@ -146,8 +171,9 @@ def load_fit_snapshot(fit: Fit, ckpt: str | os.PathLike | None = None, device: s
     if ckpt is None:
         ckpt = fit.meta["snapshot"]["path"]
         if not Path(ckpt).exists():
-            raise CheckpointError(f"{fit.meta.get('path', 'the fit')}: its snapshot {ckpt} is gone; give it with "
-                                  "`ckpt`")
+            raise CheckpointError(
+                f"{fit.meta.get('path', 'the fit')}: its snapshot {ckpt} is gone; give it with `ckpt`"
+            )
     G, meta = load_snapshot(ckpt, device)
     check_fit(fit, G, meta)
     G = fit.generator(G)

@@ -17,9 +17,17 @@ from .fit import Fit
 from .fitfile import check_fit, load_fit, load_fit_snapshot
 
 
-def write_fit(G: Generator, fit: Fit, out: str | Path, *, times: TimeRequest = TimeRequest(),
-              render: RenderOptions = RenderOptions(), formats: Sequence[str] = ("mp4",), compare: bool = False,
-              progress: bool | None = None) -> Written:
+def write_fit(
+    G: Generator,
+    fit: Fit,
+    out: str | Path,
+    *,
+    times: TimeRequest = TimeRequest(),
+    render: RenderOptions = RenderOptions(),
+    formats: Sequence[str] = ("mp4",),
+    compare: bool = False,
+    progress: bool | None = None,
+) -> Written:
     """Write the fitted clip as `out/fit.<format>` (and `fit-compare.mp4`), with G the fit's generator
     (`load_fit_snapshot`).
 
@@ -29,27 +37,41 @@ def write_fit(G: Generator, fit: Fit, out: str | Path, *, times: TimeRequest = T
     times = times.or_seconds(fit.frames / fit.fps)
     timebase = times.timebase(fit.clip_frames, fit.fps)
     frames = times.count(timebase)
-    request = VideoRequest(seeds=(0,), times=times, render=render.replace(batch=1), formats=tuple(formats),
-                           grid=False, compare=compare)
-    check(f"rendering a fit of {plural(frames, 'frame')}", *generate_memory(G, request, frames),
-          str(device_of(G)))
+    request = VideoRequest(
+        seeds=(0,), times=times, render=render.replace(batch=1), formats=tuple(formats), grid=False, compare=compare
+    )
+    check(f"rendering a fit of {plural(frames, 'frame')}", *generate_memory(G, request, frames), str(device_of(G)))
     t = times.times(timebase)
     reference_t = timebase.nearest_training_times(t, frames=fit.frames) if compare else None
     fps = times.video_fps(timebase)
-    paths = write_videos(G, out, [fit.code(G)], t, fps=fps, names=["fit"], options=render, formats=request.formats,
-                         grid=None, reference_t=reference_t, progress=progress)
+    paths = write_videos(
+        G,
+        out,
+        [fit.code(G)],
+        t,
+        fps=fps,
+        names=["fit"],
+        options=render,
+        formats=request.formats,
+        grid=None,
+        reference_t=reference_t,
+        progress=progress,
+    )
     return Written(paths, t, fps, timebase, render.frame_size(G.resolution))
 
 
-def load_fit_points(paths: Sequence[str | os.PathLike], ckpt: str | os.PathLike | None = None,
-                    device: str = "cpu") -> tuple[Generator, dict, list[Point]]:
+def load_fit_points(
+    paths: Sequence[str | os.PathLike], ckpt: str | os.PathLike | None = None, device: str = "cpu"
+) -> tuple[Generator, dict, list[Point]]:
     """(G, time metadata, the (w, z_M) of each fit) to interpolate between fits: untuned fits of one snapshot
     (`ckpt`, default the first fit's), on the first fit's time base (its clip length and frame rate)."""
     fits = [load_fit(p) for p in paths]
     tuned = [p for p, f in zip(paths, fits) if f.tuned is not None]
     if tuned:
-        raise CheckpointError(f"{tuned[0]}: was tuned (`tune`), so it has a generator of its own; interpolate "
-                              "between fits of the latents only")
+        raise CheckpointError(
+            f"{tuned[0]}: was tuned (`tune`), so it has a generator of its own; interpolate "
+            "between fits of the latents only"
+        )
     G, meta = load_fit_snapshot(fits[0], ckpt, device)
     for fit in fits[1:]:
         check_fit(fit, G, meta)

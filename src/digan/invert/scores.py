@@ -8,14 +8,14 @@ import torch.nn.functional as F
 
 from ..data.clips import to_float_video
 
-SSIM_WINDOW, SSIM_SIGMA = 11, 1.5   # Gaussian window of SSIM (Wang et al. 2004, Sec. III-C)
-MAX_PSNR = 100.0          # the PSNR of identical frames, instead of infinity
-PYRAMID_LEVELS = 4        # scales of the multi-scale MSE: 1, 1/2, 1/4, 1/8
+SSIM_WINDOW, SSIM_SIGMA = 11, 1.5  # Gaussian window of SSIM (Wang et al. 2004, Sec. III-C)
+MAX_PSNR = 100.0  # the PSNR of identical frames, instead of infinity
+PYRAMID_LEVELS = 4  # scales of the multi-scale MSE: 1, 1/2, 1/4, 1/8
 
 
 def _gaussian_window(size: int, sigma: float, device, dtype) -> torch.Tensor:
     x = torch.arange(size, device=device, dtype=dtype) - (size - 1) / 2
-    g = torch.exp(-x.square() / (2 * sigma ** 2))
+    g = torch.exp(-x.square() / (2 * sigma**2))
     g = g / g.sum()
     return torch.outer(g, g)
 
@@ -29,7 +29,7 @@ def ssim(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """
     assert x.shape == y.shape and x.ndim >= 3, (x.shape, y.shape)
     lead, (c, h, w) = x.shape[:-3], x.shape[-3:]
-    x = (x.reshape(-1, c, h, w) + 1) / 2   # (n, C, H, W) on [0, 1]
+    x = (x.reshape(-1, c, h, w) + 1) / 2  # (n, C, H, W) on [0, 1]
     y = (y.reshape(-1, c, h, w) + 1) / 2
     k = min(SSIM_WINDOW, h, w)
     k -= 1 - k % 2
@@ -40,7 +40,7 @@ def ssim(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
     mx, my = blur(x), blur(y)
     vx, vy, cov = blur(x * x) - mx * mx, blur(y * y) - my * my, blur(x * y) - mx * my
-    c1, c2 = 0.01 ** 2, 0.03 ** 2
+    c1, c2 = 0.01**2, 0.03**2
     s = ((2 * mx * my + c1) * (2 * cov + c2)) / ((mx * mx + my * my + c1) * (vx + vy + c2))
     return s.mean(dim=(1, 2, 3)).reshape(lead)
 
@@ -56,8 +56,12 @@ def frame_scores(real: np.ndarray, fake: np.ndarray) -> dict:
     assert real.shape == fake.shape, (real.shape, fake.shape)
     x, y = to_float_video(real).double(), to_float_video(fake).double()
     p, s = psnr(x, y).tolist(), ssim(x, y).tolist()
-    return {"psnr": [round(v, 3) for v in p], "psnr_mean": round(float(np.mean(p)), 3),
-            "ssim": [round(v, 4) for v in s], "ssim_mean": round(float(np.mean(s)), 4)}
+    return {
+        "psnr": [round(v, 3) for v in p],
+        "psnr_mean": round(float(np.mean(p)), 3),
+        "ssim": [round(v, 4) for v in s],
+        "ssim_mean": round(float(np.mean(s)), 4),
+    }
 
 
 def fit_loss(fake: torch.Tensor, real: torch.Tensor, structure: float) -> torch.Tensor:
@@ -74,7 +78,7 @@ def fit_loss(fake: torch.Tensor, real: torch.Tensor, structure: float) -> torch.
     fake = fake + (fake.clamp(-1, 1) - fake).detach()
     b, t, c, h, w = fake.shape
     f, r = fake.reshape(b * t, c, h, w), real.reshape(b * t, c, h, w)
-    levels = [2 ** k for k in range(PYRAMID_LEVELS) if 2 ** k <= min(h, w)]
+    levels = [2**k for k in range(PYRAMID_LEVELS) if 2**k <= min(h, w)]
     pixel = sum((F.avg_pool2d(f, k) - F.avg_pool2d(r, k)).square().mean(dim=(1, 2, 3)) for k in levels)
     loss = pixel.view(b, t) / len(levels)
     if structure:

@@ -15,6 +15,21 @@ from .stream import FVD, KVD
 from .weights import load_i3d
 
 __all__ = [
-    "FVD", "I3D", "I3DFeatures", "KVD", "PROTOCOLS", "Protocol", "evaluate", "feature_statistics", "folder_distance",
-    "frechet_distance", "fvd", "get_protocol", "kvd", "load_i3d", "quick_fvd", "resize_clips", "write_jsonl",
+    "FVD",
+    "I3D",
+    "I3DFeatures",
+    "KVD",
+    "PROTOCOLS",
+    "Protocol",
+    "evaluate",
+    "feature_statistics",
+    "folder_distance",
+    "frechet_distance",
+    "fvd",
+    "get_protocol",
+    "kvd",
+    "load_i3d",
+    "quick_fvd",
+    "resize_clips",
+    "write_jsonl",
 ]

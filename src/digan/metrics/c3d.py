@@ -25,8 +25,14 @@ from ..utils.files import sha256_file
 from .weights import Detector
 
 CONVS = [  # (name, in, out); pooling follows conv1a, conv2a, conv3b, conv4b, conv5b
-    ("conv1a", 3, 64), ("conv2a", 64, 128), ("conv3a", 128, 256), ("conv3b", 256, 256),
-    ("conv4a", 256, 512), ("conv4b", 512, 512), ("conv5a", 512, 512), ("conv5b", 512, 512),
+    ("conv1a", 3, 64),
+    ("conv2a", 64, 128),
+    ("conv3a", 128, 256),
+    ("conv3b", 256, 256),
+    ("conv4a", 256, 512),
+    ("conv4b", 512, 512),
+    ("conv5a", 512, 512),
+    ("conv5b", 512, 512),
 ]
 POOL_AFTER = {"conv1a": (1, 2, 2), "conv2a": (2, 2, 2), "conv3b": (2, 2, 2), "conv4b": (2, 2, 2)}
 FCS = [("fc6", 8192, 4096), ("fc7", 4096, 4096), ("fc8", 4096, 101)]
@@ -45,7 +51,9 @@ class C3D(nn.Module):
             self.add_module(name, nn.Linear(c_in, num_classes if name == "fc8" else c_out))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        assert x.ndim == 5 and x.shape[1:] == (3, FRAMES, SIZE, SIZE), f"expected [B, 3, 16, 112, 112], got {list(x.shape)}"
+        assert x.ndim == 5 and x.shape[1:] == (3, FRAMES, SIZE, SIZE), (
+            f"expected [B, 3, 16, 112, 112], got {list(x.shape)}"
+        )
         for name, _, _ in CONVS:
             x = F.relu(getattr(self, name)(x))
             if name in POOL_AFTER:
@@ -83,7 +91,11 @@ def load_c3d(weights: str | os.PathLike | None, mean: str | os.PathLike | None) 
         net.load_state_dict(state)
     except RuntimeError as e:
         raise DataError(f"{weights}: C3D weights of the wrong shape ({str(e).splitlines()[-1].strip()})") from None
-    return net.requires_grad_(False).eval(), mean_clip(mean), Detector("c3d-ucf101-tgan", str(weights), sha256_file(weights))
+    return (
+        net.requires_grad_(False).eval(),
+        mean_clip(mean),
+        Detector("c3d-ucf101-tgan", str(weights), sha256_file(weights)),
+    )
 
 
 def mean_clip(path: str | os.PathLike) -> torch.Tensor:
@@ -95,9 +107,9 @@ def mean_clip(path: str | os.PathLike) -> torch.Tensor:
         raise DataError(f"{path}: expected a mean clip of shape (3, 16, >=128, >=128), got {list(m.shape)}")
     h, w = m.shape[2:]
     top, left = (h - MEAN_SIZE) // 2, (w - MEAN_SIZE) // 2
-    m = m[:, :, top:top + MEAN_SIZE, left:left + MEAN_SIZE]  # centre 128x128
+    m = m[:, :, top : top + MEAN_SIZE, left : left + MEAN_SIZE]  # centre 128x128
     c = (MEAN_SIZE - SIZE) // 2
-    return torch.from_numpy(np.ascontiguousarray(m[:, :, c:c + SIZE, c:c + SIZE]))  # centre 112x112
+    return torch.from_numpy(np.ascontiguousarray(m[:, :, c : c + SIZE, c : c + SIZE]))  # centre 112x112
 
 
 class C3DProbabilities:
@@ -110,12 +122,13 @@ class C3DProbabilities:
 
     def __call__(self, clips: np.ndarray, resize: str = "stretch") -> np.ndarray:
         clips = np.asarray(clips)
-        assert clips.dtype == np.uint8 and clips.ndim == 5 and clips.shape[1] == FRAMES, \
+        assert clips.dtype == np.uint8 and clips.ndim == 5 and clips.shape[1] == FRAMES, (
             f"expected uint8 [N, 16, H, W, 3], got {clips.dtype} {list(clips.shape)}"
+        )
         out = []
         with torch.inference_mode():
             for i in range(0, len(clips), self.batch):
-                x = torch.from_numpy(clips[i:i + self.batch]).to(self.device).float()  # (B, T, H, W, 3) RGB
+                x = torch.from_numpy(clips[i : i + self.batch]).to(self.device).float()  # (B, T, H, W, 3) RGB
                 b = x.shape[0]
                 x = x.flip(-1).permute(0, 1, 4, 2, 3).reshape(b * FRAMES, 3, *x.shape[2:4])  # BGR
                 x = F.interpolate(x, size=(SIZE, SIZE), mode="bilinear", align_corners=False)

@@ -25,17 +25,16 @@ from pathlib import Path
 
 import numpy as np
 
-from ..utils.atomic import appending, atomic_save_array, atomic_write
 from ..data.base import DataError, VideoSource, note, warn
-from ..data.io import list_videos, natural_key, sub_folders
+from ..data.io import frame_files, iter_frames, list_videos, natural_key, read_frame, read_video, sub_folders
+from ..utils.atomic import appending, atomic_save_array, atomic_write
+from ..utils.memory import check
 from ..version import __version__
+from .c3d import inception_score
 from .distances import fvd, kvd
 from .features import DETECTOR_SIZE, I3DFeatures, extract, features_memory
 from .protocols import Protocol, fake_seeds, get_protocol, read_real_clips, real_clip_plan
 from .weights import cache_dir
-from .c3d import inception_score
-from ..data.io import frame_files, iter_frames, read_frame, read_video
-from ..utils.memory import check
 
 Generate = Callable[[list[int], int], np.ndarray]
 
@@ -43,7 +42,9 @@ Generate = Callable[[list[int], int], np.ndarray]
 def check_videos(videos: np.ndarray, n: int, frames: int) -> np.ndarray:
     videos = np.asarray(videos)
     if videos.dtype != np.uint8 or videos.ndim != 5 or videos.shape[:2] != (n, frames) or videos.shape[-1] != 3:
-        raise ValueError(f"generate() must return uint8 [{n}, {frames}, H, W, 3], got {videos.dtype} {list(videos.shape)}")
+        raise ValueError(
+            f"generate() must return uint8 [{n}, {frames}, H, W, 3], got {videos.dtype} {list(videos.shape)}"
+        )
     return videos
 
 
@@ -54,7 +55,7 @@ def fake_loader(generate: Generate, protocol: Protocol, seeds: Sequence[int]) ->
         batch = [seeds[i] for i in indices]
         videos = check_videos(generate(batch, protocol.fake_span), len(batch), protocol.fake_span)
         load.resolution = videos.shape[2]  # recorded in the result
-        return videos[:, ::protocol.fake_step]
+        return videos[:, :: protocol.fake_step]
 
     load.resolution = None
 
@@ -75,19 +76,35 @@ def real_features(
     """Features of a trial's real clips, cached on disk per dataset, protocol, seed, trial and detector.
     `plan`: the trial's `real_clip_plan`, when the caller has made it already."""
     plan = real_clip_plan(source, protocol, seed, trial) if plan is None else plan
-    key = json.dumps({"source": source.describe(), "name": source.name, "resolution": source.resolution,
-                      "clips": protocol.feature_key, "plan": hashlib.sha256(plan.tobytes()).hexdigest(),
-                      "detector": features.detector.sha256}, sort_keys=True)
+    key = json.dumps(
+        {
+            "source": source.describe(),
+            "name": source.name,
+            "resolution": source.resolution,
+            "clips": protocol.feature_key,
+            "plan": hashlib.sha256(plan.tobytes()).hexdigest(),
+            "detector": features.detector.sha256,
+        },
+        sort_keys=True,
+    )
     path = None
     if cache is not None:
         digest = hashlib.sha256(key.encode()).hexdigest()[:16]
         # Named by the clip parameters, not the metric, so fvd2048_16f and kvd2048_16f share the file.
-        clips = f"{protocol.num_real}x{protocol.frames}f-stride{protocol.stride}-{protocol.real_clips}-{protocol.resize}"
+        clips = (
+            f"{protocol.num_real}x{protocol.frames}f-stride{protocol.stride}-{protocol.real_clips}-{protocol.resize}"
+        )
         path = Path(cache) / f"{_safe(source.name)}-{clips}-seed{seed}-trial{trial}-{digest}.npy"
         if path.is_file():
             return np.load(path)
-    feats = extract(len(plan), lambda idx: read_real_clips(source, protocol, plan[list(idx)]), features,
-                    protocol.resize, batch, f"{protocol.name} real" if progress else None)
+    feats = extract(
+        len(plan),
+        lambda idx: read_real_clips(source, protocol, plan[list(idx)]),
+        features,
+        protocol.resize,
+        batch,
+        f"{protocol.name} real" if progress else None,
+    )
     if path is not None:
         atomic_save_array(path, feats)
     return feats
@@ -129,11 +146,15 @@ def real_plans(source: VideoSource | None, protocols: Sequence[Protocol], seed: 
                 plans[key] = real_clip_plan(source, p, seed, trial)
         n = min(len(plans[p.feature_key, trial]) for trial in range(p.trials))
         if n < 2:
-            raise DataError(f"{p.name}: {source.name} gives {n} real clip{'' if n == 1 else 's'} of "
-                            f"{p.span} frames; FVD and KVD need at least 2 (and published numbers {p.num_real})")
+            raise DataError(
+                f"{p.name}: {source.name} gives {n} real clip{'' if n == 1 else 's'} of "
+                f"{p.span} frames; FVD and KVD need at least 2 (and published numbers {p.num_real})"
+            )
         if n < p.num_real:
-            warn(f"{p.name}: {source.name} gives only {n} real clips of {p.num_real}; "
-                 "the number is not comparable to published ones")
+            warn(
+                f"{p.name}: {source.name} gives only {n} real clips of {p.num_real}; "
+                "the number is not comparable to published ones"
+            )
     return plans
 
 
@@ -167,9 +188,11 @@ def evaluate(
         features = I3DFeatures(batch=batch) if features is None else features
         frames = max(p.frames for p in protocols if p.statistic != "is")
         clips = min(batch, max(max(p.num_real, p.num_fake) for p in protocols))  # a batch holds at most them all
-        check(f"features of {frames}-frame clips in batches of {clips}",
-              *features_memory(clips, frames, max(source.resolution, DETECTOR_SIZE) ** 2),
-              str(getattr(features, "device", "cpu")))
+        check(
+            f"features of {frames}-frame clips in batches of {clips}",
+            *features_memory(clips, frames, max(source.resolution, DETECTOR_SIZE) ** 2),
+            str(getattr(features, "device", "cpu")),
+        )
     if any(p.statistic == "is" for p in protocols) and c3d is None:
         raise DataError("IS needs the TGAN C3D files conv3d_deepnetA_ucf.npz and mean2.npz (`c3d`, `c3d_mean`)")
     cache = cache_dir() / "real-features" if cache == "default" else cache
@@ -189,8 +212,9 @@ def evaluate(
         fvds, kvds, n_real = [], [], []
         for trial in range(p.trials):
             if (p.feature_key, trial) not in real_cache:
-                real_cache[p.feature_key, trial] = real_features(source, p, seed, trial, features, batch, progress,
-                                                                 cache, plans[p.feature_key, trial])
+                real_cache[p.feature_key, trial] = real_features(
+                    source, p, seed, trial, features, batch, progress, cache, plans[p.feature_key, trial]
+                )
             real = real_cache[p.feature_key, trial]
             n_real.append(len(real))
             if "fvd" in p.statistic:
@@ -205,8 +229,11 @@ def evaluate(
                     result[f"{name}_std"], result[f"{name}_trials"] = std, values
         result["value"] = result["fvd" if fvds else "kvd"]
         result |= _metadata(p, seed, features.detector, min(n_real), len(fake), source.resolution)
-        result |= {"fake_resolution": fake_resolution, "data": source.describe(),
-                   "time_s": round(time.time() - start, 1)} | (info or {})
+        result |= {
+            "fake_resolution": fake_resolution,
+            "data": source.describe(),
+            "time_s": round(time.time() - start, 1),
+        } | (info or {})
         results.append(result)
     return results
 
@@ -240,9 +267,15 @@ def _inception(generate: Generate, p: Protocol, seed: int, c3d, batch: int, prog
         draws.append(inception_score(probs, p.splits))
     # TGANv2: mean and std over draws; StyleGAN-V (one draw, 10 splits): over splits.
     mean, std = _summary([d[0] for d in draws]) if p.trials > 1 else draws[0]
-    return {"metric": p.name, "is": mean, "is_std": std, "value": mean, "splits": p.splits,
-            **_metadata(p, seed, c3d.detector, 0, p.num_fake, loader.resolution),
-            "time_s": round(time.time() - start, 1)}
+    return {
+        "metric": p.name,
+        "is": mean,
+        "is_std": std,
+        "value": mean,
+        "splits": p.splits,
+        **_metadata(p, seed, c3d.detector, 0, p.num_fake, loader.resolution),
+        "time_s": round(time.time() - start, 1),
+    }
 
 
 def write_jsonl(path: str | os.PathLike, results: Sequence[dict]) -> None:
@@ -255,8 +288,15 @@ def write_jsonl(path: str | os.PathLike, results: Sequence[dict]) -> None:
 _QUICK: dict = {}
 
 
-def quick_fvd(generate: Generate, source: VideoSource, n_clips: int = 64, frames: int = 16, seed: int = 0,
-              features=None, stride: int = 1) -> dict:
+def quick_fvd(
+    generate: Generate,
+    source: VideoSource,
+    n_clips: int = 64,
+    frames: int = 16,
+    seed: int = 0,
+    features=None,
+    stride: int = 1,
+) -> dict:
     """A cheap FVD and KVD for periodic checks during training (protocol fvd{n}_{frames}f).
 
     Original definition (unbiased covariance), one random clip per real video,
@@ -264,8 +304,16 @@ def quick_fvd(generate: Generate, source: VideoSource, n_clips: int = 64, frames
     With few clips FVD is strongly biased upwards: compare it only with itself.
     The detector and the real features are kept in memory between calls.
     """
-    p = Protocol(f"fvd{n_clips}_{frames}f", "fvd+kvd", n_clips, n_clips, frames, stride=stride, fake_stride=1,
-                 reference="digan: cheap periodic check during training, not comparable to published numbers")
+    p = Protocol(
+        f"fvd{n_clips}_{frames}f",
+        "fvd+kvd",
+        n_clips,
+        n_clips,
+        frames,
+        stride=stride,
+        fake_stride=1,
+        reference="digan: cheap periodic check during training, not comparable to published numbers",
+    )
     if features is None:
         features = _QUICK.get("features") or _QUICK.setdefault("features", I3DFeatures())
     key = (id(source), source.describe(), p.feature_key, seed, features.detector.sha256)
@@ -274,9 +322,13 @@ def quick_fvd(generate: Generate, source: VideoSource, n_clips: int = 64, frames
     real = _QUICK[key]
     start = time.time()
     fake = extract(p.num_fake, fake_loader(generate, p, fake_seeds(p, seed)), features, p.resize)
-    return {"metric": p.name, "fvd": fvd(real, fake), "kvd": kvd(real, fake),
-            **_metadata(p, seed, features.detector, len(real), len(fake), source.resolution),
-            "time_s": round(time.time() - start, 1)}
+    return {
+        "metric": p.name,
+        "fvd": fvd(real, fake),
+        "kvd": kvd(real, fake),
+        **_metadata(p, seed, features.detector, len(real), len(fake), source.resolution),
+        "time_s": round(time.time() - start, 1),
+    }
 
 
 # What `digan generate` and `digan interpolate` write beside the samples: grids, comparison strips, walks.
@@ -301,7 +353,7 @@ def _luma(frames: np.ndarray) -> np.ndarray:
     keeps: H.264 in yuv420p halves the chroma resolution, and a GIF's palette dithers neighbouring pixels."""
     y = frames.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
     t, h, w = y.shape
-    return y[:, :h // 2 * 2, :w // 2 * 2].reshape(t, h // 2, 2, w // 2, 2).mean(axis=(2, 4))
+    return y[:, : h // 2 * 2, : w // 2 * 2].reshape(t, h // 2, 2, w // 2, 2).mean(axis=(2, 4))
 
 
 def same_video(a: np.ndarray, b: np.ndarray) -> bool:
@@ -338,9 +390,11 @@ def _one_render(stem: str, copies: list[Path], frames: int, root: Path) -> Path:
         if not same_video(shown[0], video):
             newest = max(copies, key=_modified)
             names = ", ".join(c.relative_to(root).as_posix() + ("/" if c.is_dir() else "") for c in copies)
-            raise DataError(f"{root}: the copies of {stem} ({names}) show different videos, so they are not one "
-                            f"render; the newest is {newest.name}: remove the others (or render again into an "
-                            "empty folder)")
+            raise DataError(
+                f"{root}: the copies of {stem} ({names}) show different videos, so they are not one "
+                f"render; the newest is {newest.name}: remove the others (or render again into an "
+                "empty folder)"
+            )
     return copies[0]
 
 
@@ -372,17 +426,22 @@ def sample_videos(root: str | os.PathLike, frames: int = 16, recursive: bool = F
     if duplicates:
         left_out.append(f"{duplicates} copies in other formats")
     if extras:
-        left_out.append(f"{len(extras)} grids and comparison videos ({', '.join(extras[:3])}{', ...' if len(extras) > 3 else ''})")
+        left_out.append(
+            f"{len(extras)} grids and comparison videos ({', '.join(extras[:3])}{', ...' if len(extras) > 3 else ''})"
+        )
     skipped = [] if recursive else sub_folders(root)
     if skipped:
         names = ", ".join(d.name for d in skipped[:3]) + (", ..." if len(skipped) > 3 else "")
-        left_out.append(f"{len(skipped)} sub-folder{'s' if len(skipped) > 1 else ''} ({names}; digan fvd "
-                        "--recursive counts the videos in sub-folders)")
+        left_out.append(
+            f"{len(skipped)} sub-folder{'s' if len(skipped) > 1 else ''} ({names}; digan fvd "
+            "--recursive counts the videos in sub-folders)"
+        )
     return videos, (f"{root}: {len(videos)} videos; left out {' and '.join(left_out)}" if left_out else "")
 
 
-def folder_clips(root: str | os.PathLike, frames: int, report: bool = True,
-                 recursive: bool = False) -> tuple[list[Path], Callable[[Sequence[int]], list[np.ndarray]]]:
+def folder_clips(
+    root: str | os.PathLike, frames: int, report: bool = True, recursive: bool = False
+) -> tuple[list[Path], Callable[[Sequence[int]], list[np.ndarray]]]:
     """Videos in a folder (files or frame folders, one per sample: `sample_videos`), checked to hold
     `frames` frames, and a loader of those frames. `report`: say on stderr what was left out."""
 
@@ -391,8 +450,10 @@ def folder_clips(root: str | os.PathLike, frames: int, report: bool = True,
         raise DataError(f"{root}: not a directory")
     videos, left_out = sample_videos(root, frames, recursive)
     if len(videos) < 2:
-        raise DataError(f"{root}: FVD needs at least 2 videos (video files or frame folders), found {len(videos)}"
-                        + (f" ({left_out.split('; ', 1)[1]})" if left_out else ""))
+        raise DataError(
+            f"{root}: FVD needs at least 2 videos (video files or frame folders), found {len(videos)}"
+            + (f" ({left_out.split('; ', 1)[1]})" if left_out else "")
+        )
     pixels = 0  # the largest frame read, for the memory check of a batch
     for v in videos:  # fail before any feature is computed
         if v.is_dir():
@@ -420,10 +481,17 @@ def folder_clips(root: str | os.PathLike, frames: int, report: bool = True,
 
 def save_features(path: str | os.PathLike, feats: np.ndarray, detector, frames: int, source: str) -> Path:
     """Features of a set of videos as .npz, with what produced them; `digan fvd` reads it in place of a folder."""
+
     def write(tmp: Path) -> None:
         with open(tmp, "wb") as f:  # a file object: np.savez would append .npz to a name
-            np.savez(f, features=feats, detector=detector.name, detector_sha256=detector.sha256, frames=frames,
-                     source=str(source))
+            np.savez(
+                f,
+                features=feats,
+                detector=detector.name,
+                detector_sha256=detector.sha256,
+                frames=frames,
+                source=str(source),
+            )
 
     return atomic_write(path, write)
 
@@ -436,14 +504,17 @@ def load_features(path: str | os.PathLike, detector, frames: int, dim: int | Non
             feats, sha, saved_frames = z["features"], str(z["detector_sha256"]), int(z["frames"])
     except (OSError, KeyError, ValueError, TypeError, EOFError, zipfile.BadZipFile) as e:
         reason = str(e).strip().splitlines()[0] if str(e).strip() else "empty or cut short"
-        raise DataError(f"{path}: not a features file written by `digan fvd --save-features` "
-                        f"({type(e).__name__}: {reason[:200]})") from None
+        raise DataError(
+            f"{path}: not a features file written by `digan fvd --save-features` ({type(e).__name__}: {reason[:200]})"
+        ) from None
     if sha != detector.sha256:
         raise DataError(f"{path}: features of other detector weights ({sha[:12]}, not {detector.sha256[:12]})")
     if saved_frames != frames:
         raise DataError(f"{path}: features of {saved_frames}-frame clips, not `frames` {frames}")
     if feats.ndim != 2 or feats.dtype.kind != "f" or (dim is not None and feats.shape[1] != dim):
-        raise DataError(f"{path}: features must be floats [clips, {dim or 'dims'}], got {feats.dtype} {list(feats.shape)}")
+        raise DataError(
+            f"{path}: features must be floats [clips, {dim or 'dims'}], got {feats.dtype} {list(feats.shape)}"
+        )
     if len(feats) < 2:
         raise DataError(f"{path}: features of {len(feats)} clip{'' if len(feats) == 1 else 's'}; FVD needs at least 2")
     if not np.isfinite(feats).all():
@@ -455,8 +526,16 @@ def is_features_file(path: str | os.PathLike) -> bool:
     return Path(path).suffix == ".npz" and Path(path).is_file()
 
 
-def folder_distance(dir_a, dir_b, frames: int = 16, features=None, batch: int = 16, progress: bool = True,
-                    save: str | os.PathLike | None = None, recursive: bool = False) -> dict:
+def folder_distance(
+    dir_a,
+    dir_b,
+    frames: int = 16,
+    features=None,
+    batch: int = 16,
+    progress: bool = True,
+    save: str | os.PathLike | None = None,
+    recursive: bool = False,
+) -> dict:
     """FVD (original definition, unbiased covariance) and KVD between two folders of videos.
 
     Each video contributes its first `frames` frames, resized to 224x224 ignoring aspect;
@@ -468,17 +547,24 @@ def folder_distance(dir_a, dir_b, frames: int = 16, features=None, batch: int = 
     """
     if frames < 9:
         raise DataError(f"`frames` {frames}: I3D needs at least 9 frames")
-    sets = [None if is_features_file(root) else folder_clips(root, frames, recursive=recursive)
-            for root in (dir_a, dir_b)]
+    sets = [
+        None if is_features_file(root) else folder_clips(root, frames, recursive=recursive) for root in (dir_a, dir_b)
+    ]
     features = I3DFeatures(batch=batch) if features is None else features
     pixels = max([clips[1].pixels for clips in sets if clips is not None], default=0)
     if pixels:  # a batch holds at most every clip of a side
         clips = min(batch, max(len(videos) for videos, _ in (s for s in sets if s is not None)))
-        check(f"features of {frames}-frame clips in batches of {clips}", *features_memory(clips, frames, pixels),
-              str(getattr(features, "device", "cpu")))
+        check(
+            f"features of {frames}-frame clips in batches of {clips}",
+            *features_memory(clips, frames, pixels),
+            str(getattr(features, "device", "cpu")),
+        )
     dim = getattr(features, "dim", None)
-    feats = {name: load_features(root, features.detector, frames, dim)  # every check before any feature is computed
-             for name, root, clips in zip("ab", (dir_a, dir_b), sets) if clips is None}
+    feats = {
+        name: load_features(root, features.detector, frames, dim)  # every check before any feature is computed
+        for name, root, clips in zip("ab", (dir_a, dir_b), sets)
+        if clips is None
+    }
     for name, root, clips in zip("ab", (dir_a, dir_b), sets):
         if clips is None:
             continue
@@ -490,12 +576,21 @@ def folder_distance(dir_a, dir_b, frames: int = 16, features=None, batch: int = 
     if a.shape[1] != b.shape[1]:
         raise DataError(f"features of {a.shape[1]} and {b.shape[1]} dimensions cannot be compared")
     if min(len(a), len(b)) <= a.shape[1]:
-        warn(f"FVD and KVD of {len(a)} vs {len(b)} videos: with no more clips than the {a.shape[1]} feature "
-             "dimensions the covariances are singular and both numbers are mostly sampling noise (published "
-             "FVDs use 2048 a side); compare only numbers of equal clip counts")
+        warn(
+            f"FVD and KVD of {len(a)} vs {len(b)} videos: with no more clips than the {a.shape[1]} feature "
+            "dimensions the covariances are singular and both numbers are mostly sampling noise (published "
+            "FVDs use 2048 a side); compare only numbers of equal clip counts"
+        )
     p = Protocol(f"folders_{frames}f", "fvd+kvd", len(a), len(b), frames, reference="TF-GAN FVD, first frames")
     meta = _metadata(p, 0, features.detector, len(a), len(b), None)
     for k in ("num_real", "num_fake", "resolution", "seed", "trials", "real_clips"):
         meta.pop(k)
-    return {"fvd": fvd(a, b), "kvd": kvd(a, b), "n_a": len(a), "n_b": len(b), **meta,
-            "dir_a": str(dir_a), "dir_b": str(dir_b)}
+    return {
+        "fvd": fvd(a, b),
+        "kvd": kvd(a, b),
+        "n_a": len(a),
+        "n_b": len(b),
+        **meta,
+        "dir_a": str(dir_a),
+        "dir_b": str(dir_b),
+    }

@@ -17,31 +17,38 @@ from collections.abc import Callable, Iterator, Sequence
 import numpy as np
 import torch
 import torch.nn.functional as F
+from tqdm import tqdm
 
 from ..utils.memory import FLOAT, Part
 from .weights import load_i3d
-from tqdm import tqdm
 
 DETECTOR_SIZE = 224
 RESIZE_MODES = ("stretch", "short_side_crop")
-FEATURE_DIM = 400                # the I3D's logits
-I3D_FRAME_BYTES = 6 * 2 ** 20    # the I3D's activations per input frame at 224x224, float32 (measured: 4.7 MB)
+FEATURE_DIM = 400  # the I3D's logits
+I3D_FRAME_BYTES = 6 * 2**20  # the I3D's activations per input frame at 224x224, float32 (measured: 4.7 MB)
 
 
 def features_memory(batch: int, frames: int, pixels: int) -> tuple:
     """What computing features holds at once, as `(build, now, hints)` for `digan.utils.memory.check`: a batch
     of `frames`-frame clips as read (uint8, `pixels` a frame), the same batch on the device as float32 and
     resized to 224x224, and the detector's activations over it."""
+
     def build(batch: int) -> list[Part]:
-        per_frame = pixels * 3 * (1 + FLOAT) + DETECTOR_SIZE ** 2 * 3 * FLOAT + I3D_FRAME_BYTES
-        return [Part("a batch of clips as read", batch * frames * pixels * 3, ("batch",), on_device=False),
-                Part("a batch through the detector", batch * frames * per_frame, ("batch",))]
+        per_frame = pixels * 3 * (1 + FLOAT) + DETECTOR_SIZE**2 * 3 * FLOAT + I3D_FRAME_BYTES
+        return [
+            Part("a batch of clips as read", batch * frames * pixels * 3, ("batch",), on_device=False),
+            Part("a batch through the detector", batch * frames * per_frame, ("batch",)),
+        ]
 
     return build, {"batch": batch}, {"batch": lambda n: f"use `batch` {n} or less"}
 
 
-def resize_clips(clips: np.ndarray | Sequence[np.ndarray], mode: str = "stretch", size: int = DETECTOR_SIZE,
-                 device: torch.device | str = "cpu") -> torch.Tensor:
+def resize_clips(
+    clips: np.ndarray | Sequence[np.ndarray],
+    mode: str = "stretch",
+    size: int = DETECTOR_SIZE,
+    device: torch.device | str = "cpu",
+) -> torch.Tensor:
     """uint8 `[N, T, H, W, 3]` (or a list of `[T, H, W, 3]` of any sizes) -> float `[N, T, 3, size, size]` in [-1, 1].
 
     "stretch": to size x size ignoring aspect (StyleGAN-V, TF-GAN FVD).
@@ -51,8 +58,9 @@ def resize_clips(clips: np.ndarray | Sequence[np.ndarray], mode: str = "stretch"
     if isinstance(clips, (list, tuple)):
         return torch.cat([resize_clips(c[None], mode, size, device) for c in clips])
     clips = np.asarray(clips)
-    assert clips.dtype == np.uint8 and clips.ndim == 5 and clips.shape[-1] == 3, \
+    assert clips.dtype == np.uint8 and clips.ndim == 5 and clips.shape[-1] == 3, (
         f"expected uint8 [N, T, H, W, 3], got {clips.dtype} {list(clips.shape)}"
+    )
     assert mode in RESIZE_MODES, f"resize mode {mode!r} not in {RESIZE_MODES}"
     n, t, h, w, _ = clips.shape
     x = torch.from_numpy(np.ascontiguousarray(clips)).to(device)  # uint8 crosses to the GPU: 4x fewer bytes
@@ -65,7 +73,7 @@ def resize_clips(clips: np.ndarray | Sequence[np.ndarray], mode: str = "stretch"
     if (h, w) != target:
         x = F.interpolate(x, size=target, mode="bilinear", align_corners=False, antialias=False)
     top, left = (target[0] - size) // 2, (target[1] - size) // 2
-    x = x[:, :, top:top + size, left:left + size]
+    x = x[:, :, top : top + size, left : left + size]
     return (x / 127.5 - 1).reshape(n, t, 3, size, size)  # (N, T, 3, size, size)
 
 
@@ -95,7 +103,7 @@ class I3DFeatures:
         out = []
         with torch.inference_mode(), exact_float32():
             for i in range(0, len(clips), self.batch):
-                x = resize_clips(clips[i:i + self.batch], resize, device=self.device)
+                x = resize_clips(clips[i : i + self.batch], resize, device=self.device)
                 out.append(self.net(x).float().cpu().numpy())
         return np.concatenate(out) if out else np.zeros((0, self.dim), np.float32)
 
@@ -165,8 +173,9 @@ def _progress(batches: list[range], desc: str | None, rank: int) -> Iterator[ran
         yield from batches
         return
 
-    with tqdm(total=sum(len(r) for r in batches), desc=desc, unit="clip", file=sys.stderr, leave=False,
-              dynamic_ncols=True) as bar:
+    with tqdm(
+        total=sum(len(r) for r in batches), desc=desc, unit="clip", file=sys.stderr, leave=False, dynamic_ncols=True
+    ) as bar:
         for r in batches:
             yield r
             bar.update(len(r))

@@ -23,25 +23,27 @@ from __future__ import annotations
 
 import numpy as np
 
-THRESHOLD = 0.1    # a change of more than a tenth of the full range counts (uint8: 25.5)
+THRESHOLD = 0.1  # a change of more than a tenth of the full range counts (uint8: 25.5)
 STILL_SPEED = 0.1  # pixels a frame below which a clip's foreground counts as still
-MIN_PIXELS = 2     # fewer foreground pixels than this: no position in that frame
+MIN_PIXELS = 2  # fewer foreground pixels than this: no position in that frame
 
 
 def _check(videos: np.ndarray) -> np.ndarray:
     videos = np.asarray(videos)
     if videos.dtype != np.uint8 or videos.ndim != 5 or videos.shape[-1] != 3 or videos.shape[1] < 2:
-        raise ValueError(f"motion statistics need uint8 clips [N, T>=2, H, W, 3], got {videos.dtype} {list(videos.shape)}")
+        raise ValueError(
+            f"motion statistics need uint8 clips [N, T>=2, H, W, 3], got {videos.dtype} {list(videos.shape)}"
+        )
     return videos
 
 
 def foreground_positions(videos: np.ndarray, threshold: float = THRESHOLD) -> tuple[np.ndarray, np.ndarray]:
     """Centroids `[N, T, 2]` (x, y in pixels) of each frame's foreground, and whether each is defined `[N, T]`."""
-    x = _check(videos).astype(np.float32) / 255.0                  # (N, T, H, W, 3)
-    background = np.median(x, axis=1, keepdims=True)               # (N, 1, H, W, 3)
-    mask = np.abs(x - background).max(axis=-1) > threshold         # (N, T, H, W)
+    x = _check(videos).astype(np.float32) / 255.0  # (N, T, H, W, 3)
+    background = np.median(x, axis=1, keepdims=True)  # (N, 1, H, W, 3)
+    mask = np.abs(x - background).max(axis=-1) > threshold  # (N, T, H, W)
     h, w = mask.shape[2:]
-    count = mask.sum(axis=(2, 3))                                  # (N, T)
+    count = mask.sum(axis=(2, 3))  # (N, T)
     ys, xs = np.arange(h, dtype=np.float64), np.arange(w, dtype=np.float64)
     cx = (mask.sum(axis=2) * xs).sum(axis=-1) / np.maximum(count, 1)
     cy = (mask.sum(axis=3) * ys).sum(axis=-1) / np.maximum(count, 1)
@@ -51,7 +53,7 @@ def foreground_positions(videos: np.ndarray, threshold: float = THRESHOLD) -> tu
 def clip_speeds(videos: np.ndarray, threshold: float = THRESHOLD) -> np.ndarray:
     """Mean foreground speed of each clip `[N]`, pixels per frame (0 where no two consecutive frames have one)."""
     pos, ok = foreground_positions(videos, threshold)
-    step = np.linalg.norm(np.diff(pos, axis=1), axis=-1)           # (N, T-1)
+    step = np.linalg.norm(np.diff(pos, axis=1), axis=-1)  # (N, T-1)
     both = ok[:, 1:] & ok[:, :-1]
     return np.where(both.any(axis=1), (step * both).sum(axis=1) / np.maximum(both.sum(axis=1), 1), 0.0)
 
@@ -59,7 +61,7 @@ def clip_speeds(videos: np.ndarray, threshold: float = THRESHOLD) -> np.ndarray:
 def moving_pixel_share(videos: np.ndarray, threshold: float = THRESHOLD) -> np.ndarray:
     """Per clip `[N]`: the share of pixels that change by more than `threshold` between consecutive frames."""
     x = _check(videos).astype(np.float32) / 255.0
-    change = np.abs(np.diff(x, axis=1)).max(axis=-1) > threshold   # (N, T-1, H, W)
+    change = np.abs(np.diff(x, axis=1)).max(axis=-1) > threshold  # (N, T-1, H, W)
     return change.mean(axis=(1, 2, 3))
 
 
@@ -69,9 +71,9 @@ def motion_statistics(videos: np.ndarray, threshold: float = THRESHOLD, still_sp
     moving = moving_pixel_share(videos, threshold)
     return {
         "clips": int(len(speeds)),
-        "speed": float(speeds.mean()),                    # pixels per frame
+        "speed": float(speeds.mean()),  # pixels per frame
         "speed_median": float(np.median(speeds)),
-        "moving_pixels": float(moving.mean()),            # share of pixels
+        "moving_pixels": float(moving.mean()),  # share of pixels
         "still_clips": float((speeds < still_speed).mean()),
         "speeds": [round(float(s), 4) for s in speeds],
     }

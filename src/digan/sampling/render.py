@@ -39,11 +39,12 @@ DEFAULT = RenderOptions()
 
 # ---------------------------------------------------------------- latents and codes
 
+
 def seed_latents(seeds: Sequence[int], dim: int, stream: int) -> torch.Tensor:
     """`[N, dim]` standard normal latents, row i drawn from seed `seeds[i]` alone."""
-    return torch.from_numpy(np.stack([
-        np.random.default_rng([int(s), stream]).standard_normal(dim) for s in seeds
-    ]).astype(np.float32))
+    return torch.from_numpy(
+        np.stack([np.random.default_rng([int(s), stream]).standard_normal(dim) for s in seeds]).astype(np.float32)
+    )
 
 
 def device_of(G: Generator) -> torch.device:
@@ -62,8 +63,9 @@ def seed_motion(G: Generator, seeds: Sequence[int]) -> torch.Tensor:
 
 
 @torch.no_grad()
-def prepare_videos(G: Generator, seeds: Sequence[int], motion_seeds: Sequence[int] | None = None,
-                   psi: float = 1.0) -> VideoCode:
+def prepare_videos(
+    G: Generator, seeds: Sequence[int], motion_seeds: Sequence[int] | None = None, psi: float = 1.0
+) -> VideoCode:
     """The INRs of videos (content seed i with motion seed i; motion = content seed by default)."""
     motion_seeds = seeds if motion_seeds is None else motion_seeds
     if len(motion_seeds) != len(seeds):
@@ -72,8 +74,9 @@ def prepare_videos(G: Generator, seeds: Sequence[int], motion_seeds: Sequence[in
 
 
 @torch.no_grad()
-def render_code(G: Generator, code: VideoCode, t: torch.Tensor,
-                options: RenderOptions = DEFAULT) -> Iterator[np.ndarray]:
+def render_code(
+    G: Generator, code: VideoCode, t: torch.Tensor, options: RenderOptions = DEFAULT
+) -> Iterator[np.ndarray]:
     """Yield uint8 `[B, t_chunk, H, W, 3]` of prepared videos, `options.chunk` times at a time.
 
     `t` is `[T]` (the same times for every video) or `[B, T]`; any reals, in
@@ -88,11 +91,19 @@ def render_code(G: Generator, code: VideoCode, t: torch.Tensor,
     chunk = options.frames_per_step(code.batch, G.resolution)
     code = dataclasses.replace(code, spatial={})  # the chunks share the spatial sin and cos (`VideoCode.spatial`)
     for start in range(0, t.shape[1], chunk):
-        yield to_uint8_video(G.render(code, t[:, start:start + chunk], options.size, options.grids, options.precision))
+        yield to_uint8_video(
+            G.render(code, t[:, start : start + chunk], options.size, options.grids, options.precision)
+        )
 
 
-def render_videos(G: Generator, seeds: Sequence[int], t: torch.Tensor, options: RenderOptions = DEFAULT, *,
-                  motion_seeds: Sequence[int] | None = None) -> np.ndarray:
+def render_videos(
+    G: Generator,
+    seeds: Sequence[int],
+    t: torch.Tensor,
+    options: RenderOptions = DEFAULT,
+    *,
+    motion_seeds: Sequence[int] | None = None,
+) -> np.ndarray:
     """uint8 videos `[N, T, H, W, 3]` for `seeds` at times `t`, `options.batch` videos at a time."""
     t = torch.as_tensor(t).reshape(-1)
     videos = []
@@ -103,14 +114,16 @@ def render_videos(G: Generator, seeds: Sequence[int], t: torch.Tensor, options: 
     return np.concatenate(videos, axis=0)
 
 
-def render_video(G: Generator, seed: int, t: torch.Tensor, options: RenderOptions = DEFAULT, *,
-                 motion_seed: int | None = None) -> np.ndarray:
+def render_video(
+    G: Generator, seed: int, t: torch.Tensor, options: RenderOptions = DEFAULT, *, motion_seed: int | None = None
+) -> np.ndarray:
     """One video, uint8 `[T, H, W, 3]`: content `seed`, motion `motion_seed` (default `seed`), times `t`."""
     return render_videos(G, [seed], t, options, motion_seeds=None if motion_seed is None else [motion_seed])[0]
 
 
-def motion_variations(G: Generator, seed: int, motion_seeds: Sequence[int], t: torch.Tensor,
-                      options: RenderOptions = DEFAULT) -> np.ndarray:
+def motion_variations(
+    G: Generator, seed: int, motion_seeds: Sequence[int], t: torch.Tensor, options: RenderOptions = DEFAULT
+) -> np.ndarray:
     """uint8 `[M, T, H, W, 3]`: one content seed with M motion seeds.
 
     At t = 0 the motion code a * t is zero (DIGAN Eq. 3), so every variation
@@ -119,10 +132,12 @@ def motion_variations(G: Generator, seed: int, motion_seeds: Sequence[int], t: t
     return render_videos(G, [seed] * len(motion_seeds), t, options, motion_seeds=list(motion_seeds))
 
 
-def clip_renderer(G: Generator, clip_frames: int,
-                  options: RenderOptions = DEFAULT) -> Callable[[list[int], int], np.ndarray]:
+def clip_renderer(
+    G: Generator, clip_frames: int, options: RenderOptions = DEFAULT
+) -> Callable[[list[int], int], np.ndarray]:
     """`generate(seeds, frames)` -> uint8 `[N, frames, H, W, 3]`, frame k at t = k / (clip_frames - 1): the callable
     that `digan.metrics` scores (the same seeds as `digan generate`)."""
+
     def generate(seeds: list[int], frames: int) -> np.ndarray:
         return render_videos(G, list(seeds), clip_times(frames, clip_frames), options)
 
@@ -130,6 +145,7 @@ def clip_renderer(G: Generator, clip_frames: int,
 
 
 # ---------------------------------------------------------------- interpolation
+
 
 def point_latents(G: Generator, points: Sequence[Point], psi: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
     """w `[n, w_dim]` (or `[n, num_ws, w_dim]` when a point is w+: the others' w repeated per layer) and
@@ -164,8 +180,16 @@ def slerp(a: torch.Tensor, b: torch.Tensor, alpha: torch.Tensor) -> torch.Tensor
 
 
 @torch.no_grad()
-def interpolation_code(G: Generator, seed_a: Point, seed_b: Point, alphas: torch.Tensor, mode: str = "both", *,
-                       base_seed: Point | None = None, psi: float = 1.0) -> VideoCode:
+def interpolation_code(
+    G: Generator,
+    seed_a: Point,
+    seed_b: Point,
+    alphas: torch.Tensor,
+    mode: str = "both",
+    *,
+    base_seed: Point | None = None,
+    psi: float = 1.0,
+) -> VideoCode:
     """INRs along the path from seed_a (alpha 0) to seed_b (alpha 1), one video per alpha.
 
     `content` moves w in a straight line (the mapped space that sets the INR
@@ -194,8 +218,16 @@ def interpolation_code(G: Generator, seed_a: Point, seed_b: Point, alphas: torch
     return G.synthesis.prepare(w.contiguous(), z_motion.contiguous())
 
 
-def interpolation_codes(G: Generator, points: Sequence[Point], *, steps: int = 8, mode: str = "both",
-                        psi: float = 1.0, base_seed: Point | None = None, batch: int = 4) -> list[VideoCode]:
+def interpolation_codes(
+    G: Generator,
+    points: Sequence[Point],
+    *,
+    steps: int = 8,
+    mode: str = "both",
+    psi: float = 1.0,
+    base_seed: Point | None = None,
+    batch: int = 4,
+) -> list[VideoCode]:
     """INRs of `steps` evenly spaced points (ends included) from each point to the next, `batch` videos a code.
 
     `base_seed` (the point whose motion a `content` walk keeps, or whose content
@@ -207,22 +239,42 @@ def interpolation_codes(G: Generator, points: Sequence[Point], *, steps: int = 8
         raise ValueError("interpolation needs at least two points (seeds or fits)")
     base = points[0] if base_seed is None else base_seed
     alphas = torch.linspace(0, 1, steps)
-    return [interpolation_code(G, a, b, alphas[i:i + batch], mode, base_seed=base, psi=psi)
-            for a, b in zip(points[:-1], points[1:]) for i in range(0, steps, batch)]
+    return [
+        interpolation_code(G, a, b, alphas[i : i + batch], mode, base_seed=base, psi=psi)
+        for a, b in zip(points[:-1], points[1:])
+        for i in range(0, steps, batch)
+    ]
 
 
-def interpolate_videos(G: Generator, seed_a: Point, seed_b: Point, t: torch.Tensor,
-                       options: RenderOptions = DEFAULT, *, steps: int = 8, mode: str = "both",
-                       base_seed: Point | None = None) -> np.ndarray:
+def interpolate_videos(
+    G: Generator,
+    seed_a: Point,
+    seed_b: Point,
+    t: torch.Tensor,
+    options: RenderOptions = DEFAULT,
+    *,
+    steps: int = 8,
+    mode: str = "both",
+    base_seed: Point | None = None,
+) -> np.ndarray:
     """uint8 `[steps, T, H, W, 3]`: whole videos at `steps` evenly spaced points from seed_a to seed_b."""
     t = torch.as_tensor(t, dtype=torch.float32).reshape(-1)
-    codes = interpolation_codes(G, [seed_a, seed_b], steps=steps, mode=mode, psi=options.psi, base_seed=base_seed,
-                                batch=options.batch)
+    codes = interpolation_codes(
+        G, [seed_a, seed_b], steps=steps, mode=mode, psi=options.psi, base_seed=base_seed, batch=options.batch
+    )
     return np.concatenate([np.concatenate(list(render_code(G, code, t, options)), axis=1) for code in codes])
 
 
-def morph_video(G: Generator, seed_a: Point, seed_b: Point, t: torch.Tensor, options: RenderOptions = DEFAULT, *,
-                mode: str = "both", base_seed: Point | None = None) -> Iterator[np.ndarray]:
+def morph_video(
+    G: Generator,
+    seed_a: Point,
+    seed_b: Point,
+    t: torch.Tensor,
+    options: RenderOptions = DEFAULT,
+    *,
+    mode: str = "both",
+    base_seed: Point | None = None,
+) -> Iterator[np.ndarray]:
     """Yield uint8 `[f, H, W, 3]` chunks of one video that goes from seed_a to seed_b while time plays.
 
     Frame k is the video at alpha_k = k / (T - 1) on the path, at time t[k]:
@@ -234,7 +286,6 @@ def morph_video(G: Generator, seed_a: Point, seed_b: Point, t: torch.Tensor, opt
     chunk = options.frames_per_step(1, G.resolution)
     one_frame = options.replace(chunk=1)
     for i in range(0, len(t), chunk):
-        code = interpolation_code(G, seed_a, seed_b, alphas[i:i + chunk], mode, base_seed=base_seed,
-                                  psi=options.psi)
-        frames = next(render_code(G, code, t[i:i + chunk, None], one_frame))  # (b, 1, H, W, 3)
+        code = interpolation_code(G, seed_a, seed_b, alphas[i : i + chunk], mode, base_seed=base_seed, psi=options.psi)
+        frames = next(render_code(G, code, t[i : i + chunk, None], one_frame))  # (b, 1, H, W, 3)
         yield frames[:, 0]

@@ -46,7 +46,7 @@ def shift(x: torch.Tensor, ty: torch.Tensor, tx: torch.Tensor) -> torch.Tensor:
     # index into a 1-pixel zero border: anything shifted in from outside reads it
     rows = (torch.arange(h, device=x.device)[None] + ty + 1).clamp(0, h + 1)  # (B, H)
     cols = (torch.arange(w, device=x.device)[None] + tx + 1).clamp(0, w + 1)  # (B, W)
-    padded = F.pad(x, [1, 1, 1, 1])                                            # (B, T, C, H+2, W+2)
+    padded = F.pad(x, [1, 1, 1, 1])  # (B, T, C, H+2, W+2)
     rows = rows[:, None, None, :, None].expand(b, t, c, h, w + 2)
     out = padded.gather(3, rows)
     cols = cols[:, None, None, None, :].expand(b, t, c, h, w)
@@ -80,6 +80,7 @@ def parse_policy(policy: str) -> list[str]:
 @dataclass
 class Draw:
     """The random parameters of one augmentation of a batch: (function, its tensors with the batch first)."""
+
     steps: list[tuple]
 
     def apply(self, video: torch.Tensor, index: torch.Tensor | None = None) -> torch.Tensor:

@@ -52,7 +52,7 @@ class Distributed:
         if self.world > 1:
             dist.all_reduce(flat)
             flat.div_(self.world)
-        flat[:sum(t.numel() for t in tensors[:sanitize])].nan_to_num_(nan=0.0, posinf=1e5, neginf=-1e5)
+        flat[: sum(t.numel() for t in tensors[:sanitize])].nan_to_num_(nan=0.0, posinf=1e5, neginf=-1e5)
         for t, part in zip(tensors, flat.split([t.numel() for t in tensors])):
             t.copy_(part.view_as(t))
 

@@ -9,8 +9,9 @@ from ..metrics.features import I3DFeatures
 from ..sampling.render import clip_renderer
 
 
-def training_fvd(source: VideoSource, preset: Preset, n_clips: int, device: str = "cpu", frames: int = 16,
-                 seed: int = 0):
+def training_fvd(
+    source: VideoSource, preset: Preset, n_clips: int, device: str = "cpu", frames: int = 16, seed: int = 0
+):
     """`fvd(G) -> {"fvd<n>_<frames>f": .., "kvd<n>_<frames>f": ..}` for the training loop's snapshots.
 
     Real clips are read at the training clip stride, so both sides have the frame rate G learnt. G renders

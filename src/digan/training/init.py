@@ -29,17 +29,21 @@ from .run import differences
 @dataclass
 class InitWeights:
     """State dicts a run starts from, with the preset whose networks they fit."""
+
     path: Path
-    sha256: str                              # of the file the weights were read from
+    sha256: str  # of the file the weights were read from
     preset: Preset
     G: dict[str, torch.Tensor]
     G_ema: dict[str, torch.Tensor]
-    D: dict[str, torch.Tensor] | None        # None: the discriminators start fresh
+    D: dict[str, torch.Tensor] | None  # None: the discriminators start fresh
 
     def record(self) -> dict:
         """What `training_options.json` keeps of the start."""
-        return {"path": str(self.path.resolve()), "sha256": self.sha256,
-                "networks": ["G", "G_ema"] + (["D"] if self.D is not None else [])}
+        return {
+            "path": str(self.path.resolve()),
+            "sha256": self.sha256,
+            "networks": ["G", "G_ema"] + (["D"] if self.D is not None else []),
+        }
 
     def check(self, preset: Preset) -> None:
         """That `preset`'s networks are the ones these weights fit (a one-line CheckpointError if not)."""
@@ -51,8 +55,10 @@ class InitWeights:
         diff = differences({"preset": mine}, {"preset": theirs})
         if diff:
             shown = "; ".join(diff[:4]) + (f"; and {len(diff) - 4} more" if len(diff) > 4 else "")
-            raise CheckpointError(f"preset {preset.name} does not fit the weights of {self.path} ({shown}); leave "
-                                  f"out `preset` to train the networks the weights are for")
+            raise CheckpointError(
+                f"preset {preset.name} does not fit the weights of {self.path} ({shown}); leave "
+                f"out `preset` to train the networks the weights are for"
+            )
 
 
 def init_weights(source: str | os.PathLike) -> InitWeights:
@@ -65,8 +71,9 @@ def init_weights(source: str | os.PathLike) -> InitWeights:
         return InitWeights(path, snapshot.sha256, snapshot.preset, snapshot.G, snapshot.G_ema, snapshot.D)
     if path.is_dir() and (path / f"{INIT_NAME}.json").exists():
         preset, states = load_init(path)
-        return InitWeights(path, sha256_file(path / f"{INIT_NAME}.safetensors"), preset, states["G"],
-                           states["G_ema"], states["D"])
+        return InitWeights(
+            path, sha256_file(path / f"{INIT_NAME}.safetensors"), preset, states["G"], states["G_ema"], states["D"]
+        )
     state_path = path / STATE_NAME if path.is_dir() else path
     if state_path.name == STATE_NAME and state_path.exists():
         state = load_state(state_path)
@@ -77,5 +84,11 @@ def init_weights(source: str | os.PathLike) -> InitWeights:
         return InitWeights(path, sha256_file(state_path), preset, state["G"], state["G_ema"], state["D"])
     G, meta = load_snapshot(find_snapshot(path))
     weights = G.state_dict()
-    return InitWeights(path, sha256_file(meta["path"]), Preset.from_dict(meta["preset"]), weights,
-                       {k: v.clone() for k, v in weights.items()}, None)
+    return InitWeights(
+        path,
+        sha256_file(meta["path"]),
+        Preset.from_dict(meta["preset"]),
+        weights,
+        {k: v.clone() for k, v in weights.items()},
+        None,
+    )

@@ -20,19 +20,38 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from ..checkpoint import (MAX_CLIPS, SNAPSHOT_GLOB, STATE_NAME, CheckpointError, load_state, render_problem,
-                          save_snapshot, save_state, snapshot_name)
+from ..checkpoint import (
+    MAX_CLIPS,
+    SNAPSHOT_GLOB,
+    STATE_NAME,
+    CheckpointError,
+    load_state,
+    render_problem,
+    save_snapshot,
+    save_state,
+    snapshot_name,
+)
 from ..config import Preset
+from ..data import open_dataset
 from ..data.base import DataError, VideoSource, note
 from ..data.clips import ClipSpec, PairBatches, PrefetchedBatches
-from ..data import open_dataset
+from ..metrics.features import FEATURE_DIM, I3D_FRAME_BYTES
 from ..models import DiganDiscriminators, Generator
 from ..sampling.files import write_samples
-from ..metrics.features import FEATURE_DIM, I3D_FRAME_BYTES
 from ..utils.atomic import check_output, remove_stale_temps
 from ..utils.files import parse_json
-from ..utils.memory import (FLOAT, GIF_COPIES, PARAM_COPIES_D, PARAM_COPIES_G, PREFETCH, WORKER_BYTES, Part,
-                            available, check, train_pixel_bytes)
+from ..utils.memory import (
+    FLOAT,
+    GIF_COPIES,
+    PARAM_COPIES_D,
+    PARAM_COPIES_G,
+    PREFETCH,
+    WORKER_BYTES,
+    Part,
+    available,
+    check,
+    train_pixel_bytes,
+)
 from ..utils.runtime import describe_device, precision_name, worker_count
 from ..utils.signals import Terminated
 from ..version import __version__
@@ -42,23 +61,29 @@ from .init import InitWeights
 from .losses import DiganLoss, micro_batches
 from .run import MetricsLog, differences, hold_run, read_options, resolved_options, run_name, write_options
 
-
 PROGRESS_EVERY = 10  # steps between the losses shown on the progress bar, and between checks that they are finite
 
 
 def lazy_adam(params, cfg, interval: int) -> torch.optim.Adam:
     """Adam with the lazy-regularisation correction (StyleGAN2 App. B): lr and betas ** (k / (k + 1))."""
     ratio = interval / (interval + 1)
-    betas = tuple(b ** ratio for b in cfg.betas)
+    betas = tuple(b**ratio for b in cfg.betas)
     return torch.optim.Adam(params, lr=cfg.lr * ratio, betas=betas, eps=cfg.eps)
 
 
 class Trainer:
     """G, both D, G_ema and their optimisers; `step()` runs one batch."""
 
-    def __init__(self, preset: Preset, source: VideoSource, device: str | torch.device = "cpu",
-                 dist: Distributed | None = None, precision: torch.dtype = torch.float32,
-                 init: InitWeights | None = None, batch_gpu: int | None = None):
+    def __init__(
+        self,
+        preset: Preset,
+        source: VideoSource,
+        device: str | torch.device = "cpu",
+        dist: Distributed | None = None,
+        precision: torch.dtype = torch.float32,
+        init: InitWeights | None = None,
+        batch_gpu: int | None = None,
+    ):
         """`precision` bf16: the G MLP and both D under autocast; the embedding, losses, R1, the weights and
         Adam stay float32 (`digan.utils.runtime`). `init`: the weights step 0 starts from (`training.init`).
         `batch_gpu`: each phase in micro-batches of this many clips, whose gradients add up to the batch's."""
@@ -66,7 +91,9 @@ class Trainer:
         if preset.training.batch % self.dist.world:
             raise ValueError(f"`batch` {preset.training.batch} does not split over {self.dist.world} processes")
         if source.resolution != preset.resolution:
-            raise DataError(f"dataset is {source.resolution}px but preset {preset.name} trains at {preset.resolution}px")
+            raise DataError(
+                f"dataset is {source.resolution}px but preset {preset.name} trains at {preset.resolution}px"
+            )
         self.preset, self.cfg, self.device = preset, preset.training, torch.device(device)
         torch.manual_seed(self.cfg.seed)  # initial weights
         self.G = Generator(preset.generator).to(self.device).train()
@@ -99,7 +126,7 @@ class Trainer:
         """The random streams of one phase of the current step."""
         key = [self.cfg.seed, self.step_index, phase] + ([self.dist.rank] if self.dist.world > 1 else [])
         rng = np.random.default_rng(key)
-        g = torch.Generator(self.device).manual_seed(int(np.random.default_rng(key + [1]).integers(2 ** 62)))
+        g = torch.Generator(self.device).manual_seed(int(np.random.default_rng(key + [1]).integers(2**62)))
         return rng, g
 
     def step(self) -> dict[str, torch.Tensor]:
@@ -112,8 +139,13 @@ class Trainer:
         self.D.requires_grad_(False)
         self.G.requires_grad_(True)
         self.opt_G.zero_grad(set_to_none=True)
-        self.descend(self.G, self.opt_G, self.loss.generator_parts(self.local_batch, *self.generators(0)), stats,
-                     also=[self.G.mapping.w_avg])
+        self.descend(
+            self.G,
+            self.opt_G,
+            self.loss.generator_parts(self.local_batch, *self.generators(0)),
+            stats,
+            also=[self.G.mapping.w_avg],
+        )
 
         # Dmain: real pairs up, fake pairs down.
         self.G.requires_grad_(False)
@@ -130,8 +162,9 @@ class Trainer:
         self.update_ema()
         return stats
 
-    def descend(self, module: torch.nn.Module, opt: torch.optim.Optimizer, parts, stats: dict[str, torch.Tensor],
-                also=()) -> None:
+    def descend(
+        self, module: torch.nn.Module, opt: torch.optim.Optimizer, parts, stats: dict[str, torch.Tensor], also=()
+    ) -> None:
         """Backpropagate the loss of each part (micro-batch) of a phase, average the summed gradients over
         processes and sanitise them, step; record the terms (each part's is its share of the batch's)."""
         terms: dict[str, torch.Tensor] = {}
@@ -160,8 +193,11 @@ class Trainer:
             "preset": self.preset.to_json(),
             "step": self.step_index,
             "clips_seen": self.clips_seen,
-            "G": self.G.state_dict(), "D": self.D.state_dict(), "G_ema": self.G_ema.state_dict(),
-            "opt_G": self.opt_G.state_dict(), "opt_D": self.opt_D.state_dict(),
+            "G": self.G.state_dict(),
+            "D": self.D.state_dict(),
+            "G_ema": self.G_ema.state_dict(),
+            "opt_G": self.opt_G.state_dict(),
+            "opt_D": self.opt_D.state_dict(),
             # every draw is seeded by (seed, step); the global states are saved for completeness
             "torch_rng": torch.get_rng_state(),
         }
@@ -185,8 +221,10 @@ class Trainer:
             self.opt_D.load_state_dict(state["opt_D"])
             torch.set_rng_state(state["torch_rng"])
         except (KeyError, RuntimeError, ValueError, TypeError) as e:
-            raise CheckpointError(f"does not fit the networks of preset {self.preset.name} "
-                                  f"({type(e).__name__}: {str(e).strip().splitlines()[0][:200]})") from None
+            raise CheckpointError(
+                f"does not fit the networks of preset {self.preset.name} "
+                f"({type(e).__name__}: {str(e).strip().splitlines()[0][:200]})"
+            ) from None
         self.step_index = step
 
     def checked_step(self, state: dict) -> int:
@@ -199,15 +237,19 @@ class Trainer:
             raise CheckpointError(f"step {str(step)[:40]} is not a step count from 0 to {MAX_CLIPS // batch:,}")
         seen = state.get("clips_seen", step * batch)
         if seen != step * batch:
-            raise CheckpointError(f"step {step} at batch {batch} is {step * batch:,} clips, but the state says "
-                                  f"{str(seen)[:40]} clips seen: not a state this library wrote")
+            raise CheckpointError(
+                f"step {step} at batch {batch} is {step * batch:,} clips, but the state says "
+                f"{str(seen)[:40]} clips seen: not a state this library wrote"
+            )
         try:
             taken = {int(s["step"]) for s in state["opt_G"]["state"].values() if "step" in s}
         except (KeyError, TypeError, AttributeError, ValueError, RuntimeError):
             raise CheckpointError("its G optimiser state is not one this library wrote") from None
         if taken - {step}:
-            raise CheckpointError(f"step {step}, but its G optimiser has taken {max(taken - {step}):,} steps: "
-                                  "not a state this library wrote")
+            raise CheckpointError(
+                f"step {step}, but its G optimiser has taken {max(taken - {step}):,} steps: "
+                "not a state this library wrote"
+            )
         return step
 
 
@@ -233,40 +275,63 @@ def training_memory(preset: Preset, world: int = 1, batch_gpu: int | None = None
     frames = preset.training.clip_frames
 
     def build(batch: int, size: int, sample_seeds: int, fvd_clips: int) -> list[Part]:
-        parts = [Part("the weights and optimiser state", weights),
-                 Part("a training step", batch * 2 * size * size * train_pixel_bytes(preset.generator),
-                      ("batch", "size")),
-                 Part("the sample grid", sample_seeds * frames * size * size * 3 * (2 + GIF_COPIES),
-                      ("sample_seeds",), on_device=False)]
+        parts = [
+            Part("the weights and optimiser state", weights),
+            Part("a training step", batch * 2 * size * size * train_pixel_bytes(preset.generator), ("batch", "size")),
+            Part(
+                "the sample grid",
+                sample_seeds * frames * size * size * 3 * (2 + GIF_COPIES),
+                ("sample_seeds",),
+                on_device=False,
+            ),
+        ]
         if fvd_clips:
-            parts.append(Part("the periodic FVD", 2 * fvd_clips * FEATURE_DIM * FLOAT + 16 * 16 * I3D_FRAME_BYTES,
-                              ("fvd_clips",)))
+            parts.append(
+                Part(
+                    "the periodic FVD", 2 * fvd_clips * FEATURE_DIM * FLOAT + 16 * 16 * I3D_FRAME_BYTES, ("fvd_clips",)
+                )
+            )
         return parts
 
     def size_hint(n: int) -> str:
         largest = 2 ** int(math.log2(n))
-        return (f"at most `size` {largest} fits at `batch` {world}" if largest >= smallest
-                else f"preset {preset.name} does not fit even at {smallest}x{smallest}: use a smaller preset")
+        return (
+            f"at most `size` {largest} fits at `batch` {world}"
+            if largest >= smallest
+            else f"preset {preset.name} does not fit even at {smallest}x{smallest}: use a smaller preset"
+        )
 
-    hints = {"batch": (lambda n: f"use a `batch_gpu` of {n} or less") if batch_gpu else
-             (lambda n: f"use `batch` {n * world} or less"), "size": size_hint,
-             "sample_seeds": lambda n: f"use `sample_seeds` {n} or less",
-             "fvd_clips": lambda n: f"use `fvd_clips` {n} or less"}
-    now = {"batch": batch_gpu or preset.training.batch // world, "size": preset.resolution,
-           "sample_seeds": preset.training.sample_seeds, "fvd_clips": preset.training.fvd_clips}
+    hints = {
+        "batch": (lambda n: f"use a `batch_gpu` of {n} or less")
+        if batch_gpu
+        else (lambda n: f"use `batch` {n * world} or less"),
+        "size": size_hint,
+        "sample_seeds": lambda n: f"use `sample_seeds` {n} or less",
+        "fvd_clips": lambda n: f"use `fvd_clips` {n} or less",
+    }
+    now = {
+        "batch": batch_gpu or preset.training.batch // world,
+        "size": preset.resolution,
+        "sample_seeds": preset.training.sample_seeds,
+        "fvd_clips": preset.training.fvd_clips,
+    }
     return build, now, hints
 
 
-def loader_workers(preset: Preset, source: VideoSource, workers: int, dist: Distributed, device: str,
-                   batch_gpu: int | None = None) -> int:
+def loader_workers(
+    preset: Preset, source: VideoSource, workers: int, dist: Distributed, device: str, batch_gpu: int | None = None
+) -> int:
     """The processes that decode batches ahead (`workers` asked for): at most one per core, and as many as the
     memory a training step leaves free holds, each a process of its own with PREFETCH batches of pairs and its
     source's decode cache; said in one line when fewer than asked."""
     if workers <= 0:
         return 0
     r = preset.resolution
-    each = (WORKER_BYTES + PREFETCH * (preset.training.batch // dist.world) * 2 * 3 * r * r * FLOAT
-            + getattr(source, "cache_bytes", 0))
+    each = (
+        WORKER_BYTES
+        + PREFETCH * (preset.training.batch // dist.world) * 2 * 3 * r * r * FLOAT
+        + getattr(source, "cache_bytes", 0)
+    )
     free = available("cpu")
     if free is not None and not device.startswith("cuda"):  # the step's own memory is on this host too
         build, now, _ = training_memory(preset, dist.world, batch_gpu)
@@ -284,7 +349,7 @@ class RunInfo:
     clips_seen: int
     snapshots: list[Path]
     interrupted: bool = False
-    main: bool = True          # this process wrote the files (process 0 of several)
+    main: bool = True  # this process wrote the files (process 0 of several)
     signal: int | None = None  # what stopped an interrupted run: signal.SIGINT (Ctrl-C) or signal.SIGTERM
 
 
@@ -330,17 +395,31 @@ def _diverged_message(run_dir: Path, saved: int, problem: str | None, info: RunI
     if not saved:
         return f"{head}: nothing was saved in {run_dir}, and the same command would diverge again; use a smaller `lr`"
     last = [p for p in sorted(run_dir.glob(SNAPSHOT_GLOB)) if p.stem <= snapshot_name(saved)]
-    return (f"{head}: {run_dir} keeps its training state of {saved / 1000:g} kimg"
-            + (f" and snapshot {last[-1].stem}" if last else "")
-            + ", from which the same command would diverge again; start anew in another `out` with a smaller `lr`"
-            + (f", or from {last[-1].with_suffix('.safetensors')} with `init`" if last else ""))
+    return (
+        f"{head}: {run_dir} keeps its training state of {saved / 1000:g} kimg"
+        + (f" and snapshot {last[-1].stem}" if last else "")
+        + ", from which the same command would diverge again; start anew in another `out` with a smaller `lr`"
+        + (f", or from {last[-1].with_suffix('.safetensors')} with `init`" if last else "")
+    )
 
 
-def train(preset: Preset, data: str, out: str | Path = "runs", *, source: VideoSource | None = None,
-          data_options: dict | None = None, device: str = "cpu", run_dir: Path | None = None, progress: bool = True,
-          fvd=None, dist: Distributed | None = None, workers: int = 2,
-          precision: torch.dtype = torch.float32, init: InitWeights | None = None,
-          batch_gpu: int | None = None) -> RunInfo:
+def train(
+    preset: Preset,
+    data: str,
+    out: str | Path = "runs",
+    *,
+    source: VideoSource | None = None,
+    data_options: dict | None = None,
+    device: str = "cpu",
+    run_dir: Path | None = None,
+    progress: bool = True,
+    fvd=None,
+    dist: Distributed | None = None,
+    workers: int = 2,
+    precision: torch.dtype = torch.float32,
+    init: InitWeights | None = None,
+    batch_gpu: int | None = None,
+) -> RunInfo:
     """Train until `preset.training.kimg` in `out/<data>-<preset>` (or `run_dir`); resumes when it holds a
     training state.
 
@@ -365,8 +444,11 @@ def train(preset: Preset, data: str, out: str | Path = "runs", *, source: VideoS
         check_batches(preset, dist.world, batch_gpu)
         if init is not None:
             init.check(preset)
-        check(f"training {preset.name} at {preset.resolution}x{preset.resolution}, batch {preset.training.batch}",
-              *training_memory(preset, dist.world, batch_gpu), str(device))
+        check(
+            f"training {preset.name} at {preset.resolution}x{preset.resolution}, batch {preset.training.batch}",
+            *training_memory(preset, dist.world, batch_gpu),
+            str(device),
+        )
         data_options = dict(data_options or {})
         with hold_run(run_dir, dist):
             if source is None:
@@ -374,27 +456,57 @@ def train(preset: Preset, data: str, out: str | Path = "runs", *, source: VideoS
             workers = loader_workers(preset, source, workers, dist, str(device), batch_gpu)
             if fvd is None and preset.training.fvd_clips:
                 fvd = training_fvd(source, preset, preset.training.fvd_clips, device=str(device))
-            return _train(preset, source, data, out, device=device, run_dir=run_dir, progress=progress, fvd=fvd,
-                          data_options=data_options, dist=dist, workers=workers, precision=precision, init=init,
-                          batch_gpu=batch_gpu)
+            return _train(
+                preset,
+                source,
+                data,
+                out,
+                device=device,
+                run_dir=run_dir,
+                progress=progress,
+                fvd=fvd,
+                data_options=data_options,
+                dist=dist,
+                workers=workers,
+                precision=precision,
+                init=init,
+                batch_gpu=batch_gpu,
+            )
     finally:
         if own_group and dist.world > 1:
             torch.distributed.destroy_process_group()
 
 
-def _train(preset: Preset, source: VideoSource, data: str, out: str | Path, *, device, run_dir: Path | None,
-           progress: bool, fvd, data_options: dict, dist: Distributed, workers: int,
-           precision: torch.dtype, init: InitWeights | None, batch_gpu: int | None) -> RunInfo:
+def _train(
+    preset: Preset,
+    source: VideoSource,
+    data: str,
+    out: str | Path,
+    *,
+    device,
+    run_dir: Path | None,
+    progress: bool,
+    fvd,
+    data_options: dict,
+    dist: Distributed,
+    workers: int,
+    precision: torch.dtype,
+    init: InitWeights | None,
+    batch_gpu: int | None,
+) -> RunInfo:
     run_dir = Path(run_dir) if run_dir is not None else Path(out) / run_name(data, preset)
-    options = resolved_options(preset, data, source, data_options, precision_name(precision),
-                               None if init is None else init.record())
+    options = resolved_options(
+        preset, data, source, data_options, precision_name(precision), None if init is None else init.record()
+    )
     state_path = run_dir / STATE_NAME
     if dist.main:
         check_output(state_path)  # refused now (a link, a FIFO), not after the first snapshot's steps
         stale = remove_stale_temps(run_dir)  # left by a killed write: a partial state can be gigabytes
         if stale:
-            note(f"{run_dir}: removed {len(stale)} temporary file{'s' if len(stale) > 1 else ''} left by an "
-                 "interrupted write")
+            note(
+                f"{run_dir}: removed {len(stale)} temporary file{'s' if len(stale) > 1 else ''} left by an "
+                "interrupted write"
+            )
 
     trainer = Trainer(preset, source, device, dist, precision, init, batch_gpu)
     if state_path.exists():
@@ -402,8 +514,10 @@ def _train(preset: Preset, source: VideoSource, data: str, out: str | Path, *, d
         diff = differences(saved, options) if saved is not None else []
         if diff:
             shown = "; ".join(diff[:4]) + (f"; and {len(diff) - 4} more" if len(diff) > 4 else "")
-            raise CheckpointError(f"{run_dir} holds a run with other options ({shown}); "
-                                  "run it with those, or choose another `out` to start anew")
+            raise CheckpointError(
+                f"{run_dir} holds a run with other options ({shown}); "
+                "run it with those, or choose another `out` to start anew"
+            )
         try:
             trainer.load_state_dict(load_state(state_path))
         except CheckpointError as e:
@@ -431,8 +545,9 @@ def _train(preset: Preset, source: VideoSource, data: str, out: str | Path, *, d
     stats = StepStats()  # since the last snapshot
     device_text = describe_device(trainer.device, dist.world)  # for the log: a model card says what trained it
 
-    bar = tqdm(total=total, initial=trainer.clips_seen, unit="clip", disable=not (progress and dist.main),
-               dynamic_ncols=True)
+    bar = tqdm(
+        total=total, initial=trainer.clips_seen, unit="clip", disable=not (progress and dist.main), dynamic_ncols=True
+    )
     stopping = diverged = False
     problem = None  # what showed this process that the run diverged
     saved_clips = resumed_from  # clips seen of the training state on disk (0: none)
@@ -444,8 +559,9 @@ def _train(preset: Preset, source: VideoSource, data: str, out: str | Path, *, d
         problem = divergence(trainer, stats, weights)
         return not dist.any(problem is not None)
 
-    batches = PrefetchedBatches(trainer.reals, trainer.step_index, total_steps, workers,
-                                pin_memory=trainer.device.type == "cuda")
+    batches = PrefetchedBatches(
+        trainer.reals, trainer.step_index, total_steps, workers, pin_memory=trainer.device.type == "cuda"
+    )
     with StopRequest(announce=dist.main) as stop, batches:
         trainer.batches = batches
         while trainer.clips_seen < total and not stopping:
@@ -466,10 +582,18 @@ def _train(preset: Preset, source: VideoSource, data: str, out: str | Path, *, d
                     # resumes from the previous state and writes them again, identical (the log keeps one line).
                     path = save_snapshot(run_dir, trainer.G_ema, preset, trainer.clips_seen, snapshot_extra)
                     snapshots.append(path)
-                    write_samples(trainer.G_ema, preset, run_dir / path.stem.replace("snapshot-", "samples-"),
-                                  snapshot_extra.get("train_fps"))
-                    record = {"kimg": trainer.clips_seen / 1000, **stats.means(),
-                              "clips_per_s": stats.steps * cfg.batch / stats.seconds(), "device": device_text}
+                    write_samples(
+                        trainer.G_ema,
+                        preset,
+                        run_dir / path.stem.replace("snapshot-", "samples-"),
+                        snapshot_extra.get("train_fps"),
+                    )
+                    record = {
+                        "kimg": trainer.clips_seen / 1000,
+                        **stats.means(),
+                        "clips_per_s": stats.steps * cfg.batch / stats.seconds(),
+                        "device": device_text,
+                    }
                     if fvd is not None:
                         record.update(fvd(trainer.G_ema))
                     log.write(record)
@@ -485,8 +609,15 @@ def _train(preset: Preset, source: VideoSource, data: str, out: str | Path, *, d
     trainer.batches = trainer.reals
     dist.barrier()
     bar.close()
-    info = RunInfo(run_dir, resumed_from, trainer.clips_seen, snapshots, interrupted=stopping, main=dist.main,
-                   signal=stop.signal if stopping else None)
+    info = RunInfo(
+        run_dir,
+        resumed_from,
+        trainer.clips_seen,
+        snapshots,
+        interrupted=stopping,
+        main=dist.main,
+        signal=stop.signal if stopping else None,
+    )
     if diverged:
         raise TrainingDiverged(_diverged_message(run_dir, saved_clips, problem, info), info)
     return info
@@ -547,8 +678,10 @@ class StopRequest:
             raise Terminated if signum == signal.SIGTERM else KeyboardInterrupt
         self.requested, self.signal = True, signum
         if self.announce:
-            note("stopping after this step and saving the training state (Ctrl-C again stops at once, "
-                 "losing the steps since the last snapshot)")
+            note(
+                "stopping after this step and saving the training state (Ctrl-C again stops at once, "
+                "losing the steps since the last snapshot)"
+            )
 
     def __exit__(self, *exc) -> None:
         for sig, handler in self.previous.items():

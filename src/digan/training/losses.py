@@ -42,8 +42,10 @@ def micro_batches(batch: int, batch_gpu: int | None, group: int) -> list[torch.T
     if batch_gpu < 1 or batch % batch_gpu:
         raise ValueError(f"`batch_gpu` {batch_gpu} does not divide the batch of each process ({batch})")
     if batch_gpu % group:
-        raise ValueError(f"`batch_gpu` {batch_gpu} must be a multiple of the discriminators' minibatch-stddev group "
-                         f"({group}), so that a micro-batch keeps the groups the whole batch forms")
+        raise ValueError(
+            f"`batch_gpu` {batch_gpu} must be a multiple of the discriminators' minibatch-stddev group "
+            f"({group}), so that a micro-batch keeps the groups the whole batch forms"
+        )
     columns, width = batch // group, batch_gpu // group
     rows = torch.arange(group)[:, None] * columns
     return [(rows + start + torch.arange(width)[None]).flatten() for start in range(0, columns, width)]
@@ -52,9 +54,10 @@ def micro_batches(batch: int, batch_gpu: int | None, group: int) -> list[torch.T
 @dataclass
 class Fakes:
     """The random draws of a batch of fake pairs: latents, pair times, the augmentation of the pairs."""
+
     z: torch.Tensor
     z_motion: torch.Tensor
-    t: torch.Tensor                   # (B, 2), t1 <= t2
+    t: torch.Tensor  # (B, 2), t1 <= t2
     aug: augment.Draw | None = None
 
 
@@ -62,8 +65,14 @@ class DiganLoss:
     """`dtype` bf16: the generator's per-pixel MLP and the discriminators run under autocast;
     logits, losses and R1 stay float32. `batch_gpu`: micro-batches of this many clips (None: whole batches)."""
 
-    def __init__(self, G: Generator, D: DiganDiscriminators, cfg: TrainingConfig, dtype: torch.dtype = torch.float32,
-                 batch_gpu: int | None = None):
+    def __init__(
+        self,
+        G: Generator,
+        D: DiganDiscriminators,
+        cfg: TrainingConfig,
+        dtype: torch.dtype = torch.float32,
+        batch_gpu: int | None = None,
+    ):
         self.G, self.D, self.cfg, self.dtype, self.batch_gpu = G, D, cfg, dtype, batch_gpu
 
     def parts(self, batch: int, split: bool = True) -> list[torch.Tensor | None]:
@@ -96,8 +105,9 @@ class DiganLoss:
 
     # ---------------------------------------------------------------- pieces
 
-    def render_fakes(self, fakes: Fakes, index: torch.Tensor | None = None,
-                     update_w_avg: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    def render_fakes(
+        self, fakes: Fakes, index: torch.Tensor | None = None, update_w_avg: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """Render only the two frames of each fake pair: `[b, 2, 3, R, R]` and dt `[b]`."""
         pick = (lambda x: x) if index is None else (lambda x: x[index.to(x.device)])
         t = pick(fakes.t)
@@ -114,15 +124,28 @@ class DiganLoss:
             motion, image = self.D.motion(motion_in), self.D.image(frames)
         return motion.float(), image.float()
 
-    def logits(self, pair: torch.Tensor, dt: torch.Tensor, aug: augment.Draw | None,
-               index: torch.Tensor | None = None, mixed: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    def logits(
+        self,
+        pair: torch.Tensor,
+        dt: torch.Tensor,
+        aug: augment.Draw | None,
+        index: torch.Tensor | None = None,
+        mixed: bool = True,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """(motion logits `[b]`, image logits `[2b]`) of augmented pairs, float32; `mixed`: D in `self.dtype`."""
         pair = self.augmented(pair, aug, index)
         return self.scores(motion_input(pair, dt), pair.flatten(0, 1), mixed)
 
-    def fake_and_real_logits(self, fake: torch.Tensor, fake_dt: torch.Tensor, fake_aug: augment.Draw | None,
-                             real: torch.Tensor, real_dt: torch.Tensor, real_aug: augment.Draw | None,
-                             index: torch.Tensor | None = None) -> tuple[torch.Tensor, ...]:
+    def fake_and_real_logits(
+        self,
+        fake: torch.Tensor,
+        fake_dt: torch.Tensor,
+        fake_aug: augment.Draw | None,
+        real: torch.Tensor,
+        real_dt: torch.Tensor,
+        real_aug: augment.Draw | None,
+        index: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, ...]:
         """(fake motion, fake image, real motion, real image) logits, each D called once on fakes and reals
         together where that scores each exactly as alone (`models.stack_apart`: the minibatch-stddev groups
         never mix fake and real), else twice. One call of twice the batch costs far less than two."""
@@ -131,8 +154,10 @@ class DiganLoss:
         motion_in = stack_apart(motion_input(fake, fake_dt), motion_input(real, real_dt), group)
         frames = stack_apart(fake.flatten(0, 1), real.flatten(0, 1), group)
         if motion_in is None or frames is None:
-            return (*self.scores(motion_input(fake, fake_dt), fake.flatten(0, 1)),
-                    *self.scores(motion_input(real, real_dt), real.flatten(0, 1)))
+            return (
+                *self.scores(motion_input(fake, fake_dt), fake.flatten(0, 1)),
+                *self.scores(motion_input(real, real_dt), real.flatten(0, 1)),
+            )
         motion, image = self.scores(motion_in, frames)
         (fake_motion, real_motion), (fake_image, real_image) = unstack(motion, group), unstack(image, group)
         return fake_motion, fake_image, real_motion, real_image
@@ -144,8 +169,9 @@ class DiganLoss:
 
     # ---------------------------------------------------------------- phases, part by part
 
-    def generator_parts(self, batch: int, rng: np.random.Generator, g: torch.Generator,
-                        split: bool = True) -> Iterator[dict]:
+    def generator_parts(
+        self, batch: int, rng: np.random.Generator, g: torch.Generator, split: bool = True
+    ) -> Iterator[dict]:
         """Gmain: make D(G(z)) look real to both discriminators; the running mean of w follows the batch's w."""
         fakes = self.draw_fakes(batch, rng, g)
         parts = self.parts(batch, split)
@@ -159,8 +185,14 @@ class DiganLoss:
             loss_image = self.share(F.softplus(-image), 2 * batch, index)
             yield {"loss": loss_motion + loss_image, "G_motion": loss_motion, "G_image": loss_image}
 
-    def discriminator_parts(self, real: torch.Tensor, real_dt: torch.Tensor, rng: np.random.Generator,
-                            g: torch.Generator, split: bool = True) -> Iterator[dict]:
+    def discriminator_parts(
+        self,
+        real: torch.Tensor,
+        real_dt: torch.Tensor,
+        rng: np.random.Generator,
+        g: torch.Generator,
+        split: bool = True,
+    ) -> Iterator[dict]:
         """Dmain: real pairs up, fake pairs (rendered without a graph) down."""
         batch = real.shape[0]
         fakes = self.draw_fakes(batch, rng, g)
@@ -170,19 +202,25 @@ class DiganLoss:
                 fake, fake_dt = self.render_fakes(fakes, index)
             part, part_dt = (real, real_dt) if index is None else (real[index], real_dt[index])
             fake_motion, fake_image, real_motion, real_image = self.fake_and_real_logits(
-                fake, fake_dt, fakes.aug, part, part_dt, real_aug, index)
-            loss_motion = self.share(F.softplus(fake_motion), batch, index) + self.share(F.softplus(-real_motion),
-                                                                                         batch, index)
-            loss_image = (self.share(F.softplus(fake_image), 2 * batch, index)
-                          + self.share(F.softplus(-real_image), 2 * batch, index))
+                fake, fake_dt, fakes.aug, part, part_dt, real_aug, index
+            )
+            loss_motion = self.share(F.softplus(fake_motion), batch, index) + self.share(
+                F.softplus(-real_motion), batch, index
+            )
+            loss_image = self.share(F.softplus(fake_image), 2 * batch, index) + self.share(
+                F.softplus(-real_image), 2 * batch, index
+            )
             yield {
-                "loss": loss_motion + loss_image, "D_motion": loss_motion, "D_image": loss_image,
+                "loss": loss_motion + loss_image,
+                "D_motion": loss_motion,
+                "D_image": loss_image,
                 "real_motion_score": self.share(real_motion, batch, index),
                 "fake_motion_score": self.share(fake_motion, batch, index),
             }
 
-    def r1_parts(self, real: torch.Tensor, real_dt: torch.Tensor, g: torch.Generator,
-                 split: bool = True) -> Iterator[dict]:
+    def r1_parts(
+        self, real: torch.Tensor, real_dt: torch.Tensor, g: torch.Generator, split: bool = True
+    ) -> Iterator[dict]:
         """Dreg: lazy R1 on both D with respect to the real frames (before augmentation), times the interval.
 
         The authors take the motion D's gradient with respect to its 7-channel
@@ -195,8 +233,8 @@ class DiganLoss:
             part = (real if index is None else real[index]).detach().requires_grad_(True)
             part_dt = real_dt if index is None else real_dt[index]
             motion, image = self.logits(part, part_dt, real_aug, index, mixed=False)  # R1 in float32
-            grad_motion, = torch.autograd.grad(motion.sum(), part, create_graph=True)
-            grad_image, = torch.autograd.grad(image.sum(), part, create_graph=True)
+            (grad_motion,) = torch.autograd.grad(motion.sum(), part, create_graph=True)
+            (grad_image,) = torch.autograd.grad(image.sum(), part, create_graph=True)
             r1_motion = self.share(grad_motion.square().sum(dim=(1, 2, 3, 4)), batch, index)
             r1_image = self.share(grad_image.square().sum(dim=(2, 3, 4)), 2 * batch, index)  # per frame
             penalty = (r1_motion + r1_image) * (self.cfg.r1_gamma / 2)
@@ -208,8 +246,9 @@ class DiganLoss:
         (out,) = self.generator_parts(batch, rng, g, split=False)
         return out
 
-    def discriminator_loss(self, real: torch.Tensor, real_dt: torch.Tensor, rng: np.random.Generator,
-                           g: torch.Generator) -> dict[str, torch.Tensor]:
+    def discriminator_loss(
+        self, real: torch.Tensor, real_dt: torch.Tensor, rng: np.random.Generator, g: torch.Generator
+    ) -> dict[str, torch.Tensor]:
         (out,) = self.discriminator_parts(real, real_dt, rng, g, split=False)
         return out
 

@@ -44,8 +44,12 @@ T = TypeVar("T")
 TEMP_NAME = re.compile(r"^\..+\.[0-9a-f]{8}\.tmp$")  # `.<name>.<8 hex digits>.tmp`, as `temp_path` names them
 FULL_BELOW = 1 << 20  # a write that fails with less free space than this on its file system failed for want of space
 DISK_ERRORS = {  # errors of the file system, not of the data or of the code: said in one line
-    errno.ENOSPC: "no space left on device", errno.EDQUOT: "disk quota exceeded", errno.EFBIG: "file too large",
-    errno.EROFS: "read-only file system", errno.EACCES: "permission denied", errno.EPERM: "operation not permitted",
+    errno.ENOSPC: "no space left on device",
+    errno.EDQUOT: "disk quota exceeded",
+    errno.EFBIG: "file too large",
+    errno.EROFS: "read-only file system",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "operation not permitted",
     errno.EIO: "input/output error",
 }
 
@@ -62,9 +66,15 @@ class OutputError(OSError):
 
 
 def _kind(mode: int) -> str:
-    for test, name in ((stat.S_ISLNK, "a symbolic link"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
-                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
-                       (stat.S_ISSOCK, "a socket"), (stat.S_ISDIR, "a folder"), (stat.S_ISREG, "a regular file")):
+    for test, name in (
+        (stat.S_ISLNK, "a symbolic link"),
+        (stat.S_ISFIFO, "a FIFO (named pipe)"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISDIR, "a folder"),
+        (stat.S_ISREG, "a regular file"),
+    ):
         if test(mode):
             return name
     return "not a regular file"
@@ -84,8 +94,11 @@ def check_output(path: str | os.PathLike, folder: bool = False) -> Path:
     if stat.S_ISDIR(mode) if folder else stat.S_ISREG(mode):
         return path
     wanted = "folder" if folder else "regular file"
-    raise OutputError(f"{path}: is {_kind(mode)}, not a {wanted}: outputs go only to {wanted}s or new paths (remove "
-                      "it or choose another path)", errno.EEXIST)
+    raise OutputError(
+        f"{path}: is {_kind(mode)}, not a {wanted}: outputs go only to {wanted}s or new paths (remove "
+        "it or choose another path)",
+        errno.EEXIST,
+    )
 
 
 def disk_failure(error: BaseException, path: str | os.PathLike) -> str | None:
@@ -372,8 +385,9 @@ def deferred_signals():
         yield
         return
     held: list[int] = []
-    previous = {sig: signal.signal(sig, lambda signum, frame: held.append(signum))
-                for sig in (signal.SIGINT, signal.SIGTERM)}
+    previous = {
+        sig: signal.signal(sig, lambda signum, frame: held.append(signum)) for sig in (signal.SIGINT, signal.SIGTERM)
+    }
     try:
         yield
     finally:

@@ -120,12 +120,16 @@ class FolderLock:
                 try:  # never through a link: the lock file is this folder's own
                     fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o666)
                 except OSError as e:
-                    raise LockError(f"{self.folder}: cannot hold it: {LOCK_NAME} cannot be made or opened there "
-                                    f"({os.strerror(e.errno).lower()})") from None
+                    raise LockError(
+                        f"{self.folder}: cannot hold it: {LOCK_NAME} cannot be made or opened there "
+                        f"({os.strerror(e.errno).lower()})"
+                    ) from None
                 if not try_lock(fd):
                     os.close(fd)
-                    raise FolderInUse(f"{self.folder}: in use by {lock_holder(self.folder)}; wait for it to "
-                                      "finish or stop it (or choose another folder)")
+                    raise FolderInUse(
+                        f"{self.folder}: in use by {lock_holder(self.folder)}; wait for it to "
+                        "finish or stop it (or choose another folder)"
+                    )
                 try:  # the holder before may have removed the file between our open and our lock: lock the new one
                     same = os.stat(self.path, follow_symlinks=False).st_ino == os.fstat(fd).st_ino
                 except FileNotFoundError:

@@ -27,18 +27,19 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
+
 import torch
 
-FLOAT = 4               # bytes of a float32
-RENDER_FLOATS = 5       # float32 held per pixel and per channel of the finest scale while rendering
-TRAIN_FLOATS = 16       # the same for a training step, per frame of a pair
-PARAM_COPIES_G = 5      # weights, gradients, Adam m and v, G_ema
-PARAM_COPIES_D = 4      # weights, gradients, Adam m and v
-TIME_BYTES = 32         # a time t held while computing it: float64 seconds, t and the float32 copy
-GIF_COPIES = 2          # frames a GIF collects, and Pillow's copy of them
-WORKER_BYTES = 2 ** 28  # a worker process of its own (forked): its private memory grows to a few hundred MB
-FRAME_COPIES = 4        # a frame being resized and written: the decoded frame, Pillow's image and resize, the bytes
-PREFETCH = 2            # batches a data-loading worker holds ahead (torch's DataLoader prefetch_factor)
+FLOAT = 4  # bytes of a float32
+RENDER_FLOATS = 5  # float32 held per pixel and per channel of the finest scale while rendering
+TRAIN_FLOATS = 16  # the same for a training step, per frame of a pair
+PARAM_COPIES_G = 5  # weights, gradients, Adam m and v, G_ema
+PARAM_COPIES_D = 4  # weights, gradients, Adam m and v
+TIME_BYTES = 32  # a time t held while computing it: float64 seconds, t and the float32 copy
+GIF_COPIES = 2  # frames a GIF collects, and Pillow's copy of them
+WORKER_BYTES = 2**28  # a worker process of its own (forked): its private memory grows to a few hundred MB
+FRAME_COPIES = 4  # a frame being resized and written: the decoded frame, Pillow's image and resize, the bytes
+PREFETCH = 2  # batches a data-loading worker holds ahead (torch's DataLoader prefetch_factor)
 
 
 class MemoryLimit(ValueError):
@@ -74,11 +75,12 @@ def size_text(n: float) -> str:
 class Part:
     """What one part of a job holds at once, and which of the job's quantities it grows with (the first one
     that can shrink enough is what the refusal suggests)."""
+
     name: str
     bytes: float
     grows_with: tuple[str, ...] = ()
-    on_device: bool = True   # on the compute device (else in host memory)
-    note: str = ""           # said after the suggestion
+    on_device: bool = True  # on the compute device (else in host memory)
+    note: str = ""  # said after the suggestion
 
 
 def _pools(parts: list[Part], device: str) -> dict[str, list[Part]]:
@@ -111,8 +113,14 @@ def _largest(ok: Callable[[int], bool], high: int) -> int:
     return low
 
 
-def check(what: str, build: Callable[..., list[Part]], now: dict[str, int], hints: dict[str, Callable[[int], str]],
-          device: str = "cpu", free: Callable[[str], int | None] | None = None) -> None:
+def check(
+    what: str,
+    build: Callable[..., list[Part]],
+    now: dict[str, int],
+    hints: dict[str, Callable[[int], str]],
+    device: str = "cpu",
+    free: Callable[[str], int | None] | None = None,
+) -> None:
     """Raise MemoryLimit when `build(**now)`'s parts on one memory add up to more than is free there.
 
     The message names the largest part and what would fit: the largest value
@@ -141,12 +149,15 @@ def check(what: str, build: Callable[..., list[Part]], now: dict[str, int], hint
                 break
     hint = hint or "it does not fit at any size: free some memory or use a smaller model"
     where = "GPU memory" if pool.startswith("cuda") else "memory"
-    raise MemoryLimit(f"{what} would hold about {size_text(sum(p.bytes for p in members))} of {where} at once "
-                      f"({worst.name}: {size_text(worst.bytes)}), but {size_text(room(pool))} is free: "
-                      f"{hint}{worst.note}")
+    raise MemoryLimit(
+        f"{what} would hold about {size_text(sum(p.bytes for p in members))} of {where} at once "
+        f"({worst.name}: {size_text(worst.bytes)}), but {size_text(room(pool))} is free: "
+        f"{hint}{worst.note}"
+    )
 
 
 # ---------------------------------------------------------------- what networks hold
+
 
 def finest_channels(cfg) -> int:
     """Channels per pixel at the finest scale of a generator config: its width plus the Fourier features."""
@@ -168,5 +179,3 @@ def code_bytes(G) -> int:
     floats += sum(rgb.weight.numel() for rgb in synthesis.torgb)
     floats += sum(4 * emb.n for emb in synthesis.embeddings)  # freqs (n x 2), phase, motion
     return floats * FLOAT
-
-

@@ -40,8 +40,11 @@ def worker_count(workers: int, each: float, what: str = "workers", free: int | N
     count = max(0, min(workers, cores, fit))
     if count == workers:
         return count, ""
-    why = (f"this process may use {cores} core{'s' if cores > 1 else ''}" if count == cores else
-           f"free memory ({size_text(free)}) holds about {fit} at {size_text(each)} each")
+    why = (
+        f"this process may use {cores} core{'s' if cores > 1 else ''}"
+        if count == cores
+        else f"free memory ({size_text(free)}) holds about {fit} at {size_text(each)} each"
+    )
     return count, f"{workers} {what} asked for, but {why}: using {count}"
 
 

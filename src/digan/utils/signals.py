@@ -17,7 +17,7 @@ import threading
 import time
 
 PR_SET_PDEATHSIG = 1  # prctl(2) on Linux: the signal this process gets when its parent ends
-PARENT_POLL_S = 1.0   # elsewhere: how often a worker looks whether its parent is still there
+PARENT_POLL_S = 1.0  # elsewhere: how often a worker looks whether its parent is still there
 
 
 class Terminated(KeyboardInterrupt):
