@@ -12,15 +12,20 @@ import time
 import numpy as np
 import pytest
 import torch
+from browser_helpers import CHROMIUM, DevTools
 from PIL import Image
 
-from browser_helpers import CHROMIUM, DevTools
 from digan.apps.explore import Explorer, make_server
 from digan.sampling import render_video
 
-pytestmark = [pytest.mark.slow,
-              pytest.mark.skipif(CHROMIUM is None, reason="headless browser test skipped: no chromium on PATH "
-                                 "(Debian: apt-get install chromium; .ci/run installs it)")]
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        CHROMIUM is None,
+        reason="headless browser test skipped: no chromium on PATH "
+        "(Debian: apt-get install chromium; .ci/run installs it)",
+    ),
+]
 
 
 def canvas_frame(browser) -> np.ndarray:
@@ -36,15 +41,18 @@ def test_time_slider_shows_the_frame_render_video_gives(tmp_path, tiny_G, one_th
         browser.open(f"http://127.0.0.1:{server.server_address[1]}/")
         browser.wait_for("document.getElementById('frame')?.dataset.rendered")  # the first frame, t = 0
         first = canvas_frame(browser)
-        browser.js("{ const s = document.getElementById('time'); s.value = '2.5'; "
-                   "s.dispatchEvent(new Event('input')) }")
+        browser.js(
+            "{ const s = document.getElementById('time'); s.value = '2.5'; s.dispatchEvent(new Event('input')) }"
+        )
         browser.wait_for("document.getElementById('frame').dataset.t === '2.5'")
         moved = canvas_frame(browser)
         shot = browser.call("Page.captureScreenshot", format="png")["data"]
         (tmp_path / "explorer.png").write_bytes(base64.b64decode(shot))
         # playback from t = 0.5 at 16 fps: chunks of 16 frames, each asked for while the one before plays
-        browser.js("{ const s = document.getElementById('time'); s.value = '0.5'; s.dispatchEvent(new Event('input'));"
-                   "document.getElementById('fps').value = '16'; document.getElementById('play').click() }")
+        browser.js(
+            "{ const s = document.getElementById('time'); s.value = '0.5'; s.dispatchEvent(new Event('input'));"
+            "document.getElementById('fps').value = '16'; document.getElementById('play').click() }"
+        )
         played = float(browser.wait_for("(t => t > 1.6 && t)(Number(document.getElementById('frame').dataset.t))"))
         browser.js("document.getElementById('play').click()")
         status = browser.js("document.getElementById('status').textContent")
@@ -67,14 +75,14 @@ class SlowAt(Explorer):
         super().__init__(*args)
         self.slow_t, self.delay, self.slow_answered = slow_t, delay, threading.Event()
 
-    def frames(self, query):
+    def frames(self, query, *args, **kwargs):
         if query.get("t") == [self.slow_t]:
             time.sleep(self.delay)
             try:
-                return super().frames(query)
+                return super().frames(query, *args, **kwargs)
             finally:
                 self.slow_answered.set()
-        return super().frames(query)
+        return super().frames(query, *args, **kwargs)
 
 
 def test_a_late_answer_to_an_older_slider_position_is_not_drawn(tmp_path, tiny_G, one_thread):
@@ -86,8 +94,10 @@ def test_a_late_answer_to_an_older_slider_position_is_not_drawn(tmp_path, tiny_G
         browser.open(f"http://127.0.0.1:{server.server_address[1]}/")
         browser.wait_for("document.getElementById('frame')?.dataset.rendered")
         # a drag: t = 3 is asked for first and answered last
-        browser.js("{ const s = document.getElementById('time'); for (const v of ['3', '0.5']) { s.value = v; "
-                   "s.dispatchEvent(new Event('input')) } }")
+        browser.js(
+            "{ const s = document.getElementById('time'); for (const v of ['3', '0.5']) { s.value = v; "
+            "s.dispatchEvent(new Event('input')) } }"
+        )
         browser.wait_for("document.getElementById('frame').dataset.t === '0.5'")
         assert explorer.slow_answered.wait(30)
         time.sleep(0.5)  # the late answer has reached the page

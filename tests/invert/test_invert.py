@@ -8,6 +8,8 @@ import os
 import numpy as np
 import pytest
 import torch
+from cli_helpers import cli_error
+from process_helpers import finish, python, wait_ready
 
 from digan.checkpoint import load_snapshot, save_snapshot
 from digan.cli.main import main
@@ -15,17 +17,14 @@ from digan.config import get_preset
 from digan.data import open_dataset
 from digan.data.clips import to_float_video, to_uint8_video
 from digan.data.io import read_video, write_video
-from digan.invert import (Fit, FitOptions, fit_clip, frame_scores, load_fit, psnr, read_clip, render_fit, save_fit,
-                          ssim)
+from digan.invert import Fit, FitOptions, fit_clip, frame_scores, load_fit, psnr, read_clip, render_fit, save_fit, ssim
 from digan.models import Generator
 from digan.sampling.render import interpolation_code, prepare_videos, render_code, seed_motion, seed_w
 from digan.timebase import clip_times
-from cli_helpers import cli_error
-from process_helpers import finish, python, wait_ready
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
-CLIP_FRAMES = 8   # the test snapshot's training clip: frame k at t = k / 7
+CLIP_FRAMES = 8  # the test snapshot's training clip: frame k at t = k / 7
 
 
 def make_snapshot(root, seed):
@@ -50,8 +49,13 @@ def shapes_clip():
 
 def seed_fit(G, seed, frames=4, fps=8.0):
     """A fit holding the latents of a seed (no optimisation): what a perfect inversion of its video gives."""
-    return Fit(w=seed_w(G, [seed]), z_motion=seed_motion(G, [seed]), t=clip_times(frames, CLIP_FRAMES), fps=fps,
-               clip_frames=CLIP_FRAMES)
+    return Fit(
+        w=seed_w(G, [seed]),
+        z_motion=seed_motion(G, [seed]),
+        t=clip_times(frames, CLIP_FRAMES),
+        fps=fps,
+        clip_frames=CLIP_FRAMES,
+    )
 
 
 def run_cli(*args):
@@ -60,11 +64,12 @@ def run_cli(*args):
 
 # ---------------------------------------------------------------- the clip and the scores
 
+
 def test_read_clip_from_a_dataset_a_file_and_a_folder(tmp_path, shapes_clip):
     clip = read_clip("shapes:0", 32, frames=3, start=1)
     assert np.array_equal(clip.frames, shapes_clip[1:4]) and clip.start == 1 and clip.fps is None
     big = np.repeat(np.repeat(shapes_clip, 2, axis=1), 2, axis=2)  # 64x64: resized to the model's 32x32
-    write_video(tmp_path / "clip", big, fps=12)                     # a PNG frame folder
+    write_video(tmp_path / "clip", big, fps=12)  # a PNG frame folder
     write_video(tmp_path / "clip.mp4", big, fps=12)
     folder = read_clip(tmp_path / "clip", 32)
     assert folder.frames.shape == (4, 32, 32, 3) and np.abs(folder.frames.astype(int) - shapes_clip).mean() < 2
@@ -80,6 +85,7 @@ def test_psnr_and_ssim():
 
 
 # ---------------------------------------------------------------- fitting
+
 
 def test_fit_lowers_the_loss_from_its_start_and_is_deterministic(tiny_G, shapes_clip):
     state = {k: v.clone() for k, v in tiny_G.state_dict().items()}
@@ -99,8 +105,9 @@ def plain_G(tiny_preset):
     temporal sigma 0.25): an untrained generator whose videos change slowly enough to be fitted in a test.
     The preset's own untrained generator (fine sigma sqrt(10) on a 32x32 grid, temporal sigma 1) draws
     high-frequency clips that change fast: the same fit reached only about 9 dB there."""
-    cfg = dataclasses.replace(tiny_preset.generator, input_resolution=8, spatial_sigma=math.sqrt(10),
-                              fine_sigma=None, temporal_sigma=0.25)
+    cfg = dataclasses.replace(
+        tiny_preset.generator, input_resolution=8, spatial_sigma=math.sqrt(10), fine_sigma=None, temporal_sigma=0.25
+    )
     torch.manual_seed(0)
     return Generator(cfg).eval()
 
@@ -134,6 +141,7 @@ def test_fit_recovers_a_clip_the_generator_made_with_known_latents(plain_G):
 
 # ---------------------------------------------------------------- the fit file
 
+
 def test_fit_file_round_trips(tiny_G, shapes_clip, snapshot, tmp_path):
     run, G = snapshot
     _, meta = load_snapshot(run)
@@ -155,8 +163,23 @@ def test_fit_file_round_trips(tiny_G, shapes_clip, snapshot, tmp_path):
 def test_invert_then_generate_fit_at_other_rates_and_sizes(snapshot, shapes_clip, tmp_path, capsys):
     run, G = snapshot
     write_video(tmp_path / "clip", shapes_clip, fps=8)
-    assert run_cli("invert", "--ckpt", run, "--video", tmp_path / "clip", "--out", tmp_path / "fit", "--steps", 3,
-                   "--starts", 1, "--quiet") == 0
+    assert (
+        run_cli(
+            "invert",
+            "--ckpt",
+            run,
+            "--video",
+            tmp_path / "clip",
+            "--out",
+            tmp_path / "fit",
+            "--steps",
+            3,
+            "--starts",
+            1,
+            "--quiet",
+        )
+        == 0
+    )
     line = json.loads(capsys.readouterr().out)
     assert line["frames"] == 4 and len(line["psnr"]) == 4 and line["steps"] == 3 and line["seconds"] > 0
     assert read_video(tmp_path / "fit" / "input-fit.mp4").shape == (4, 32, 32 + 2 + 32, 3)
@@ -164,16 +187,49 @@ def test_invert_then_generate_fit_at_other_rates_and_sizes(snapshot, shapes_clip
     assert line["psnr_mean"] == fit.meta["scores"]["psnr_mean"]
 
     # twice the frame rate and twice the size: frame 2k is the fitted frame k, its even pixels the 32x32 frame
-    assert run_cli("generate", "--fit", tmp_path / "fit", "--out", tmp_path / "x2", "--fps", 16, "--size", 64,
-                   "--formats", "png,mp4", "--compare", "--quiet") == 0
+    assert (
+        run_cli(
+            "generate",
+            "--precision",
+            "float32",  # the references below render in float32, whatever `auto` is here
+            "--fit",
+            tmp_path / "fit",
+            "--out",
+            tmp_path / "x2",
+            "--fps",
+            16,
+            "--size",
+            64,
+            "--formats",
+            "png,mp4",
+            "--compare",
+            "--quiet",
+        )
+        == 0
+    )
     assert "8 frames at 64x64, 16 fps" in capsys.readouterr().out
     video = read_video(tmp_path / "x2" / "fit")
     assert video.shape == (8, 64, 64, 3)
     assert np.abs(video[::2, ::2, ::2].astype(int) - render_fit(G, fit, fit.t)).max() <= 1
     assert read_video(tmp_path / "x2" / "fit-compare.mp4").shape[:3] == (8, 64 + 2, 64 + 2 + 64)
     # past the clip's end, in seconds at the clip's own rate
-    assert run_cli("generate", "--fit", tmp_path / "fit", "--ckpt", run, "--out", tmp_path / "long", "--seconds", 2,
-                   "--formats", "gif", "--quiet") == 0
+    assert (
+        run_cli(
+            "generate",
+            "--fit",
+            tmp_path / "fit",
+            "--ckpt",
+            run,
+            "--out",
+            tmp_path / "long",
+            "--seconds",
+            2,
+            "--formats",
+            "gif",
+            "--quiet",
+        )
+        == 0
+    )
     assert read_video(tmp_path / "long" / "fit.gif").shape == (16, 32, 32, 3)
 
 
@@ -186,13 +242,33 @@ def test_interpolate_between_fits(snapshot, tmp_path):
     code = interpolation_code(G, (seed_w(G, [1]), seed_motion(G, [1])), 2, torch.tensor([0.0, 1.0]), "both")
     ends = next(render_code(G, code, t))
     assert np.abs(ends.astype(int) - next(render_code(G, prepare_videos(G, [1, 2]), t))).max() <= 1
-    assert run_cli("interpolate", "--fit", tmp_path / "fit1", "--fit", tmp_path / "fit2", "--out", tmp_path / "walk",
-                   "--steps", 2, "--frames", 3, "--formats", "png", "--quiet") == 0
+    assert (
+        run_cli(
+            "interpolate",
+            "--precision",
+            "float32",  # the references below render in float32, whatever `auto` is here
+            "--fit",
+            tmp_path / "fit1",
+            "--fit",
+            tmp_path / "fit2",
+            "--out",
+            tmp_path / "walk",
+            "--steps",
+            2,
+            "--frames",
+            3,
+            "--formats",
+            "png",
+            "--quiet",
+        )
+        == 0
+    )
     grid = read_video(tmp_path / "walk" / "interp-both-grid")
     assert grid.shape[0] == 3 and np.abs(grid[:, 2:34, 2:34].astype(int) - ends[0]).max() <= 1  # padded by 2
 
 
 # ---------------------------------------------------------------- bad input
+
 
 def test_bad_input_is_one_error_line(snapshot, shapes_clip, tmp_path, capsys):
     run, G = snapshot
@@ -224,17 +300,22 @@ def test_interpolate_refuses_tuned_fits(snapshot, tmp_path, capsys):
     tuned.tuned = {k: v.clone() for k, v in G.synthesis.state_dict().items()}
     save_fit(tmp_path / "tuned", tuned, meta)
     save_fit(tmp_path / "plain", seed_fit(G, 2), meta)
-    assert "was tuned" in cli_error(capsys, "interpolate", "--fit", tmp_path / "plain", "--fit", tmp_path / "tuned",
-                                    "--out", tmp_path / "walk")
+    assert "was tuned" in cli_error(
+        capsys, "interpolate", "--fit", tmp_path / "plain", "--fit", tmp_path / "tuned", "--out", tmp_path / "walk"
+    )
 
 
 # ---------------------------------------------------------------- fits of another type or absurd (issue 24, 9)
 
-@pytest.mark.parametrize("change, message", [
-    (lambda k, v: v.half() if k == "w" else v, "fit.safetensors: w is torch.float16, not float32 (F32)"),
-    (lambda k, v: v.double(), "fit.safetensors: t, w, z_motion are torch.float64, not float32 (F32)"),
-    (lambda k, v: v * 1e6 if k == "w" else v, "fit.json: the fit renders values far outside [-1, 1]"),
-])
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda k, v: v.half() if k == "w" else v, "fit.safetensors: w is torch.float16, not float32 (F32)"),
+        (lambda k, v: v.double(), "fit.safetensors: t, w, z_motion are torch.float64, not float32 (F32)"),
+        (lambda k, v: v * 1e6 if k == "w" else v, "fit.json: the fit renders values far outside [-1, 1]"),
+    ],
+)
 def test_fits_of_another_type_or_absurd_latents_are_one_line(snapshot, tmp_path, capsys, change, message):
     """Before: float16 latents gave a traceback (Half and Float) and latents scaled 1e6 a saturated video."""
     from safetensors.torch import load_file, save_file
@@ -245,25 +326,42 @@ def test_fits_of_another_type_or_absurd_latents_are_one_line(snapshot, tmp_path,
     weights = tmp_path / "fit" / "fit.safetensors"
     save_file({k: change(k, v) for k, v in load_file(weights).items()}, weights)
     for command in (["generate"], ["interpolate", "--seeds", "0"]):
-        assert message in cli_error(capsys, *command, "--fit", tmp_path / "fit", "--out", tmp_path / "out",
-                                    "--frames", 2, "--quiet")
+        assert message in cli_error(
+            capsys, *command, "--fit", tmp_path / "fit", "--out", tmp_path / "out", "--frames", 2, "--quiet"
+        )
     assert not (tmp_path / "out").exists()
 
 
-
 # ---------------------------------------------------------------- a fit that diverges (issue 24, 8)
+
 
 def test_invert_that_diverges_exits_3_and_saves_nothing(snapshot, tmp_path, capsys):
     """A real divergence: Adam's first step at lr 1e30 sends the latents to where the render is NaN. Before the
     check, invert exited 0, printed "loss_end": NaN and saved a fit that its own loader refuses."""
     run, _ = snapshot
-    code = run_cli("invert", "--ckpt", run, "--video", "shapes:3", "--out", tmp_path / "fit", "--steps", 3,
-                   "--starts", 2, "--lr", "1e30", "--quiet")
+    code = run_cli(
+        "invert",
+        "--ckpt",
+        run,
+        "--video",
+        "shapes:3",
+        "--out",
+        tmp_path / "fit",
+        "--steps",
+        3,
+        "--starts",
+        2,
+        "--lr",
+        "1e30",
+        "--quiet",
+    )
     captured = capsys.readouterr()
     err = captured.err.strip().splitlines()
     assert code == 3 and captured.out == "" and len(err) == 1
-    assert err[0] == "digan: error: the fit diverged at step 2 of 3 (its loss is NaN or infinite) and was not " \
-                     "saved: try a smaller --lr"
+    assert (
+        err[0] == "digan: error: the fit diverged at step 2 of 3 (its loss is NaN or infinite) and was not "
+        "saved: try a smaller --lr"
+    )
     assert not (tmp_path / "fit").exists()
 
 
@@ -301,8 +399,14 @@ def test_a_fit_that_diverges_in_every_start_stops_at_once(tiny_G, shapes_clip, n
 
     nan_for_start[:] = [0, 1]
     with pytest.raises(FitDiverged, match="the fit diverged at step 1 of 50 "):
-        fit_clip(tiny_G, shapes_clip[:2], clip_frames=CLIP_FRAMES, fps=8, progress=False,
-                 options=FitOptions(steps=50, starts=2, candidates=2))
+        fit_clip(
+            tiny_G,
+            shapes_clip[:2],
+            clip_frames=CLIP_FRAMES,
+            fps=8,
+            progress=False,
+            options=FitOptions(steps=50, starts=2, candidates=2),
+        )
 
 
 def test_a_fit_holding_nan_is_never_saved(tiny_G, snapshot, tmp_path):
@@ -316,21 +420,37 @@ def test_a_fit_holding_nan_is_never_saved(tiny_G, snapshot, tmp_path):
     with pytest.raises(FitDiverged, match="the fit holds NaN or inf in synthesis."):
         save_fit(tmp_path / "fit", fit, meta)
     assert not (tmp_path / "fit").exists()
+
+
 # ---------------------------------------------------------------- a fit folder is one whole fit, written by one process
+
 
 def fit_files(folder):
     return {p.name: p.read_bytes() for p in folder.iterdir()}
 
 
-def test_an_interrupted_refit_leaves_the_old_fit_or_none_never_a_mix(snapshot, shapes_clip, tmp_path, monkeypatch,
-                                                                      capsys):
+def test_an_interrupted_refit_leaves_the_old_fit_or_none_never_a_mix(
+    snapshot, shapes_clip, tmp_path, monkeypatch, capsys
+):
     """Today the old fit.json stayed beside the new fit.safetensors, and `generate --fit` rendered it (exit 0)."""
     import digan.invert.fitfile as fitfile
 
     run, _ = snapshot
     write_video(tmp_path / "clip", shapes_clip, fps=8)
-    invert = ["invert", "--ckpt", run, "--video", tmp_path / "clip", "--out", tmp_path / "fit", "--steps", 2,
-              "--starts", 1, "--quiet"]
+    invert = [
+        "invert",
+        "--ckpt",
+        run,
+        "--video",
+        tmp_path / "clip",
+        "--out",
+        tmp_path / "fit",
+        "--steps",
+        2,
+        "--starts",
+        1,
+        "--quiet",
+    ]
     assert run_cli(*invert) == 0
     old = fit_files(tmp_path / "fit")
 
@@ -360,13 +480,16 @@ def test_an_interrupted_refit_leaves_the_old_fit_or_none_never_a_mix(snapshot, s
 def test_a_second_invert_into_a_held_fit_folder_is_refused(snapshot, tmp_path, capsys):
     run, _ = snapshot
     (tmp_path / "fit").mkdir()
-    holder = python(f"from digan.utils.lock import FolderLock; import time\n"
-                    f"FolderLock({str(tmp_path / 'fit')!r}, 'digan invert').acquire(); print('ready', flush=True)\n"
-                    "time.sleep(60)")
+    holder = python(
+        f"from digan.utils.lock import FolderLock; import time\n"
+        f"FolderLock({str(tmp_path / 'fit')!r}, 'digan invert').acquire(); print('ready', flush=True)\n"
+        "time.sleep(60)"
+    )
     try:
         wait_ready(holder)
-        line = cli_error(capsys, "invert", "--ckpt", run, "--video", "shapes:0", "--out", tmp_path / "fit",
-                         "--steps", 1, "--quiet")
+        line = cli_error(
+            capsys, "invert", "--ckpt", run, "--video", "shapes:0", "--out", tmp_path / "fit", "--steps", 1, "--quiet"
+        )
         assert f"fit: in use by process {holder.pid} (digan invert); wait for it to finish" in line
     finally:
         holder.kill()

@@ -10,8 +10,8 @@ from digan.config import get_preset
 from digan.data import PairBatches, VideoSource
 from digan.data.clips import ClipSpec
 from digan.data.procedural import Shapes
-from digan.training.losses import DiganLoss
 from digan.training.loop import Trainer, lazy_adam, train
+from digan.training.losses import DiganLoss
 
 
 def tiny(**training):
@@ -20,6 +20,7 @@ def tiny(**training):
 
 class Blank(VideoSource):
     """Frames are free: only the pair indices matter."""
+
     name, resolution = "blank", 32
 
     def __len__(self):
@@ -71,11 +72,14 @@ def test_real_and_fake_dt_share_one_distribution():
     rng = np.random.default_rng(2)
     fake_dt = np.concatenate([np.diff(loss.fake_times(500, rng).numpy(), axis=1)[:, 0] for _ in range(8)])
     assert stats.ks_2samp(real_dt, fake_dt).pvalue > 1e-3
-    assert stats.chisquare(  # the same 16-level lattice, with the same frequencies
-        np.bincount(np.rint(real_dt * 15).astype(int), minlength=16) + 1,
-        np.bincount(np.rint(fake_dt * 15).astype(int), minlength=16) + 1,
-        sum_check=False,
-    ).pvalue > 1e-3
+    assert (
+        stats.chisquare(  # the same 16-level lattice, with the same frequencies
+            np.bincount(np.rint(real_dt * 15).astype(int), minlength=16) + 1,
+            np.bincount(np.rint(fake_dt * 15).astype(int), minlength=16) + 1,
+            sum_check=False,
+        ).pvalue
+        > 1e-3
+    )
     # The authors' continuous fake times are detected by the same test: it can fail.
     a, b = rng.beta(2, 1, 4000), rng.beta(1, 2, 4000)
     assert stats.ks_2samp(real_dt, np.abs(a - b)).pvalue < 1e-6
@@ -117,6 +121,7 @@ def test_changed_options_do_not_resume(tmp_path):
     source = Shapes(32, count=8)
     train(tiny(kimg=0.004, snap_kimg=0.004), "shapes", source=source, out=tmp_path, progress=False)
     from digan.checkpoint import CheckpointError
+
     with pytest.raises(CheckpointError, match="other options"):
         train(tiny(kimg=0.008, lr=0.001), "shapes", source=source, out=tmp_path, progress=False)
     # how often it reports is not part of a run's identity
@@ -130,8 +135,14 @@ def test_a_bf16_run_trains_records_its_precision_and_resumes_only_in_bf16(tmp_pa
     from digan.sampling import RenderOptions, write_samples
 
     source = Shapes(32, count=8)
-    info = train(tiny(kimg=0.008, snap_kimg=0.008), "shapes", source=source, out=tmp_path, progress=False,
-                 precision=torch.bfloat16)
+    info = train(
+        tiny(kimg=0.008, snap_kimg=0.008),
+        "shapes",
+        source=source,
+        out=tmp_path,
+        progress=False,
+        precision=torch.bfloat16,
+    )
     assert json.loads((info.run_dir / "training_options.json").read_text())["precision"] == "bf16"
     log = json.loads((info.run_dir / "metrics.jsonl").read_text().splitlines()[-1])
     assert all(np.isfinite(log[k]) for k in ("G_motion", "G_image", "D_motion", "D_image", "r1_motion"))
@@ -145,8 +156,14 @@ def test_a_bf16_run_trains_records_its_precision_and_resumes_only_in_bf16(tmp_pa
     assert samples.read_bytes() != (tmp_path / "bf16.gif").read_bytes()  # the check can tell them apart
     with pytest.raises(CheckpointError, match="precision"):
         train(tiny(kimg=0.012, snap_kimg=0.004), "shapes", source=source, out=tmp_path, progress=False)
-    resumed = train(tiny(kimg=0.012, snap_kimg=0.004), "shapes", source=source, out=tmp_path, progress=False,
-                    precision=torch.bfloat16)
+    resumed = train(
+        tiny(kimg=0.012, snap_kimg=0.004),
+        "shapes",
+        source=source,
+        out=tmp_path,
+        progress=False,
+        precision=torch.bfloat16,
+    )
     assert (resumed.resumed_from, resumed.clips_seen) == (8, 12)
 
 
@@ -239,6 +256,24 @@ def test_changed_options_are_named_and_resume_says_where_it_starts(tmp_path, cap
     assert code == 0 and "resuming from 0.004 kimg" in err
 
 
+def test_auto_precision_resumes_a_run_in_the_arithmetic_it_started_in(tmp_path, capsys, monkeypatch):
+    import digan.utils.runtime as runtime
+
+    options = tmp_path / "shapes-tiny-32" / "training_options.json"
+    monkeypatch.setattr(runtime, "native_bf16", lambda device: False)  # begun where auto is float32
+    assert cli_train(capsys, tmp_path)[0] == 0
+    assert json.loads(options.read_text())["precision"] == "float32"
+    monkeypatch.setattr(runtime, "native_bf16", lambda device: True)  # continued where a new run would be bf16
+    code, err = cli_train(capsys, tmp_path, "--kimg", "0.008")
+    assert code == 0 and "resuming from 0.004 kimg" in err
+    assert json.loads(options.read_text())["precision"] == "float32"
+    line = cli_error(capsys, *TRAIN, "--out", tmp_path, "--kimg", "0.012", "--precision", "bf16")
+    assert 'other options (precision: "float32" -> "bf16")' in line  # asked for by name: refused, as before
+    new = tmp_path / "new"
+    assert cli_train(capsys, new)[0] == 0  # a new run chooses by the machine
+    assert json.loads((new / "shapes-tiny-32" / "training_options.json").read_text())["precision"] == "bf16"
+
+
 def test_a_state_of_other_networks_is_one_line_that_names_the_difference(tmp_path, capsys):
     assert cli_train(capsys, tmp_path)[0] == 0
     state_path = tmp_path / "shapes-tiny-32" / "training-state.pt"
@@ -315,6 +350,7 @@ def test_a_kill_before_the_state_keeps_the_samples_and_one_metrics_line_each(tmp
 
 # ---------------------------------------------------------------- issue 24, item 16: what a state says of itself
 
+
 @pytest.fixture(scope="module")
 def one_step_run(tmp_path_factory):
     """A run of one step (4 clips) written by `digan train`, copied by each test that changes its state."""
@@ -340,15 +376,23 @@ def crafted_state(one_step_run, tmp_path, **changes):
     torch.save(state, path)
 
 
-@pytest.mark.parametrize("changes, message", [
-    ({"step": 10 ** 15}, "step 1000000000000000 at batch 4 is 4,000,000,000,000,000 clips, but the state says 4 "
-                         "clips seen"),
-    ({"step": -3}, "step -3 is not a step count from 0 to"),
-    ({"step": "1"}, "step 1 is not a step count"),
-    ({"step": 2 ** 70, "clips_seen": 2 ** 72}, "is not a step count"),
-    ({"step": 5, "clips_seen": 20}, "step 5, but its G optimiser has taken 1 steps: not a state this library wrote"),
-    ({"adam_step": 7}, "step 1, but its G optimiser has taken 7 steps"),
-])
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        (
+            {"step": 10**15},
+            "step 1000000000000000 at batch 4 is 4,000,000,000,000,000 clips, but the state says 4 clips seen",
+        ),
+        ({"step": -3}, "step -3 is not a step count from 0 to"),
+        ({"step": "1"}, "step 1 is not a step count"),
+        ({"step": 2**70, "clips_seen": 2**72}, "is not a step count"),
+        (
+            {"step": 5, "clips_seen": 20},
+            "step 5, but its G optimiser has taken 1 steps: not a state this library wrote",
+        ),
+        ({"adam_step": 7}, "step 1, but its G optimiser has taken 7 steps"),
+    ],
+)
 def test_a_state_whose_step_disagrees_with_itself_is_not_trusted(one_step_run, tmp_path, capsys, changes, message):
     """A crafted step of 10**15 ended the run at once as 'trained'; a negative one failed in numpy's seeding."""
     crafted_state(one_step_run, tmp_path, **changes)
@@ -371,6 +415,7 @@ def test_a_refused_run_leaves_no_folder_behind(tmp_path, capsys, option):
 
 # ---------------------------------------------------------------- issue 24, item 4: numbers that size training
 
+
 def test_loader_workers_are_capped_at_the_cores_and_said_so(tmp_path, capsys, monkeypatch):
     """--workers 100000 forked as many processes and set off the OOM killer for the whole machine."""
     import digan.training.loop as loop
@@ -392,10 +437,13 @@ def test_loader_workers_are_capped_at_the_cores_and_said_so(tmp_path, capsys, mo
     assert code == 0 and asked == [3, 0] and "asked for" not in err
 
 
-@pytest.mark.parametrize("option, hint", [
-    (["--set", "training.sample_seeds=100000000"], "(the sample grid: "),
-    (["--fvd-clips", "1000000000000"], "(the periodic FVD: "),
-])
+@pytest.mark.parametrize(
+    "option, hint",
+    [
+        (["--set", "training.sample_seeds=100000000"], "(the sample grid: "),
+        (["--fvd-clips", "1000000000000"], "(the periodic FVD: "),
+    ],
+)
 def test_sample_grid_and_periodic_fvd_sizes_are_checked_before_training(tmp_path, capsys, option, hint):
     """Both were sized only at the first snapshot, after the training they would have lost."""
     code, err = cli_train(capsys, tmp_path / "runs", *option)

@@ -50,13 +50,25 @@ def run_name(data: str, preset: Preset) -> str:
     return f"{name}-{preset.name}"
 
 
-def resolved_options(preset: Preset, data: str, source: VideoSource, data_options: dict | None = None,
-                     precision: str = "float32", init: dict | None = None) -> dict:
+def resolved_options(
+    preset: Preset,
+    data: str,
+    source: VideoSource,
+    data_options: dict | None = None,
+    precision: str = "float32",
+    init: dict | None = None,
+) -> dict:
     """What a run is: a resume must match all of it but the version. `precision` is resolved ('float32' or
     'bf16', never 'auto'): a run started with bf16 resumes with bf16 on any machine, or not at all. `init`
     records the weights a fine-tuning run started from (path and SHA-256); runs from scratch have none."""
-    options = {"data": data, "data_options": data_options or {}, "dataset": source.describe(),
-               "version": __version__, "preset": preset.to_dict(), "precision": precision}
+    options = {
+        "data": data,
+        "data_options": data_options or {},
+        "dataset": source.describe(),
+        "version": __version__,
+        "preset": preset.to_dict(),
+        "precision": precision,
+    }
     return options if init is None else {**options, "init": init}
 
 
@@ -89,7 +101,9 @@ def differences(saved: dict, new: dict) -> list[str]:
     out = []
     for key in sorted(set(a) | set(b)):
         if a.get(key, "(unset)") != b.get(key, "(unset)"):
-            out.append(f"{key.removeprefix('preset.')}: {_short(a.get(key, '(unset)'))} -> {_short(b.get(key, '(unset)'))}")
+            out.append(
+                f"{key.removeprefix('preset.')}: {_short(a.get(key, '(unset)'))} -> {_short(b.get(key, '(unset)'))}"
+            )
     return out
 
 
@@ -103,10 +117,20 @@ def read_options(run_dir: Path) -> dict | None:
         if not isinstance(options, dict) or not isinstance(options.get("preset"), dict):
             raise ValueError("not an options record")
     except (OSError, ValueError) as e:
-        raise CheckpointError(f"{path}: unreadable ({type(e).__name__}: {str(e).splitlines()[0]}); it records this "
-                              "run's options: delete it to resume from the training state, whose preset is then "
-                              "checked against this command's") from None
+        raise CheckpointError(
+            f"{path}: unreadable ({type(e).__name__}: {str(e).splitlines()[0]}); it records this "
+            "run's options: delete it to resume from the training state, whose preset is then "
+            "checked against this command's"
+        ) from None
     return options
+
+
+def recorded_precision(run_dir: Path) -> str | None:
+    """The precision ('float32' or 'bf16') of the run in `run_dir`, None when it holds none. `auto` continues a
+    run in the arithmetic it started in: a run begun on a machine without native bf16 resumes in float32 on
+    one with it, and the other way round, where a new run would choose by the machine."""
+    options = read_options(run_dir)
+    return None if options is None else options.get("precision", "float32")  # runs before the option: float32
 
 
 def write_options(run_dir: Path, options: dict) -> None:
@@ -149,6 +173,7 @@ class MetricsLog:
         self.path = check_output(run_dir / "metrics.jsonl")  # a link or a FIFO refused now, not at the first snapshot
         try:
             from torch.utils.tensorboard import SummaryWriter
+
             self.tb = SummaryWriter(str(run_dir / "tensorboard"))
         except ImportError:
             self.tb = None
