@@ -1,12 +1,14 @@
 """Training steps of two commits, timed side by side: every before/after speed figure comes from one run of this.
 
     python benchmarks/compare_commits.py BEFORE [AFTER] [--preset tiny-32] [--batch 16] [--rounds 5] [--steps 40]
+        [--precision-before float32] [--precision-after float32]
 
 Each commit is checked out into a temporary folder (`git worktree`); the rounds alternate between them,
 BEFORE, AFTER, BEFORE, ..., each in a fresh process that imports that checkout's `digan`, trains `--warmup`
 steps and times `--steps` more (the same preset, batch, seed and threads for both). AFTER defaults to the
 working tree as it is (uncommitted changes included). Printed: each commit's clips/s per round, their
-medians, and AFTER over BEFORE. Alternating spreads the machine's slow and fast moments over both sides;
+medians, and AFTER over BEFORE. `--precision-after bf16` against `--precision-before float32` is what a
+machine with native bf16 (AMX, recent GPUs) gains from `--precision auto`, which picks bf16 there. Alternating spreads the machine's slow and fast moments over both sides;
 on a shared machine the spread of the rounds says how far to trust the ratio.
 """
 
@@ -38,7 +40,8 @@ try:
 except ImportError:  # 0.1: digan.training was a module
     from digan.training import Trainer
 preset = get_preset(sys.argv[2]).replace_training(batch=int(sys.argv[3]))
-trainer = Trainer(preset, Shapes(preset.resolution, count=64))
+precision = {"float32": torch.float32, "bf16": torch.bfloat16}[sys.argv[7]]
+trainer = Trainer(preset, Shapes(preset.resolution, count=64), precision=precision)
 warmup, steps = int(sys.argv[4]), int(sys.argv[6])
 for _ in range(warmup):
     trainer.step()
@@ -55,7 +58,7 @@ def checkout(commit: str, into: Path) -> Path:
     return into
 
 
-def clips_per_s(tree: Path, args) -> float:
+def clips_per_s(tree: Path, args, precision: str) -> float:
     out = subprocess.run(
         [
             sys.executable,
@@ -67,6 +70,7 @@ def clips_per_s(tree: Path, args) -> float:
             str(args.warmup),
             str(args.threads),
             str(args.steps),
+            precision,
         ],
         capture_output=True,
         text=True,
@@ -88,6 +92,8 @@ def main() -> None:
     p.add_argument("--warmup", type=int, default=5, help="steps before the timed ones (default 5)")
     p.add_argument("--steps", type=int, default=40, help="timed steps a round (default 40)")
     p.add_argument("--rounds", type=int, default=5, help="rounds per commit, alternating (default 5)")
+    for side in ("before", "after"):
+        p.add_argument(f"--precision-{side}", choices=["float32", "bf16"], default="float32")
     args = p.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         trees = {"before": checkout(args.before, Path(tmp) / "before")}
@@ -96,7 +102,7 @@ def main() -> None:
             rates = {name: [] for name in trees}
             for k in range(args.rounds):
                 for name, tree in trees.items():
-                    rates[name].append(clips_per_s(tree, args))
+                    rates[name].append(clips_per_s(tree, args, getattr(args, f"precision_{name}")))
                     print(f"round {k + 1}: {name} {rates[name][-1]:.2f} clips/s", flush=True)
         finally:
             for name, tree in trees.items():
@@ -108,10 +114,12 @@ def main() -> None:
         f"{args.preset}, batch {args.batch}, {args.threads} threads, {args.steps} steps a round, {args.rounds} rounds"
     )
     print(
-        f"before ({args.before}): median {before:.2f} clips/s (min {min(rates['before']):.2f}, "
+        f"before ({args.before}, {args.precision_before}): median {before:.2f} clips/s (min {min(rates['before']):.2f}, "
         f"max {max(rates['before']):.2f})"
     )
-    print(f"after ({label}): median {after:.2f} clips/s (min {min(rates['after']):.2f}, max {max(rates['after']):.2f})")
+    print(
+        f"after ({label}, {args.precision_after}): median {after:.2f} clips/s (min {min(rates['after']):.2f}, max {max(rates['after']):.2f})"
+    )
     print(f"after / before: {after / before:.2f}x")
 
 
