@@ -31,6 +31,11 @@ import json, os, sys, time
 sys.path.insert(0, os.path.join(sys.argv[1], "src"))
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 os.environ.setdefault("GOMP_SPINCOUNT", "3000")
+try:  # as that version's digan command does (0.2.0 on: freed memory kept, digan.utils.malloc)
+    from digan.utils.malloc import keep_freed_memory
+    keep_freed_memory()
+except ImportError:
+    pass
 import torch
 torch.set_num_threads(int(sys.argv[5]))
 from digan.config import get_preset

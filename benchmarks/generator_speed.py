@@ -28,9 +28,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
+from digan.utils.malloc import keep_freed_memory  # noqa: E402
 from digan.utils.omp import wait_politely  # noqa: E402
 
 wait_politely()  # as the digan command does, before torch loads
+keep_freed_memory()  # as the digan command does
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402

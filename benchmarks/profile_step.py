@@ -17,9 +17,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
+from digan.utils.malloc import keep_freed_memory  # noqa: E402
 from digan.utils.omp import wait_politely  # noqa: E402
 
 wait_politely()
+keep_freed_memory()  # as the digan command does
 
 import torch  # noqa: E402
 from torch.profiler import ProfilerActivity, profile, record_function  # noqa: E402

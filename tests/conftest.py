@@ -1,6 +1,8 @@
+from digan.utils.malloc import keep_freed_memory
 from digan.utils.omp import wait_politely
 
 wait_politely()  # before torch loads: sleeping OpenMP threads keep the suite fast beside other processes
+keep_freed_memory()  # as the digan command does: freed memory is reused, not page-faulted in again
 
 import os  # noqa: E402
 

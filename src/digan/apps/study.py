@@ -50,6 +50,7 @@ from ..timebase import clip_times
 from ..training.loop import train
 from ..training.run import read_metrics, training_seconds
 from ..utils.atomic import atomic_save_array, atomic_write
+from ..utils.malloc import keep_freed_memory
 from ..utils.runtime import resolve_precision
 from ..utils.signals import interruption, start_worker, stop_workers
 from ..version import __version__
@@ -330,6 +331,7 @@ def _run_dataset_alone(
     cache: str | os.PathLike | None,
 ) -> dict:
     """One dataset in a worker process with its own share of the cores (see `run_study(jobs=...)`)."""
+    keep_freed_memory()  # it trains, as the `digan` command does
     torch.set_num_threads(threads)
     return run_dataset(cfg, preset, data, out, device, progress=True, bars=False, runs=runs, cache=cache)
 

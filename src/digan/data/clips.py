@@ -20,6 +20,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from ..timebase import pair_times
+from ..utils.malloc import default_malloc
 from .base import DataError, Report, VideoSource, note
 
 
@@ -176,3 +177,4 @@ def _ignore_interrupts(worker_id: int) -> None:
     # The loader still ends its workers when it closes, and they end by themselves when the trainer dies.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    default_malloc()  # a decoder frees what it hands over: its memory goes back to the kernel (`utils.malloc`)

@@ -16,6 +16,8 @@ import sys
 import threading
 import time
 
+from .malloc import default_malloc
+
 PR_SET_PDEATHSIG = 1  # prctl(2) on Linux: the signal this process gets when its parent ends
 PARENT_POLL_S = 1.0  # elsewhere: how often a worker looks whether its parent is still there
 
@@ -55,7 +57,9 @@ def interruption(signum: int | None) -> KeyboardInterrupt:
 
 def start_worker(parent: int) -> None:
     """The start of a pool's worker process (`initializer`, `initargs=(os.getpid(),)`): Ctrl-C is its parent's
-    to handle, SIGTERM ends it, and so does its parent's end (`die_with_parent`)."""
+    to handle, SIGTERM ends it, and so does its parent's end (`die_with_parent`). Its memory goes back to
+    the kernel as glibc returns it (`utils.malloc`): a worker that trains keeps it again itself."""
+    default_malloc()
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     die_with_parent(parent)
