@@ -1,4 +1,4 @@
-"""Training learns motion: after 10 kimg of tiny-32 on `shapes`, the first half of the demo's run, clips move like
+"""Training learns motion: after 10 kimg of tiny-32 on `shapes`, the first third of the demo's run, clips move like
 the data.
 
 The statistic is the share of pixels that change by more than 0.1 between consecutive frames

@@ -458,7 +458,7 @@ def write_report(results: dict, out: Path) -> Path:
     lines = [
         f"# Quality study: `{cfg['preset']}` on {', '.join(cfg['datasets'])}",
         "",
-        "Written by `digan study` (src/digan/study.py); rerun it with the command below to reproduce every figure.",
+        "Written by `digan study` (src/digan/apps/study.py); rerun it with the command below to reproduce every figure.",
         "",
         "```sh",
         f".venv/bin/digan study --preset {cfg['preset']} --data {','.join(cfg['datasets'])} --kimg {cfg['kimg']:g} "
