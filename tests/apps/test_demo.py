@@ -19,3 +19,24 @@ def test_demo_writes_extrapolation_and_super_resolution_samples(tiny_G, tmp_path
     big = read_video(tmp_path / "superres-4x" / "seed0000-compare.mp4")
     assert big.shape[0] == 4 and big.shape[2] == 128 + 2 + 128
     assert read_video(tmp_path / "superres-4x" / "seed0000.mp4").shape == (4, 128, 128, 3)
+
+
+def test_a_resumed_demo_keeps_the_precision_its_run_began_in(tmp_path, monkeypatch):
+    import json
+
+    import torch
+
+    import digan.cli.apps as apps
+    import digan.utils.runtime as runtime
+    from digan.cli.main import main
+
+    given = []
+    monkeypatch.setattr(apps, "run_demo", lambda out, **kw: given.append(kw["precision"]))
+    monkeypatch.setattr(runtime, "native_bf16", lambda device: True)  # a machine where a new run is bf16
+    assert main(["demo", "--out", str(tmp_path / "new"), "--device", "cpu"]) == 0
+    (tmp_path / "old" / "run").mkdir(parents=True)
+    options = {"preset": {}, "precision": "float32"}  # a run begun where auto was float32
+    (tmp_path / "old" / "run" / "training_options.json").write_text(json.dumps(options))
+    assert main(["demo", "--out", str(tmp_path / "old"), "--device", "cpu"]) == 0
+    assert main(["demo", "--out", str(tmp_path / "old"), "--device", "cpu", "--precision", "bf16"]) == 0
+    assert given == [torch.bfloat16, torch.float32, torch.bfloat16]  # by name: train() refuses it, as for train

@@ -7,15 +7,23 @@ from pathlib import Path
 from ..apps.demo import DEMO_KIMG, DEMO_MINUTES, run_demo
 from ..apps.study import STUDY_DATASETS, STUDY_DEFAULT_DATA, StudyConfig, run_study
 from ..config import PRESETS
-from ..utils.runtime import resolve_precision
-from .common import add_runtime_arguments, output_dir, parse_numbers, positive, resolve_device, user_input
+from .common import (
+    add_runtime_arguments,
+    output_dir,
+    parse_numbers,
+    positive,
+    resolve_device,
+    run_precision,
+    user_input,
+)
 
 
 def cmd_demo(args) -> int:
     device = resolve_device(args.device)
+    out = output_dir(args.out)
     with user_input():
-        precision = resolve_precision(args.precision, device)
-    run_demo(output_dir(args.out), kimg=args.kimg, data=args.data, device=device, precision=precision)
+        precision = run_precision(args.precision, out / "run", device)
+    run_demo(out, kimg=args.kimg, data=args.data, device=device, precision=precision)
     return 0
 
 

@@ -23,6 +23,7 @@ import torch
 from ..sampling.options import RenderOptions
 from ..sampling.render import MAX_SEED
 from ..timebase import TimeRequest
+from ..training.run import recorded_precision
 from ..utils.atomic import OutputError, check_output
 from ..utils.runtime import PRECISIONS, resolve_precision
 
@@ -152,6 +153,15 @@ def add_runtime_arguments(parser, *, device: bool = True, precision: bool = Fals
         help="CPU threads for PyTorch (default: PyTorch's, one per core; "
         "waiting threads spin only briefly, then sleep, so other processes can share the cores: docs/speed.md)",
     )
+
+
+def run_precision(name: str, run_dir: Path, device) -> torch.dtype:
+    """--precision of a command that trains into `run_dir`: `auto` continues a run there in the precision it
+    recorded (a run begun where auto was float32 resumes in float32 on a machine with native bf16, and the
+    other way round); a new run, or a precision asked for by name, resolves as `resolve_precision` does."""
+    if name == "auto":
+        name = recorded_precision(run_dir) or name
+    return resolve_precision(name, device)
 
 
 def resolve_device(name: str) -> str:

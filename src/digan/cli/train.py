@@ -14,8 +14,7 @@ from ..config import PRESETS, Preset, TrainingConfig, get_preset
 from ..models import DiscriminatorConfig, GeneratorConfig
 from ..training.init import InitWeights, init_weights
 from ..training.loop import check_batches, train
-from ..training.run import recorded_precision, run_name
-from ..utils.runtime import resolve_precision
+from ..training.run import run_name
 from .common import (
     CliError,
     add_runtime_arguments,
@@ -24,6 +23,7 @@ from .common import (
     output_dir,
     positive,
     resolve_device,
+    run_precision,
     seed,
     user_input,
     zero_or_at_least,
@@ -110,10 +110,7 @@ def cmd_train(args) -> int:
     device = resolve_device(args.device)
     data_options = {k: v for k, v in (("split", args.split), ("fps", args.data_fps)) if v is not None}
     with user_input():
-        asked = args.precision
-        if asked == "auto":  # a resume keeps its run's arithmetic, whatever this machine would choose anew
-            asked = recorded_precision(run_dir) or asked
-        precision = resolve_precision(asked, device)
+        precision = run_precision(args.precision, run_dir, device)
         check_batches(preset, int(os.environ.get("WORLD_SIZE", "1")), args.batch_gpu)  # set by torchrun
     info = train(
         preset,
