@@ -53,6 +53,16 @@ def test_gradients_reach_every_parameter(tiny_G):
     assert missing == []
 
 
+def test_module_apply_reaches_every_layer(tiny_preset):
+    """`G.apply(fn)`, PyTorch's idiom for a custom initialisation, visits every module (a layer's own `apply`
+    method once shadowed nn.Module.apply and made it raise)."""
+    G = Generator(tiny_preset.generator)
+    seen = []
+    G.apply(seen.append)
+    assert len(seen) == len(list(G.modules()))
+    assert any(isinstance(m, FMMLinear) for m in seen)
+
+
 def test_same_latents_same_video(tiny_preset):
     videos = []
     for _ in range(2):

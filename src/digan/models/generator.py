@@ -160,7 +160,7 @@ class FMMLinear(nn.Module):
         weight = self.weight * (1 + left @ right / math.sqrt(self.rank))
         return weight * (weight.square().sum(dim=2, keepdim=True) + 1e-8).rsqrt()
 
-    def apply(self, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    def apply_weight(self, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
         """x `[B, N, c_in]` (all pixels of all frames of a video) -> `[B, N, c_out]`.
 
         lrelu's gain is folded into the weights (lrelu(y) * g = leaky_relu(g y) for g > 0), so the
@@ -235,7 +235,7 @@ class ToRGB(nn.Module):
     def modulated_weight(self, w: torch.Tensor) -> torch.Tensor:
         return self.weight * (self.affine(w) * self.style_gain)[:, None, :]  # (B, 3, c_in)
 
-    def apply(self, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    def apply_weight(self, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
         return torch.baddbmm(self.bias.expand(x.shape[0], 1, -1), x, weight.transpose(1, 2))
 
 
@@ -438,8 +438,8 @@ class SynthesisNetwork(nn.Module):
                 hw = (h, w)
                 ids = ids[1:]
             for i in ids:
-                flat = self.layers[i].apply(flat, code.layers[i])
-            rgb = torgb.apply(flat, rgb_weight).view(B, h * w, T * 3).float()
+                flat = self.layers[i].apply_weight(flat, code.layers[i])
+            rgb = torgb.apply_weight(flat, rgb_weight).view(B, h * w, T * 3).float()
             img = rgb if img is None else img + rgb  # skip architecture: sum of every block's RGB, in float32
         return img.view(B, h, w, T, 3).permute(0, 3, 4, 1, 2)  # (B, T, 3, H, W)
 
