@@ -5,7 +5,8 @@ and unmaps it when it is freed, and it hands the heap's free top back to the ker
 allocator caches nothing, so every activation that large is mapped again at every step, and the kernel
 zero-fills each of its pages on first touch: hundreds of thousands of page faults a `small-64` step. With
 no mappings for blocks (M_MMAP_MAX 0) and no trimming (M_TRIM_THRESHOLD -1), the heap keeps the pages and
-the next step reuses them (docs/speed.md, "Freed memory kept"; benchmarks/malloc_keep.py). The cost: the process holds its peak until it ends, plus some fragmentation.
+the next step reuses them (docs/speed.md, "Freed memory kept"; benchmarks/malloc_keep.py). The cost: the
+process holds its peak until it ends, plus some fragmentation.
 
 The `digan` command, the tests and the benchmarks call `keep_freed_memory()` at start; a library user who
 trains in a process of their own can call it too. Workers that decode data put glibc's behaviour back
