@@ -8,8 +8,10 @@ The estimates are deliberately simple: bytes = (pixels, frames or videos) x
   scale (its width plus the 2n Fourier features: 128 for tiny-32, 512 for
   paper-128); RENDER_FLOATS = 5 leaves a margin.
 - a training step (G, both discriminators, forward and backward, R1) holds
-  about 12-15 float32 per pixel and channel, over batch x 2 frames;
-  TRAIN_FLOATS = 16. Weights, their gradients, Adam's two moments (and
+  about 12-15 float32 per pixel and channel, over batch x 2 frames; with freed
+  memory kept for the next step (`utils.malloc`) the heap holds about 16% more
+  than that at its peak (fragmentation: `small-64`, benchmarks/malloc_keep.py);
+  TRAIN_FLOATS = 19. Weights, their gradients, Adam's two moments (and
   G_ema) add PARAM_COPIES float32 per parameter.
 - a frame held as uint8 costs H x W x 3 bytes; a GIF keeps every frame and
   Pillow copies them when it encodes: 2 copies.
@@ -32,7 +34,7 @@ import torch
 
 FLOAT = 4  # bytes of a float32
 RENDER_FLOATS = 5  # float32 held per pixel and per channel of the finest scale while rendering
-TRAIN_FLOATS = 16  # the same for a training step, per frame of a pair
+TRAIN_FLOATS = 19  # the same for a training step, per frame of a pair (kept memory included)
 PARAM_COPIES_G = 5  # weights, gradients, Adam m and v, G_ema
 PARAM_COPIES_D = 4  # weights, gradients, Adam m and v
 TIME_BYTES = 32  # a time t held while computing it: float64 seconds, t and the float32 copy
