@@ -128,6 +128,18 @@ def test_bad_study_options_are_refused():
         StudyConfig(precision="auto")  # a report names the arithmetic it measured
 
 
+def test_a_study_stopped_before_it_wrote_anything_leaves_no_folder(tmp_path, monkeypatch):
+    import digan.apps.study as study
+
+    def refused(*args, **kwargs):
+        raise KeyboardInterrupt  # Ctrl-C, or a refusal, during the first dataset
+
+    monkeypatch.setattr(study, "run_dataset", refused)
+    with pytest.raises(KeyboardInterrupt):
+        study.run_study(StudyConfig(datasets=("shapes",), kimg=1), tmp_path / "new" / "report", runs=tmp_path / "r")
+    assert not (tmp_path / "new").exists()
+
+
 def test_variants_train_in_their_own_folders_and_the_report_repeats_the_sets():
     plain, variant = StudyConfig(), StudyConfig(sets=("training.lr=0.004",))
     assert plain.run_tag() == "tiny-32" and variant.run_tag().startswith("tiny-32-")

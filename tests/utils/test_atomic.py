@@ -16,6 +16,7 @@ from digan.utils.atomic import (
     atomic_save_array,
     atomic_write,
     deferred_signals,
+    output_folder,
     remove_stale_temps,
     temp_path,
 )
@@ -384,3 +385,18 @@ def test_a_clean_up_removes_only_temporaries_that_no_live_process_holds(tmp_path
         finish(process)
     assert remove_stale_temps(tmp_path) == [live]  # its writer is gone now
     assert os.listdir(tmp_path) == []
+
+
+def test_an_output_folder_of_a_failed_job_is_removed_with_the_parents_it_made(tmp_path):
+    (tmp_path / "kept").mkdir()
+    with pytest.raises(KeyboardInterrupt), output_folder(tmp_path / "a" / "b" / "out") as out:
+        assert out.is_dir()
+        raise KeyboardInterrupt  # refused or stopped before anything was written
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["kept"]
+    with pytest.raises(ValueError), output_folder(tmp_path / "kept" / "out") as out:
+        (out / "result.json").write_text("{}")  # something written: kept, and so is the folder that was there
+        raise ValueError
+    assert (tmp_path / "kept" / "out" / "result.json").exists()
+    with output_folder(tmp_path / "ok") as out:  # a job that ends well keeps its folder, empty or not
+        pass
+    assert out.is_dir()

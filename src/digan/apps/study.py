@@ -49,7 +49,7 @@ from ..sampling.render import render_videos
 from ..timebase import clip_times
 from ..training.loop import train
 from ..training.run import read_metrics, training_seconds
-from ..utils.atomic import atomic_save_array, atomic_write
+from ..utils.atomic import atomic_save_array, atomic_write, output_folder
 from ..utils.malloc import keep_freed_memory
 from ..utils.runtime import resolve_precision
 from ..utils.signals import interruption, start_worker, stop_workers
@@ -356,8 +356,11 @@ def run_study(
     `features` replaces the I3D (a callable uint8 clips -> `[N, D]` features; tests), with `jobs` = 1 only.
     `cache`: where clip features are kept between studies (`study_features`; None: not kept).
     """
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    with output_folder(out) as out:  # a study refused or stopped before it wrote anything leaves no empty folder
+        return _study(cfg, out, device, progress, jobs, features, runs, cache)
+
+
+def _study(cfg: StudyConfig, out: Path, device: str, progress: bool, jobs: int, features, runs, cache) -> dict:
     preset = cfg.build_preset()
     start = time.perf_counter()
     jobs = max(1, min(jobs, len(cfg.datasets)))

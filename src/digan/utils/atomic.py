@@ -31,7 +31,7 @@ import signal
 import stat
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TypeVar
 
@@ -135,6 +135,23 @@ def disk_errors(path: str | os.PathLike):
             raise
         code = e.errno if isinstance(e, OSError) and e.errno in DISK_ERRORS else errno.ENOSPC
         raise OutputError(f"{path}: cannot write ({reason})", code) from e
+
+
+@contextlib.contextmanager
+def output_folder(path: str | os.PathLike) -> Iterator[Path]:
+    """Create the folder `path` (and the folders above it that are missing) for a job that writes into it;
+    when the job fails or is stopped, the folders it created and left empty are removed again, so a refused
+    job leaves nothing behind. Folders that were there before are kept whatever happens."""
+    path = Path(path)
+    made = [p for p in (path, *path.parents) if not p.exists()]
+    path.mkdir(parents=True, exist_ok=True)
+    try:
+        yield path
+    except BaseException:
+        for folder in made:  # deepest first
+            with contextlib.suppress(OSError):  # not empty, or gone: keep what is there
+                folder.rmdir()
+        raise
 
 
 def temp_path(path: str | os.PathLike) -> Path:
