@@ -3,25 +3,10 @@
 import os
 
 import pytest
-import torch
 from cli_helpers import cli_error
 from process_helpers import temporaries
 
-from digan.checkpoint import save_snapshot
-from digan.config import get_preset
-from digan.models import Generator
-
 pytestmark = pytest.mark.usefixtures("one_thread")
-
-
-@pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    """A tiny-32 snapshot with 8-frame training clips."""
-    preset = get_preset("tiny-32").replace_training(clip_frames=8)
-    torch.manual_seed(0)
-    run = tmp_path_factory.mktemp("run")
-    save_snapshot(run, Generator(preset.generator).eval(), preset, 1000)
-    return run
 
 
 def test_a_full_disk_is_one_line_and_leaves_nothing_half_written(run, tmp_path, monkeypatch, capsys):

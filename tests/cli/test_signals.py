@@ -12,23 +12,11 @@ import torch
 from cli_helpers import cli_error
 from process_helpers import digan, finish, temporaries, wait_until
 
-from digan.checkpoint import STATE_NAME, save_snapshot
+from digan.checkpoint import STATE_NAME
 from digan.cli.main import main
-from digan.config import get_preset
 from digan.data.io import write_video
-from digan.models import Generator
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-
-
-@pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    """A tiny-32 snapshot with 8-frame training clips."""
-    preset = get_preset("tiny-32").replace_training(clip_frames=8)
-    torch.manual_seed(0)
-    run = tmp_path_factory.mktemp("run")
-    save_snapshot(run, Generator(preset.generator).eval(), preset, 1000)
-    return run
 
 
 class SigtermNotHandled(Exception):
@@ -171,9 +159,9 @@ def test_sigterm_ends_every_command_like_ctrl_c(command, run, tmp_path, monkeypa
         assert not [p for p in out.rglob("*") if p.is_file()] if out.exists() else True
 
 
-def test_an_outside_sigterm_removes_what_a_render_was_writing(run, tmp_path):
-    """A real SIGTERM from another process, while `generate` streams frames to temporary files."""
-    out = tmp_path / "out"
+def slow_render(run, out):
+    """`generate` in a process of its own, a frame at a time, slowed: returned once its two temporaries (mp4 and
+    PNG folder) are being written."""
     process = digan(
         "generate",
         "--ckpt",
@@ -193,6 +181,13 @@ def test_an_outside_sigterm_removes_what_a_render_was_writing(run, tmp_path):
         slow_s=0.2,
     )
     wait_until(lambda: len(temporaries(out)) == 2 or process.poll() is not None, what="the temporaries")
+    return process
+
+
+def test_an_outside_sigterm_removes_what_a_render_was_writing(run, tmp_path):
+    """A real SIGTERM from another process, while `generate` streams frames to temporary files."""
+    out = tmp_path / "out"
+    process = slow_render(run, out)
     process.send_signal(signal.SIGTERM)
     code, _, err = finish(process)
     assert code == 143 and err.strip().splitlines() == ["digan: terminated"], err
@@ -202,25 +197,7 @@ def test_an_outside_sigterm_removes_what_a_render_was_writing(run, tmp_path):
 def test_what_a_killed_render_left_is_removed_by_the_next(run, tmp_path, capsys):
     """SIGKILL leaves temporaries behind (nothing can run); a rerun removes them, as no live process holds them."""
     out = tmp_path / "out"
-    process = digan(
-        "generate",
-        "--ckpt",
-        run,
-        "--out",
-        out,
-        "--seeds",
-        "0",
-        "--frames",
-        "64",
-        "--chunk",
-        "1",
-        "--formats",
-        "mp4,png",
-        "--quiet",
-        slow="digan.sampling.files:render_code",
-        slow_s=0.2,
-    )
-    wait_until(lambda: len(temporaries(out)) == 2 or process.poll() is not None, what="the temporaries")
+    process = slow_render(run, out)
     process.kill()
     finish(process)
     assert len(temporaries(out)) == 2

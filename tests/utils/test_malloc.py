@@ -43,4 +43,5 @@ def test_kept_memory_is_reused_where_glibc_maps_it_afresh():
 def test_the_users_own_malloc_settings_win():
     assert not keep_freed_memory({"MALLOC_MMAP_MAX_": "65536"})
     assert not keep_freed_memory({"GLIBC_TUNABLES": "glibc.malloc.trim_threshold=0"})
+    assert not keep_freed_memory({"DIGAN_KEEP_MEMORY": "0"})
     assert child("kept", MALLOC_TRIM_THRESHOLD_="131072")["applied"] is False

@@ -37,6 +37,7 @@ from typing import TypeVar
 
 import numpy as np
 
+from .files import missing_folders, remove_empty
 from .lock import hold, let_go, try_lock
 
 T = TypeVar("T")
@@ -143,14 +144,12 @@ def output_folder(path: str | os.PathLike) -> Iterator[Path]:
     when the job fails or is stopped, the folders it created and left empty are removed again, so a refused
     job leaves nothing behind. Folders that were there before are kept whatever happens."""
     path = Path(path)
-    made = [p for p in (path, *path.parents) if not p.exists()]
+    made = missing_folders(path)
     path.mkdir(parents=True, exist_ok=True)
     try:
         yield path
     except BaseException:
-        for folder in made:  # deepest first
-            with contextlib.suppress(OSError):  # not empty, or gone: keep what is there
-                folder.rmdir()
+        remove_empty(made)
         raise
 
 

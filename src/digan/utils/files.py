@@ -1,4 +1,5 @@
-"""Facts about files that several parts of the library record and read: their SHA-256, and JSON read strictly."""
+"""Facts about files that several parts of the library record and read: their SHA-256, JSON read strictly, and
+the folders a job makes (`missing_folders`) and removes again when it leaves them empty (`remove_empty`)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import hashlib
 import json
 import math
 import os
+from pathlib import Path
 from typing import Any
 
 
@@ -42,3 +44,19 @@ def read_json(path: str | os.PathLike) -> Any:
     """`parse_json` of a file's text (OSError when it cannot be read, ValueError when it is not such JSON)."""
     with open(path, encoding="utf-8") as f:
         return parse_json(f.read())
+
+
+def missing_folders(path: str | os.PathLike) -> list[Path]:
+    """`path` and the folders above it that do not exist yet, innermost first: what a `mkdir -p` would make."""
+    path = Path(path)
+    return [f for f in (path, *path.parents) if not f.exists()]
+
+
+def remove_empty(folders: list[Path]) -> None:
+    """Remove `folders` (innermost first, as `missing_folders` lists them) while each is empty: what a job
+    made and left unused goes, and nothing it or anyone else wrote."""
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:  # not empty (so neither are the ones above it), or gone
+            break

@@ -20,6 +20,8 @@ import fcntl
 import os
 from pathlib import Path
 
+from .files import missing_folders, remove_empty
+
 LOCK_NAME = ".digan.lock"  # in the folder it locks; hidden, so no listing of videos or runs counts it
 
 _held: set[int] = set()  # descriptors of the locks this process holds
@@ -110,7 +112,7 @@ class FolderLock:
         self.created: list[Path] = []  # the folders made for the lock, innermost first
 
     def acquire(self) -> "FolderLock":
-        self.created = [f for f in (self.folder, *self.folder.parents) if not f.exists()]
+        self.created = missing_folders(self.folder)
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
         except OSError as e:
@@ -159,11 +161,7 @@ class FolderLock:
             self._remove_if_created()
 
     def _remove_if_created(self) -> None:
-        for folder in self.created:  # innermost first; each only when empty
-            try:
-                folder.rmdir()
-            except OSError:
-                break
+        remove_empty(self.created)
         self.created = []
 
     def __enter__(self) -> "FolderLock":

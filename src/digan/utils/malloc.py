@@ -47,9 +47,9 @@ def _user_chose(environ) -> bool:
 
 def keep_freed_memory(environ=os.environ) -> bool:
     """Keep freed memory in this process's heap instead of returning it to the kernel, unless the user set
-    glibc's malloc variables. Returns whether it applied (glibc on Linux)."""
+    glibc's malloc variables or DIGAN_KEEP_MEMORY=0. Returns whether it applied (glibc on Linux)."""
     mallopt = _mallopt()
-    if mallopt is None or _user_chose(environ):
+    if mallopt is None or _user_chose(environ) or environ.get("DIGAN_KEEP_MEMORY") == "0":
         return False
     return bool(mallopt(M_MMAP_MAX, 0) and mallopt(M_TRIM_THRESHOLD, -1))
 
