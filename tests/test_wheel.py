@@ -21,7 +21,7 @@ import pytest
 from digan.version import __version__
 
 ROOT = Path(__file__).resolve().parents[1]
-SOURCES = ("pyproject.toml", "README.md", "CHANGELOG.md", "MANIFEST.in", "src")
+SOURCES = ("pyproject.toml", "README.md", "CHANGELOG.md", "LICENSE", "MANIFEST.in", "src")
 
 pytestmark = pytest.mark.slow
 
@@ -55,12 +55,15 @@ def test_the_sdist_and_the_wheel_hold_every_module(dist):
     with zipfile.ZipFile(dist / f"digan-{__version__}-py3-none-any.whl") as wheel:
         names = wheel.namelist()
         entry_points = wheel.read(f"digan-{__version__}.dist-info/entry_points.txt").decode()
+        licence = wheel.read(f"digan-{__version__}.dist-info/licenses/LICENSE").decode()
+        metadata = wheel.read(f"digan-{__version__}.dist-info/METADATA").decode()
+    assert licence.startswith("MIT License") and "License-Expression: MIT" in metadata
     assert sorted(n for n in names if n.endswith(".py")) == modules
     assert "digan = digan.__main__:main" in entry_points
     with tarfile.open(dist / f"digan-{__version__}.tar.gz") as sdist:
         files = {Path(*Path(n).parts[1:]).as_posix() for n in sdist.getnames()}
     assert {f"src/{m}" for m in modules} <= files
-    assert {"pyproject.toml", "README.md", "CHANGELOG.md", "PKG-INFO"} <= files
+    assert {"pyproject.toml", "README.md", "CHANGELOG.md", "LICENSE", "PKG-INFO"} <= files
     assert not any(f.startswith("tests/") for f in files)
 
 
