@@ -11,6 +11,7 @@ from digan.data.base import DataError
 from digan.metrics.distances import fvd, kvd
 from digan.metrics.features import extract, extract_shard, merge_shards, my_batches, resize_clips
 from digan.metrics.protocols import PROTOCOLS
+from digan.utils.files import parse_json
 
 
 @pytest.fixture()
@@ -76,6 +77,15 @@ def test_evaluate_writes_complete_result_lines(small_protocols, tmp_path):
         "digan12",
         "fvd12_16f",
     ]
+
+
+def test_a_figure_that_could_not_be_computed_is_written_as_null(tmp_path):
+    # e.g. a KVD over too few clips: strict JSON readers (the library's own parse_json among them) refuse NaN
+    path = tmp_path / "metrics.jsonl"
+    ev.write_jsonl(path, [{"metric": "kvd", "value": float("nan"), "trials": [1.5, float("inf")]}])
+    line = path.read_text()
+    assert "NaN" not in line and "Infinity" not in line
+    assert parse_json(line) == {"metric": "kvd", "value": None, "trials": [1.5, None]}
 
 
 def test_real_features_are_cached_per_dataset_and_protocol(small_protocols, tmp_path):

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
-
 from ..checkpoint import load_snapshot
 from ..invert import FitOptions, fit_video
+from ..utils.files import json_line
 from .common import (
     add_ckpt_argument,
     add_runtime_arguments,
@@ -44,7 +43,7 @@ def cmd_invert(args) -> int:
         options=options,
         progress=False if args.quiet else None,
     )
-    print(json.dumps({"fit": str(out), **summary}))
+    print(json_line({"fit": str(out), **summary}))
     return 0
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 from ..checkpoint import load_snapshot
 from ..data import open_dataset
 from ..data.base import DataError
@@ -21,7 +19,7 @@ from ..metrics.features import I3DFeatures
 from ..metrics.protocols import PROTOCOLS
 from ..sampling.options import RenderOptions
 from ..sampling.render import clip_renderer
-from ..utils.files import sha256_file
+from ..utils.files import json_line, sha256_file
 from .common import add_ckpt_argument, add_runtime_arguments, output_dir, output_file, positive, resolve_device, seed
 
 
@@ -46,7 +44,7 @@ def cmd_fvd(args) -> int:
         recursive=args.recursive,
     )
     if args.json:
-        print(json.dumps(r))
+        print(json_line(r))
     else:
         print(
             f"FVD {r['fvd']:.2f}  KVD {r['kvd']:.4f}  ({r['n_a']} vs {r['n_b']} videos, first {r['frames']} "
@@ -91,7 +89,7 @@ def cmd_evaluate(args) -> int:
         plans=plans,
     )
     for r in results:
-        print(json.dumps(r))
+        print(json_line(r))
     if args.jsonl:
         write_jsonl(args.jsonl, results)
     return 0

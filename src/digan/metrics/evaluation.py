@@ -28,6 +28,7 @@ import numpy as np
 from ..data.base import DataError, VideoSource, note, warn
 from ..data.io import frame_files, iter_frames, list_videos, natural_key, read_frame, read_video, sub_folders
 from ..utils.atomic import appending, atomic_save_array, atomic_write
+from ..utils.files import json_line
 from ..utils.memory import check
 from ..version import __version__
 from .c3d import inception_score
@@ -279,10 +280,10 @@ def _inception(generate: Generate, p: Protocol, seed: int, c3d, batch: int, prog
 
 
 def write_jsonl(path: str | os.PathLike, results: Sequence[dict]) -> None:
-    """Append results, one JSON object per line."""
+    """Append results, one strict JSON object per line (a figure that could not be computed is null)."""
     with appending(path) as f:
         for r in results:
-            f.write(json.dumps(r) + "\n")
+            f.write(json_line(r) + "\n")
 
 
 _QUICK: dict = {}

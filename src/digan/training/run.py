@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import math
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,7 +17,7 @@ from ..checkpoint import OPTIONS_NAME, CheckpointError
 from ..config import Preset
 from ..data.base import VideoSource
 from ..utils.atomic import appending, atomic_write, check_output
-from ..utils.files import read_json
+from ..utils.files import finite_or_null, json_line, read_json
 from ..utils.lock import FolderInUse, FolderLock, LockError
 from ..version import __version__
 from .distributed import Distributed
@@ -201,9 +200,9 @@ class MetricsLog:
     def write(self, record: dict) -> None:
         """Append `record` as one line of strict JSON: a number that is NaN or infinite (a metric that could not
         be computed) is written as null, never as the bare NaN or Infinity that strict JSON readers refuse."""
-        record = {k: None if isinstance(v, float) and not math.isfinite(v) else v for k, v in record.items()}
+        record = finite_or_null(record)
         with appending(self.path) as f:
-            f.write(json.dumps(record, allow_nan=False) + "\n")
+            f.write(json_line(record) + "\n")
         if self.tb is not None:
             for k, v in record.items():
                 if isinstance(v, (int, float)) and k != "kimg":

@@ -1,4 +1,4 @@
-"""Facts about files that several parts of the library record and read: their SHA-256, JSON read strictly, and
+"""Facts about files that several parts of the library record and read: their SHA-256, JSON written and read strictly, and
 the folders a job makes (`missing_folders`) and removes again when it leaves them empty (`remove_empty`)."""
 
 from __future__ import annotations
@@ -38,6 +38,24 @@ def parse_json(text: str) -> Any:
         return json.loads(text, parse_float=_finite, parse_constant=_no_constant)
     except RecursionError:
         raise ValueError("nested too deeply") from None
+
+
+def finite_or_null(value: Any) -> Any:
+    """`value` with every float that is NaN or infinite (a metric that could not be computed) replaced by None,
+    through dicts, lists and tuples: what strict JSON can hold."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: finite_or_null(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite_or_null(v) for v in value]
+    return value
+
+
+def json_line(value: Any) -> str:
+    """One line of strict JSON (no newline): NaN and infinities as null, never the bare NaN or Infinity that
+    `parse_json` and other strict readers refuse."""
+    return json.dumps(finite_or_null(value), allow_nan=False)
 
 
 def read_json(path: str | os.PathLike) -> Any:
