@@ -1,10 +1,13 @@
 """Where a training step's time goes: by phase (Gmain, Dmain, Dreg, EMA) and by operator (torch.profiler).
 
-    python benchmarks/profile_step.py [--preset tiny-32] [--batch 16] [--steps 16] [--threads 2]
+    python benchmarks/profile_step.py [--preset tiny-32] [--batch 16] [--steps 16] [--threads 2] [--shapes | --ops]
 
 The phases are timed with the step's own structure (`Trainer.step`'s three `descend` calls and the EMA),
 the operators by torch.profiler over the same steps (self CPU time, the 20 largest). Steps alternate
-R1 steps and plain ones as training does (every d_reg_interval-th step has Dreg).
+R1 steps and plain ones as training does (every d_reg_interval-th step has Dreg). `--shapes`: a row per
+operator and input shapes. `--ops`: instead of the profiler, each operator the step dispatches (backward
+included) timed around its own call, summed by operator: how many operators a step runs and which kinds
+hold its time, without the profiler's per-operator cost folded into the operators' own times.
 """
 
 from __future__ import annotations
@@ -64,6 +67,33 @@ def phased(trainer: Trainer) -> dict[str, float]:
     return seconds
 
 
+def timed_operators(trainer: Trainer, steps: int, rows: int) -> None:
+    """Print each ATen operator's share of `steps` steps, timed around its own call (a dispatch mode)."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    calls: dict[str, list] = defaultdict(lambda: [0, 0.0])
+
+    class Timed(TorchDispatchMode):
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            start = time.perf_counter()
+            out = func(*args, **(kwargs or {}))
+            record = calls[str(func.overloadpacket)]
+            record[0] += 1
+            record[1] += time.perf_counter() - start
+            return out
+
+    start = time.perf_counter()
+    with Timed():
+        for _ in range(steps):
+            trainer.step()
+    wall = (time.perf_counter() - start) / steps
+    inside = sum(seconds for _, seconds in calls.values()) / steps
+    count = sum(n for n, _ in calls.values()) // steps
+    print(f"{count} operators a step; {inside:.3f} s a step inside them ({wall:.3f} s a step timed this way)")
+    for name, (n, seconds) in sorted(calls.items(), key=lambda item: -item[1][1])[:rows]:
+        print(f"  {name:32s} {n // steps:5d} a step {seconds / steps * 1e3:8.2f} ms {seconds / steps / inside:6.1%}")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--preset", default="tiny-32")
@@ -71,14 +101,19 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=16)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--rows", type=int, default=20)
+    p.add_argument("--shapes", action="store_true", help="one row per operator and input shapes")
+    p.add_argument("--ops", action="store_true", help="time each operator around its call, not with the profiler")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     preset = get_preset(args.preset).replace_training(batch=args.batch)
     trainer = Trainer(preset, Shapes(preset.resolution, count=64))
     for _ in range(3):
         trainer.step()
+    if args.ops:
+        timed_operators(trainer, args.steps, args.rows)
+        return
     seconds = phased(trainer)
-    with profile(activities=[ProfilerActivity.CPU]) as prof:
+    with profile(activities=[ProfilerActivity.CPU], record_shapes=args.shapes) as prof:
         for _ in range(args.steps):
             trainer.step()
     total = seconds["step"]
@@ -90,7 +125,8 @@ def main() -> None:
         print(f"  {name:6s} {seconds[name] / args.steps:.4f} s a step, {seconds[name] / total:5.1%}")
     other = total - sum(seconds[n] for n in ("Gmain", "Dmain", "Dreg", "EMA"))
     print(f"  other  {other / args.steps:.4f} s a step, {other / total:5.1%} (the batch, the random streams)")
-    print(prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=args.rows, max_name_column_width=40))
+    table = prof.key_averages(group_by_input_shape=args.shapes)
+    print(table.table(sort_by="self_cpu_time_total", row_limit=args.rows, max_name_column_width=40))
 
 
 if __name__ == "__main__":
