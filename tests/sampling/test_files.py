@@ -6,8 +6,17 @@ import torch
 from memory_helpers import HAS_PROC, peak_rss_while
 
 from digan.data.io import read_video, video_fps
-from digan.sampling import RenderOptions, VideoRequest, generate, render_video, write_samples
+from digan.sampling import (
+    InterpolationRequest,
+    RenderOptions,
+    VideoRequest,
+    generate,
+    interpolate,
+    render_video,
+    write_samples,
+)
 from digan.timebase import Timebase, TimeRequest
+from digan.utils.lock import FolderInUse, FolderLock
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -130,3 +139,18 @@ def test_ctrl_c_during_a_multi_format_generate_leaves_the_old_set_whole(
     assert main(args + ["--psi", "0.5"]) == 0
     after = files_under(tmp_path / "out")
     assert after.keys() == before.keys() and all(after[k] != before[k] for k in after if k.endswith((".mp4", ".gif")))
+
+
+def test_a_folder_another_writer_holds_is_refused_before_anything_is_written(tiny_G, tmp_path):
+    # two renders into one folder would leave one's seeds beside the other's grid
+    out = tmp_path / "out"
+    request = VideoRequest(seeds=(0,), times=TimeRequest(frames=2), formats=("png",))
+    walk = InterpolationRequest(points=(0, 1), steps=2, times=TimeRequest(frames=2), formats=("png",))
+    with FolderLock(out, "digan generate"):
+        with pytest.raises(FolderInUse, match="in use by process"):
+            generate(tiny_G, {"clip_frames": 8}, out, request, progress=False)
+        with pytest.raises(FolderInUse, match="in use by process"):
+            interpolate(tiny_G, {"clip_frames": 8}, out, walk, progress=False)
+        assert [p.name for p in out.iterdir()] == [".digan.lock"]  # the holder's lock file, nothing written
+    written = generate(tiny_G, {"clip_frames": 8}, out, request, progress=False)  # let go: it writes
+    assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in written.paths)  # and no lock file left

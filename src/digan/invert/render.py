@@ -12,6 +12,7 @@ from ..sampling.files import VideoRequest, Written, generate_memory, plural, wri
 from ..sampling.options import RenderOptions
 from ..sampling.render import Point, device_of
 from ..timebase import TimeRequest
+from ..utils.lock import FolderLock
 from ..utils.memory import check
 from .fit import Fit
 from .fitfile import check_fit, load_fit, load_fit_snapshot
@@ -44,19 +45,20 @@ def write_fit(
     t = times.times(timebase)
     reference_t = timebase.nearest_training_times(t, frames=fit.frames) if compare else None
     fps = times.video_fps(timebase)
-    paths = write_videos(
-        G,
-        out,
-        [fit.code(G)],
-        t,
-        fps=fps,
-        names=["fit"],
-        options=render,
-        formats=request.formats,
-        grid=None,
-        reference_t=reference_t,
-        progress=progress,
-    )
+    with FolderLock(out, "digan generate --fit"):
+        paths = write_videos(
+            G,
+            out,
+            [fit.code(G)],
+            t,
+            fps=fps,
+            names=["fit"],
+            options=render,
+            formats=request.formats,
+            grid=None,
+            reference_t=reference_t,
+            progress=progress,
+        )
     return Written(paths, t, fps, timebase, render.frame_size(G.resolution))
 
 

@@ -7,7 +7,10 @@ depends on the batch, the size and the chunk, never on the video's length.
 A request (`VideoRequest`, `InterpolationRequest`) holds everything a caller
 asks for: which videos, which times (`TimeRequest`), how they are rendered
 (`RenderOptions`) and which files. `generate` and `interpolate` take one, check
-up front that the work fits in memory, and say what they wrote (`Written`).
+up front that the work fits in memory, and say what they wrote (`Written`). Each holds
+its output folder while it writes (`digan.utils.lock.FolderLock`): a second process
+writing into the same folder is refused in one line instead of mixing its videos with
+the first one's.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from ..data.io import FORMATS, VideoSet, VideoWriter, make_grid, output_path, st
 from ..models import Generator, VideoCode
 from ..timebase import DEFAULT_TRAIN_FPS, Timebase, TimeRequest, clip_times
 from ..utils.atomic import remove_stale_temps
+from ..utils.lock import FolderLock
 from ..utils.memory import GIF_COPIES, TIME_BYTES, Part, check, code_bytes, render_pixel_bytes
 from .options import RenderOptions, frames_per_chunk
 from .render import (
@@ -202,7 +206,7 @@ def generate(
     training frame nearest each t, rendered at the training size and
     nearest-upscaled, beside the render, over a time bar that turns red past
     the training clip. The work is checked against free memory first
-    (`digan.utils.memory.MemoryLimit`).
+    (`digan.utils.memory.MemoryLimit`); `out` is held while it is written.
     """
     timebase = request.times.timebase(meta["clip_frames"], meta.get("train_fps"))
     frames = request.times.count(timebase)
@@ -220,20 +224,21 @@ def generate(
     ]
     cols = len(request.motion_seeds) if request.motion_seeds is not None and len(request.seeds) > 1 else None
     fps = request.times.video_fps(timebase)
-    paths = write_videos(
-        G,
-        out,
-        codes,
-        t,
-        fps=fps,
-        names=[j[2] for j in jobs],
-        options=request.render,
-        formats=request.formats,
-        grid="grid" if request.writes_grid else None,
-        grid_cols=cols,
-        reference_t=timebase.nearest_training_times(t) if request.compare else None,
-        progress=progress,
-    )
+    with FolderLock(out, "digan generate"):
+        paths = write_videos(
+            G,
+            out,
+            codes,
+            t,
+            fps=fps,
+            names=[j[2] for j in jobs],
+            options=request.render,
+            formats=request.formats,
+            grid="grid" if request.writes_grid else None,
+            grid_cols=cols,
+            reference_t=timebase.nearest_training_times(t) if request.compare else None,
+            progress=progress,
+        )
     return Written(paths, t, fps, timebase, request.render.frame_size(G.resolution))
 
 
@@ -453,7 +458,7 @@ def interpolate(
     layout 'grid': `interp-<mode>-grid`, one row per pair of points and `steps`
     videos per row, each playing the request's times. layout 'video':
     `interp-<mode>-video`, one continuous video in which each pair takes as many
-    frames (`morph_video`). 'both' writes both.
+    frames (`morph_video`). 'both' writes both. `out` is held while it is written.
     """
     timebase = request.times.timebase(meta["clip_frames"], meta.get("train_fps"))
     frames = request.times.count(timebase)
@@ -464,39 +469,42 @@ def interpolate(
     )
     t = request.times.times(timebase)
     fps = request.times.video_fps(timebase)
-    remove_stale_temps(out)  # what a killed render left here (files that a live process writes stay)
-    paths = []
-    if request.layout in ("grid", "both"):
-        codes = interpolation_codes(
-            G,
-            request.points,
-            steps=request.steps,
-            mode=request.mode,
-            psi=request.render.psi,
-            batch=request.render.batch,
-        )
-        paths += write_videos(
-            G,
-            out,
-            codes,
-            t,
-            fps=fps,
-            options=request.render,
-            formats=request.formats,
-            grid=f"interp-{request.mode}-grid",
-            grid_cols=request.steps,
-            progress=progress,
-        )
-    if request.layout in ("video", "both"):
-        with VideoSet() as files:
-            writers = [
-                files.open(output_path(Path(out) / f"interp-{request.mode}-video", f), fps) for f in request.formats
-            ]
-            for a, b in zip(request.points[:-1], request.points[1:]):
-                for frames in morph_video(G, a, b, t, request.render, mode=request.mode, base_seed=request.points[0]):
-                    for w in writers:
-                        w.write(frames)
-        paths += files.paths
+    with FolderLock(out, "digan interpolate"):
+        remove_stale_temps(out)  # what a killed render left here (files that a live process writes stay)
+        paths = []
+        if request.layout in ("grid", "both"):
+            codes = interpolation_codes(
+                G,
+                request.points,
+                steps=request.steps,
+                mode=request.mode,
+                psi=request.render.psi,
+                batch=request.render.batch,
+            )
+            paths += write_videos(
+                G,
+                out,
+                codes,
+                t,
+                fps=fps,
+                options=request.render,
+                formats=request.formats,
+                grid=f"interp-{request.mode}-grid",
+                grid_cols=request.steps,
+                progress=progress,
+            )
+        if request.layout in ("video", "both"):
+            with VideoSet() as files:
+                writers = [
+                    files.open(output_path(Path(out) / f"interp-{request.mode}-video", f), fps) for f in request.formats
+                ]
+                for a, b in zip(request.points[:-1], request.points[1:]):
+                    for frames in morph_video(
+                        G, a, b, t, request.render, mode=request.mode, base_seed=request.points[0]
+                    ):
+                        for w in writers:
+                            w.write(frames)
+            paths += files.paths
     return Written(paths, t, fps, timebase, request.render.frame_size(G.resolution))
 
 
