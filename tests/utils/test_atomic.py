@@ -13,6 +13,7 @@ import pytest
 from digan.data.io import VideoSet, write_video
 from digan.utils.atomic import (
     TEMP_NAME,
+    atomic_folder,
     atomic_save_array,
     atomic_write,
     deferred_signals,
@@ -385,6 +386,18 @@ def test_a_clean_up_removes_only_temporaries_that_no_live_process_holds(tmp_path
         finish(process)
     assert remove_stale_temps(tmp_path) == [live]  # its writer is gone now
     assert os.listdir(tmp_path) == []
+
+
+def test_a_folder_written_whole_first_removes_what_a_killed_write_of_it_left(tmp_path):
+    """A `convert --force` killed with SIGKILL left its temporary folder (the converted weights) beside `out`."""
+    left = temp_path(tmp_path / "run")
+    left.mkdir()
+    (left / "init.safetensors").write_bytes(b"weights of a killed convert")
+    other = temp_path(tmp_path / "elsewhere")  # another output's temporary: not this write's to judge
+    other.mkdir()
+    atomic_folder(tmp_path / "run", lambda folder: (folder / "snapshot.json").write_text("{}"))
+    assert sorted(os.listdir(tmp_path)) == sorted(["run", other.name])
+    assert os.listdir(tmp_path / "run") == ["snapshot.json"]
 
 
 def test_an_output_folder_of_a_failed_job_is_removed_with_the_parents_it_made(tmp_path):

@@ -250,7 +250,12 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> Path
 
 def atomic_folder(path: str | os.PathLike, write: Callable[[Path], T]) -> T:
     """Call `write(tmp_folder)`, then put the folder in the place of `path` (swapped with a folder there, which
-    goes); returns what `write` returns. A failure, Ctrl-C or SIGTERM leaves `path` as it was."""
+    goes); returns what `write` returns. A failure, Ctrl-C or SIGTERM leaves `path` as it was.
+
+    A temporary folder of `path`'s name that no live process holds was left by a killed write (a `convert` or
+    `share` stopped with SIGKILL: it can hold gigabytes) and is removed first."""
+    path = Path(path)
+    remove_stale_temps(path.parent, name=path.name)
     temp = Temporary(path, folder=True)
     try:
         with disk_errors(temp.path):
