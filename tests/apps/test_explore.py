@@ -3,6 +3,7 @@
 import http.client
 import io
 import json
+import select
 import socket
 import threading
 import time
@@ -253,6 +254,26 @@ def test_idle_connections_time_out(tiny_G, one_thread):
             s.sendall(b"GET /info HTTP/1.1\r\nHost: 127.0.")  # half a request, then silence
             assert s.recv(1024) == b""  # the server closed the connection
         assert time.time() - start < 10
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_request_sent_a_byte_at_a_time_is_cut_off(tiny_G, one_thread):
+    # each byte comes well within the idle timeout: only a deadline for the whole request ends it
+    server = make_server(Explorer(tiny_G, META), "127.0.0.1", 0, idle_timeout=1.0)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        start = time.time()
+        with socket.create_connection(("127.0.0.1", server.server_address[1]), timeout=20) as s:
+            s.sendall(b"GET /info HTTP/1.1\r\n")
+            with pytest.raises(OSError):  # a send into the closed connection fails, or the read below is empty
+                for _ in range(100):
+                    s.sendall(b"X")
+                    time.sleep(0.1)
+                    if select.select([s], [], [], 0)[0] and s.recv(1024) == b"":
+                        raise ConnectionResetError("closed by the server")
+        assert 1.0 <= time.time() - start < 5
     finally:
         server.shutdown()
         server.server_close()

@@ -10,8 +10,10 @@ The server is the standard library's `http.server` (docs/showing.md says why).
 It has no authentication: it listens on 127.0.0.1 unless told otherwise, and
 answers only requests whose `Host` names it (`allowed_hosts`), so a page on
 another site cannot reach it through DNS rebinding. A connection that stays
-silent for `IDLE_TIMEOUT` seconds is closed, at most `MAX_CONNECTIONS` are
-served at once, and a render whose client has gone is dropped between chunks.
+silent for `IDLE_TIMEOUT` seconds, or that takes longer than that to send a
+request's line and headers (a byte at a time keeps no slot), is closed, at most
+`MAX_CONNECTIONS` are served at once, and a render whose client has gone is
+dropped between chunks.
 """
 
 from __future__ import annotations
@@ -257,6 +259,28 @@ def make_handler(explorer: Explorer):
             self.timeout = getattr(self.server, "idle_timeout", IDLE_TIMEOUT)
             super().setup()
 
+        def handle_one_request(self):
+            # The socket's timeout bounds each silence, not a request sent a byte at a time: a deadline for the
+            # request line and headers as a whole, so that a slow sender cannot hold one of the slots for good.
+            self.deadline = threading.Timer(self.timeout, self.drop)
+            self.deadline.daemon = True
+            self.deadline.start()
+            try:
+                super().handle_one_request()
+            finally:
+                self.deadline.cancel()
+
+        def parse_request(self) -> bool:
+            ok = super().parse_request()  # the headers have been read: the deadline has done its work
+            self.deadline.cancel()
+            return ok
+
+        def drop(self) -> None:
+            try:
+                self.connection.shutdown(socket.SHUT_RDWR)  # the blocked read returns; the handler ends
+            except OSError:
+                pass
+
         def log_message(self, format, *args):  # one line per request is noise here
             pass
 
@@ -364,7 +388,7 @@ def make_server(
     """A server bound to (host, port) (port 0: any free one); `serve_forever()` runs it.
 
     `host` '' (like 0.0.0.0) is every IPv4 interface, '::' every IPv6 one. `idle_timeout`: seconds a
-    connection may stay silent before it is closed.
+    connection may stay silent, or take to send a request's line and headers, before it is closed.
     """
     host = host.strip()
     host = host[1:-1] if host.startswith("[") and host.endswith("]") else host  # [::1] as in a URL
