@@ -1,7 +1,7 @@
 """Training steps of two commits, timed side by side: every before/after speed figure comes from one run of this.
 
     python benchmarks/compare_commits.py BEFORE [AFTER] [--preset tiny-32] [--batch 16] [--rounds 5] [--steps 40]
-        [--precision-before float32] [--precision-after float32]
+        [--precision-before float32] [--precision-after float32] [--part step|discriminators]
 
 Each commit is checked out into a temporary folder (`git worktree`); the rounds alternate between them,
 BEFORE, AFTER, BEFORE, ..., each in a fresh process that imports that checkout's `digan`, trains `--warmup`
@@ -9,7 +9,10 @@ steps and times `--steps` more (the same preset, batch, seed and threads for bot
 working tree as it is (uncommitted changes included). Printed: each commit's clips/s per round, their
 medians, and AFTER over BEFORE. `--precision-after bf16` against `--precision-before float32` is what a
 machine with native bf16 (AMX, recent GPUs) gains from `--precision auto`, which picks bf16 there. Alternating spreads the machine's slow and fast moments over both sides;
-on a shared machine the spread of the rounds says how far to trust the ratio.
+on a shared machine the spread of the rounds says how far to trust the ratio. `--part discriminators` times
+only what Dmain asks of the two discriminators (forward and backward of both on a batch's fakes and reals
+stacked: 2 x batch pairs, 4 x batch frames), a part small enough that its change is not lost in a whole
+step's noise.
 """
 
 from __future__ import annotations
@@ -46,13 +49,25 @@ except ImportError:  # 0.1: digan.training was a module
     from digan.training import Trainer
 preset = get_preset(sys.argv[2]).replace_training(batch=int(sys.argv[3]))
 precision = {"float32": torch.float32, "bf16": torch.bfloat16}[sys.argv[7]]
-trainer = Trainer(preset, Shapes(preset.resolution, count=64), precision=precision)
 warmup, steps = int(sys.argv[4]), int(sys.argv[6])
+if sys.argv[8] == "discriminators":
+    from digan.models import DiganDiscriminators
+    torch.manual_seed(0)
+    D = DiganDiscriminators(preset.discriminator)
+    B, R = preset.training.batch, preset.discriminator.resolution
+    pairs, frames = torch.randn(2 * B, 7, R, R), torch.randn(4 * B, 3, R, R)
+    def step():
+        with torch.autocast("cpu", dtype=precision, enabled=precision != torch.float32):
+            loss = D.motion(pairs).float().sum() + D.image(frames).float().sum()
+        loss.backward()
+        return {"loss": loss}
+else:
+    step = Trainer(preset, Shapes(preset.resolution, count=64), precision=precision).step
 for _ in range(warmup):
-    trainer.step()
+    step()
 start = time.perf_counter()
 for _ in range(steps):
-    stats = trainer.step()
+    stats = step()
 float(next(iter(stats.values())))  # wait for the device
 print(json.dumps({"clips_per_s": steps * preset.training.batch / (time.perf_counter() - start)}))
 """
@@ -76,6 +91,7 @@ def clips_per_s(tree: Path, args, precision: str) -> float:
             str(args.threads),
             str(args.steps),
             precision,
+            args.part,
         ],
         capture_output=True,
         text=True,
@@ -97,6 +113,12 @@ def main() -> None:
     p.add_argument("--warmup", type=int, default=5, help="steps before the timed ones (default 5)")
     p.add_argument("--steps", type=int, default=40, help="timed steps a round (default 40)")
     p.add_argument("--rounds", type=int, default=5, help="rounds per commit, alternating (default 5)")
+    p.add_argument(
+        "--part",
+        choices=["step", "discriminators"],
+        default="step",
+        help="a whole training step (default), or only Dmain's forward and backward of the discriminators",
+    )
     for side in ("before", "after"):
         p.add_argument(f"--precision-{side}", choices=["float32", "bf16"], default="float32")
     args = p.parse_args()
@@ -117,6 +139,7 @@ def main() -> None:
     label = args.after or "the working tree"
     print(
         f"{args.preset}, batch {args.batch}, {args.threads} threads, {args.steps} steps a round, {args.rounds} rounds"
+        + (" (the discriminators' part of Dmain: clips of fakes and reals a second)" if args.part != "step" else "")
     )
     print(
         f"before ({args.before}, {args.precision_before}): median {before:.2f} clips/s (min {min(rates['before']):.2f}, "

@@ -67,3 +67,40 @@ def test_fakes_and_reals_scored_together_score_as_alone(n, stacked):
             torch.testing.assert_close(got_b, D(b), rtol=1e-5, atol=1e-5)
             mixed = D(torch.cat([a, b]))  # plain concatenation: groups of fakes and reals mix
             assert not torch.allclose(mixed[:n], D(a), rtol=1e-3, atol=1e-3)
+
+
+def plain_conv(layer, x):
+    """EqualConv2d as StyleGAN2 writes it: pad, blur, convolve, then lrelu times sqrt(2) and the block's gain."""
+    import math
+
+    import torch.nn.functional as F
+
+    w, b, k = layer.weight * layer.weight_gain, layer.bias, layer.kernel_size
+    if layer.down:
+        pad = 1 if k == 1 else (k - 1) // 2 + 1
+        c = x.shape[1]
+        f = layer.filter[None, None].expand(c, 1, 4, 4)
+        x = F.conv2d(F.pad(x, [pad] * 4), f, stride=2 if k == 1 else 1, groups=c)
+        x = F.conv2d(x, w, b, stride=1 if k == 1 else 2)
+    else:
+        x = F.conv2d(x, w, b, padding=k // 2)
+    if layer.activation:
+        x = F.leaky_relu(x, 0.2) * math.sqrt(2)
+    return x * layer.gain
+
+
+@pytest.mark.parametrize("name", ["from_rgb", "blocks.0.conv0", "blocks.0.conv1", "blocks.0.skip", "conv"])
+def test_gains_folded_into_the_weights_give_the_plain_layer(tiny_D, name):
+    # the layer multiplies its small weights by its gains instead of its activations (docs/speed.md)
+    layer = tiny_D.motion.get_submodule(name)
+    torch.manual_seed(0)
+    x = torch.randn(4, layer.weight.shape[1], 16, 16, requires_grad=True)
+    with torch.no_grad():
+        for p in layer.parameters():
+            p.add_(torch.randn_like(p) * 0.1)  # a bias that is not zero
+    ours, plain = layer(x), plain_conv(layer, x)
+    g = torch.randn_like(ours)
+    grads = torch.autograd.grad(ours, [x, *layer.parameters()], g)
+    expected = torch.autograd.grad(plain, [x, *layer.parameters()], g)
+    for a, e in zip((ours, *grads), (plain, *expected)):  # equal up to float rounding, relative to the scale
+        assert (a - e).abs().max() <= 1e-5 * e.abs().max()

@@ -13,13 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-LRELU_SLOPE = 0.2
+LRELU_SLOPE = 0.2  # every StyleGAN2 layer's activation: leaky ReLU 0.2 with gain sqrt(2)
 LRELU_GAIN = math.sqrt(2.0)
-
-
-def lrelu(x: torch.Tensor) -> torch.Tensor:
-    """Leaky ReLU 0.2 with gain sqrt(2), the activation of every StyleGAN2 layer."""
-    return F.leaky_relu(x, LRELU_SLOPE) * LRELU_GAIN
 
 
 class EqualLinear(nn.Module):
@@ -42,8 +37,12 @@ class EqualLinear(nn.Module):
         self.activation = activation
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = F.linear(x, self.weight * self.weight_gain, self.bias * self.lr_multiplier)
-        return lrelu(x) if self.activation else x
+        if not self.activation:
+            return F.linear(x, self.weight * self.weight_gain, self.bias * self.lr_multiplier)
+        # lrelu's gain folded into the weights and bias (lrelu(y) g = leaky_relu(g y), g > 0): one pass, in place
+        g = LRELU_GAIN
+        y = F.linear(x, self.weight * (self.weight_gain * g), self.bias * (self.lr_multiplier * g))
+        return F.leaky_relu_(y, LRELU_SLOPE)
 
     def extra_repr(self) -> str:
         out_f, in_f = self.weight.shape
@@ -58,10 +57,11 @@ def lowpass_filter() -> torch.Tensor:
 
 
 def blur(x: torch.Tensor, f: torch.Tensor, pad: int, stride: int = 1) -> torch.Tensor:
-    """Depthwise 2D filtering with zero padding `pad` on every side (plain conv2d)."""
+    """Depthwise 2D filtering with zero padding `pad` on every side (plain conv2d; its own padding, so no
+    padded copy of `x` is made)."""
     c = x.shape[1]
     weight = f.to(x.dtype)[None, None].expand(c, 1, *f.shape)
-    return F.conv2d(F.pad(x, [pad] * 4), weight, stride=stride, groups=c)
+    return F.conv2d(x, weight, stride=stride, padding=pad, groups=c)
 
 
 class EqualConv2d(nn.Module):
@@ -93,8 +93,12 @@ class EqualConv2d(nn.Module):
             self.register_buffer("filter", lowpass_filter(), persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        w = self.weight * self.weight_gain
-        b = self.bias
+        # The output gains are folded into the weights and bias, which are small, instead of multiplying the
+        # activations: lrelu(y) g = leaky_relu(g y) for g > 0 and conv(x, w, b) g = conv(x, g w, g b), so the
+        # activation is one pass, in place (a residual block's conv1 has g = sqrt(2) sqrt(1/2) = 1).
+        g = self.gain * (LRELU_GAIN if self.activation else 1.0)
+        w = self.weight * (self.weight_gain * g)
+        b = self.bias * g if self.bias is not None and g != 1.0 else self.bias
         k = self.kernel_size
         if self.down and k == 1:
             x = F.conv2d(blur(x, self.filter, pad=1, stride=2), w, b)
@@ -102,6 +106,4 @@ class EqualConv2d(nn.Module):
             x = F.conv2d(blur(x, self.filter, pad=(k - 1) // 2 + 1), w, b, stride=2)
         else:
             x = F.conv2d(x, w, b, padding=k // 2)
-        if self.activation:
-            x = lrelu(x)
-        return x * self.gain if self.gain != 1.0 else x
+        return F.leaky_relu_(x, LRELU_SLOPE) if self.activation else x
