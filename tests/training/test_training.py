@@ -260,6 +260,7 @@ def test_auto_precision_resumes_a_run_in_the_arithmetic_it_started_in(tmp_path, 
     import digan.utils.runtime as runtime
 
     options = tmp_path / "shapes-tiny-32" / "training_options.json"
+    monkeypatch.setattr(runtime, "BF16_CPU_TRAINING_MIN_RESOLUTION", 32)  # auto may pick bf16 for tiny-32 here
     monkeypatch.setattr(runtime, "native_bf16", lambda device: False)  # begun where auto is float32
     assert cli_train(capsys, tmp_path)[0] == 0
     assert json.loads(options.read_text())["precision"] == "float32"
@@ -272,6 +273,11 @@ def test_auto_precision_resumes_a_run_in_the_arithmetic_it_started_in(tmp_path, 
     new = tmp_path / "new"
     assert cli_train(capsys, new)[0] == 0  # a new run chooses by the machine
     assert json.loads((new / "shapes-tiny-32" / "training_options.json").read_text())["precision"] == "bf16"
+    monkeypatch.undo()
+    monkeypatch.setattr(runtime, "native_bf16", lambda device: True)
+    small = tmp_path / "small"
+    assert cli_train(capsys, small)[0] == 0  # and by the preset: tiny-32's CPU step is slower in bf16
+    assert json.loads((small / "shapes-tiny-32" / "training_options.json").read_text())["precision"] == "float32"
 
 
 def test_a_state_of_other_networks_is_one_line_that_names_the_difference(tmp_path, capsys):

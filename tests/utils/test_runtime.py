@@ -37,6 +37,10 @@ def test_auto_precision_is_bf16_only_where_the_cpu_multiplies_it_natively(monkey
     assert runtime.resolve_precision("auto", "cpu") == torch.bfloat16
     assert runtime.resolve_precision("float32", "cpu") == torch.float32
     assert runtime.resolve_precision("bf16", "cpu") == torch.bfloat16  # asked for by name: emulated if need be
+    # training: bf16 from 64x64 frames up, where its faster convolutions outweigh its casts (docs/speed.md)
+    assert runtime.resolve_precision("auto", "cpu", training_resolution=64) == torch.bfloat16
+    assert runtime.resolve_precision("auto", "cpu", training_resolution=32) == torch.float32
+    assert runtime.resolve_precision("bf16", "cpu", training_resolution=32) == torch.bfloat16
     with pytest.raises(ValueError):
         runtime.resolve_precision("fp8", "cpu")
 

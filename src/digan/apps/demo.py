@@ -23,6 +23,7 @@ from .gallery import build_gallery
 # measured time and the scores at 20 and 30 kimg).
 DEMO_KIMG = 30.0
 DEMO_MINUTES = 6
+DEMO_PRESET = "tiny-32"
 
 
 def run_demo(
@@ -36,7 +37,7 @@ def run_demo(
 
     `precision` is the training arithmetic and the renders' (`RenderOptions.precision`).
     """
-    preset = get_preset("tiny-32").replace_training(kimg=kimg, snap_kimg=1.0)
+    preset = get_preset(DEMO_PRESET).replace_training(kimg=kimg, snap_kimg=1.0)
     source = open_dataset(data, preset.resolution)
     print(f"demo: training {preset.name} on '{data}' for {kimg:g} kimg; run again to resume")
     info = train(preset, data, out, source=source, device=device, run_dir=out / "run", precision=precision)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..apps.demo import DEMO_KIMG, DEMO_MINUTES, run_demo
+from ..apps.demo import DEMO_KIMG, DEMO_MINUTES, DEMO_PRESET, run_demo
 from ..apps.study import STUDY_DATASETS, STUDY_DEFAULT_DATA, StudyConfig, run_study
-from ..config import PRESETS
+from ..config import PRESETS, get_preset
 from .common import (
     add_runtime_arguments,
     output_dir,
@@ -22,7 +22,7 @@ def cmd_demo(args) -> int:
     device = resolve_device(args.device)
     out = output_dir(args.out)
     with user_input():
-        precision = run_precision(args.precision, out / "run", device)
+        precision = run_precision(args.precision, out / "run", device, get_preset(DEMO_PRESET).resolution)
     run_demo(out, kimg=args.kimg, data=args.data, device=device, precision=precision)
     return 0
 

@@ -144,8 +144,9 @@ def add_runtime_arguments(parser, *, device: bool = True, precision: bool = Fals
             default="auto",
             help="arithmetic of the networks: "
             "bf16 (phases, sin/cos, RGB sums and losses stay float32), float32, or auto (default): "
-            "bf16 where the device has native bf16 (recent GPUs; CPUs with AVX512-BF16 or AMX), "
-            "float32 elsewhere, where emulated bf16 is slower",
+            "bf16 where the device has native bf16 (recent GPUs; CPUs with AVX512-BF16 or AMX, where training "
+            "only from 64x64 frames up: smaller steps are slower in bf16 there), float32 elsewhere, where "
+            "emulated bf16 is slower",
         )
     g.add_argument(
         "--threads",
@@ -155,13 +156,14 @@ def add_runtime_arguments(parser, *, device: bool = True, precision: bool = Fals
     )
 
 
-def run_precision(name: str, run_dir: Path, device) -> torch.dtype:
-    """--precision of a command that trains into `run_dir`: `auto` continues a run there in the precision it
-    recorded (a run begun where auto was float32 resumes in float32 on a machine with native bf16, and the
-    other way round); a new run, or a precision asked for by name, resolves as `resolve_precision` does."""
+def run_precision(name: str, run_dir: Path, device, resolution: int) -> torch.dtype:
+    """--precision of a command that trains a preset of frames `resolution` into `run_dir`: `auto` continues a
+    run there in the precision it recorded (a run begun where auto was float32 resumes in float32 on a machine
+    with native bf16, and the other way round); a new run, or a precision asked for by name, resolves as
+    `resolve_precision` does for training."""
     if name == "auto":
         name = recorded_precision(run_dir) or name
-    return resolve_precision(name, device)
+    return resolve_precision(name, device, training_resolution=resolution)
 
 
 def resolve_device(name: str) -> str:

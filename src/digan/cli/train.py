@@ -110,7 +110,7 @@ def cmd_train(args) -> int:
     device = resolve_device(args.device)
     data_options = {k: v for k, v in (("split", args.split), ("fps", args.data_fps)) if v is not None}
     with user_input():
-        precision = run_precision(args.precision, run_dir, device)
+        precision = run_precision(args.precision, run_dir, device, preset.resolution)
         check_batches(preset, int(os.environ.get("WORLD_SIZE", "1")), args.batch_gpu)  # set by torchrun
     info = train(
         preset,

@@ -17,6 +17,10 @@ from .omp import available_cores
 
 PRECISIONS = ("auto", "float32", "bf16")
 NATIVE_BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")  # /proc/cpuinfo flags of native bf16 multiplies
+# Below this frame size a CPU training step is bound by its number of operators, not by its convolutions, and
+# bf16's casts make it slower even where bf16 is native (docs/speed.md: tiny-32 0.95x with AMX, 0.73x with
+# AVX512-BF16 alone; small-64 2.18x and 1.50x), so `auto` trains such presets in float32 on a CPU.
+BF16_CPU_TRAINING_MIN_RESOLUTION = 64
 
 
 def set_threads(threads: int | None) -> int:
@@ -70,15 +74,22 @@ def cpu_flags() -> set[str]:
     return set()
 
 
-def resolve_precision(name: str, device) -> torch.dtype:
+def resolve_precision(name: str, device, training_resolution: int | None = None) -> torch.dtype:
     """'auto' | 'float32' | 'bf16' -> the torch dtype of the bulk arithmetic on `device`.
 
-    bf16 asked for by name runs even where it is emulated (for checks; slower there).
+    `auto` is bf16 where `device` multiplies bf16 natively; for training (`training_resolution`: the preset's
+    frame size) on a CPU, only from `BF16_CPU_TRAINING_MIN_RESOLUTION` up, where it pays. bf16 asked for by
+    name runs even where it is emulated or slower (for checks).
     """
     if name not in PRECISIONS:
         raise ValueError(f"unknown `precision` '{name}': expected one of {', '.join(PRECISIONS)}")
     if name == "auto":
-        name = "bf16" if native_bf16(device) else "float32"
+        small_cpu_step = (
+            torch.device(device).type == "cpu"
+            and training_resolution is not None
+            and training_resolution < BF16_CPU_TRAINING_MIN_RESOLUTION
+        )
+        name = "bf16" if native_bf16(device) and not small_cpu_step else "float32"
     return torch.bfloat16 if name == "bf16" else torch.float32
 
 
