@@ -1,13 +1,16 @@
 """Where a training step's time goes: by phase (Gmain, Dmain, Dreg, EMA) and by operator (torch.profiler).
 
-    python benchmarks/profile_step.py [--preset tiny-32] [--batch 16] [--steps 16] [--threads 2] [--shapes | --ops]
+    python benchmarks/profile_step.py [--preset tiny-32] [--batch 16] [--steps 16] [--threads 2] [--shapes | --ops | --peak]
 
 The phases are timed with the step's own structure (`Trainer.step`'s three `descend` calls and the EMA),
 the operators by torch.profiler over the same steps (self CPU time, the 20 largest). Steps alternate
 R1 steps and plain ones as training does (every d_reg_interval-th step has Dreg). `--shapes`: a row per
 operator and input shapes. `--ops`: instead of the profiler, each operator the step dispatches (backward
 included) timed around its own call, summed by operator: how many operators a step runs and which kinds
-hold its time, without the profiler's per-operator cost folded into the operators' own times.
+hold its time, without the profiler's per-operator cost folded into the operators' own times. `--peak`: the
+FLOP rate of the discriminators' part of Dmain (forward and backward of both on a batch's fakes and reals,
+FLOPs from torch's FlopCounterMode) beside the float32 matmul peak measured in the same run: how near the
+convolutions run to what the cores can do.
 """
 
 from __future__ import annotations
@@ -94,6 +97,40 @@ def timed_operators(trainer: Trainer, steps: int, rows: int) -> None:
         print(f"  {name:32s} {n // steps:5d} a step {seconds / steps * 1e3:8.2f} ms {seconds / steps / inside:6.1%}")
 
 
+def discriminators_at_peak(preset, steps: int) -> None:
+    """Print the discriminators' Dmain FLOP rate and the float32 matmul peak (4096x512 @ 512x512), both here."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from digan.models import DiganDiscriminators
+
+    torch.manual_seed(0)
+    D = DiganDiscriminators(preset.discriminator)
+    B, R = preset.training.batch, preset.discriminator.resolution
+    pairs, frames = torch.randn(2 * B, 7, R, R), torch.randn(4 * B, 3, R, R)
+
+    def dmain():
+        (D.motion(pairs).sum() + D.image(frames).sum()).backward()
+
+    with FlopCounterMode(display=False) as counter:
+        dmain()
+    start = time.perf_counter()
+    for _ in range(steps):
+        dmain()
+    rate = counter.get_total_flops() * steps / (time.perf_counter() - start)
+    a, b = torch.randn(4096, 512), torch.randn(512, 512)
+    best = float("inf")
+    for _ in range(5):
+        start = time.perf_counter()
+        for _ in range(10):
+            a @ b
+        best = min(best, time.perf_counter() - start)
+    peak = 10 * 2 * 4096 * 512 * 512 / best
+    print(
+        f"discriminators, Dmain forward and backward: {rate / 1e9:.0f} GFLOP/s; float32 matmul peak "
+        f"{peak / 1e9:.0f} GFLOP/s; {rate / peak:.0%} of it"
+    )
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--preset", default="tiny-32")
@@ -103,9 +140,13 @@ def main() -> None:
     p.add_argument("--rows", type=int, default=20)
     p.add_argument("--shapes", action="store_true", help="one row per operator and input shapes")
     p.add_argument("--ops", action="store_true", help="time each operator around its call, not with the profiler")
+    p.add_argument("--peak", action="store_true", help="the discriminators' FLOP rate against the matmul peak")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     preset = get_preset(args.preset).replace_training(batch=args.batch)
+    if args.peak:
+        discriminators_at_peak(preset, args.steps)
+        return
     trainer = Trainer(preset, Shapes(preset.resolution, count=64))
     for _ in range(3):
         trainer.step()
