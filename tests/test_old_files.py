@@ -33,6 +33,15 @@ SETS = [
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
+def assert_same_frames(actual: np.ndarray, expected: np.ndarray) -> None:
+    """uint8 frames as rendered then, up to the last rounding: another CPU's kernels (oneDNN picks them by the
+    instruction set) sum in another order, so a value at a .5 boundary may round the other way (on an AMD EPYC,
+    2 or 3 of 24,576 values by one). A changed model or render moves thousands of values, by more."""
+    assert actual.shape == expected.shape and actual.dtype == expected.dtype == np.uint8
+    diff = np.abs(actual.astype(int) - expected.astype(int))
+    assert diff.max() <= 1 and (diff > 0).mean() < 1e-3, (diff.max(), int((diff > 0).sum()))
+
+
 @pytest.fixture(scope="module")
 def renders():
     with np.load(OLD / "renders.npz") as z:
@@ -44,14 +53,14 @@ def test_an_old_snapshot_loads_and_renders_what_it_rendered(renders):
     assert meta["version"] == "0.1.0" and meta["clips_seen"] == 8
     assert "format_version" not in meta  # read as version 1
     videos = render_videos(G, list(renders["seeds"]), torch.from_numpy(renders["t"]))
-    np.testing.assert_array_equal(videos, renders["videos"])
+    assert_same_frames(videos, renders["videos"])
 
 
 @pytest.mark.parametrize("name", ["fit", "fit-tuned"])
 def test_old_fits_load_and_render_what_they_rendered(renders, name):
     fit = load_fit(OLD / name)
     G, _ = load_fit_snapshot(fit, OLD / "run")  # the path the fit records is where 0.1.0 wrote it
-    np.testing.assert_array_equal(render_fit(G, fit, torch.from_numpy(renders["t"])), renders[name.replace("-", "_")])
+    assert_same_frames(render_fit(G, fit, torch.from_numpy(renders["t"])), renders[name.replace("-", "_")])
 
 
 def test_an_old_run_resumes_with_the_same_options(tmp_path, capsys):
@@ -86,7 +95,7 @@ def test_format_1_files_load_and_render_what_they_rendered(renders, ckpt, monkey
     G, meta = from_pretrained(FORMAT_1 / ckpt)
     assert meta["format_version"] == 1 and meta["version"] == "0.2.0" and meta["clips_seen"] == 8
     videos = render_videos(G, list(renders["seeds"]), torch.from_numpy(renders["t"]))
-    np.testing.assert_array_equal(videos, renders["videos"])  # the weights are 0.1.0's (fixtures/format-1/README.md)
+    assert_same_frames(videos, renders["videos"])  # the weights are 0.1.0's (fixtures/format-1/README.md)
 
 
 def test_the_format_1_card_names_its_weights_and_run():

@@ -33,6 +33,7 @@ def test_a_resumed_demo_keeps_the_precision_its_run_began_in(tmp_path, monkeypat
     given = []
     monkeypatch.setattr(apps, "run_demo", lambda out, **kw: given.append(kw["precision"]))
     monkeypatch.setattr(runtime, "native_bf16", lambda device: True)  # a machine where a new run is bf16
+    monkeypatch.setattr(runtime, "BF16_CPU_TRAINING_MIN_RESOLUTION", 32)  # (for tiny-32 too, for this test)
     assert main(["demo", "--out", str(tmp_path / "new"), "--device", "cpu"]) == 0
     (tmp_path / "old" / "run").mkdir(parents=True)
     options = {"preset": {}, "precision": "float32"}  # a run begun where auto was float32
@@ -40,3 +41,6 @@ def test_a_resumed_demo_keeps_the_precision_its_run_began_in(tmp_path, monkeypat
     assert main(["demo", "--out", str(tmp_path / "old"), "--device", "cpu"]) == 0
     assert main(["demo", "--out", str(tmp_path / "old"), "--device", "cpu", "--precision", "bf16"]) == 0
     assert given == [torch.bfloat16, torch.float32, torch.bfloat16]  # by name: train() refuses it, as for train
+    monkeypatch.setattr(runtime, "BF16_CPU_TRAINING_MIN_RESOLUTION", 64)  # as it is: tiny-32 is faster in float32
+    assert main(["demo", "--out", str(tmp_path / "newer"), "--device", "cpu"]) == 0
+    assert given[-1] == torch.float32

@@ -37,12 +37,11 @@ class EqualLinear(nn.Module):
         self.activation = activation
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not self.activation:
-            return F.linear(x, self.weight * self.weight_gain, self.bias * self.lr_multiplier)
-        # lrelu's gain folded into the weights and bias (lrelu(y) g = leaky_relu(g y), g > 0): one pass, in place
-        g = LRELU_GAIN
-        y = F.linear(x, self.weight * (self.weight_gain * g), self.bias * (self.lr_multiplier * g))
-        return F.leaky_relu_(y, LRELU_SLOPE)
+        # Unlike EqualConv2d, the gain multiplies the output: these layers are small, and the generator's
+        # mapping network and motion MLP then compute bit for bit what earlier versions did, so a snapshot
+        # renders the frames it always rendered (tests/test_old_files.py).
+        x = F.linear(x, self.weight * self.weight_gain, self.bias * self.lr_multiplier)
+        return F.leaky_relu(x, LRELU_SLOPE) * LRELU_GAIN if self.activation else x
 
     def extra_repr(self) -> str:
         out_f, in_f = self.weight.shape
