@@ -37,12 +37,15 @@ def phase_grads(batch_gpu, phase: str) -> dict[str, torch.Tensor]:
 @pytest.mark.parametrize("phase", ["G", "D", "R1"])
 def test_micro_batches_give_the_whole_batch_gradients(phase):
     whole = phase_grads(None, phase)
-    scale = max(g.abs().max().item() for g in whole.values())  # float rounding, relative to the largest gradient
+    # Float rounding, relative to the largest gradient. A first layer's weight gradient sums 16 x 32 x 32 terms,
+    # in an order oneDNN picks by batch size: on an AMD EPYC, motion.from_rgb's came out 1.2e-5 apart at batch_gpu
+    # 4 (of 0.13, its largest). A wrong share or a mixed stddev group moves gradients by percents.
+    scale = max(g.abs().max().item() for g in whole.values())
     for batch_gpu in (4, 8):
         parts = phase_grads(batch_gpu, phase)
         assert parts.keys() == whole.keys() and whole
         for name, g in whole.items():
-            torch.testing.assert_close(parts[name], g, rtol=1e-4, atol=1e-6 * scale, msg=name)
+            torch.testing.assert_close(parts[name], g, rtol=1e-4, atol=1e-4 * scale, msg=name)
 
 
 def test_micro_batches_keep_the_minibatch_stddev_groups():
