@@ -70,9 +70,9 @@ def best_of(fn, repeats: int) -> float:
     return min(times)
 
 
-def matmul_peak(repeats: int = 5) -> float:
-    """FLOP/s of the best of `repeats` rounds of 10 float32 4096x512 @ 512x512 matmuls."""
-    a, b = torch.randn(4096, 512), torch.randn(512, 512)
+def matmul_peak(repeats: int = 5, dtype: torch.dtype = torch.float32) -> float:
+    """FLOP/s of the best of `repeats` rounds of 10 4096x512 @ 512x512 matmuls in `dtype` (float32 by default)."""
+    a, b = torch.randn(4096, 512, dtype=dtype), torch.randn(512, 512, dtype=dtype)
     return 10 * 2 * 4096 * 512 * 512 / best_of(lambda: [a @ b for _ in range(10)], repeats)
 
 

@@ -21,6 +21,7 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from digan.utils.malloc import keep_freed_memory  # noqa: E402
@@ -30,6 +31,7 @@ wait_politely()
 keep_freed_memory()  # as the digan command does
 
 import torch  # noqa: E402
+from generator_speed import matmul_peak  # noqa: E402
 from torch.profiler import ProfilerActivity, profile, record_function  # noqa: E402
 
 from digan.config import get_preset  # noqa: E402
@@ -98,7 +100,7 @@ def timed_operators(trainer: Trainer, steps: int, rows: int) -> None:
 
 
 def discriminators_at_peak(preset, steps: int) -> None:
-    """Print the discriminators' Dmain FLOP rate and the float32 matmul peak (4096x512 @ 512x512), both here."""
+    """Print the discriminators' Dmain FLOP rate and the matmul peak (`generator_speed.matmul_peak`), both here."""
     from torch.utils.flop_counter import FlopCounterMode
 
     from digan.models import DiganDiscriminators
@@ -117,17 +119,11 @@ def discriminators_at_peak(preset, steps: int) -> None:
     for _ in range(steps):
         dmain()
     rate = counter.get_total_flops() * steps / (time.perf_counter() - start)
-    a, b = torch.randn(4096, 512), torch.randn(512, 512)
-    best = float("inf")
-    for _ in range(5):
-        start = time.perf_counter()
-        for _ in range(10):
-            a @ b
-        best = min(best, time.perf_counter() - start)
-    peak = 10 * 2 * 4096 * 512 * 512 / best
+    peak, bf16 = matmul_peak(), matmul_peak(dtype=torch.bfloat16)
     print(
         f"discriminators, Dmain forward and backward: {rate / 1e9:.0f} GFLOP/s; float32 matmul peak "
-        f"{peak / 1e9:.0f} GFLOP/s; {rate / peak:.0%} of it"
+        f"{peak / 1e9:.0f} GFLOP/s; {rate / peak:.0%} of it (bf16 matmuls: {bf16 / 1e9:.0f} GFLOP/s, "
+        f"{bf16 / peak:.1f}x float32's)"
     )
 
 

@@ -1,5 +1,6 @@
 """`digan explore`: the frame endpoint renders what render_video renders, and refuses bad parameters with a 4xx."""
 
+import contextlib
 import http.client
 import io
 import json
@@ -22,15 +23,23 @@ from digan.sampling import RenderOptions, interpolate_videos, render_video
 META = {"clip_frames": 16, "train_fps": 8, "path": "snapshot-000000.safetensors"}
 
 
+@contextlib.contextmanager
+def serving(explorer: Explorer, host: str = "127.0.0.1", **options):
+    """`make_server(explorer, host, 0, **options)` serving in a thread until the block ends; yields its port."""
+    server = make_server(explorer, host, 0, **options)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 @pytest.fixture()
 def server(tiny_G, one_thread):
     explorer = Explorer(tiny_G, META)
-    server = make_server(explorer, "127.0.0.1", 0)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield explorer, f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with serving(explorer) as port:
+        yield explorer, f"http://127.0.0.1:{port}"
 
 
 def get(url: str) -> tuple[int, bytes, str]:
@@ -182,15 +191,10 @@ def test_a_server_opened_to_the_network_answers_addresses_and_its_own_name_only(
 
 
 def test_wildcard_server_accepts_an_ip_address_host_and_refuses_a_name(tiny_G, one_thread):
-    server = make_server(Explorer(tiny_G, META), "0.0.0.0", 0)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    base = f"http://127.0.0.1:{server.server_address[1]}"
-    try:
+    with serving(Explorer(tiny_G, META), "0.0.0.0") as port:
+        base = f"http://127.0.0.1:{port}"
         assert request(base, "/info", "192.168.1.5:7860")[0] == 200
         assert request(base, "/info", "rebind.evil.example:7860")[0] == 403
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def test_info_names_the_snapshot_without_its_path(tiny_G, one_thread, tmp_path):
@@ -246,26 +250,19 @@ def test_a_client_that_leaves_mid_render_stops_it_between_chunks(tiny_G, one_thr
 
 
 def test_idle_connections_time_out(tiny_G, one_thread):
-    server = make_server(Explorer(tiny_G, META), "127.0.0.1", 0, idle_timeout=0.5)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
+    with serving(Explorer(tiny_G, META), idle_timeout=0.5) as port:
         start = time.time()
-        with socket.create_connection(("127.0.0.1", server.server_address[1]), timeout=20) as s:
+        with socket.create_connection(("127.0.0.1", port), timeout=20) as s:
             s.sendall(b"GET /info HTTP/1.1\r\nHost: 127.0.")  # half a request, then silence
             assert s.recv(1024) == b""  # the server closed the connection
         assert time.time() - start < 10
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def test_a_request_sent_a_byte_at_a_time_is_cut_off(tiny_G, one_thread):
     # each byte comes well within the idle timeout: only a deadline for the whole request ends it
-    server = make_server(Explorer(tiny_G, META), "127.0.0.1", 0, idle_timeout=1.0)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
+    with serving(Explorer(tiny_G, META), idle_timeout=1.0) as port:
         start = time.time()
-        with socket.create_connection(("127.0.0.1", server.server_address[1]), timeout=20) as s:
+        with socket.create_connection(("127.0.0.1", port), timeout=20) as s:
             s.sendall(b"GET /info HTTP/1.1\r\n")
             with pytest.raises(OSError):  # a send into the closed connection fails, or the read below is empty
                 for _ in range(100):
@@ -274,17 +271,11 @@ def test_a_request_sent_a_byte_at_a_time_is_cut_off(tiny_G, one_thread):
                     if select.select([s], [], [], 0)[0] and s.recv(1024) == b"":
                         raise ConnectionResetError("closed by the server")
         assert 1.0 <= time.time() - start < 5
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def test_connections_past_the_cap_are_answered_503(tiny_G, one_thread, monkeypatch):
     monkeypatch.setattr(explore, "MAX_CONNECTIONS", 1)
-    server = make_server(Explorer(tiny_G, META), "127.0.0.1", 0, idle_timeout=5)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    port = server.server_address[1]
-    try:
+    with serving(Explorer(tiny_G, META), idle_timeout=5) as port:
         with socket.create_connection(("127.0.0.1", port), timeout=20) as idle:
             idle.sendall(b"GET /info HTTP/1.1\r\n")  # holds the only slot
             time.sleep(0.2)
@@ -297,9 +288,6 @@ def test_connections_past_the_cap_are_answered_503(tiny_G, one_thread, monkeypat
             time.sleep(0.1)
         else:
             pytest.fail("the slot of a closed connection was not given back")
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def test_a_failed_render_is_a_500_and_the_server_goes_on(server, monkeypatch, capsys):
